@@ -1,1 +1,13 @@
-//! placeholder
+//! Everything baton reads from or writes to git; the only crate that depends on gix.
+//!
+//! For now it answers one question for the bundler: where does a descriptor come from?
+//!
+//! ```text
+//! let found = provenance(Path::new("examples/web"), &files)?;   // None outside a git work tree
+//! if let Some(p) = found { p.source.commit; p.source.clean; p.commit_time; p.dirty_paths; }
+//! ```
+#![warn(missing_docs)]
+
+mod provenance;
+
+pub use provenance::{Provenance, ProvenanceError, WorkFile, provenance};

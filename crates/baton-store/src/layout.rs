@@ -1,0 +1,324 @@
+//! The OCI image layout store: `PATH/NAME/{oci-layout,index.json,blobs/sha256/…}` per bundle.
+
+use std::{
+    io::{self, BufWriter, Read, Write},
+    path::{Path, PathBuf},
+};
+
+use baton_model::{
+    BundleName, Digest, DigestWriter, Selector,
+    oci::{self, Index, Manifest},
+};
+
+use crate::StoreError;
+
+const OCI_LAYOUT: &[u8] = b"{\"imageLayoutVersion\":\"1.0.0\"}";
+/// Manifests are small; anything larger than this is not one of ours.
+pub(crate) const MANIFEST_LIMIT: u64 = 4 << 20;
+
+/// An OCI image layout store rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct LayoutStore {
+    root: PathBuf,
+}
+
+/// One tagged (or untagged) manifest in a store, as `index.json` lists it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The bundle name (the layout's directory name).
+    pub name: String,
+    /// The tag, when the entry has one.
+    pub tag: Option<String>,
+    /// The manifest digest.
+    pub digest: Digest,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Manifest, config and layers added up.
+    pub size: u64,
+}
+
+/// Streams a blob into the store; [`BlobWriter::commit`] makes it visible under its digest.
+pub struct BlobWriter {
+    store: PathBuf,
+    dir: PathBuf,
+    file: DigestWriter<BufWriter<tempfile::NamedTempFile>>,
+}
+
+impl LayoutStore {
+    /// A store at `root`; nothing is created until the first write.
+    pub fn new(root: impl Into<PathBuf>) -> LayoutStore {
+        LayoutStore { root: root.into() }
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The layout directory of bundle `name`.
+    pub fn layout_dir(&self, name: &BundleName) -> PathBuf {
+        self.root.join(name.as_str())
+    }
+
+    /// The path a blob has (or would have) in the layout of `name`.
+    pub fn blob_path(&self, name: &BundleName, digest: &Digest) -> PathBuf {
+        self.layout_dir(name).join("blobs").join(digest.algorithm()).join(digest.hex())
+    }
+
+    fn check_root(&self) -> Result<(), StoreError> {
+        match fs_err::metadata(&self.root) {
+            Ok(meta) if !meta.is_dir() => Err(StoreError::NotADirectory { path: self.root.clone() }),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates the layout of `name` if it is missing and returns its blobs directory.
+    fn ensure_layout(&self, name: &BundleName) -> Result<PathBuf, StoreError> {
+        self.check_root()?;
+        let dir = self.layout_dir(name);
+        let blobs = dir.join("blobs").join("sha256");
+        fs_err::create_dir_all(&blobs)?;
+        let marker = dir.join("oci-layout");
+        if !marker.exists() {
+            write_atomically(&marker, OCI_LAYOUT)?;
+        }
+        Ok(blobs)
+    }
+
+    /// Opens a writer for a new blob of bundle `name`.
+    pub fn blob_writer(&self, name: &BundleName) -> Result<BlobWriter, StoreError> {
+        let dir = self.ensure_layout(name)?;
+        let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+        Ok(BlobWriter { store: self.root.clone(), dir, file: DigestWriter::new(BufWriter::with_capacity(1 << 20, temp)) })
+    }
+
+    /// Writes a small blob held in memory.
+    pub fn put_blob(&self, name: &BundleName, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let mut writer = self.blob_writer(name)?;
+        writer.write_all(bytes)?;
+        Ok(writer.commit()?.0)
+    }
+
+    /// True when the layout of `name` holds a blob named `digest`.
+    pub fn has_blob(&self, name: &BundleName, digest: &Digest) -> bool {
+        self.blob_path(name, digest).is_file()
+    }
+
+    /// Opens a blob for streaming; the caller re-hashes what it reads.
+    pub fn open_blob(&self, name: &BundleName, digest: &Digest) -> Result<fs_err::File, StoreError> {
+        self.check_root()?;
+        match fs_err::File::open(self.blob_path(name, digest)) {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.unknown_digest(name, digest)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads a whole small blob and checks that it hashes to its digest.
+    pub fn read_blob(&self, name: &BundleName, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
+        let file = self.open_blob(name, digest)?;
+        let size = file.metadata()?.len();
+        if size > limit {
+            return Err(StoreError::TooLarge { store: self.root.clone(), digest: digest.clone(), size, limit });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.take(limit + 1).read_to_end(&mut bytes)?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Corrupt { store: self.root.clone(), digest: digest.clone(), actual });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and parses a manifest, checking its bytes against its digest.
+    pub fn read_manifest(&self, name: &BundleName, digest: &Digest) -> Result<(Vec<u8>, Manifest), StoreError> {
+        let bytes = self.read_blob(name, digest, MANIFEST_LIMIT)?;
+        let manifest = serde_json::from_slice(&bytes).map_err(|e| StoreError::Malformed {
+            path: self.blob_path(name, digest),
+            message: format!("not an OCI image manifest: {e}"),
+        })?;
+        Ok((bytes, manifest))
+    }
+
+    /// Stores manifest `bytes` exactly as given and, with `tag`, points the tag at it.
+    ///
+    /// Every blob the manifest names must already be in the layout. Storing a manifest that is
+    /// already there under the same tag changes nothing.
+    pub fn put_manifest(&self, name: &BundleName, bytes: &[u8], tag: Option<&str>) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| StoreError::Malformed {
+            path: self.blob_path(name, &digest),
+            message: format!("not an OCI image manifest: {e}"),
+        })?;
+        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            if !self.has_blob(name, &blob.digest) {
+                return Err(StoreError::MissingBlob { store: self.root.clone(), digest, missing: blob.digest.clone() });
+            }
+        }
+        self.put_blob(name, bytes)?;
+        let mut entry = oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, digest.clone(), bytes.len() as u64);
+        entry.artifact_type.clone_from(&manifest.artifact_type);
+        if let Some(tag) = tag {
+            entry.annotations.insert(oci::REF_NAME.to_owned(), tag.to_owned());
+        }
+        self.update_index(name, |index| {
+            match tag {
+                Some(tag) => index.manifests.retain(|m| m.ref_name() != Some(tag)),
+                None if index.manifests.iter().any(|m| m.digest == entry.digest) => return,
+                None => {}
+            }
+            index.manifests.push(entry);
+        })?;
+        Ok(digest)
+    }
+
+    /// Reads `index.json` of bundle `name`.
+    pub fn read_index(&self, name: &BundleName) -> Result<Index, StoreError> {
+        self.check_root()?;
+        let path = self.layout_dir(name).join("index.json");
+        match fs_err::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Malformed { path, message: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::UnknownBundle { store: self.root.clone(), name: name.to_string() })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves a tag or digest of bundle `name` to a manifest digest held by the store.
+    pub fn resolve(&self, name: &BundleName, selector: &Selector) -> Result<Digest, StoreError> {
+        let index = self.read_index(name)?;
+        match selector {
+            Selector::Tag(tag) => index
+                .manifests
+                .iter()
+                .find(|m| m.ref_name() == Some(tag.as_str()))
+                .map(|m| m.digest.clone())
+                .ok_or_else(|| StoreError::UnknownTag { store: self.root.clone(), name: name.to_string(), tag: tag.clone() }),
+            Selector::Digest(digest) => {
+                if self.has_blob(name, digest) {
+                    Ok(digest.clone())
+                } else {
+                    Err(self.unknown_digest(name, digest))
+                }
+            }
+        }
+    }
+
+    /// Every manifest in every layout of the store, by name then tag.
+    pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
+        self.check_root()?;
+        let mut names = Vec::new();
+        let entries = match fs_err::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str().and_then(|n| n.parse::<BundleName>().ok())
+                && entry.path().join("index.json").is_file()
+            {
+                names.push(name);
+            }
+        }
+        names.sort();
+        let mut listed = Vec::new();
+        for name in names {
+            for entry in self.read_index(&name)?.manifests {
+                let (bytes, manifest) = self.read_manifest(&name, &entry.digest)?;
+                let size = bytes.len() as u64 + manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
+                listed.push(Listed {
+                    name: name.to_string(),
+                    tag: entry.ref_name().map(str::to_owned),
+                    digest: entry.digest,
+                    manifest,
+                    size,
+                });
+            }
+        }
+        Ok(listed)
+    }
+
+    fn unknown_digest(&self, name: &BundleName, digest: &Digest) -> StoreError {
+        StoreError::UnknownDigest { store: self.root.clone(), name: name.to_string(), digest: digest.clone() }
+    }
+
+    /// Changes `index.json` of bundle `name` under an exclusive lock, replacing it atomically.
+    fn update_index(&self, name: &BundleName, change: impl FnOnce(&mut Index)) -> Result<(), StoreError> {
+        let dir = self.layout_dir(name);
+        let lock = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("index.json.lock"))?;
+        lock.file().lock()?;
+        let mut index = match self.read_index(name) {
+            Ok(index) => index,
+            Err(StoreError::UnknownBundle { .. }) => Index::empty(),
+            Err(e) => return Err(e),
+        };
+        change(&mut index);
+        index.manifests.sort_by(|a, b| (a.ref_name(), &a.digest).cmp(&(b.ref_name(), &b.digest)));
+        let mut bytes = serde_json::to_vec_pretty(&index).expect("holds because an index serialises to JSON");
+        bytes.push(b'\n');
+        write_atomically(&dir.join("index.json"), &bytes)?;
+        lock.file().unlock()?;
+        Ok(())
+    }
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.file.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.file.is_empty()
+    }
+
+    /// Makes the blob durable and visible under its digest; a blob already there is kept as it is.
+    pub fn commit(self) -> Result<(Digest, u64), StoreError> {
+        let (digest, size, buffered) = self.file.finish();
+        let temp = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let target = self.dir.join(digest.hex());
+        if target.is_file() {
+            return Ok((digest, size));
+        }
+        temp.as_file().sync_all()?;
+        temp.persist(&target).map_err(|e| {
+            io::Error::new(e.error.kind(), format!("failed to move blob into `{}` in store `oci:{}`: {}", target.display(), self.store.display(), e.error))
+        })?;
+        sync_dir(&self.dir)?;
+        Ok((digest, size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs
+/// the directory: readers see the old file or the new one, never a part.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().expect("holds because layout files live in a directory");
+    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| io::Error::new(e.error.kind(), format!("failed to replace `{}`: {}", path.display(), e.error)))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs_err::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests;
