@@ -1,1 +1,70 @@
-fn main() {}
+//! The `baton` binary: parses the command line, runs one command, and maps the outcome to an
+//! exit code that means one thing (0 ok, 1 error, 2 usage, 3 a gate refused, 4 verification
+//! found a problem).
+
+mod cli;
+mod commands;
+mod env;
+mod printer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::{cli::Cli, printer::Printer};
+
+/// What a command's run means for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    /// Everything worked.
+    Success,
+    /// The command could not do its job.
+    Error,
+    /// The command line was wrong (clap exits with it itself).
+    #[allow(dead_code)]
+    Usage,
+    /// A gate refused (promotion, issue 4).
+    #[allow(dead_code)]
+    Refused,
+    /// Verification found a problem.
+    Findings,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Error => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Refused => 3,
+            ExitStatus::Findings => 4,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.global.output, cli.global.color);
+    init_logging(cli.global.verbose);
+    match commands::run(cli.command, &printer) {
+        Ok(status) => status.into(),
+        Err(error) => {
+            if printer::is_broken_pipe(&error) {
+                return ExitStatus::Success.into();
+            }
+            printer.error(&error);
+            ExitStatus::Error.into()
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

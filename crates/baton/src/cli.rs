@@ -1,0 +1,107 @@
+//! The command line, as clap types. Commands turn these raw arguments into validated plans.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Promote one immutable bundle of infrastructure description through dev, staging and prod.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Output for people (tables) or for pipelines (one JSON document on stdout).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub(crate) output: OutputFormat,
+    /// When to colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+    /// More log lines on stderr (-v, -vv, -vvv); `BATON_LOG` takes a tracing filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Tables and sentences.
+    Human,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// When to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Build, list, inspect, verify and unpack bundles.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BundleCommand {
+    /// Pack a descriptor into a bundle and store it; prints name:version@digest.
+    Build(BuildArgs),
+    /// List the bundles in a store.
+    List(ListArgs),
+    /// Show a bundle's manifest, config, parameters, source and files.
+    Inspect(RefArgs),
+    /// Re-hash every byte of a bundle; exit 4 when anything does not match.
+    Verify(RefArgs),
+    /// Extract a bundle's files into a new directory, verified on the way.
+    Unpack(UnpackArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// The descriptor: a directory with bundle.toml at its root.
+    pub(crate) dir: PathBuf,
+    /// The store to write to, `oci:PATH`.
+    #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store")]
+    pub(crate) store: String,
+    /// Build even when the descriptor's files differ from the git commit; recorded as dirty.
+    #[arg(long)]
+    pub(crate) allow_dirty: bool,
+    /// Compression threads (default: one per core); the bundle does not depend on it.
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// The store to list, `oci:PATH`.
+    #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store")]
+    pub(crate) store: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RefArgs {
+    /// The bundle: `oci:PATH/NAME:TAG` or `oci:PATH/NAME@sha256:HEX`.
+    pub(crate) reference: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnpackArgs {
+    /// The bundle: `oci:PATH/NAME:TAG` or `oci:PATH/NAME@sha256:HEX`.
+    pub(crate) reference: String,
+    /// A new or empty directory to unpack into.
+    #[arg(long)]
+    pub(crate) into: PathBuf,
+}

@@ -1,0 +1,406 @@
+//! `baton bundle …`: build, list, inspect, verify and unpack bundles in a store.
+
+use std::{io, path::Path};
+
+use anyhow::{Context, Result, bail};
+use baton_bundle::{BlobSource, BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError};
+use baton_model::{BundleName, Digest, Reference, StoreLocation};
+use baton_state::WorkFile;
+use baton_store::{LayoutStore, StoreError};
+use serde_json::json;
+
+use crate::{
+    ExitStatus,
+    cli::{BuildArgs, BundleCommand, ListArgs, RefArgs, UnpackArgs},
+    printer::{BOLD, GREEN, Printer, RED, human_size},
+};
+
+pub(crate) fn run(command: BundleCommand, printer: &Printer) -> Result<ExitStatus> {
+    match command {
+        BundleCommand::Build(args) => build(&args, printer),
+        BundleCommand::List(args) => list(&args, printer),
+        BundleCommand::Inspect(args) => inspect(&args, printer),
+        BundleCommand::Verify(args) => verify(&args, printer),
+        BundleCommand::Unpack(args) => unpack(&args, printer),
+    }
+}
+
+fn open_store(text: &str) -> Result<LayoutStore> {
+    let location: StoreLocation = text.parse()?;
+    match location {
+        StoreLocation::Layout(path) => Ok(LayoutStore::new(path)),
+    }
+}
+
+/// A bundle reference resolved to a digest in an opened store.
+struct Resolved {
+    reference: Reference,
+    store: LayoutStore,
+    digest: Digest,
+}
+
+impl Resolved {
+    fn new(text: &str) -> Result<Resolved> {
+        let reference: Reference = text.parse()?;
+        let StoreLocation::Layout(path) = &reference.store;
+        let store = LayoutStore::new(path.clone());
+        let digest = store.resolve(&reference.name, &reference.selector)?;
+        Ok(Resolved { reference, store, digest })
+    }
+
+    fn blobs(&self) -> StoreBlobs<'_> {
+        StoreBlobs { store: &self.store, name: &self.reference.name }
+    }
+
+    /// `oci:PATH/NAME@sha256:…`, the reference that can never move.
+    fn pinned(&self) -> String {
+        format!("{}/{}@{}", self.reference.store, self.reference.name, self.digest)
+    }
+}
+
+/// Reads a bundle's blobs from a layout store for the bundler's verification.
+struct StoreBlobs<'a> {
+    store: &'a LayoutStore,
+    name: &'a BundleName,
+}
+
+impl BlobSource for StoreBlobs<'_> {
+    fn open_manifest(&self, digest: &Digest) -> io::Result<Box<dyn io::Read + '_>> {
+        self.open_blob(digest)
+    }
+
+    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn io::Read + '_>> {
+        match self.store.open_blob(self.name, digest) {
+            Ok(file) => Ok(Box::new(io::BufReader::with_capacity(256 * 1024, file))),
+            Err(e @ StoreError::UnknownDigest { .. }) => Err(io::Error::new(io::ErrorKind::NotFound, e.to_string())),
+            Err(StoreError::Io(e)) => Err(e),
+            Err(e) => Err(io::Error::other(e.to_string())),
+        }
+    }
+}
+
+fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
+    let store = open_store(&args.store)?;
+    let dir = &args.dir;
+    let context = || format!("cannot build a bundle from `{}`", dir.display());
+    let descriptor = Descriptor::read(dir).with_context(context)?;
+    let files: Vec<WorkFile<'_>> = descriptor
+        .entries
+        .iter()
+        .map(|e| WorkFile { path: &e.path, kind: e.kind, executable: e.executable, target: e.target.as_deref() })
+        .collect();
+    let provenance = baton_state::provenance(dir, &files).with_context(context)?;
+    if let Some(found) = &provenance
+        && !found.source.clean
+    {
+        if !args.allow_dirty {
+            bail!(
+                "cannot build a bundle from `{}`: its files differ from commit {} in {}\n\
+                 commit them, or pass --allow-dirty to build anyway (the bundle then records the tree as dirty)",
+                dir.display(),
+                &found.source.commit[..12.min(found.source.commit.len())],
+                list_some(&found.dirty_paths, 5),
+            );
+        }
+        printer.warn(&format!("building from a dirty tree: {}", list_some(&found.dirty_paths, 5)));
+    }
+    let epoch = match crate::env::source_date_epoch()? {
+        Some(epoch) => epoch,
+        None => provenance.as_ref().map_or(0, |p| p.commit_time),
+    };
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let build_context = BuildContext { epoch, source: provenance.map(|p| p.source), threads };
+
+    let name = &descriptor.file.bundle.name;
+    let writer = store.blob_writer(name).with_context(context)?;
+    let (built, writer) = baton_bundle::build(&descriptor, &build_context, writer).with_context(context)?;
+    let (layer_digest, _) = writer.commit()?;
+    if &layer_digest != &built.layer().digest {
+        bail!("internal error: the store hashed the layer to {layer_digest}, the bundler to {}", built.layer().digest);
+    }
+    store.put_blob(name, &built.config_bytes)?;
+    let tag = built.config.version.to_string();
+    let digest = store.put_manifest(name, &built.manifest_bytes, Some(&tag))?;
+    debug_assert_eq!(digest, built.digest);
+    let reference = format!("{}/{}@{}", args.store, name, built.digest);
+
+    if printer.is_json() {
+        printer.json(&json!({
+            "name": name.as_str(),
+            "version": tag,
+            "digest": built.digest,
+            "reference": reference,
+            "tag_reference": format!("{}/{}:{}", args.store, name, tag),
+            "size": built.size(),
+            "store": args.store,
+            "files": built.config.files.len(),
+            "config": built.manifest.config,
+            "layer": built.layer(),
+            "source": built.config.source,
+            "created": built.config.created,
+        }))?;
+    } else {
+        printer.status(
+            "Built",
+            &format!(
+                "{name} {tag} ({} files, {}) into {}",
+                built.config.files.len(),
+                human_size(built.size()),
+                args.store
+            ),
+        );
+        printer.line(&format!("{name}:{tag}@{}", built.digest))?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `a, b, c and 4 more`.
+fn list_some(items: &[String], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
+    let mut text = shown.join(", ");
+    if items.len() > max {
+        text.push_str(&format!(" and {} more", items.len() - max));
+    }
+    text
+}
+
+fn list(args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
+    let store = open_store(&args.store)?;
+    let listed = store.list().with_context(|| format!("cannot list store `{}`", args.store))?;
+    let annotation = |m: &baton_model::oci::Manifest, key: &str| {
+        m.annotations.get(&format!("org.opencontainers.image.{key}")).cloned().unwrap_or_default()
+    };
+    if printer.is_json() {
+        let items: Vec<_> = listed
+            .iter()
+            .map(|l| {
+                json!({
+                    "name": l.name,
+                    "tag": l.tag,
+                    "version": annotation(&l.manifest, "version"),
+                    "digest": l.digest,
+                    "reference": format!("{}/{}@{}", args.store, l.name, l.digest),
+                    "size": l.size,
+                    "created": annotation(&l.manifest, "created"),
+                    "bundle": l.manifest.is_bundle(),
+                })
+            })
+            .collect();
+        printer.json(&serde_json::Value::Array(items))?;
+        return Ok(ExitStatus::Success);
+    }
+    if listed.is_empty() {
+        printer.status("Empty", &format!("no bundles in {}", args.store));
+        return Ok(ExitStatus::Success);
+    }
+    let rows: Vec<Vec<String>> = listed
+        .iter()
+        .map(|l| {
+            vec![
+                l.name.clone(),
+                l.tag.clone().unwrap_or_else(|| "-".into()),
+                format!("sha256:{}", l.digest.short()),
+                human_size(l.size),
+                annotation(&l.manifest, "created"),
+            ]
+        })
+        .collect();
+    printer.table(&["NAME", "VERSION", "DIGEST", "SIZE", "CREATED"], &rows)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Opens a bundle, turning findings about its manifest or config into an error for commands
+/// that cannot go on without them.
+fn open_or_report(resolved: &Resolved, printer: &Printer) -> Result<std::result::Result<Opened, ExitStatus>> {
+    match baton_bundle::open_bundle(&resolved.blobs(), &resolved.digest) {
+        Ok(opened) => Ok(Ok(opened)),
+        Err(OpenError::Findings(findings)) => {
+            report_findings(resolved, None, &findings, printer)?;
+            Ok(Err(ExitStatus::Findings))
+        }
+        Err(OpenError::Io(e)) => Err(e).with_context(|| format!("cannot read {}", resolved.pinned())),
+    }
+}
+
+fn inspect(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference)?;
+    let opened = match open_or_report(&resolved, printer)? {
+        Ok(opened) => opened,
+        Err(status) => return Ok(status),
+    };
+    let config = &opened.config;
+    if printer.is_json() {
+        printer.json(&json!({
+            "reference": resolved.pinned(),
+            "digest": opened.digest,
+            "size": opened.size(),
+            "manifest": opened.manifest,
+            "config": config,
+        }))?;
+        return Ok(ExitStatus::Success);
+    }
+    let heading = |text: &str| printer.paint(BOLD, text);
+    let mut lines = vec![
+        format!("{} {} {}", heading("Bundle"), config.name, config.version),
+        format!("  digest       {}", opened.digest),
+        format!("  reference    {}", resolved.pinned()),
+        format!("  created      {}", config.created),
+        format!("  size         {} ({} files)", human_size(opened.size()), config.files.len()),
+    ];
+    if let Some(description) = &config.description {
+        lines.push(format!("  description  {description}"));
+    }
+    lines.push(String::new());
+    lines.push(heading("Source"));
+    match &config.source {
+        Some(source) => {
+            lines.push(format!("  repository   {}", source.repository.as_deref().unwrap_or("(no remote `origin`)")));
+            lines.push(format!("  commit       {}", source.commit));
+            lines.push(format!("  tree         {} ({})", source.tree, source.path));
+            lines.push(format!("  clean        {}", if source.clean { "yes" } else { "no: built with --allow-dirty" }));
+        }
+        None => lines.push("  not built from a git work tree".into()),
+    }
+    lines.push(String::new());
+    lines.push(heading("Manifest"));
+    lines.push(format!("  artifactType {}", opened.manifest.artifact_type.as_deref().unwrap_or("-")));
+    lines.push(format!("  config       {} {} ({})", opened.manifest.config.digest, human_size(opened.manifest.config.size), opened.manifest.config.media_type));
+    let layer = opened.layer();
+    lines.push(format!("  layer        {} {} ({})", layer.digest, human_size(layer.size), layer.media_type));
+    lines.push(format!("  tar          {} {}", config.layer.tar_digest, human_size(config.layer.tar_size)));
+    let c = &config.layer.compressor;
+    lines.push(format!("  compressor   {} {} level {}, {} blocks", c.name, c.version, c.level, human_size(c.block_size)));
+    lines.push(String::new());
+    lines.push(heading("Render"));
+    lines.push(if config.render.is_empty() { "  (nothing: every file is copied byte for byte)".into() } else { format!("  {}", config.render.join(", ")) });
+    lines.push(String::new());
+    for line in &lines {
+        printer.line(line)?;
+    }
+    printer.line(&heading("Parameters"))?;
+    if config.params.is_empty() {
+        printer.line("  (none)")?;
+    } else {
+        let rows: Vec<Vec<String>> = config
+            .params
+            .specs()
+            .iter()
+            .map(|(name, spec)| {
+                let mut rules = Vec::new();
+                if spec.required {
+                    rules.push("required".to_owned());
+                }
+                if let Some(default) = &spec.default {
+                    rules.push(format!("default {default}"));
+                }
+                if let Some(allowed) = &spec.allowed {
+                    rules.push(format!("one of {}", allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join("|")));
+                }
+                if let Some(min) = spec.minimum {
+                    rules.push(format!(">= {min}"));
+                }
+                if let Some(max) = spec.maximum {
+                    rules.push(format!("<= {max}"));
+                }
+                if let Some(pattern) = &spec.pattern {
+                    rules.push(format!("matches {pattern}"));
+                }
+                if spec.secret {
+                    rules.push("secret".to_owned());
+                }
+                vec![
+                    format!("  {name}"),
+                    format!("{:?}", spec.ty).to_lowercase(),
+                    rules.join(", "),
+                    spec.description.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        printer.table(&["  NAME", "TYPE", "RULES", "DESCRIPTION"], &rows)?;
+    }
+    printer.line("")?;
+    printer.line(&heading("Files"))?;
+    let rows: Vec<Vec<String>> = config
+        .files
+        .iter()
+        .map(|f| {
+            let content = match (&f.sha256, &f.target) {
+                (Some(digest), _) => format!("sha256:{}", digest.short()),
+                (None, Some(target)) => format!("-> {target}"),
+                (None, None) => String::new(),
+            };
+            vec![format!("  {}", f.mode), human_size(f.size), content, f.path.clone()]
+        })
+        .collect();
+    printer.table(&["  MODE", "SIZE", "CONTENT", "PATH"], &rows)?;
+    Ok(ExitStatus::Success)
+}
+
+fn report_findings(resolved: &Resolved, opened: Option<&Opened>, findings: &[Finding], printer: &Printer) -> Result<()> {
+    if printer.is_json() {
+        let findings: Vec<_> = findings.iter().map(|f| json!({"subject": f.subject, "problem": f.problem})).collect();
+        printer.json(&json!({
+            "reference": resolved.pinned(),
+            "digest": resolved.digest,
+            "ok": findings.is_empty(),
+            "files": opened.map(|o| o.config.files.len()),
+            "findings": findings,
+        }))?;
+        return Ok(());
+    }
+    if findings.is_empty() {
+        let files = opened.map_or(0, |o| o.config.files.len());
+        printer.line(&format!(
+            "{} {} (manifest, config, layer and {files} files re-hashed)",
+            printer.paint(GREEN, "verified"),
+            resolved.pinned()
+        ))?;
+    } else {
+        printer.line(&format!("{} {}: {} problem(s)", printer.paint(RED, "FAILED"), resolved.pinned(), findings.len()))?;
+        for finding in findings {
+            printer.line(&format!("  {}: {}", printer.paint(BOLD, &finding.subject), finding.problem))?;
+        }
+    }
+    Ok(())
+}
+
+fn verify(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference)?;
+    let (opened, findings) = baton_bundle::verify_bundle(&resolved.blobs(), &resolved.digest, Limits::STANDARD)
+        .with_context(|| format!("cannot read {}", resolved.pinned()))?;
+    report_findings(&resolved, opened.as_ref(), &findings, printer)?;
+    Ok(if findings.is_empty() { ExitStatus::Success } else { ExitStatus::Findings })
+}
+
+fn unpack(args: &UnpackArgs, printer: &Printer) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference)?;
+    let opened = match open_or_report(&resolved, printer)? {
+        Ok(opened) => opened,
+        Err(status) => return Ok(status),
+    };
+    let blobs = resolved.blobs();
+    let layer = blobs.open_blob(&opened.layer().digest).with_context(|| format!("cannot read the layer of {}", resolved.pinned()))?;
+    match baton_bundle::unpack(layer, opened.layer(), &opened.config, &args.into, Limits::STANDARD) {
+        Ok(()) => {}
+        Err(UnpackError::Verification { findings }) => {
+            report_findings(&resolved, Some(&opened), &findings, printer)?;
+            return Ok(ExitStatus::Findings);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot unpack {}", resolved.pinned())),
+    }
+    if printer.is_json() {
+        printer.json(&json!({
+            "reference": resolved.pinned(),
+            "digest": resolved.digest,
+            "into": args.into,
+            "files": opened.config.files.len(),
+        }))?;
+    } else {
+        printer.status("Unpacked", &format!("{} ({} files) into {}", resolved.pinned(), opened.config.files.len(), display(&args.into)));
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
