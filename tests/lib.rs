@@ -1,1 +1,212 @@
-//! placeholder
+//! Helpers for the end-to-end tests: run the real `baton` binary, real `git` and real `skopeo`
+//! in temporary directories, and craft hostile bundles by hand.
+#![allow(clippy::missing_panics_doc, unreachable_pub)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command as StdCommand,
+    sync::OnceLock,
+};
+
+use baton_model::Digest;
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("holds because tests/ is in the repository").to_owned()
+}
+
+/// The `baton` binary, built once per test process unless `BATON_TEST_BIN` names one.
+#[allow(clippy::disallowed_methods)]
+pub fn baton_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("BATON_TEST_BIN") {
+            return PathBuf::from(bin);
+        }
+        let status = StdCommand::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "baton", "--bin", "baton"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p baton failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+        target.join("debug").join("baton")
+    })
+}
+
+/// A `baton` command with a clean environment, run in `cwd`.
+pub fn baton(cwd: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(baton_bin());
+    cmd.current_dir(cwd)
+        .env_remove("BATON_STORE")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("BATON_LOG")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs real `git` in `dir` with a fixed identity and dates; panics on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = StdCommand::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Release Engineer")
+        .env("GIT_AUTHOR_EMAIL", "re@example.com")
+        .env("GIT_COMMITTER_NAME", "Release Engineer")
+        .env("GIT_COMMITTER_EMAIL", "re@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Copies a directory tree, symlinks as symlinks, in reverse name order (so directory entry
+/// order differs from the source).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).unwrap();
+    let mut entries: Vec<_> = fs_err::read_dir(from).unwrap().map(|e| e.unwrap()).collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+    for entry in entries {
+        let kind = entry.file_type().unwrap();
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            fs_err::os::unix::fs::symlink(fs_err::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// An example descriptor copied into `dir/name` (outside any git repository).
+pub fn example(dir: &Path, example: &str) -> PathBuf {
+    let to = dir.join(example);
+    copy_tree(&repo_root().join("examples").join(example), &to);
+    to
+}
+
+/// Parses stdout as JSON.
+pub fn stdout_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Stdout as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Builds `descriptor` into `oci:store` with `--output json` and returns the JSON.
+pub fn build_json(cwd: &Path, descriptor: &Path, store: &Path, extra: &[&str]) -> Value {
+    let output = baton(cwd)
+        .args(["bundle", "build"])
+        .arg(descriptor)
+        .arg("--store")
+        .arg(format!("oci:{}", store.display()))
+        .args(["--output", "json"])
+        .args(extra)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "build failed: {}", stderr(&output));
+    stdout_json(&output)
+}
+
+/// The path of a blob in `store` for bundle `name`.
+pub fn blob_path(store: &Path, name: &str, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+    store.join(name).join("blobs/sha256").join(hex)
+}
+
+/// One entry of a hand-made layer.
+pub enum Crafted<'a> {
+    /// A regular file with raw path bytes.
+    File(&'a str, &'a [u8]),
+    /// A symlink.
+    Symlink(&'a str, &'a str),
+    /// A hard link.
+    HardLink(&'a str, &'a str),
+}
+
+/// Writes a bundle whose layer holds exactly `entries` (paths written raw, unchecked) into the
+/// layout store at `store`, with a config index that lists every entry, and tags it `1.0.0`.
+/// Returns the manifest digest.
+pub fn craft_bundle(store: &Path, name: &str, entries: &[Crafted<'_>]) -> String {
+    use std::io::Write;
+    let mut tar_bytes = Vec::new();
+    let mut files = Vec::new();
+    for entry in entries {
+        let mut header = tar::Header::new_ustar();
+        let (path, kind, data, link): (&str, tar::EntryType, &[u8], Option<&str>) = match entry {
+            Crafted::File(path, data) => (path, tar::EntryType::Regular, data, None),
+            Crafted::Symlink(path, target) => (path, tar::EntryType::Symlink, b"", Some(target)),
+            Crafted::HardLink(path, target) => (path, tar::EntryType::Link, b"", Some(target)),
+        };
+        {
+            let raw = header.as_ustar_mut().unwrap();
+            raw.name[..path.len()].copy_from_slice(path.as_bytes());
+            if let Some(link) = link {
+                raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+        }
+        header.set_entry_type(kind);
+        header.set_mode(if kind == tar::EntryType::Symlink { 0o777 } else { 0o644 });
+        header.set_size(data.len() as u64);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar_bytes.extend_from_slice(header.as_bytes());
+        tar_bytes.extend_from_slice(data);
+        tar_bytes.resize(tar_bytes.len().div_ceil(512) * 512, 0);
+        let mut file = serde_json::json!({"path": path, "kind": "file", "mode": "0644", "size": data.len(), "sha256": Digest::of(data)});
+        if let Some(link) = link {
+            file = serde_json::json!({"path": path, "kind": "symlink", "mode": "0777", "size": 0, "target": link});
+        }
+        if !files.iter().any(|f: &Value| f["path"] == path) {
+            files.push(file);
+        }
+    }
+    tar_bytes.extend_from_slice(&[0; 1024]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar_bytes).unwrap();
+    let layer = gz.finish().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "name": name, "version": "1.0.0", "created": "1970-01-01T00:00:00Z", "params": {}, "render": [],
+        "layer": {"tar_digest": Digest::of(&tar_bytes), "tar_size": tar_bytes.len(),
+                  "compressor": {"name": "zlib-rs", "version": "test", "level": 6, "block_size": 1_048_576}},
+        "files": files,
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.baton.bundle.v1",
+        "config": {"mediaType": "application/vnd.baton.bundle.config.v1+json", "digest": Digest::of(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.baton.bundle.layer.v1.tar+gzip", "digest": Digest::of(&layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    let layout = store.join(name);
+    fs_err::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    fs_err::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    for blob in [&layer, &config, &manifest] {
+        fs_err::write(layout.join("blobs/sha256").join(Digest::of(blob).hex()), blob).unwrap();
+    }
+    let digest = Digest::of(&manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "1.0.0"}}],
+    });
+    fs_err::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    digest.to_string()
+}

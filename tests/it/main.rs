@@ -1,1 +1,9 @@
-//! placeholder
+//! End-to-end tests: the real `baton` binary against real directories, git repositories and skopeo.
+
+mod build;
+mod determinism;
+mod errors;
+mod interop;
+mod provenance;
+mod unpack;
+mod verify;

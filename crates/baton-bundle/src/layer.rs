@@ -190,6 +190,13 @@ fn read_layer(
 ) -> io::Result<()> {
     let layer_subject = format!("layer {}", expected.digest);
     let index: BTreeMap<&str, &FileEntry> = config.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    if index.len() != config.files.len() {
+        findings.push(Finding {
+            subject: format!("config of layer {}", expected.digest),
+            problem: "its file index lists a path twice".into(),
+        });
+        return Ok(());
+    }
     let mut seen = BTreeSet::new();
     let mut links = Vec::new();
     let mut total = 0u64;

@@ -17,6 +17,7 @@ mod name;
 pub mod oci;
 mod params;
 mod reference;
+pub mod schema;
 
 pub use bundle_file::{BundleFile, BundleFileError, BundleSection};
 pub use config::{BundleConfig, Compressor, FileEntry, FileKind, LayerInfo, Source};

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use baton_model::{Reference, StoreLocation};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Promote one immutable bundle of infrastructure description through dev, staging and prod.
@@ -74,8 +75,8 @@ pub(crate) struct BuildArgs {
     /// The descriptor: a directory with bundle.toml at its root.
     pub(crate) dir: PathBuf,
     /// The store to write to, `oci:PATH`.
-    #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store")]
-    pub(crate) store: String,
+    #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store", value_parser = parse_store)]
+    pub(crate) store: StoreLocation,
     /// Build even when the descriptor's files differ from the git commit; recorded as dirty.
     #[arg(long)]
     pub(crate) allow_dirty: bool,
@@ -87,21 +88,31 @@ pub(crate) struct BuildArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
     /// The store to list, `oci:PATH`.
-    #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store")]
-    pub(crate) store: String,
+    #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store", value_parser = parse_store)]
+    pub(crate) store: StoreLocation,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RefArgs {
     /// The bundle: `oci:PATH/NAME:TAG` or `oci:PATH/NAME@sha256:HEX`.
-    pub(crate) reference: String,
+    #[arg(value_parser = parse_reference)]
+    pub(crate) reference: Reference,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct UnpackArgs {
     /// The bundle: `oci:PATH/NAME:TAG` or `oci:PATH/NAME@sha256:HEX`.
-    pub(crate) reference: String,
+    #[arg(value_parser = parse_reference)]
+    pub(crate) reference: Reference,
     /// A new or empty directory to unpack into.
     #[arg(long)]
     pub(crate) into: PathBuf,
+}
+
+fn parse_store(text: &str) -> Result<StoreLocation, String> {
+    text.parse().map_err(|e: baton_model::ReferenceError| e.to_string())
+}
+
+fn parse_reference(text: &str) -> Result<Reference, String> {
+    text.parse().map_err(|e: baton_model::ReferenceError| e.to_string())
 }

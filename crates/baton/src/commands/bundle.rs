@@ -25,10 +25,9 @@ pub(crate) fn run(command: BundleCommand, printer: &Printer) -> Result<ExitStatu
     }
 }
 
-fn open_store(text: &str) -> Result<LayoutStore> {
-    let location: StoreLocation = text.parse()?;
+fn open_store(location: &StoreLocation) -> LayoutStore {
     match location {
-        StoreLocation::Layout(path) => Ok(LayoutStore::new(path)),
+        StoreLocation::Layout(path) => LayoutStore::new(path.clone()),
     }
 }
 
@@ -40,10 +39,9 @@ struct Resolved {
 }
 
 impl Resolved {
-    fn new(text: &str) -> Result<Resolved> {
-        let reference: Reference = text.parse()?;
-        let StoreLocation::Layout(path) = &reference.store;
-        let store = LayoutStore::new(path.clone());
+    fn new(reference: &Reference) -> Result<Resolved> {
+        let reference = reference.clone();
+        let store = open_store(&reference.store);
         let digest = store.resolve(&reference.name, &reference.selector)?;
         Ok(Resolved { reference, store, digest })
     }
@@ -80,7 +78,7 @@ impl BlobSource for StoreBlobs<'_> {
 }
 
 fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store);
     let dir = &args.dir;
     let context = || format!("cannot build a bundle from `{}`", dir.display());
     let descriptor = Descriptor::read(dir).with_context(context)?;
@@ -132,7 +130,7 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
             "reference": reference,
             "tag_reference": format!("{}/{}:{}", args.store, name, tag),
             "size": built.size(),
-            "store": args.store,
+            "store": args.store.to_string(),
             "files": built.config.files.len(),
             "config": built.manifest.config,
             "layer": built.layer(),
@@ -165,7 +163,7 @@ fn list_some(items: &[String], max: usize) -> String {
 }
 
 fn list(args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
-    let store = open_store(&args.store)?;
+    let store = open_store(&args.store);
     let listed = store.list().with_context(|| format!("cannot list store `{}`", args.store))?;
     let annotation = |m: &baton_model::oci::Manifest, key: &str| {
         m.annotations.get(&format!("org.opencontainers.image.{key}")).cloned().unwrap_or_default()

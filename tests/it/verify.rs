@@ -1,0 +1,117 @@
+//! `baton bundle verify` re-hashes everything and exits 4 naming the blob or file at fault.
+
+use std::path::Path;
+
+use baton_tests::{baton, blob_path, build_json, example, stdout, stdout_json};
+use serde_json::Value;
+
+fn built(tmp: &Path) -> Value {
+    build_json(tmp, &example(tmp, "web"), &tmp.join("store"), &[])
+}
+
+fn verify(tmp: &Path, digest: &str) -> (Option<i32>, Value) {
+    let output = baton(tmp).args(["bundle", "verify", &format!("oci:store/web@{digest}"), "--output", "json"]).output().unwrap();
+    (output.status.code(), stdout_json(&output))
+}
+
+#[test]
+fn a_sound_bundle_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = built(tmp.path());
+    let output = baton(tmp.path()).args(["bundle", "verify", "oci:store/web:1.4.2"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
+    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
+    assert_eq!(code, Some(0));
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["files"], 9);
+}
+
+#[test]
+fn a_layer_modified_on_disk_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = built(tmp.path());
+    let layer = json["layer"]["digest"].as_str().unwrap();
+    let path = blob_path(&tmp.path().join("store"), "web", layer);
+    let mut bytes = fs_err::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    fs_err::write(&path, &bytes).unwrap();
+    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
+    assert_eq!(code, Some(4), "{report}");
+    let findings = report["findings"].as_array().unwrap();
+    let subject = format!("layer {layer}");
+    assert!(findings.iter().any(|f| f["subject"] == subject.as_str() && f["problem"].as_str().unwrap().contains("hash")), "{report}");
+}
+
+#[test]
+fn a_truncated_layer_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = built(tmp.path());
+    let layer = json["layer"]["digest"].as_str().unwrap();
+    let path = blob_path(&tmp.path().join("store"), "web", layer);
+    let bytes = fs_err::read(&path).unwrap();
+    fs_err::write(&path, &bytes[..bytes.len() - 40]).unwrap();
+    let output = baton(tmp.path()).args(["bundle", "verify", "oci:store/web:1.4.2"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(4));
+    let text = stdout(&output);
+    assert!(text.contains("FAILED") && text.contains(&format!("layer {layer}")), "{text}");
+}
+
+#[test]
+fn a_modified_config_or_manifest_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = built(tmp.path());
+    let store = tmp.path().join("store");
+    let config = json["config"]["digest"].as_str().unwrap();
+    let path = blob_path(&store, "web", config);
+    let text = fs_err::read_to_string(&path).unwrap().replace("\"0755\"", "\"0644\"");
+    fs_err::write(&path, text).unwrap();
+    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
+    assert_eq!(code, Some(4));
+    assert_eq!(report["findings"][0]["subject"], format!("config {config}"));
+
+    let digest = json["digest"].as_str().unwrap();
+    fs_err::write(blob_path(&store, "web", digest), b"{}").unwrap();
+    let (code, report) = verify(tmp.path(), digest);
+    assert_eq!(code, Some(4));
+    assert_eq!(report["findings"][0]["subject"], format!("manifest {digest}"));
+}
+
+#[test]
+fn a_missing_layer_is_a_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = built(tmp.path());
+    let layer = json["layer"]["digest"].as_str().unwrap();
+    fs_err::remove_file(blob_path(&tmp.path().join("store"), "web", layer)).unwrap();
+    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
+    assert_eq!(code, Some(4));
+    assert_eq!(report["findings"][0]["problem"], "is missing from the store");
+}
+
+#[test]
+fn a_file_that_disagrees_with_the_index_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let digest = baton_tests::craft_bundle(&store, "web", &[baton_tests::Crafted::File("conf/app.conf", b"fine")]);
+    // Rewrite the config's index entry for the file and re-point the manifest and index at it.
+    let layout = store.join("web");
+    let manifest_path = blob_path(&store, "web", &digest);
+    let mut manifest: Value = serde_json::from_slice(&fs_err::read(&manifest_path).unwrap()).unwrap();
+    let config_path = blob_path(&store, "web", manifest["config"]["digest"].as_str().unwrap());
+    let mut config: Value = serde_json::from_slice(&fs_err::read(&config_path).unwrap()).unwrap();
+    config["files"][0]["sha256"] = Value::from(format!("sha256:{}", "0".repeat(64)));
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_digest = baton_model::Digest::of(&config_bytes);
+    fs_err::write(layout.join("blobs/sha256").join(config_digest.hex()), &config_bytes).unwrap();
+    manifest["config"]["digest"] = Value::from(config_digest.to_string());
+    manifest["config"]["size"] = Value::from(config_bytes.len());
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = baton_model::Digest::of(&manifest_bytes);
+    fs_err::write(layout.join("blobs/sha256").join(manifest_digest.hex()), &manifest_bytes).unwrap();
+
+    let (code, report) = verify(tmp.path(), &manifest_digest.to_string());
+    assert_eq!(code, Some(4));
+    assert_eq!(report["findings"][0]["subject"], "file conf/app.conf");
+    assert!(report["findings"][0]["problem"].as_str().unwrap().contains("the index says sha256:0000"), "{report}");
+}
