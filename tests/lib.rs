@@ -13,7 +13,10 @@ use serde_json::Value;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("holds because tests/ is in the repository").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("holds because tests/ is in the repository")
+        .to_owned()
 }
 
 /// The `baton` binary, built once per test process unless `BATON_TEST_BIN` names one.
@@ -30,7 +33,8 @@ pub fn baton_bin() -> &'static Path {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "cargo build -p baton failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| repo_root().join("target"), PathBuf::from);
         target.join("debug").join("baton")
     })
 }
@@ -61,7 +65,11 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("HOME", dir)
         .output()
         .expect("git runs");
-    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
@@ -75,7 +83,8 @@ pub fn copy_tree(from: &Path, to: &Path) {
         let kind = entry.file_type().unwrap();
         let target = to.join(entry.file_name());
         if kind.is_symlink() {
-            fs_err::os::unix::fs::symlink(fs_err::read_link(entry.path()).unwrap(), &target).unwrap();
+            fs_err::os::unix::fs::symlink(fs_err::read_link(entry.path()).unwrap(), &target)
+                .unwrap();
         } else if kind.is_dir() {
             copy_tree(&entry.path(), &target);
         } else {
@@ -93,8 +102,9 @@ pub fn example(dir: &Path, example: &str) -> PathBuf {
 
 /// Parses stdout as JSON.
 pub fn stdout_json(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+    })
 }
 
 /// Stdout as text.

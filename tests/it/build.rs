@@ -6,7 +6,10 @@ use baton_tests::{baton, blob_path, build_json, example, stdout, stdout_json};
 fn build_prints_the_reference_and_json_has_the_promised_fields() {
     let tmp = tempfile::tempdir().unwrap();
     let web = example(tmp.path(), "web");
-    let output = baton(tmp.path()).args(["bundle", "build", "web", "--store", "oci:store"]).output().unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "build", "web", "--store", "oci:store"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let line = stdout(&output);
     let (name_version, digest) = line.trim().split_once('@').unwrap();
@@ -20,11 +23,15 @@ fn build_prints_the_reference_and_json_has_the_promised_fields() {
     assert_eq!(json["name"], "web");
     assert_eq!(json["version"], "1.4.2");
     let digest = json["digest"].as_str().unwrap();
-    assert_eq!(json["reference"], format!("oci:{}/web@{digest}", tmp.path().join("store").display()));
+    assert_eq!(
+        json["reference"],
+        format!("oci:{}/web@{digest}", tmp.path().join("store").display())
+    );
     let manifest = fs_err::read(blob_path(&tmp.path().join("store"), "web", digest)).unwrap();
     let layer = &json["layer"];
     let config = &json["config"];
-    let total = manifest.len() as u64 + layer["size"].as_u64().unwrap() + config["size"].as_u64().unwrap();
+    let total =
+        manifest.len() as u64 + layer["size"].as_u64().unwrap() + config["size"].as_u64().unwrap();
     assert_eq!(json["size"].as_u64().unwrap(), total);
     assert!(json["source"].is_null(), "a copy outside git has no source: {json}");
 }
@@ -36,7 +43,10 @@ fn rebuilding_the_same_bundle_changes_nothing_in_the_store() {
     let store = tmp.path().join("store");
     let first = build_json(tmp.path(), &web, &store, &[]);
     let snapshot = |dir: &std::path::Path| {
-        let mut files: Vec<(String, Vec<u8>)> = walk(dir).into_iter().map(|p| (p.display().to_string(), fs_err::read(&p).unwrap())).collect();
+        let mut files: Vec<(String, Vec<u8>)> = walk(dir)
+            .into_iter()
+            .map(|p| (p.display().to_string(), fs_err::read(&p).unwrap()))
+            .collect();
         files.sort();
         files
     };
@@ -66,35 +76,77 @@ fn list_and_inspect_show_what_was_built() {
     let web = build_json(tmp.path(), &example(tmp.path(), "web"), &store, &[]);
     let k8s = build_json(tmp.path(), &example(tmp.path(), "k8s-app"), &store, &[]);
 
-    let output = baton(tmp.path()).args(["bundle", "list", "--store", "oci:store"]).output().unwrap();
+    let output =
+        baton(tmp.path()).args(["bundle", "list", "--store", "oci:store"]).output().unwrap();
     assert!(output.status.success());
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].starts_with("NAME") && lines[0].contains("DIGEST") && lines[0].contains("CREATED"), "{text}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("DIGEST") && lines[0].contains("CREATED"),
+        "{text}"
+    );
     assert!(lines[1].starts_with("k8s-app") && lines[1].contains("2.0.1"), "{text}");
-    assert!(lines[2].starts_with("web") && lines[2].contains("1.4.2") && lines[2].contains("2023-11-14T22:13:20Z"), "{text}");
+    assert!(
+        lines[2].starts_with("web")
+            && lines[2].contains("1.4.2")
+            && lines[2].contains("2023-11-14T22:13:20Z"),
+        "{text}"
+    );
 
-    let output = baton(tmp.path()).args(["bundle", "list", "--store", "oci:store", "--output", "json"]).output().unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "list", "--store", "oci:store", "--output", "json"])
+        .output()
+        .unwrap();
     let listed = stdout_json(&output);
-    let digests: Vec<&str> = listed.as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap()).collect();
+    let digests: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap()).collect();
     assert_eq!(digests, [k8s["digest"].as_str().unwrap(), web["digest"].as_str().unwrap()]);
 
-    let output = baton(tmp.path()).args(["bundle", "inspect", "oci:store/web:1.4.2"]).output().unwrap();
+    let output =
+        baton(tmp.path()).args(["bundle", "inspect", "oci:store/web:1.4.2"]).output().unwrap();
     assert!(output.status.success());
     let text = stdout(&output);
-    for expected in ["Bundle web 1.4.2", web["digest"].as_str().unwrap(), "server_name", "required", "secret", "conf/nginx.conf", "-> index.html", "0755", "scripts/reload.sh", "zlib-rs"] {
+    for expected in [
+        "Bundle web 1.4.2",
+        web["digest"].as_str().unwrap(),
+        "server_name",
+        "required",
+        "secret",
+        "conf/nginx.conf",
+        "-> index.html",
+        "0755",
+        "scripts/reload.sh",
+        "zlib-rs",
+    ] {
         assert!(text.contains(expected), "inspect lacks {expected:?}:\n{text}");
     }
 
-    let output = baton(tmp.path()).args(["bundle", "inspect", "oci:store/k8s-app:2.0.1", "--output", "json"]).output().unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "inspect", "oci:store/k8s-app:2.0.1", "--output", "json"])
+        .output()
+        .unwrap();
     let json = stdout_json(&output);
     assert_eq!(json["digest"], k8s["digest"]);
     assert_eq!(json["manifest"]["artifactType"], "application/vnd.baton.bundle.v1");
     assert_eq!(json["config"]["params"]["replicas"]["default"], 2);
     assert_eq!(json["manifest"]["annotations"]["org.opencontainers.image.version"], "2.0.1");
-    let files: Vec<&str> = json["config"]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert_eq!(files, ["README.md", "bundle.toml", "manifests/configmap.yaml", "manifests/deployment.yaml", "manifests/service.yaml"]);
+    let files: Vec<&str> = json["config"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "README.md",
+            "bundle.toml",
+            "manifests/configmap.yaml",
+            "manifests/deployment.yaml",
+            "manifests/service.yaml"
+        ]
+    );
 }
 
 #[test]
@@ -107,16 +159,28 @@ fn include_exclude_and_batonignore_choose_the_files() {
         "[bundle]\nname = \"d\"\nversion = \"0.1.0\"\ninclude = [\"bundle.toml\", \"conf/**\"]\nexclude = [\"**/*.swp\"]\n",
     )
     .unwrap();
-    for file in ["conf/a.conf", "conf/a.conf.swp", "conf/sub/b.conf", "conf/sub/b.bak", "notes.txt"] {
+    for file in ["conf/a.conf", "conf/a.conf.swp", "conf/sub/b.conf", "conf/sub/b.bak", "notes.txt"]
+    {
         fs_err::write(dir.join(file), file).unwrap();
     }
     fs_err::write(dir.join("conf/.batonignore"), "*.bak\n").unwrap();
     let json = build_json(tmp.path(), &dir, &tmp.path().join("store"), &[]);
     let output = baton(tmp.path())
-        .args(["bundle", "inspect", &format!("oci:store/d@{}", json["digest"].as_str().unwrap()), "--output", "json"])
+        .args([
+            "bundle",
+            "inspect",
+            &format!("oci:store/d@{}", json["digest"].as_str().unwrap()),
+            "--output",
+            "json",
+        ])
         .output()
         .unwrap();
     let inspected = stdout_json(&output);
-    let files: Vec<&str> = inspected["config"]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let files: Vec<&str> = inspected["config"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     assert_eq!(files, ["bundle.toml", "conf/.batonignore", "conf/a.conf", "conf/sub/b.conf"]);
 }

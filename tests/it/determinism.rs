@@ -1,7 +1,7 @@
 //! The same descriptor gives the same digest whatever the checkout path, mtimes, umask, file
 //! modes (beyond the execute bit), directory order or number of compression threads.
 
-use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
+use std::{fmt::Write as _, os::unix::fs::PermissionsExt, path::Path, process::Command};
 
 use baton_tests::{build_json, copy_tree, repo_root};
 
@@ -46,7 +46,8 @@ fn the_executable_bit_and_contents_change_the_digest() {
     copy_tree(&repo_root().join("examples/web"), &a);
     let base = build_json(tmp.path(), &a, &store, &[]);
 
-    fs_err::set_permissions(a.join("scripts/reload.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    fs_err::set_permissions(a.join("scripts/reload.sh"), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
     let no_exec = build_json(tmp.path(), &a, &store, &[]);
     assert_ne!(base["digest"], no_exec["digest"]);
 
@@ -60,10 +61,14 @@ fn a_large_multi_block_bundle_does_not_depend_on_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("big");
     fs_err::create_dir_all(dir.join("data")).unwrap();
-    fs_err::write(dir.join("bundle.toml"), "[bundle]\nname = \"big\"\nversion = \"1.0.0\"\n").unwrap();
+    fs_err::write(dir.join("bundle.toml"), "[bundle]\nname = \"big\"\nversion = \"1.0.0\"\n")
+        .unwrap();
     // About 5 MiB of varied text: several compression blocks.
     for i in 0..150 {
-        let body: String = (0..1000).map(|j| format!("key-{i}-{j}: value {}\n", (i * 7919 + j * 104_729) % 100_003)).collect();
+        let body = (0..1000).fold(String::new(), |mut body, j| {
+            writeln!(body, "key-{i}-{j}: value {}", (i * 7919 + j * 104_729) % 100_003).unwrap();
+            body
+        });
         fs_err::write(dir.join(format!("data/file-{i:03}.yaml")), body).unwrap();
     }
     let one = build_json(tmp.path(), &dir, &tmp.path().join("s1"), &["--threads", "1"]);

@@ -6,8 +6,19 @@ use baton_tests::{baton, build_json, example, stderr};
 
 /// Builds `dir` into `oci:store` in `cwd`, expects exit `code`, and returns stderr.
 fn build_fails(cwd: &Path, dir: &Path, code: i32) -> String {
-    let output = baton(cwd).args(["bundle", "build"]).arg(dir).args(["--store", "oci:store"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(code), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), stderr(&output));
+    let output = baton(cwd)
+        .args(["bundle", "build"])
+        .arg(dir)
+        .args(["--store", "oci:store"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(&output)
+    );
     assert!(output.stdout.is_empty(), "nothing on stdout when failing");
     stderr(&output)
 }
@@ -31,7 +42,10 @@ fn missing_bundle_toml() {
     let tmp = tempfile::tempdir().unwrap();
     fs_err::create_dir_all(tmp.path().join("d")).unwrap();
     let err = build_fails(tmp.path(), &tmp.path().join("d"), 1);
-    assert_contains(&err, &["no bundle.toml at", "d/bundle.toml", "a descriptor is a directory with a bundle.toml"]);
+    assert_contains(
+        &err,
+        &["no bundle.toml at", "d/bundle.toml", "a descriptor is a directory with a bundle.toml"],
+    );
     assert!(!tmp.path().join("store").exists(), "a failed build creates no store");
 }
 
@@ -46,7 +60,10 @@ fn malformed_bundle_toml_names_line_and_column() {
 #[test]
 fn unknown_keys_name_the_key_and_the_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = descriptor(tmp.path(), "[bundle]\nname = \"web\"\nversion = \"1.0.0\"\n\n[params.port]\ntype = \"integer\"\nmaximun = 3\n");
+    let dir = descriptor(
+        tmp.path(),
+        "[bundle]\nname = \"web\"\nversion = \"1.0.0\"\n\n[params.port]\ntype = \"integer\"\nmaximun = 3\n",
+    );
     let err = build_fails(tmp.path(), &dir, 1);
     assert_contains(&err, &["d/bundle.toml", "unknown field `maximun`", "line 7"]);
 }
@@ -55,9 +72,15 @@ fn unknown_keys_name_the_key_and_the_file() {
 fn bad_name_and_version() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = descriptor(tmp.path(), "[bundle]\nname = \"My_Web\"\nversion = \"1.0.0\"\n");
-    assert_contains(&build_fails(tmp.path(), &dir, 1), &["bundle name `My_Web` is not valid", "line 2"]);
+    assert_contains(
+        &build_fails(tmp.path(), &dir, 1),
+        &["bundle name `My_Web` is not valid", "line 2"],
+    );
     let dir = descriptor(tmp.path(), "[bundle]\nname = \"web\"\nversion = \"v1\"\n");
-    assert_contains(&build_fails(tmp.path(), &dir, 1), &["version `v1` is not a semantic version", "line 3"]);
+    assert_contains(
+        &build_fails(tmp.path(), &dir, 1),
+        &["version `v1` is not a semantic version", "line 3"],
+    );
 }
 
 #[test]
@@ -68,7 +91,16 @@ fn a_parameter_schema_that_contradicts_itself() {
         "[bundle]\nname = \"web\"\nversion = \"1.0.0\"\n\n[params.level]\ntype = \"string\"\ndefault = \"loud\"\nenum = [\"quiet\", \"normal\"]\n\n[params.port]\ntype = \"integer\"\nminimum = 10\nmaximum = 5\n",
     );
     let err = build_fails(tmp.path(), &dir, 1);
-    assert_contains(&err, &["d/bundle.toml", "parameter `level`", "`default` \"loud\": not one of the allowed values", "parameter `port`", "`minimum` (10) is greater than `maximum` (5)"]);
+    assert_contains(
+        &err,
+        &[
+            "d/bundle.toml",
+            "parameter `level`",
+            "`default` \"loud\": not one of the allowed values",
+            "parameter `port`",
+            "`minimum` (10) is greater than `maximum` (5)",
+        ],
+    );
 }
 
 #[test]
@@ -114,12 +146,18 @@ fn an_unreadable_file_is_named() {
     // root reads anything: run baton as `nobody` there, so the permission really applies.
     let mut cmd = if is_root() {
         let mut cmd = std::process::Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(baton_tests::baton_bin());
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(baton_tests::baton_bin());
         cmd
     } else {
         std::process::Command::new(baton_tests::baton_bin())
     };
-    let output = cmd.current_dir(tmp.path()).args(["bundle", "build", "d", "--store", "oci:store"]).env("NO_COLOR", "1").output().unwrap();
+    let output = cmd
+        .current_dir(tmp.path())
+        .args(["bundle", "build", "d", "--store", "oci:store"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_contains(&stderr(&output), &["locked.conf", "Permission denied"]);
 }
@@ -136,7 +174,11 @@ fn a_store_path_that_is_a_file() {
     fs_err::write(tmp.path().join("store"), "not a directory").unwrap();
     let err = build_fails(tmp.path(), &dir, 1);
     assert_contains(&err, &["store `oci:store` is a file, not a directory"]);
-    assert_eq!(fs_err::read_to_string(tmp.path().join("store")).unwrap(), "not a directory", "the file is left alone");
+    assert_eq!(
+        fs_err::read_to_string(tmp.path().join("store")).unwrap(),
+        "not a directory",
+        "the file is left alone"
+    );
 }
 
 #[test]
@@ -160,15 +202,20 @@ fn a_digest_or_tag_not_in_the_store_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
     let missing = format!("sha256:{}", "ab".repeat(32));
-    let output = baton(tmp.path()).args(["bundle", "verify", &format!("oci:store/web@{missing}")]).output().unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("oci:store/web@{missing}")])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_contains(&stderr(&output), &[&missing, "is not in store `oci:store`"]);
 
-    let output = baton(tmp.path()).args(["bundle", "inspect", "oci:store/web:9.9.9"]).output().unwrap();
+    let output =
+        baton(tmp.path()).args(["bundle", "inspect", "oci:store/web:9.9.9"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_contains(&stderr(&output), &["tag `9.9.9` of bundle `web` is not in store `oci:store`"]);
 
-    let output = baton(tmp.path()).args(["bundle", "inspect", "oci:store/nope:1.0.0"]).output().unwrap();
+    let output =
+        baton(tmp.path()).args(["bundle", "inspect", "oci:store/nope:1.0.0"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_contains(&stderr(&output), &["bundle `nope` is not in store `oci:store`"]);
 }

@@ -17,6 +17,10 @@ fn skopeo_reads_the_manifest_baton_wrote() {
             .expect("skopeo is installed (make test installs Debian's skopeo)");
         assert!(output.status.success(), "skopeo failed: {}", stderr(&output));
         let digest = baton_model::Digest::of(&output.stdout);
-        assert_eq!(digest.to_string(), json["digest"].as_str().unwrap(), "skopeo's bytes must hash to baton's digest");
+        assert_eq!(
+            digest.to_string(),
+            json["digest"].as_str().unwrap(),
+            "skopeo's bytes must hash to baton's digest"
+        );
     }
 }

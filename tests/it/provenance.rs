@@ -12,13 +12,25 @@ fn repository(dir: &Path) {
     copy_tree(&repo_root().join("examples/web"), &dir.join("deploy/web"));
     fs_err::write(dir.join("README.md"), "infra\n").unwrap();
     git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["remote", "add", "origin", "https://deploy-bot:s3cr3t-token@git.example.com/team/infra.git"]);
+    git(
+        dir,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://deploy-bot:s3cr3t-token@git.example.com/team/infra.git",
+        ],
+    );
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "web 1.4.2"]);
 }
 
 fn build(cwd: &Path, extra: &[&str]) -> std::process::Output {
-    baton(cwd).args(["bundle", "build", "deploy/web", "--store", "oci:store", "--output", "json"]).args(extra).output().unwrap()
+    baton(cwd)
+        .args(["bundle", "build", "deploy/web", "--store", "oci:store", "--output", "json"])
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -35,15 +47,27 @@ fn provenance_is_recorded_without_credentials() {
     assert_eq!(source["tree"], git(&repo, &["rev-parse", "HEAD:deploy/web"]));
     assert_eq!(source["path"], "deploy/web");
     assert_eq!(source["clean"], true);
-    assert_eq!(json["created"], "2026-01-02T03:04:05Z", "the commit time is the mtime when SOURCE_DATE_EPOCH is unset");
+    assert_eq!(
+        json["created"], "2026-01-02T03:04:05Z",
+        "the commit time is the mtime when SOURCE_DATE_EPOCH is unset"
+    );
 
-    let inspect = baton(&repo).args(["bundle", "inspect", "oci:store/web:1.4.2", "--output", "json"]).output().unwrap();
+    let inspect = baton(&repo)
+        .args(["bundle", "inspect", "oci:store/web:1.4.2", "--output", "json"])
+        .output()
+        .unwrap();
     let inspected = stdout_json(&inspect);
     let annotations = &inspected["manifest"]["annotations"];
     assert_eq!(annotations["org.opencontainers.image.revision"], source["commit"]);
-    assert_eq!(annotations["org.opencontainers.image.source"], "https://git.example.com/team/infra.git");
+    assert_eq!(
+        annotations["org.opencontainers.image.source"],
+        "https://git.example.com/team/infra.git"
+    );
     let config_text = inspected["config"].to_string();
-    assert!(!config_text.contains("s3cr3t") && !config_text.contains("deploy-bot"), "credentials leaked: {config_text}");
+    assert!(
+        !config_text.contains("s3cr3t") && !config_text.contains("deploy-bot"),
+        "credentials leaked: {config_text}"
+    );
 }
 
 #[test]
@@ -54,7 +78,15 @@ fn two_clones_of_one_commit_give_one_digest() {
     let clone = tmp.path().join("elsewhere/clone");
     fs_err::create_dir_all(clone.parent().unwrap()).unwrap();
     git(tmp.path(), &["clone", "-q", repo.to_str().unwrap(), clone.to_str().unwrap()]);
-    git(&clone, &["remote", "set-url", "origin", "https://deploy-bot:s3cr3t-token@git.example.com/team/infra.git"]);
+    git(
+        &clone,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "https://deploy-bot:s3cr3t-token@git.example.com/team/infra.git",
+        ],
+    );
     let a = stdout_json(&build(&repo, &[]));
     let b = stdout_json(&build(&clone, &[]));
     assert_eq!(a["digest"], b["digest"]);

@@ -10,7 +10,10 @@ fn built(tmp: &Path) -> Value {
 }
 
 fn verify(tmp: &Path, digest: &str) -> (Option<i32>, Value) {
-    let output = baton(tmp).args(["bundle", "verify", &format!("oci:store/web@{digest}"), "--output", "json"]).output().unwrap();
+    let output = baton(tmp)
+        .args(["bundle", "verify", &format!("oci:store/web@{digest}"), "--output", "json"])
+        .output()
+        .unwrap();
     (output.status.code(), stdout_json(&output))
 }
 
@@ -18,7 +21,8 @@ fn verify(tmp: &Path, digest: &str) -> (Option<i32>, Value) {
 fn a_sound_bundle_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let json = built(tmp.path());
-    let output = baton(tmp.path()).args(["bundle", "verify", "oci:store/web:1.4.2"]).output().unwrap();
+    let output =
+        baton(tmp.path()).args(["bundle", "verify", "oci:store/web:1.4.2"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
     let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
@@ -41,7 +45,13 @@ fn a_layer_modified_on_disk_is_named() {
     assert_eq!(code, Some(4), "{report}");
     let findings = report["findings"].as_array().unwrap();
     let subject = format!("layer {layer}");
-    assert!(findings.iter().any(|f| f["subject"] == subject.as_str() && f["problem"].as_str().unwrap().contains("hash")), "{report}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["subject"] == subject.as_str()
+                && f["problem"].as_str().unwrap().contains("hash")),
+        "{report}"
+    );
 }
 
 #[test]
@@ -52,7 +62,8 @@ fn a_truncated_layer_is_named() {
     let path = blob_path(&tmp.path().join("store"), "web", layer);
     let bytes = fs_err::read(&path).unwrap();
     fs_err::write(&path, &bytes[..bytes.len() - 40]).unwrap();
-    let output = baton(tmp.path()).args(["bundle", "verify", "oci:store/web:1.4.2"]).output().unwrap();
+    let output =
+        baton(tmp.path()).args(["bundle", "verify", "oci:store/web:1.4.2"]).output().unwrap();
     assert_eq!(output.status.code(), Some(4));
     let text = stdout(&output);
     assert!(text.contains("FAILED") && text.contains(&format!("layer {layer}")), "{text}");
@@ -93,11 +104,16 @@ fn a_missing_layer_is_a_finding() {
 fn a_file_that_disagrees_with_the_index_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    let digest = baton_tests::craft_bundle(&store, "web", &[baton_tests::Crafted::File("conf/app.conf", b"fine")]);
+    let digest = baton_tests::craft_bundle(
+        &store,
+        "web",
+        &[baton_tests::Crafted::File("conf/app.conf", b"fine")],
+    );
     // Rewrite the config's index entry for the file and re-point the manifest and index at it.
     let layout = store.join("web");
     let manifest_path = blob_path(&store, "web", &digest);
-    let mut manifest: Value = serde_json::from_slice(&fs_err::read(&manifest_path).unwrap()).unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&fs_err::read(&manifest_path).unwrap()).unwrap();
     let config_path = blob_path(&store, "web", manifest["config"]["digest"].as_str().unwrap());
     let mut config: Value = serde_json::from_slice(&fs_err::read(&config_path).unwrap()).unwrap();
     config["files"][0]["sha256"] = Value::from(format!("sha256:{}", "0".repeat(64)));
@@ -108,10 +124,14 @@ fn a_file_that_disagrees_with_the_index_is_named() {
     manifest["config"]["size"] = Value::from(config_bytes.len());
     let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
     let manifest_digest = baton_model::Digest::of(&manifest_bytes);
-    fs_err::write(layout.join("blobs/sha256").join(manifest_digest.hex()), &manifest_bytes).unwrap();
+    fs_err::write(layout.join("blobs/sha256").join(manifest_digest.hex()), &manifest_bytes)
+        .unwrap();
 
     let (code, report) = verify(tmp.path(), &manifest_digest.to_string());
     assert_eq!(code, Some(4));
     assert_eq!(report["findings"][0]["subject"], "file conf/app.conf");
-    assert!(report["findings"][0]["problem"].as_str().unwrap().contains("the index says sha256:0000"), "{report}");
+    assert!(
+        report["findings"][0]["problem"].as_str().unwrap().contains("the index says sha256:0000"),
+        "{report}"
+    );
 }

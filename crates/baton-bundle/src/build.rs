@@ -59,9 +59,15 @@ impl Built {
 }
 
 /// Packs `descriptor` and writes the gzip layer into `layer_out`.
-pub fn build<W: Write>(descriptor: &Descriptor, context: &BuildContext, layer_out: W) -> Result<(Built, W), BuildError> {
+pub fn build<W: Write>(
+    descriptor: &Descriptor,
+    context: &BuildContext,
+    layer_out: W,
+) -> Result<(Built, W), BuildError> {
     let mtime = u64::try_from(context.epoch).map_err(|_| BuildError::Time(context.epoch))?;
-    let created = jiff::Timestamp::from_second(context.epoch).map_err(|_| BuildError::Time(context.epoch))?.to_string();
+    let created = jiff::Timestamp::from_second(context.epoch)
+        .map_err(|_| BuildError::Time(context.epoch))?
+        .to_string();
 
     let gz = ParallelGzWriter::new(DigestWriter::new(layer_out), context.threads)?;
     let mut tar = TarWriter::new(DigestWriter::new(gz), mtime);
@@ -71,7 +77,14 @@ pub fn build<W: Write>(descriptor: &Descriptor, context: &BuildContext, layer_ou
         match entry.kind {
             FileKind::File => {
                 let full = descriptor.root.join(&entry.path);
-                let digest = pack_file(&mut tar, &full, entry.path.as_str(), entry.executable, entry.size, &mut buffer)?;
+                let digest = pack_file(
+                    &mut tar,
+                    &full,
+                    entry.path.as_str(),
+                    entry.executable,
+                    entry.size,
+                    &mut buffer,
+                )?;
                 files.push(FileEntry {
                     path: entry.path.clone(),
                     kind: FileKind::File,
@@ -82,7 +95,8 @@ pub fn build<W: Write>(descriptor: &Descriptor, context: &BuildContext, layer_ou
                 });
             }
             FileKind::Symlink => {
-                let target = entry.target.clone().expect("holds because symlink entries carry a target");
+                let target =
+                    entry.target.clone().expect("holds because symlink entries carry a target");
                 tar.symlink(&entry.path, &target)?;
                 files.push(FileEntry {
                     path: entry.path.clone(),
@@ -136,7 +150,11 @@ pub fn build<W: Write>(descriptor: &Descriptor, context: &BuildContext, layer_ou
         schema_version: 2,
         media_type: oci::MANIFEST_MEDIA_TYPE.to_owned(),
         artifact_type: Some(oci::ARTIFACT_TYPE.to_owned()),
-        config: oci::Descriptor::new(oci::CONFIG_MEDIA_TYPE, Digest::of(&config_bytes), config_bytes.len() as u64),
+        config: oci::Descriptor::new(
+            oci::CONFIG_MEDIA_TYPE,
+            Digest::of(&config_bytes),
+            config_bytes.len() as u64,
+        ),
         layers: vec![oci::Descriptor::new(oci::LAYER_MEDIA_TYPE, layer_digest, layer_size)],
         annotations,
     };
@@ -159,17 +177,26 @@ fn pack_file<W: Write>(
     let mut hasher = DigestWriter::sink();
     let mut remaining = size;
     while remaining > 0 {
-        let want = usize::try_from(remaining.min(buffer.len() as u64)).expect("holds because the buffer is small");
+        let want = usize::try_from(remaining.min(buffer.len() as u64))
+            .expect("holds because the buffer is small");
         let n = file.read(&mut buffer[..want])?;
         if n == 0 {
-            return Err(BuildError::FileChanged { path: full.to_owned(), listed: size, read: size - remaining });
+            return Err(BuildError::FileChanged {
+                path: full.to_owned(),
+                listed: size,
+                read: size - remaining,
+            });
         }
         hasher.update(&buffer[..n]);
         tar.content(&buffer[..n])?;
         remaining -= n as u64;
     }
     if file.read(&mut buffer[..1])? != 0 {
-        return Err(BuildError::FileChanged { path: full.to_owned(), listed: size, read: size + 1 });
+        return Err(BuildError::FileChanged {
+            path: full.to_owned(),
+            listed: size,
+            read: size + 1,
+        });
     }
     tar.end_file(size)?;
     Ok(hasher.finish().0)

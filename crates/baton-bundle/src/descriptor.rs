@@ -55,8 +55,8 @@ impl Descriptor {
             }
             Err(e) => return Err(e.into()),
         };
-        let (file, params) =
-            BundleFile::from_toml(&text).map_err(|source| DescriptorError::BundleToml { path: manifest, source })?;
+        let (file, params) = BundleFile::from_toml(&text)
+            .map_err(|source| DescriptorError::BundleToml { path: manifest, source })?;
         let include = glob_set(root, "include", &file.bundle.include)?;
         let exclude = glob_set(root, "exclude", &file.bundle.exclude)?;
         glob_set(root, "render", &file.bundle.render)?;
@@ -65,12 +65,22 @@ impl Descriptor {
     }
 }
 
-fn glob_set(root: &Path, field: &'static str, globs: &[String]) -> Result<GlobSet, DescriptorError> {
+fn glob_set(
+    root: &Path,
+    field: &'static str,
+    globs: &[String],
+) -> Result<GlobSet, DescriptorError> {
     let mut builder = GlobSetBuilder::new();
     for glob in globs {
-        let parsed = globset::GlobBuilder::new(glob).literal_separator(true).build().map_err(|source| {
-            DescriptorError::Glob { path: root.join(BUNDLE_TOML), field, glob: glob.clone(), source }
-        })?;
+        let parsed =
+            globset::GlobBuilder::new(glob).literal_separator(true).build().map_err(|source| {
+                DescriptorError::Glob {
+                    path: root.join(BUNDLE_TOML),
+                    field,
+                    glob: glob.clone(),
+                    source,
+                }
+            })?;
         builder.add(parsed);
     }
     Ok(builder.build().expect("holds because every glob was built above"))
@@ -100,7 +110,8 @@ fn walk(root: &Path, include: &GlobSet, exclude: &GlobSet) -> Result<Vec<Entry>,
             return Err(DescriptorError::NonUtf8Path { path: full.to_owned() });
         };
         let rel_text = rel_text.replace(std::path::MAIN_SEPARATOR, "/");
-        let file_type = item.file_type().expect("holds because only stdin entries lack a file type");
+        let file_type =
+            item.file_type().expect("holds because only stdin entries lack a file type");
         if file_type.is_dir() {
             continue;
         }
@@ -111,7 +122,13 @@ fn walk(root: &Path, include: &GlobSet, exclude: &GlobSet) -> Result<Vec<Entry>,
         if file_type.is_symlink() {
             let target = fs_err::read_link(full)?;
             let target_text = check_link(&canonical_root, full, &target)?;
-            entries.push(Entry { path: rel_text, kind: FileKind::Symlink, executable: false, size: 0, target: Some(target_text) });
+            entries.push(Entry {
+                path: rel_text,
+                kind: FileKind::Symlink,
+                executable: false,
+                size: 0,
+                target: Some(target_text),
+            });
         } else if file_type.is_file() {
             entries.push(Entry {
                 path: rel_text,
@@ -142,12 +159,13 @@ fn check_link(root: &Path, full: &Path, target: &Path) -> Result<String, Descrip
     let Some(text) = target.to_str() else {
         return Err(DescriptorError::NonUtf8Path { path: full.to_owned() });
     };
-    let escapes = || DescriptorError::EscapingLink { path: full.to_owned(), target: target.to_owned() };
+    let escapes =
+        || DescriptorError::EscapingLink { path: full.to_owned(), target: target.to_owned() };
     if target.is_absolute() {
         return Err(escapes());
     }
     match fs_err::canonicalize(full) {
-        Ok(resolved) if resolved.starts_with(&root) => Ok(text.to_owned()),
+        Ok(resolved) if resolved.starts_with(root) => Ok(text.to_owned()),
         Ok(_) => Err(escapes()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(DescriptorError::DanglingLink { path: full.to_owned(), target: target.to_owned() })

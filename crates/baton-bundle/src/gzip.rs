@@ -117,9 +117,11 @@ impl<W: Write> ParallelGzWriter<W> {
             return self.write_ready();
         }
         let pool = self.pool.get_or_insert_with(|| Pool::start(self.threads));
-        pool.jobs.as_ref().expect("holds because jobs is only dropped in finish").send(job).map_err(|_| {
-            io::Error::other("the compression threads stopped")
-        })?;
+        pool.jobs
+            .as_ref()
+            .expect("holds because jobs is only dropped in finish")
+            .send(job)
+            .map_err(|_| io::Error::other("the compression threads stopped"))?;
         pool.in_flight += 1;
         while self.pool.as_ref().is_some_and(|p| p.in_flight >= p.limit) {
             self.receive_one()?;
@@ -131,7 +133,8 @@ impl<W: Write> ParallelGzWriter<W> {
         let Some(pool) = self.pool.as_mut() else {
             return Ok(());
         };
-        let (seq, result) = pool.done.recv().map_err(|_| io::Error::other("the compression threads stopped"))?;
+        let (seq, result) =
+            pool.done.recv().map_err(|_| io::Error::other("the compression threads stopped"))?;
         pool.in_flight -= 1;
         self.finished_blocks.insert(seq, result?);
         self.write_ready()
@@ -189,13 +192,19 @@ fn compress_block(compress: &mut Compress, job: &Job) -> io::Result<Vec<u8>> {
         if out.capacity() - out.len() < 1024 {
             out.reserve(out.capacity().max(64 * 1024));
         }
-        let consumed = usize::try_from(compress.total_in() - start).expect("holds because a block fits in memory");
-        let status = compress.compress_vec(&job.data[consumed..], &mut out, flush).map_err(io::Error::other)?;
-        let consumed = usize::try_from(compress.total_in() - start).expect("holds because a block fits in memory");
+        let consumed = usize::try_from(compress.total_in() - start)
+            .expect("holds because a block fits in memory");
+        let status = compress
+            .compress_vec(&job.data[consumed..], &mut out, flush)
+            .map_err(io::Error::other)?;
+        let consumed = usize::try_from(compress.total_in() - start)
+            .expect("holds because a block fits in memory");
         let done = match status {
             Status::StreamEnd => true,
             // A sync flush is complete once all input is in and the output was not filled up.
-            Status::Ok | Status::BufError => !job.last && consumed == job.data.len() && out.len() < out.capacity(),
+            Status::Ok | Status::BufError => {
+                !job.last && consumed == job.data.len() && out.len() < out.capacity()
+            }
         };
         if done {
             return Ok(out);
@@ -233,7 +242,11 @@ mod tests {
         (0..len)
             .map(|i| {
                 state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                if i % 7 == 0 { b'\n' } else { b"apiVersion: v1 kind: Service"[(state >> 24) as usize % 28] }
+                if i % 7 == 0 {
+                    b'\n'
+                } else {
+                    b"apiVersion: v1 kind: Service"[(state >> 24) as usize % 28]
+                }
             })
             .collect()
     }
@@ -263,6 +276,9 @@ mod tests {
     fn compressor_version_matches_cargo_lock() {
         let lock = include_str!("../../../Cargo.lock");
         let entry = format!("name = \"{COMPRESSOR_NAME}\"\nversion = \"{COMPRESSOR_VERSION}\"");
-        assert!(lock.contains(&entry), "update COMPRESSOR_VERSION to the {COMPRESSOR_NAME} version in Cargo.lock");
+        assert!(
+            lock.contains(&entry),
+            "update COMPRESSOR_VERSION to the {COMPRESSOR_NAME} version in Cargo.lock"
+        );
     }
 }

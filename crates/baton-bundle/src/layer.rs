@@ -91,7 +91,10 @@ pub fn unpack(
     into: &Path,
     limits: Limits,
 ) -> Result<(), UnpackError> {
-    let destination_error = |reason: &str| UnpackError::Destination { path: into.to_owned(), reason: reason.to_owned() };
+    let destination_error = |reason: &str| UnpackError::Destination {
+        path: into.to_owned(),
+        reason: reason.to_owned(),
+    };
     match fs_err::symlink_metadata(into) {
         Ok(meta) if meta.is_dir() => {
             if fs_err::read_dir(into)?.next().is_some() {
@@ -113,6 +116,7 @@ pub fn unpack(
     if !findings.is_empty() {
         return Err(UnpackError::Verification { findings });
     }
+    fs_err::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))?;
     sync_dir(staging.path())?;
     let staged = staging.keep();
     if into.exists() {
@@ -152,7 +156,13 @@ impl<R: Read> Read for HashingReader<R> {
 /// True for errors that mean "these bytes are not a valid gzip/tar stream", as opposed to a
 /// failing source.
 fn is_decode_error(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other)
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidData
+            | io::ErrorKind::InvalidInput
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::Other
+    )
 }
 
 /// Checks that a `/`-separated path is relative and has no `.`, `..` or empty components.
@@ -189,7 +199,8 @@ fn read_layer(
     findings: &mut Vec<Finding>,
 ) -> io::Result<()> {
     let layer_subject = format!("layer {}", expected.digest);
-    let index: BTreeMap<&str, &FileEntry> = config.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let index: BTreeMap<&str, &FileEntry> =
+        config.files.iter().map(|f| (f.path.as_str(), f)).collect();
     if index.len() != config.files.len() {
         findings.push(Finding {
             subject: format!("config of layer {}", expected.digest),
@@ -203,7 +214,10 @@ fn read_layer(
     let stop_early = dest.is_some();
 
     let mut compressed = HashingReader { inner: layer, hash: DigestWriter::sink() };
-    let mut tar_stream = HashingReader { inner: flate2::read::GzDecoder::new(&mut compressed), hash: DigestWriter::sink() };
+    let mut tar_stream = HashingReader {
+        inner: flate2::read::GzDecoder::new(&mut compressed),
+        hash: DigestWriter::sink(),
+    };
     let decode_result: io::Result<()> = (|| {
         let mut archive = tar::Archive::new(&mut tar_stream);
         let mut buffer = vec![0; 256 * 1024];
@@ -213,11 +227,15 @@ fn read_layer(
             }
             let mut entry = entry?;
             let Ok(path) = std::str::from_utf8(&entry.path_bytes()).map(str::to_owned) else {
-                findings.push(Finding { subject: layer_subject.clone(), problem: "an entry's path is not UTF-8".into() });
+                findings.push(Finding {
+                    subject: layer_subject.clone(),
+                    problem: "an entry's path is not UTF-8".into(),
+                });
                 continue;
             };
             let subject = format!("file {path}");
-            let mut find = |problem: String| findings.push(Finding { subject: subject.clone(), problem });
+            let mut find =
+                |problem: String| findings.push(Finding { subject: subject.clone(), problem });
             if !safe_path(&path) {
                 find("the path is absolute or has `.`, `..` or empty components: refused".into());
                 continue;
@@ -241,18 +259,27 @@ fn read_layer(
             match (kind, indexed.kind) {
                 (EntryType::Regular, FileKind::File) => {
                     if format!("{mode:04o}") != indexed.mode {
-                        find(format!("mode is {mode:04o} in the layer, {} in the index", indexed.mode));
+                        find(format!(
+                            "mode is {mode:04o} in the layer, {} in the index",
+                            indexed.mode
+                        ));
                     }
                     if size != indexed.size {
                         find(format!("size is {size} in the layer, {} in the index", indexed.size));
                     }
                     if size > limits.max_file_size {
-                        find(format!("{size} bytes is above the limit of {} bytes: refused", limits.max_file_size));
+                        find(format!(
+                            "{size} bytes is above the limit of {} bytes: refused",
+                            limits.max_file_size
+                        ));
                         continue;
                     }
                     total += size;
                     if total > limits.max_total_size {
-                        find(format!("the layer holds more than {} bytes: refused", limits.max_total_size));
+                        find(format!(
+                            "the layer holds more than {} bytes: refused",
+                            limits.max_total_size
+                        ));
                         return Ok(());
                     }
                     let mut out = match dest {
@@ -272,8 +299,14 @@ fn read_layer(
                     }
                     let (digest, _, _) = hash.finish();
                     if Some(&digest) != indexed.sha256.as_ref() {
-                        let want = indexed.sha256.as_ref().map_or_else(|| "none".to_owned(), Digest::to_string);
-                        findings.push(Finding { subject: subject.clone(), problem: format!("content hashes to {digest}, the index says {want}") });
+                        let want = indexed
+                            .sha256
+                            .as_ref()
+                            .map_or_else(|| "none".to_owned(), Digest::to_string);
+                        findings.push(Finding {
+                            subject: subject.clone(),
+                            problem: format!("content hashes to {digest}, the index says {want}"),
+                        });
                     }
                     if let Some(file) = out {
                         let mode = if indexed.mode == "0755" { 0o755 } else { 0o644 };
@@ -282,9 +315,15 @@ fn read_layer(
                     }
                 }
                 (EntryType::Symlink, FileKind::Symlink) => {
-                    let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+                    let target = entry
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default();
                     if Some(&target) != indexed.target.as_ref() {
-                        find(format!("points to `{target}` in the layer, `{}` in the index", indexed.target.as_deref().unwrap_or("")));
+                        find(format!(
+                            "points to `{target}` in the layer, `{}` in the index",
+                            indexed.target.as_deref().unwrap_or("")
+                        ));
                     } else if !link_stays_inside(&path, &target) {
                         find(format!("points to `{target}`, outside the bundle: refused"));
                     } else {
@@ -293,17 +332,26 @@ fn read_layer(
                 }
                 (EntryType::Link, _) => find("is a hard link: refused".into()),
                 (EntryType::Regular | EntryType::Symlink, _) => {
-                    find(format!("is a {kind:?} in the layer but a {:?} in the index", indexed.kind));
+                    find(format!(
+                        "is a {kind:?} in the layer but a {:?} in the index",
+                        indexed.kind
+                    ));
                 }
-                _ => find(format!("has entry type {kind:?} (device, FIFO, directory or other): refused")),
+                _ => find(format!(
+                    "has entry type {kind:?} (device, FIFO, directory or other): refused"
+                )),
             }
         }
         Ok(())
     })();
+    let decoded = decode_result.is_ok();
     match decode_result {
         Ok(()) => {}
         Err(e) if is_decode_error(&e) => {
-            findings.push(Finding { subject: layer_subject.clone(), problem: format!("is not a valid gzip-compressed tar: {e}") });
+            findings.push(Finding {
+                subject: layer_subject.clone(),
+                problem: format!("is not a valid gzip-compressed tar: {e}"),
+            });
         }
         Err(e) => return Err(e),
     }
@@ -316,7 +364,10 @@ fn read_layer(
             return Err(e);
         }
         if !findings.iter().any(|f| f.subject == layer_subject) {
-            findings.push(Finding { subject: layer_subject.clone(), problem: format!("is not a valid gzip stream: {e}") });
+            findings.push(Finding {
+                subject: layer_subject.clone(),
+                problem: format!("is not a valid gzip stream: {e}"),
+            });
         }
     }
     let HashingReader { inner: decoder, hash: tar_hash } = tar_stream;
@@ -341,8 +392,12 @@ fn read_layer(
             ),
         });
     }
-    for missing in index.keys().filter(|path| !seen.contains(**path)) {
-        findings.push(Finding { subject: format!("file {missing}"), problem: "is in the config's file index but not in the layer".into() });
+    // Files after an undecodable point are unknown, not missing: only a full decode can tell.
+    for missing in index.keys().filter(|path| decoded && !seen.contains(**path)) {
+        findings.push(Finding {
+            subject: format!("file {missing}"),
+            problem: "is in the config's file index but not in the layer".into(),
+        });
     }
     if let Some(root) = dest.filter(|_| findings.is_empty()) {
         create_links(root, &links, findings)?;
@@ -361,7 +416,11 @@ fn create_file(root: &Path, path: &str) -> io::Result<fs_err::File> {
 
 /// Creates the symlinks last, so no file is ever written through one, then checks that each
 /// resolves inside `root` through any chain of links.
-fn create_links(root: &Path, links: &[(String, String)], findings: &mut Vec<Finding>) -> io::Result<()> {
+fn create_links(
+    root: &Path,
+    links: &[(String, String)],
+    findings: &mut Vec<Finding>,
+) -> io::Result<()> {
     for (path, target) in links {
         let full = root.join(path);
         if let Some(parent) = full.parent() {
@@ -373,8 +432,16 @@ fn create_links(root: &Path, links: &[(String, String)], findings: &mut Vec<Find
     for (path, target) in links {
         match fs_err::canonicalize(root.join(path)) {
             Ok(resolved) if resolved.starts_with(&canonical_root) => {}
-            Ok(_) => findings.push(Finding { subject: format!("file {path}"), problem: format!("points to `{target}`, which resolves outside the bundle: refused") }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => findings.push(Finding { subject: format!("file {path}"), problem: format!("points to `{target}`, which does not exist: refused") }),
+            Ok(_) => findings.push(Finding {
+                subject: format!("file {path}"),
+                problem: format!(
+                    "points to `{target}`, which resolves outside the bundle: refused"
+                ),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => findings.push(Finding {
+                subject: format!("file {path}"),
+                problem: format!("points to `{target}`, which does not exist: refused"),
+            }),
             Err(e) => return Err(e),
         }
     }

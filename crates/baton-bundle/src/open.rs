@@ -79,11 +79,14 @@ fn read_checked(
     manifest: bool,
 ) -> Result<Vec<u8>, OpenError> {
     let subject = format!("{what} {digest}");
-    let reader = match if manifest { source.open_manifest(digest) } else { source.open_blob(digest) } {
-        Ok(reader) => reader,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(finding(subject, "is missing from the store")),
-        Err(e) => return Err(e.into()),
-    };
+    let reader =
+        match if manifest { source.open_manifest(digest) } else { source.open_blob(digest) } {
+            Ok(reader) => reader,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(finding(subject, "is missing from the store"));
+            }
+            Err(e) => return Err(e.into()),
+        };
     let Some(bytes) = read_limited(reader, limit)? else {
         return Err(finding(subject, format!("is larger than {limit} bytes: refused")));
     };
@@ -109,8 +112,13 @@ pub fn open_bundle(source: &dyn BlobSource, digest: &Digest) -> Result<Opened, O
             ),
         ));
     }
-    if manifest.layers.len() != 1 || manifest.layers[0].media_type != baton_model::oci::LAYER_MEDIA_TYPE {
-        return Err(finding(subject, "must have exactly one layer of type application/vnd.baton.bundle.layer.v1.tar+gzip"));
+    if manifest.layers.len() != 1
+        || manifest.layers[0].media_type != baton_model::oci::LAYER_MEDIA_TYPE
+    {
+        return Err(finding(
+            subject,
+            "must have exactly one layer of type application/vnd.baton.bundle.layer.v1.tar+gzip",
+        ));
     }
     let config_digest = &manifest.config.digest;
     let config_bytes = read_checked(source, "config", config_digest, CONFIG_LIMIT, false)?;
@@ -120,8 +128,9 @@ pub fn open_bundle(source: &dyn BlobSource, digest: &Digest) -> Result<Opened, O
             format!("is {} bytes, the manifest says {}", config_bytes.len(), manifest.config.size),
         ));
     }
-    let config: BundleConfig = serde_json::from_slice(&config_bytes)
-        .map_err(|e| finding(format!("config {config_digest}"), format!("is not a baton bundle config: {e}")))?;
+    let config: BundleConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+        finding(format!("config {config_digest}"), format!("is not a baton bundle config: {e}"))
+    })?;
     Ok(Opened { digest: digest.clone(), manifest, manifest_bytes, config, config_bytes })
 }
 
@@ -141,7 +150,10 @@ pub fn verify_bundle(
     let reader = match source.open_blob(&layer.digest) {
         Ok(reader) => reader,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let missing = Finding { subject: format!("layer {}", layer.digest), problem: "is missing from the store".into() };
+            let missing = Finding {
+                subject: format!("layer {}", layer.digest),
+                problem: "is missing from the store".into(),
+            };
             return Ok((Some(opened), vec![missing]));
         }
         Err(e) => return Err(e),

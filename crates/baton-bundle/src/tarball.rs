@@ -46,21 +46,25 @@ impl<W: Write> TarWriter<W> {
         Ok(self.out)
     }
 
-    fn header(&mut self, path: &str, link: Option<&str>, kind: EntryType, mode: u32, size: u64) -> io::Result<()> {
+    fn header(
+        &mut self,
+        path: &str,
+        link: Option<&str>,
+        kind: EntryType,
+        mode: u32,
+        size: u64,
+    ) -> io::Result<()> {
         let mut header = Header::new_ustar();
         let mut pax = Vec::new();
         {
             let ustar = header.as_ustar_mut().expect("holds because the header is ustar");
-            match split_ustar(path) {
-                Some((prefix, name)) => {
-                    ustar.prefix[..prefix.len()].copy_from_slice(prefix.as_bytes());
-                    ustar.name[..name.len()].copy_from_slice(name.as_bytes());
-                }
-                None => {
-                    pax_record(&mut pax, "path", path);
-                    let short = truncate(path, 100);
-                    ustar.name[..short.len()].copy_from_slice(short.as_bytes());
-                }
+            if let Some((prefix, name)) = split_ustar(path) {
+                ustar.prefix[..prefix.len()].copy_from_slice(prefix.as_bytes());
+                ustar.name[..name.len()].copy_from_slice(name.as_bytes());
+            } else {
+                pax_record(&mut pax, "path", path);
+                let short = truncate(path, 100);
+                ustar.name[..short.len()].copy_from_slice(short.as_bytes());
             }
             if let Some(link) = link {
                 if link.len() <= 100 {
@@ -75,7 +79,9 @@ impl<W: Write> TarWriter<W> {
         if !pax.is_empty() {
             let mut pax_header = Header::new_ustar();
             let name = b"PaxHeader";
-            pax_header.as_ustar_mut().expect("holds because the header is ustar").name[..name.len()].copy_from_slice(name);
+            pax_header.as_ustar_mut().expect("holds because the header is ustar").name
+                [..name.len()]
+                .copy_from_slice(name);
             self.fill(&mut pax_header, EntryType::XHeader, 0o644, pax.len() as u64);
             self.out.write_all(pax_header.as_bytes())?;
             self.out.write_all(&pax)?;
@@ -96,7 +102,8 @@ impl<W: Write> TarWriter<W> {
     }
 
     fn pad(&mut self, size: u64) -> io::Result<()> {
-        let rest = (size % BLOCK as u64) as usize;
+        let rest =
+            usize::try_from(size % BLOCK as u64).expect("holds because the remainder is below 512");
         if rest != 0 {
             self.out.write_all(&[0; BLOCK][..BLOCK - rest])?;
         }
@@ -109,9 +116,10 @@ fn split_ustar(path: &str) -> Option<(&str, &str)> {
     if path.len() <= 100 {
         return Some(("", path));
     }
-    path.char_indices().filter(|&(_, c)| c == '/').map(|(i, _)| (&path[..i], &path[i + 1..])).find(|(prefix, name)| {
-        prefix.len() <= 155 && name.len() <= 100 && !name.is_empty()
-    })
+    path.char_indices()
+        .filter(|&(_, c)| c == '/')
+        .map(|(i, _)| (&path[..i], &path[i + 1..]))
+        .find(|(prefix, name)| prefix.len() <= 155 && name.len() <= 100 && !name.is_empty())
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -96,7 +96,10 @@ secret = true
 
     #[test]
     fn unknown_keys_are_named_with_their_line() {
-        let err = BundleFile::from_toml("[bundle]\nname = \"web\"\nversion = \"1.0.0\"\ncolour = \"red\"\n").unwrap_err();
+        let err = BundleFile::from_toml(
+            "[bundle]\nname = \"web\"\nversion = \"1.0.0\"\ncolour = \"red\"\n",
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("unknown field `colour`"), "{text}");
         assert!(text.contains("line 4"), "{text}");
@@ -104,9 +107,16 @@ secret = true
 
     #[test]
     fn bad_names_and_versions_are_named() {
-        let err = BundleFile::from_toml("[bundle]\nname = \"Web\"\nversion = \"1.0.0\"\n").unwrap_err().to_string();
+        let err = BundleFile::from_toml("[bundle]\nname = \"Web\"\nversion = \"1.0.0\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bundle name `Web` is not valid") && err.contains("line 2"), "{err}");
-        let err = BundleFile::from_toml("[bundle]\nname = \"web\"\nversion = \"1.0\"\n").unwrap_err().to_string();
-        assert!(err.contains("version `1.0` is not a semantic version") && err.contains("line 3"), "{err}");
+        let err = BundleFile::from_toml("[bundle]\nname = \"web\"\nversion = \"1.0\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("version `1.0` is not a semantic version") && err.contains("line 3"),
+            "{err}"
+        );
     }
 }

@@ -9,7 +9,10 @@ use crate::{BundleName, Digest, ParamSchema, Version};
 /// always give the same bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "baton bundle config", description = "The config blob of a baton bundle (application/vnd.baton.bundle.config.v1+json).")]
+#[schemars(
+    title = "baton bundle config",
+    description = "The config blob of a baton bundle (application/vnd.baton.bundle.config.v1+json)."
+)]
 pub struct BundleConfig {
     /// The bundle's name.
     pub name: BundleName,

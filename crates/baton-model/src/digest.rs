@@ -35,7 +35,8 @@ impl Digest {
 
     /// Builds a digest from its 64 hex digits, without the `sha256:` prefix.
     pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Digest { hex: hex.to_owned() })
         } else {
             Err(DigestError::Hex(format!("sha256:{hex}")))

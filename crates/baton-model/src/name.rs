@@ -63,7 +63,9 @@ pub struct Version(semver::Version);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VersionError {
     /// Not semantic versioning.
-    #[error("version `{text}` is not a semantic version (for example 1.4.2 or 2.0.0-rc.1): {reason}")]
+    #[error(
+        "version `{text}` is not a semantic version (for example 1.4.2 or 2.0.0-rc.1): {reason}"
+    )]
     NotSemver {
         /// The text given.
         text: String,

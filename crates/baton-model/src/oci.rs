@@ -74,7 +74,13 @@ pub struct Index {
 impl Descriptor {
     /// A descriptor without annotations.
     pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
-        Descriptor { media_type: media_type.to_owned(), digest, size, artifact_type: None, annotations: BTreeMap::new() }
+        Descriptor {
+            media_type: media_type.to_owned(),
+            digest,
+            size,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }
     }
 
     /// The tag this descriptor carries in an `index.json`.
@@ -91,13 +97,18 @@ impl Manifest {
 
     /// True when this is a baton bundle manifest.
     pub fn is_bundle(&self) -> bool {
-        self.artifact_type.as_deref() == Some(ARTIFACT_TYPE) && self.config.media_type == CONFIG_MEDIA_TYPE
+        self.artifact_type.as_deref() == Some(ARTIFACT_TYPE)
+            && self.config.media_type == CONFIG_MEDIA_TYPE
     }
 }
 
 impl Index {
     /// An empty index.
     pub fn empty() -> Index {
-        Index { schema_version: 2, media_type: Some(INDEX_MEDIA_TYPE.to_owned()), manifests: Vec::new() }
+        Index {
+            schema_version: 2,
+            media_type: Some(INDEX_MEDIA_TYPE.to_owned()),
+            manifests: Vec::new(),
+        }
     }
 }

@@ -128,25 +128,37 @@ impl ParamSpec {
     fn contradictions(&self, name: &str) -> Vec<String> {
         let mut problems = Vec::new();
         if !valid_param_name(name) {
-            problems.push("the name must be letters, digits and '_', not starting with a digit".to_owned());
+            problems.push(
+                "the name must be letters, digits and '_', not starting with a digit".to_owned(),
+            );
         }
         let numeric = matches!(self.ty, ParamType::Integer | ParamType::Number);
         if self.required && self.default.is_some() {
-            problems.push("`required = true` and a `default` contradict each other: keep one".to_owned());
+            problems.push(
+                "`required = true` and a `default` contradict each other: keep one".to_owned(),
+            );
         }
         if self.secret {
             if self.default.is_some() {
-                problems.push("a secret cannot have a `default`: it would be stored in the bundle".to_owned());
+                problems.push(
+                    "a secret cannot have a `default`: it would be stored in the bundle".to_owned(),
+                );
             }
             if self.ty != ParamType::String {
                 problems.push("a secret must have `type = \"string\"`".to_owned());
             }
             if self.allowed.is_some() {
-                problems.push("a secret cannot have an `enum`: its values would be stored in the bundle".to_owned());
+                problems.push(
+                    "a secret cannot have an `enum`: its values would be stored in the bundle"
+                        .to_owned(),
+                );
             }
         }
         if !numeric && (self.minimum.is_some() || self.maximum.is_some()) {
-            problems.push(format!("`minimum`/`maximum` apply to integer and number, not {:?}", self.ty).to_lowercase());
+            problems.push(
+                format!("`minimum`/`maximum` apply to integer and number, not {:?}", self.ty)
+                    .to_lowercase(),
+            );
         }
         if let (Some(min), Some(max)) = (self.minimum, self.maximum)
             && min > max
@@ -194,7 +206,11 @@ impl ParamSpec {
             ParamType::Map => value.is_object(),
         };
         if !type_ok {
-            return vec![format!("expected {}, found {}", format!("{:?}", self.ty).to_lowercase(), type_name(value))];
+            return vec![format!(
+                "expected {}, found {}",
+                format!("{:?}", self.ty).to_lowercase(),
+                type_name(value)
+            )];
         }
         let mut problems = Vec::new();
         if let Some(number) = value.as_f64() {
@@ -275,17 +291,38 @@ mod tests {
             "type = \"string\"\nsecret = true\ndefault = \"hunter2\"",
             &["a secret cannot have a `default`: it would be stored in the bundle"],
         );
-        check("n", "type = \"integer\"\ndefault = \"x\"", &["`default` \"x\": expected integer, found a string"]);
-        check("s", "type = \"string\"\npattern = \"(\"", &["`pattern` is not a valid regular expression: regex parse error:\n    (\n    ^\nerror: unclosed group"]);
-        check("1x", "type = \"boolean\"", &["the name must be letters, digits and '_', not starting with a digit"]);
-        check("r", "type = \"string\"\nrequired = true\ndefault = \"a\"", &["`required = true` and a `default` contradict each other: keep one"]);
+        check(
+            "n",
+            "type = \"integer\"\ndefault = \"x\"",
+            &["`default` \"x\": expected integer, found a string"],
+        );
+        check(
+            "s",
+            "type = \"string\"\npattern = \"(\"",
+            &[
+                "`pattern` is not a valid regular expression: regex parse error:\n    (\n    ^\nerror: unclosed group",
+            ],
+        );
+        check(
+            "1x",
+            "type = \"boolean\"",
+            &["the name must be letters, digits and '_', not starting with a digit"],
+        );
+        check(
+            "r",
+            "type = \"string\"\nrequired = true\ndefault = \"a\"",
+            &["`required = true` and a `default` contradict each other: keep one"],
+        );
     }
 
     #[test]
     fn checks_values() {
         let s = spec("type = \"string\"\npattern = \"^[a-z.]+$\"");
         assert!(s.check(&Value::from("example.com")).is_empty());
-        assert_eq!(s.check(&Value::from("Example.com")), vec!["does not match the pattern `^[a-z.]+$`"]);
+        assert_eq!(
+            s.check(&Value::from("Example.com")),
+            vec!["does not match the pattern `^[a-z.]+$`"]
+        );
         let n = spec("type = \"number\"\nmaximum = 1.5");
         assert_eq!(n.check(&Value::from(2)), vec!["2 is above the maximum 1.5"]);
     }

@@ -53,10 +53,14 @@ pub enum ReferenceError {
         source: crate::NameError,
     },
     /// Neither tag nor digest.
-    #[error("reference `{0}` names no tag or digest: add `:TAG` (for example `:1.4.2`) or `@sha256:…`")]
+    #[error(
+        "reference `{0}` names no tag or digest: add `:TAG` (for example `:1.4.2`) or `@sha256:…`"
+    )]
     NoSelector(String),
     /// The tag does not follow the OCI tag grammar.
-    #[error("in reference `{text}`: tag `{tag}` is not a valid OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})")]
+    #[error(
+        "in reference `{text}`: tag `{tag}` is not a valid OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})"
+    )]
     Tag {
         /// The whole reference.
         text: String,
@@ -84,7 +88,8 @@ impl FromStr for StoreLocation {
     type Err = ReferenceError;
 
     fn from_str(s: &str) -> Result<StoreLocation, ReferenceError> {
-        let path = s.strip_prefix("oci:").ok_or_else(|| ReferenceError::UnknownKind(s.to_owned()))?;
+        let path =
+            s.strip_prefix("oci:").ok_or_else(|| ReferenceError::UnknownKind(s.to_owned()))?;
         if path.is_empty() {
             return Err(ReferenceError::EmptyPath(s.to_owned()));
         }
@@ -112,7 +117,8 @@ impl FromStr for Reference {
     type Err = ReferenceError;
 
     fn from_str(s: &str) -> Result<Reference, ReferenceError> {
-        let rest = s.strip_prefix("oci:").ok_or_else(|| ReferenceError::UnknownKind(s.to_owned()))?;
+        let rest =
+            s.strip_prefix("oci:").ok_or_else(|| ReferenceError::UnknownKind(s.to_owned()))?;
         if rest.is_empty() {
             return Err(ReferenceError::EmptyPath(s.to_owned()));
         }
@@ -126,7 +132,10 @@ impl FromStr for Reference {
             match rest[last_slash..].rsplit_once(':') {
                 Some((_, tag)) => {
                     if !valid_tag(tag) {
-                        return Err(ReferenceError::Tag { text: s.to_owned(), tag: tag.to_owned() });
+                        return Err(ReferenceError::Tag {
+                            text: s.to_owned(),
+                            tag: tag.to_owned(),
+                        });
                     }
                     (&rest[..rest.len() - tag.len() - 1], Selector::Tag(tag.to_owned()))
                 }
@@ -137,7 +146,8 @@ impl FromStr for Reference {
             Some((store, name)) => (if store.is_empty() { "/" } else { store }, name),
             None => (".", path_and_name),
         };
-        let name = name.parse().map_err(|source| ReferenceError::Name { text: s.to_owned(), source })?;
+        let name =
+            name.parse().map_err(|source| ReferenceError::Name { text: s.to_owned(), source })?;
         Ok(Reference { store: StoreLocation::Layout(PathBuf::from(store)), name, selector })
     }
 }
@@ -175,7 +185,10 @@ mod tests {
         check("oci:web:1.0.0", ".", "web", "1.0.0");
         check("oci:/web:1.0.0", "/", "web", "1.0.0");
         check("oci:a:b/c/k8s-app:2.0.0-rc.1", "a:b/c", "k8s-app", "2.0.0-rc.1");
-        assert_eq!("oci:.baton/store/web:1.4.2".parse::<Reference>().unwrap().to_string(), "oci:.baton/store/web:1.4.2");
+        assert_eq!(
+            "oci:.baton/store/web:1.4.2".parse::<Reference>().unwrap().to_string(),
+            "oci:.baton/store/web:1.4.2"
+        );
     }
 
     #[test]
@@ -185,12 +198,21 @@ mod tests {
         assert!(matches!("oci:s/web".parse::<Reference>(), Err(ReferenceError::NoSelector(_))));
         assert!(matches!("oci:s/Web:1".parse::<Reference>(), Err(ReferenceError::Name { .. })));
         assert!(matches!("oci:s/web:-x".parse::<Reference>(), Err(ReferenceError::Tag { .. })));
-        assert!(matches!("oci:s/web@sha256:zz".parse::<Reference>(), Err(ReferenceError::Digest { .. })));
+        assert!(matches!(
+            "oci:s/web@sha256:zz".parse::<Reference>(),
+            Err(ReferenceError::Digest { .. })
+        ));
     }
 
     #[test]
     fn parses_stores() {
-        assert_eq!("oci:.baton/store".parse::<StoreLocation>().unwrap(), StoreLocation::Layout(".baton/store".into()));
-        assert!(matches!("localhost:5000/x".parse::<StoreLocation>(), Err(ReferenceError::UnknownKind(_))));
+        assert_eq!(
+            "oci:.baton/store".parse::<StoreLocation>().unwrap(),
+            StoreLocation::Layout(".baton/store".into())
+        );
+        assert!(matches!(
+            "localhost:5000/x".parse::<StoreLocation>(),
+            Err(ReferenceError::UnknownKind(_))
+        ));
     }
 }

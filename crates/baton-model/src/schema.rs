@@ -6,7 +6,8 @@ use crate::{BundleConfig, BundleFile};
 /// Every schema: the file name under `schemas/` and its pretty JSON text.
 pub fn all() -> Vec<(&'static str, String)> {
     let render = |schema: schemars::Schema| {
-        let mut text = serde_json::to_string_pretty(&schema).expect("holds because a schema is JSON");
+        let mut text =
+            serde_json::to_string_pretty(&schema).expect("holds because a schema is JSON");
         text.push('\n');
         text
     };

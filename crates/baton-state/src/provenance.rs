@@ -59,22 +59,31 @@ pub enum ProvenanceError {
 /// Reads the provenance of the descriptor at `dir`, comparing `files` with the commit at `HEAD`.
 ///
 /// Returns `None` when `dir` is not inside a git work tree.
-pub fn provenance(dir: &Path, files: &[WorkFile<'_>]) -> Result<Option<Provenance>, ProvenanceError> {
+pub fn provenance(
+    dir: &Path,
+    files: &[WorkFile<'_>],
+) -> Result<Option<Provenance>, ProvenanceError> {
     let Ok(repo) = gix::discover(dir) else {
         return Ok(None);
     };
     let Some(workdir) = repo.workdir().map(Path::to_owned) else {
         return Ok(None);
     };
-    let git = |e: &dyn std::fmt::Display| ProvenanceError::Git { repo: workdir.clone(), message: e.to_string() };
+    let git = |e: &dyn std::fmt::Display| ProvenanceError::Git {
+        repo: workdir.clone(),
+        message: e.to_string(),
+    };
     let dir_abs = fs_err::canonicalize(dir)?;
     let root_abs = fs_err::canonicalize(&workdir)?;
     let rel = dir_abs.strip_prefix(&root_abs).map_err(|e| git(&e))?.to_owned();
-    let rel_text = rel.to_str().ok_or_else(|| git(&"the descriptor path is not UTF-8"))?.replace('\\', "/");
+    let rel_text =
+        rel.to_str().ok_or_else(|| git(&"the descriptor path is not UTF-8"))?.replace('\\', "/");
 
     let commit = match repo.head_commit() {
         Ok(commit) => commit,
-        Err(_) if repo.head_id().is_err() => return Err(ProvenanceError::NoCommit { repo: workdir }),
+        Err(_) if repo.head_id().is_err() => {
+            return Err(ProvenanceError::NoCommit { repo: workdir });
+        }
         Err(e) => return Err(git(&e)),
     };
     let commit_time = commit.time().map_err(|e| git(&e))?.seconds;
@@ -82,7 +91,11 @@ pub fn provenance(dir: &Path, files: &[WorkFile<'_>]) -> Result<Option<Provenanc
     let tree_id = if rel.as_os_str().is_empty() {
         Some(root_tree.id)
     } else {
-        root_tree.lookup_entry_by_path(&rel).map_err(|e| git(&e))?.filter(|e| e.mode().is_tree()).map(|e| e.object_id())
+        root_tree
+            .lookup_entry_by_path(&rel)
+            .map_err(|e| git(&e))?
+            .filter(|e| e.mode().is_tree())
+            .map(|e| e.object_id())
     };
     let mut committed = BTreeMap::new();
     if let Some(id) = tree_id {
@@ -99,7 +112,11 @@ pub fn provenance(dir: &Path, files: &[WorkFile<'_>]) -> Result<Option<Provenanc
         let (want_mode, actual) = match file.kind {
             FileKind::Symlink => {
                 let target = file.target.unwrap_or_default().as_bytes();
-                (Mode::Link, gix::objs::compute_hash(hash_kind, gix::objs::Kind::Blob, target).map_err(|e| git(&e))?)
+                (
+                    Mode::Link,
+                    gix::objs::compute_hash(hash_kind, gix::objs::Kind::Blob, target)
+                        .map_err(|e| git(&e))?,
+                )
             }
             FileKind::File => {
                 let mode = if file.executable { Mode::Executable } else { Mode::File };
@@ -208,8 +225,14 @@ mod tests {
             let url = gix::Url::from_bytes(input.into()).unwrap();
             assert_eq!(strip_credentials(url).to_bstring().to_string(), expected);
         };
-        check("https://user:token@example.com/team/infra.git", "https://example.com/team/infra.git");
-        check("https://ghp_secret@example.com/team/infra.git", "https://example.com/team/infra.git");
+        check(
+            "https://user:token@example.com/team/infra.git",
+            "https://example.com/team/infra.git",
+        );
+        check(
+            "https://ghp_secret@example.com/team/infra.git",
+            "https://example.com/team/infra.git",
+        );
         check("git@example.com:team/infra.git", "git@example.com:team/infra.git");
         check("ssh://git:pw@example.com/team/infra.git", "ssh://git@example.com/team/infra.git");
     }

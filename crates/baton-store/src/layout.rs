@@ -67,7 +67,9 @@ impl LayoutStore {
 
     fn check_root(&self) -> Result<(), StoreError> {
         match fs_err::metadata(&self.root) {
-            Ok(meta) if !meta.is_dir() => Err(StoreError::NotADirectory { path: self.root.clone() }),
+            Ok(meta) if !meta.is_dir() => {
+                Err(StoreError::NotADirectory { path: self.root.clone() })
+            }
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
@@ -91,7 +93,11 @@ impl LayoutStore {
     pub fn blob_writer(&self, name: &BundleName) -> Result<BlobWriter, StoreError> {
         let dir = self.ensure_layout(name)?;
         let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
-        Ok(BlobWriter { store: self.root.clone(), dir, file: DigestWriter::new(BufWriter::with_capacity(1 << 20, temp)) })
+        Ok(BlobWriter {
+            store: self.root.clone(),
+            dir,
+            file: DigestWriter::new(BufWriter::with_capacity(1 << 20, temp)),
+        })
     }
 
     /// Writes a small blob held in memory.
@@ -107,7 +113,11 @@ impl LayoutStore {
     }
 
     /// Opens a blob for streaming; the caller re-hashes what it reads.
-    pub fn open_blob(&self, name: &BundleName, digest: &Digest) -> Result<fs_err::File, StoreError> {
+    pub fn open_blob(
+        &self,
+        name: &BundleName,
+        digest: &Digest,
+    ) -> Result<fs_err::File, StoreError> {
         self.check_root()?;
         match fs_err::File::open(self.blob_path(name, digest)) {
             Ok(file) => Ok(file),
@@ -117,23 +127,41 @@ impl LayoutStore {
     }
 
     /// Reads a whole small blob and checks that it hashes to its digest.
-    pub fn read_blob(&self, name: &BundleName, digest: &Digest, limit: u64) -> Result<Vec<u8>, StoreError> {
+    pub fn read_blob(
+        &self,
+        name: &BundleName,
+        digest: &Digest,
+        limit: u64,
+    ) -> Result<Vec<u8>, StoreError> {
         let file = self.open_blob(name, digest)?;
         let size = file.metadata()?.len();
         if size > limit {
-            return Err(StoreError::TooLarge { store: self.root.clone(), digest: digest.clone(), size, limit });
+            return Err(StoreError::TooLarge {
+                store: self.root.clone(),
+                digest: digest.clone(),
+                size,
+                limit,
+            });
         }
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         file.take(limit + 1).read_to_end(&mut bytes)?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
-            return Err(StoreError::Corrupt { store: self.root.clone(), digest: digest.clone(), actual });
+            return Err(StoreError::Corrupt {
+                store: self.root.clone(),
+                digest: digest.clone(),
+                actual,
+            });
         }
         Ok(bytes)
     }
 
     /// Reads and parses a manifest, checking its bytes against its digest.
-    pub fn read_manifest(&self, name: &BundleName, digest: &Digest) -> Result<(Vec<u8>, Manifest), StoreError> {
+    pub fn read_manifest(
+        &self,
+        name: &BundleName,
+        digest: &Digest,
+    ) -> Result<(Vec<u8>, Manifest), StoreError> {
         let bytes = self.read_blob(name, digest, MANIFEST_LIMIT)?;
         let manifest = serde_json::from_slice(&bytes).map_err(|e| StoreError::Malformed {
             path: self.blob_path(name, digest),
@@ -146,19 +174,30 @@ impl LayoutStore {
     ///
     /// Every blob the manifest names must already be in the layout. Storing a manifest that is
     /// already there under the same tag changes nothing.
-    pub fn put_manifest(&self, name: &BundleName, bytes: &[u8], tag: Option<&str>) -> Result<Digest, StoreError> {
+    pub fn put_manifest(
+        &self,
+        name: &BundleName,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Digest, StoreError> {
         let digest = Digest::of(bytes);
-        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| StoreError::Malformed {
-            path: self.blob_path(name, &digest),
-            message: format!("not an OCI image manifest: {e}"),
-        })?;
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Malformed {
+                path: self.blob_path(name, &digest),
+                message: format!("not an OCI image manifest: {e}"),
+            })?;
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             if !self.has_blob(name, &blob.digest) {
-                return Err(StoreError::MissingBlob { store: self.root.clone(), digest, missing: blob.digest.clone() });
+                return Err(StoreError::MissingBlob {
+                    store: self.root.clone(),
+                    digest,
+                    missing: blob.digest.clone(),
+                });
             }
         }
         self.put_blob(name, bytes)?;
-        let mut entry = oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, digest.clone(), bytes.len() as u64);
+        let mut entry =
+            oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, digest.clone(), bytes.len() as u64);
         entry.artifact_type.clone_from(&manifest.artifact_type);
         if let Some(tag) = tag {
             entry.annotations.insert(oci::REF_NAME.to_owned(), tag.to_owned());
@@ -197,7 +236,11 @@ impl LayoutStore {
                 .iter()
                 .find(|m| m.ref_name() == Some(tag.as_str()))
                 .map(|m| m.digest.clone())
-                .ok_or_else(|| StoreError::UnknownTag { store: self.root.clone(), name: name.to_string(), tag: tag.clone() }),
+                .ok_or_else(|| StoreError::UnknownTag {
+                    store: self.root.clone(),
+                    name: name.to_string(),
+                    tag: tag.clone(),
+                }),
             Selector::Digest(digest) => {
                 if self.has_blob(name, digest) {
                     Ok(digest.clone())
@@ -219,7 +262,8 @@ impl LayoutStore {
         };
         for entry in entries {
             let entry = entry?;
-            if let Some(name) = entry.file_name().to_str().and_then(|n| n.parse::<BundleName>().ok())
+            if let Some(name) =
+                entry.file_name().to_str().and_then(|n| n.parse::<BundleName>().ok())
                 && entry.path().join("index.json").is_file()
             {
                 names.push(name);
@@ -230,7 +274,9 @@ impl LayoutStore {
         for name in names {
             for entry in self.read_index(&name)?.manifests {
                 let (bytes, manifest) = self.read_manifest(&name, &entry.digest)?;
-                let size = bytes.len() as u64 + manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
+                let size = bytes.len() as u64
+                    + manifest.config.size
+                    + manifest.layers.iter().map(|l| l.size).sum::<u64>();
                 listed.push(Listed {
                     name: name.to_string(),
                     tag: entry.ref_name().map(str::to_owned),
@@ -244,13 +290,25 @@ impl LayoutStore {
     }
 
     fn unknown_digest(&self, name: &BundleName, digest: &Digest) -> StoreError {
-        StoreError::UnknownDigest { store: self.root.clone(), name: name.to_string(), digest: digest.clone() }
+        StoreError::UnknownDigest {
+            store: self.root.clone(),
+            name: name.to_string(),
+            digest: digest.clone(),
+        }
     }
 
     /// Changes `index.json` of bundle `name` under an exclusive lock, replacing it atomically.
-    fn update_index(&self, name: &BundleName, change: impl FnOnce(&mut Index)) -> Result<(), StoreError> {
+    fn update_index(
+        &self,
+        name: &BundleName,
+        change: impl FnOnce(&mut Index),
+    ) -> Result<(), StoreError> {
         let dir = self.layout_dir(name);
-        let lock = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("index.json.lock"))?;
+        let lock = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("index.json.lock"))?;
         lock.file().lock()?;
         let mut index = match self.read_index(name) {
             Ok(index) => index,
@@ -259,7 +317,8 @@ impl LayoutStore {
         };
         change(&mut index);
         index.manifests.sort_by(|a, b| (a.ref_name(), &a.digest).cmp(&(b.ref_name(), &b.digest)));
-        let mut bytes = serde_json::to_vec_pretty(&index).expect("holds because an index serialises to JSON");
+        let mut bytes =
+            serde_json::to_vec_pretty(&index).expect("holds because an index serialises to JSON");
         bytes.push(b'\n');
         write_atomically(&dir.join("index.json"), &bytes)?;
         lock.file().unlock()?;
@@ -288,7 +347,15 @@ impl BlobWriter {
         }
         temp.as_file().sync_all()?;
         temp.persist(&target).map_err(|e| {
-            io::Error::new(e.error.kind(), format!("failed to move blob into `{}` in store `oci:{}`: {}", target.display(), self.store.display(), e.error))
+            io::Error::new(
+                e.error.kind(),
+                format!(
+                    "failed to move blob into `{}` in store `oci:{}`: {}",
+                    target.display(),
+                    self.store.display(),
+                    e.error
+                ),
+            )
         })?;
         sync_dir(&self.dir)?;
         Ok((digest, size))
@@ -312,7 +379,12 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| io::Error::new(e.error.kind(), format!("failed to replace `{}`: {}", path.display(), e.error)))?;
+    temp.persist(path).map_err(|e| {
+        io::Error::new(
+            e.error.kind(),
+            format!("failed to replace `{}`: {}", path.display(), e.error),
+        )
+    })?;
     sync_dir(dir)
 }
 

@@ -6,11 +6,13 @@ use anyhow::{Context, Result};
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn source_date_epoch() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .with_context(|| format!("SOURCE_DATE_EPOCH is `{text}`: it must be whole seconds since 1970-01-01 UTC")),
+        Ok(text) if !text.trim().is_empty() => {
+            text.trim().parse::<i64>().map(Some).with_context(|| {
+                format!(
+                    "SOURCE_DATE_EPOCH is `{text}`: it must be whole seconds since 1970-01-01 UTC"
+                )
+            })
+        }
         _ => Ok(None),
     }
 }

@@ -1,6 +1,8 @@
 //! All terminal output goes through `Printer`: data to stdout (tables or one JSON document),
 //! status and errors to stderr. Colour only decorates; it never carries meaning alone.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+// The printer is where stdout and stderr are written; its methods take `self` even where they
+// need no field, so every command writes through the one instance it was given.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::unused_self)]
 
 use std::io::{IsTerminal, Write};
 
@@ -130,7 +132,11 @@ fn visible_len(text: &str) -> usize {
 
 /// True when the error is a closed stdout (as with `baton bundle list | head -1`).
 pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Sizes for people: `512 B`, `3.4 KiB`, `1.0 GiB`.

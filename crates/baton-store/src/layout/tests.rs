@@ -37,7 +37,11 @@ fn tags_resolve_and_retagging_replaces() {
     assert_eq!(store.read_index(&web).unwrap().manifests.len(), 1);
     let before = fs_err::read(store.layout_dir(&web).join("index.json")).unwrap();
     store.put_manifest(&web, &second, Some("1.0.0")).unwrap();
-    assert_eq!(fs_err::read(store.layout_dir(&web).join("index.json")).unwrap(), before, "a repeated write is a no-op");
+    assert_eq!(
+        fs_err::read(store.layout_dir(&web).join("index.json")).unwrap(),
+        before,
+        "a repeated write is a no-op"
+    );
 }
 
 #[test]

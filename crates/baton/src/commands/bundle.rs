@@ -3,7 +3,9 @@
 use std::{io, path::Path};
 
 use anyhow::{Context, Result, bail};
-use baton_bundle::{BlobSource, BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError};
+use baton_bundle::{
+    BlobSource, BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError,
+};
 use baton_model::{BundleName, Digest, Reference, StoreLocation};
 use baton_state::WorkFile;
 use baton_store::{LayoutStore, StoreError};
@@ -70,7 +72,9 @@ impl BlobSource for StoreBlobs<'_> {
     fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn io::Read + '_>> {
         match self.store.open_blob(self.name, digest) {
             Ok(file) => Ok(Box::new(io::BufReader::with_capacity(256 * 1024, file))),
-            Err(e @ StoreError::UnknownDigest { .. }) => Err(io::Error::new(io::ErrorKind::NotFound, e.to_string())),
+            Err(e @ StoreError::UnknownDigest { .. }) => {
+                Err(io::Error::new(io::ErrorKind::NotFound, e.to_string()))
+            }
             Err(StoreError::Io(e)) => Err(e),
             Err(e) => Err(io::Error::other(e.to_string())),
         }
@@ -85,7 +89,12 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
     let files: Vec<WorkFile<'_>> = descriptor
         .entries
         .iter()
-        .map(|e| WorkFile { path: &e.path, kind: e.kind, executable: e.executable, target: e.target.as_deref() })
+        .map(|e| WorkFile {
+            path: &e.path,
+            kind: e.kind,
+            executable: e.executable,
+            target: e.target.as_deref(),
+        })
         .collect();
     let provenance = baton_state::provenance(dir, &files).with_context(context)?;
     if let Some(found) = &provenance
@@ -106,15 +115,21 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
         Some(epoch) => epoch,
         None => provenance.as_ref().map_or(0, |p| p.commit_time),
     };
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let build_context = BuildContext { epoch, source: provenance.map(|p| p.source), threads };
 
     let name = &descriptor.file.bundle.name;
     let writer = store.blob_writer(name).with_context(context)?;
-    let (built, writer) = baton_bundle::build(&descriptor, &build_context, writer).with_context(context)?;
+    let (built, writer) =
+        baton_bundle::build(&descriptor, &build_context, writer).with_context(context)?;
     let (layer_digest, _) = writer.commit()?;
-    if &layer_digest != &built.layer().digest {
-        bail!("internal error: the store hashed the layer to {layer_digest}, the bundler to {}", built.layer().digest);
+    if layer_digest != built.layer().digest {
+        bail!(
+            "internal error: the store hashed the layer to {layer_digest}, the bundler to {}",
+            built.layer().digest
+        );
     }
     store.put_blob(name, &built.config_bytes)?;
     let tag = built.config.version.to_string();
@@ -155,11 +170,8 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
 /// `a, b, c and 4 more`.
 fn list_some(items: &[String], max: usize) -> String {
     let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
-    let mut text = shown.join(", ");
-    if items.len() > max {
-        text.push_str(&format!(" and {} more", items.len() - max));
-    }
-    text
+    let text = shown.join(", ");
+    if items.len() > max { format!("{text} and {} more", items.len() - max) } else { text }
 }
 
 fn list(args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
@@ -209,14 +221,19 @@ fn list(args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
 
 /// Opens a bundle, turning findings about its manifest or config into an error for commands
 /// that cannot go on without them.
-fn open_or_report(resolved: &Resolved, printer: &Printer) -> Result<std::result::Result<Opened, ExitStatus>> {
+fn open_or_report(
+    resolved: &Resolved,
+    printer: &Printer,
+) -> Result<std::result::Result<Opened, ExitStatus>> {
     match baton_bundle::open_bundle(&resolved.blobs(), &resolved.digest) {
         Ok(opened) => Ok(Ok(opened)),
         Err(OpenError::Findings(findings)) => {
             report_findings(resolved, None, &findings, printer)?;
             Ok(Err(ExitStatus::Findings))
         }
-        Err(OpenError::Io(e)) => Err(e).with_context(|| format!("cannot read {}", resolved.pinned())),
+        Err(OpenError::Io(e)) => {
+            Err(e).with_context(|| format!("cannot read {}", resolved.pinned()))
+        }
     }
 }
 
@@ -252,25 +269,58 @@ fn inspect(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
     lines.push(heading("Source"));
     match &config.source {
         Some(source) => {
-            lines.push(format!("  repository   {}", source.repository.as_deref().unwrap_or("(no remote `origin`)")));
+            lines.push(format!(
+                "  repository   {}",
+                source.repository.as_deref().unwrap_or("(no remote `origin`)")
+            ));
             lines.push(format!("  commit       {}", source.commit));
             lines.push(format!("  tree         {} ({})", source.tree, source.path));
-            lines.push(format!("  clean        {}", if source.clean { "yes" } else { "no: built with --allow-dirty" }));
+            lines.push(format!(
+                "  clean        {}",
+                if source.clean { "yes" } else { "no: built with --allow-dirty" }
+            ));
         }
         None => lines.push("  not built from a git work tree".into()),
     }
     lines.push(String::new());
     lines.push(heading("Manifest"));
-    lines.push(format!("  artifactType {}", opened.manifest.artifact_type.as_deref().unwrap_or("-")));
-    lines.push(format!("  config       {} {} ({})", opened.manifest.config.digest, human_size(opened.manifest.config.size), opened.manifest.config.media_type));
+    lines.push(format!(
+        "  artifactType {}",
+        opened.manifest.artifact_type.as_deref().unwrap_or("-")
+    ));
+    lines.push(format!(
+        "  config       {} {} ({})",
+        opened.manifest.config.digest,
+        human_size(opened.manifest.config.size),
+        opened.manifest.config.media_type
+    ));
     let layer = opened.layer();
-    lines.push(format!("  layer        {} {} ({})", layer.digest, human_size(layer.size), layer.media_type));
-    lines.push(format!("  tar          {} {}", config.layer.tar_digest, human_size(config.layer.tar_size)));
+    lines.push(format!(
+        "  layer        {} {} ({})",
+        layer.digest,
+        human_size(layer.size),
+        layer.media_type
+    ));
+    lines.push(format!(
+        "  tar          {} {}",
+        config.layer.tar_digest,
+        human_size(config.layer.tar_size)
+    ));
     let c = &config.layer.compressor;
-    lines.push(format!("  compressor   {} {} level {}, {} blocks", c.name, c.version, c.level, human_size(c.block_size)));
+    lines.push(format!(
+        "  compressor   {} {} level {}, {} blocks",
+        c.name,
+        c.version,
+        c.level,
+        human_size(c.block_size)
+    ));
     lines.push(String::new());
     lines.push(heading("Render"));
-    lines.push(if config.render.is_empty() { "  (nothing: every file is copied byte for byte)".into() } else { format!("  {}", config.render.join(", ")) });
+    lines.push(if config.render.is_empty() {
+        "  (nothing: every file is copied byte for byte)".into()
+    } else {
+        format!("  {}", config.render.join(", "))
+    });
     lines.push(String::new());
     for line in &lines {
         printer.line(line)?;
@@ -279,46 +329,57 @@ fn inspect(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
     if config.params.is_empty() {
         printer.line("  (none)")?;
     } else {
-        let rows: Vec<Vec<String>> = config
-            .params
-            .specs()
-            .iter()
-            .map(|(name, spec)| {
-                let mut rules = Vec::new();
-                if spec.required {
-                    rules.push("required".to_owned());
-                }
-                if let Some(default) = &spec.default {
-                    rules.push(format!("default {default}"));
-                }
-                if let Some(allowed) = &spec.allowed {
-                    rules.push(format!("one of {}", allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join("|")));
-                }
-                if let Some(min) = spec.minimum {
-                    rules.push(format!(">= {min}"));
-                }
-                if let Some(max) = spec.maximum {
-                    rules.push(format!("<= {max}"));
-                }
-                if let Some(pattern) = &spec.pattern {
-                    rules.push(format!("matches {pattern}"));
-                }
-                if spec.secret {
-                    rules.push("secret".to_owned());
-                }
-                vec![
-                    format!("  {name}"),
-                    format!("{:?}", spec.ty).to_lowercase(),
-                    rules.join(", "),
-                    spec.description.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        printer.table(&["  NAME", "TYPE", "RULES", "DESCRIPTION"], &rows)?;
+        printer.table(&["  NAME", "TYPE", "RULES", "DESCRIPTION"], &param_rows(config))?;
     }
     printer.line("")?;
     printer.line(&heading("Files"))?;
-    let rows: Vec<Vec<String>> = config
+    printer.table(&["  MODE", "SIZE", "CONTENT", "PATH"], &file_rows(config))?;
+    Ok(ExitStatus::Success)
+}
+
+fn param_rows(config: &baton_model::BundleConfig) -> Vec<Vec<String>> {
+    config
+        .params
+        .specs()
+        .iter()
+        .map(|(name, spec)| {
+            let mut rules = Vec::new();
+            if spec.required {
+                rules.push("required".to_owned());
+            }
+            if let Some(default) = &spec.default {
+                rules.push(format!("default {default}"));
+            }
+            if let Some(allowed) = &spec.allowed {
+                rules.push(format!(
+                    "one of {}",
+                    allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join("|")
+                ));
+            }
+            if let Some(min) = spec.minimum {
+                rules.push(format!(">= {min}"));
+            }
+            if let Some(max) = spec.maximum {
+                rules.push(format!("<= {max}"));
+            }
+            if let Some(pattern) = &spec.pattern {
+                rules.push(format!("matches {pattern}"));
+            }
+            if spec.secret {
+                rules.push("secret".to_owned());
+            }
+            vec![
+                format!("  {name}"),
+                format!("{:?}", spec.ty).to_lowercase(),
+                rules.join(", "),
+                spec.description.clone().unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+fn file_rows(config: &baton_model::BundleConfig) -> Vec<Vec<String>> {
+    config
         .files
         .iter()
         .map(|f| {
@@ -329,14 +390,18 @@ fn inspect(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
             };
             vec![format!("  {}", f.mode), human_size(f.size), content, f.path.clone()]
         })
-        .collect();
-    printer.table(&["  MODE", "SIZE", "CONTENT", "PATH"], &rows)?;
-    Ok(ExitStatus::Success)
+        .collect()
 }
 
-fn report_findings(resolved: &Resolved, opened: Option<&Opened>, findings: &[Finding], printer: &Printer) -> Result<()> {
+fn report_findings(
+    resolved: &Resolved,
+    opened: Option<&Opened>,
+    findings: &[Finding],
+    printer: &Printer,
+) -> Result<()> {
     if printer.is_json() {
-        let findings: Vec<_> = findings.iter().map(|f| json!({"subject": f.subject, "problem": f.problem})).collect();
+        let findings: Vec<_> =
+            findings.iter().map(|f| json!({"subject": f.subject, "problem": f.problem})).collect();
         printer.json(&json!({
             "reference": resolved.pinned(),
             "digest": resolved.digest,
@@ -354,9 +419,18 @@ fn report_findings(resolved: &Resolved, opened: Option<&Opened>, findings: &[Fin
             resolved.pinned()
         ))?;
     } else {
-        printer.line(&format!("{} {}: {} problem(s)", printer.paint(RED, "FAILED"), resolved.pinned(), findings.len()))?;
+        printer.line(&format!(
+            "{} {}: {} problem(s)",
+            printer.paint(RED, "FAILED"),
+            resolved.pinned(),
+            findings.len()
+        ))?;
         for finding in findings {
-            printer.line(&format!("  {}: {}", printer.paint(BOLD, &finding.subject), finding.problem))?;
+            printer.line(&format!(
+                "  {}: {}",
+                printer.paint(BOLD, &finding.subject),
+                finding.problem
+            ))?;
         }
     }
     Ok(())
@@ -364,8 +438,9 @@ fn report_findings(resolved: &Resolved, opened: Option<&Opened>, findings: &[Fin
 
 fn verify(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
     let resolved = Resolved::new(&args.reference)?;
-    let (opened, findings) = baton_bundle::verify_bundle(&resolved.blobs(), &resolved.digest, Limits::STANDARD)
-        .with_context(|| format!("cannot read {}", resolved.pinned()))?;
+    let (opened, findings) =
+        baton_bundle::verify_bundle(&resolved.blobs(), &resolved.digest, Limits::STANDARD)
+            .with_context(|| format!("cannot read {}", resolved.pinned()))?;
     report_findings(&resolved, opened.as_ref(), &findings, printer)?;
     Ok(if findings.is_empty() { ExitStatus::Success } else { ExitStatus::Findings })
 }
@@ -377,8 +452,11 @@ fn unpack(args: &UnpackArgs, printer: &Printer) -> Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
     let blobs = resolved.blobs();
-    let layer = blobs.open_blob(&opened.layer().digest).with_context(|| format!("cannot read the layer of {}", resolved.pinned()))?;
-    match baton_bundle::unpack(layer, opened.layer(), &opened.config, &args.into, Limits::STANDARD) {
+    let layer = blobs
+        .open_blob(&opened.layer().digest)
+        .with_context(|| format!("cannot read the layer of {}", resolved.pinned()))?;
+    match baton_bundle::unpack(layer, opened.layer(), &opened.config, &args.into, Limits::STANDARD)
+    {
         Ok(()) => {}
         Err(UnpackError::Verification { findings }) => {
             report_findings(&resolved, Some(&opened), &findings, printer)?;
@@ -394,7 +472,15 @@ fn unpack(args: &UnpackArgs, printer: &Printer) -> Result<ExitStatus> {
             "files": opened.config.files.len(),
         }))?;
     } else {
-        printer.status("Unpacked", &format!("{} ({} files) into {}", resolved.pinned(), opened.config.files.len(), display(&args.into)));
+        printer.status(
+            "Unpacked",
+            &format!(
+                "{} ({} files) into {}",
+                resolved.pinned(),
+                opened.config.files.len(),
+                display(&args.into)
+            ),
+        );
     }
     Ok(ExitStatus::Success)
 }
