@@ -184,3 +184,76 @@ fn include_exclude_and_batonignore_choose_the_files() {
         .collect();
     assert_eq!(files, ["bundle.toml", "conf/.batonignore", "conf/a.conf", "conf/sub/b.conf"]);
 }
+
+#[test]
+fn concurrent_builds_into_one_store_keep_every_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let web = example(tmp.path(), "web");
+    // Four versions of web and k8s-app, built by separate processes at the same time.
+    let mut dirs = vec![example(tmp.path(), "k8s-app")];
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        let dir = tmp.path().join(format!("web-{version}"));
+        baton_tests::copy_tree(&web, &dir);
+        let toml = fs_err::read_to_string(dir.join("bundle.toml"))
+            .unwrap()
+            .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
+        fs_err::write(dir.join("bundle.toml"), toml).unwrap();
+        dirs.push(dir);
+    }
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|dir| {
+            std::process::Command::new(baton_tests::baton_bin())
+                .args(["bundle", "build"])
+                .arg(dir)
+                .args(["--store", "oci:store"])
+                .current_dir(tmp.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let output = baton(tmp.path())
+        .args(["bundle", "list", "--store", "oci:store", "--output", "json"])
+        .output()
+        .unwrap();
+    let listed = stdout_json(&output);
+    let tags: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{}:{}", b["name"].as_str().unwrap(), b["tag"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tags, ["k8s-app:2.0.1", "web:1.0.0", "web:1.1.0", "web:1.2.0"]);
+    for tag in &tags {
+        let output = baton(tmp.path())
+            .args(["bundle", "verify", &format!("oci:store/{tag}")])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{tag}: {}", stdout(&output));
+    }
+}
+
+#[test]
+fn a_moved_tag_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let web = example(tmp.path(), "web");
+    let first = build_json(tmp.path(), &web, &tmp.path().join("store"), &[]);
+    fs_err::write(web.join("html/index.html"), "changed without a version bump").unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "build", "web", "--store", "oci:store"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&format!("tag web:1.4.2 moved from {}", first["digest"].as_str().unwrap())),
+        "{err}"
+    );
+    assert!(err.contains("bump the version"), "{err}");
+}

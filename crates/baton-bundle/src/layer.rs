@@ -344,7 +344,7 @@ fn read_layer(
         }
         Ok(())
     })();
-    let decoded = decode_result.is_ok();
+    let fully_decoded = decode_result.is_ok();
     match decode_result {
         Ok(()) => {}
         Err(e) if is_decode_error(&e) => {
@@ -393,7 +393,7 @@ fn read_layer(
         });
     }
     // Files after an undecodable point are unknown, not missing: only a full decode can tell.
-    for missing in index.keys().filter(|path| decoded && !seen.contains(**path)) {
+    for missing in index.keys().filter(|path| fully_decoded && !seen.contains(**path)) {
         findings.push(Finding {
             subject: format!("file {missing}"),
             problem: "is in the config's file index but not in the layer".into(),
@@ -447,3 +447,6 @@ fn create_links(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

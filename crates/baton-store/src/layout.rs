@@ -37,6 +37,15 @@ pub struct Listed {
     pub size: u64,
 }
 
+/// What `put_manifest` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The digest the tag pointed to before, when the tag moved.
+    pub moved_from: Option<Digest>,
+}
+
 /// Streams a blob into the store; [`BlobWriter::commit`] makes it visible under its digest.
 pub struct BlobWriter {
     store: PathBuf,
@@ -179,7 +188,7 @@ impl LayoutStore {
         name: &BundleName,
         bytes: &[u8],
         tag: Option<&str>,
-    ) -> Result<Digest, StoreError> {
+    ) -> Result<Stored, StoreError> {
         let digest = Digest::of(bytes);
         let manifest: Manifest =
             serde_json::from_slice(bytes).map_err(|e| StoreError::Malformed {
@@ -202,15 +211,22 @@ impl LayoutStore {
         if let Some(tag) = tag {
             entry.annotations.insert(oci::REF_NAME.to_owned(), tag.to_owned());
         }
+        let mut moved_from = None;
         self.update_index(name, |index| {
             match tag {
-                Some(tag) => index.manifests.retain(|m| m.ref_name() != Some(tag)),
+                Some(tag) => index.manifests.retain(|m| {
+                    let same_tag = m.ref_name() == Some(tag);
+                    if same_tag && m.digest != entry.digest {
+                        moved_from = Some(m.digest.clone());
+                    }
+                    !same_tag
+                }),
                 None if index.manifests.iter().any(|m| m.digest == entry.digest) => return,
                 None => {}
             }
             index.manifests.push(entry);
         })?;
-        Ok(digest)
+        Ok(Stored { digest, moved_from })
     }
 
     /// Reads `index.json` of bundle `name`.

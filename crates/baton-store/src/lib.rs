@@ -17,4 +17,4 @@ mod error;
 mod layout;
 
 pub use error::StoreError;
-pub use layout::{BlobWriter, LayoutStore, Listed};
+pub use layout::{BlobWriter, LayoutStore, Listed, Stored};

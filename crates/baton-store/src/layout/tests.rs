@@ -30,13 +30,15 @@ fn tags_resolve_and_retagging_replaces() {
     let web = name("web");
     let first = manifest_for(&store, &web, b"one");
     let second = manifest_for(&store, &web, b"two");
-    let d1 = store.put_manifest(&web, &first, Some("1.0.0")).unwrap();
-    let d2 = store.put_manifest(&web, &second, Some("1.0.0")).unwrap();
+    let d1 = store.put_manifest(&web, &first, Some("1.0.0")).unwrap().digest;
+    let stored = store.put_manifest(&web, &second, Some("1.0.0")).unwrap();
+    assert_eq!(stored.moved_from.as_ref(), Some(&d1), "the tag moved from the first manifest");
+    let d2 = stored.digest;
     assert_eq!(store.resolve(&web, &Selector::Tag("1.0.0".into())).unwrap(), d2);
     assert_eq!(store.resolve(&web, &Selector::Digest(d1.clone())).unwrap(), d1);
     assert_eq!(store.read_index(&web).unwrap().manifests.len(), 1);
     let before = fs_err::read(store.layout_dir(&web).join("index.json")).unwrap();
-    store.put_manifest(&web, &second, Some("1.0.0")).unwrap();
+    assert_eq!(store.put_manifest(&web, &second, Some("1.0.0")).unwrap().moved_from, None);
     assert_eq!(
         fs_err::read(store.layout_dir(&web).join("index.json")).unwrap(),
         before,

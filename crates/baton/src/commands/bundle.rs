@@ -133,8 +133,14 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
     }
     store.put_blob(name, &built.config_bytes)?;
     let tag = built.config.version.to_string();
-    let digest = store.put_manifest(name, &built.manifest_bytes, Some(&tag))?;
-    debug_assert_eq!(digest, built.digest);
+    let stored = store.put_manifest(name, &built.manifest_bytes, Some(&tag))?;
+    if let Some(previous) = &stored.moved_from {
+        printer.warn(&format!(
+            "tag {name}:{tag} moved from {previous} to {}: the content changed but the version did not; \
+             bump the version in bundle.toml so that a tag keeps meaning one bundle",
+            stored.digest
+        ));
+    }
     let reference = format!("{}/{}@{}", args.store, name, built.digest);
 
     if printer.is_json() {
