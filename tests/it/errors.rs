@@ -143,11 +143,14 @@ fn an_unreadable_file_is_named() {
     chmod(&secret, 0o000);
     chmod(tmp.path(), 0o777);
     chmod(&dir, 0o777);
-    // root reads anything: run baton as `nobody` there, so the permission really applies.
+    // root reads anything: run baton as `nobody` there, so the permission really applies. The
+    // binary is copied beside the descriptor, since `nobody` may not reach the build directory.
     let mut cmd = if is_root() {
+        let bin = tmp.path().join("baton");
+        fs_err::copy(baton_tests::baton_bin(), &bin).unwrap();
+        chmod(&bin, 0o755);
         let mut cmd = std::process::Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(baton_tests::baton_bin());
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(bin);
         cmd
     } else {
         std::process::Command::new(baton_tests::baton_bin())

@@ -58,11 +58,13 @@ impl Built {
     }
 }
 
-/// Packs `descriptor` and writes the gzip layer into `layer_out`.
+/// Packs `descriptor` and writes the gzip layer into `layer_out`; `progress` is called after
+/// each entry with the content bytes packed so far.
 pub fn build<W: Write>(
     descriptor: &Descriptor,
     context: &BuildContext,
     layer_out: W,
+    progress: &dyn Fn(u64),
 ) -> Result<(Built, W), BuildError> {
     let mtime = u64::try_from(context.epoch).map_err(|_| BuildError::Time(context.epoch))?;
     let created = jiff::Timestamp::from_second(context.epoch)
@@ -73,6 +75,7 @@ pub fn build<W: Write>(
     let mut tar = TarWriter::new(DigestWriter::new(gz), mtime);
     let mut files = Vec::with_capacity(descriptor.entries.len());
     let mut buffer = vec![0; 256 * 1024];
+    let mut packed = 0;
     for entry in &descriptor.entries {
         match entry.kind {
             FileKind::File => {
@@ -108,6 +111,8 @@ pub fn build<W: Write>(
                 });
             }
         }
+        packed += entry.size;
+        progress(packed);
     }
     let (tar_digest, tar_size, gz) = tar.finish()?.finish();
     let (layer_digest, layer_size, layer_out) = gz.finish()?.finish();

@@ -45,6 +45,11 @@ pub struct Entry {
 }
 
 impl Descriptor {
+    /// The content bytes of every file, added up.
+    pub fn content_size(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+
     /// Reads `bundle.toml` in `root` and walks the files it selects.
     pub fn read(root: &Path) -> Result<Descriptor, DescriptorError> {
         let manifest = root.join(BUNDLE_TOML);

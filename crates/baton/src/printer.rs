@@ -90,6 +90,24 @@ impl Printer {
         eprintln!("{} {text}", self.paint_err(GREEN, &format!("{verb:>12}")));
     }
 
+    /// A progress bar of `total` bytes on stderr; drawn only when stderr is a terminal and the
+    /// output is for people.
+    pub(crate) fn progress(&self, total: u64, message: &str) -> indicatif::ProgressBar {
+        if self.is_json() || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("holds because the template is valid")
+            .progress_chars("=> "),
+        );
+        bar.set_message(message.to_owned());
+        bar
+    }
+
     /// A warning on stderr.
     pub(crate) fn warn(&self, text: &str) {
         eprintln!("{} {text}", self.paint_err(YELLOW, "warning:"));

@@ -18,7 +18,7 @@ fn built(dir: &Path, files: &[(&str, &[u8])]) -> (Built, Vec<u8>) {
     }
     let descriptor = Descriptor::read(dir).unwrap();
     let context = BuildContext { epoch: 0, source: None, threads: 2 };
-    build(&descriptor, &context, Vec::new()).unwrap()
+    build(&descriptor, &context, Vec::new(), &|_| {}).unwrap()
 }
 
 fn check(layer: &[u8], bundle: &Built, limits: Limits) -> Vec<String> {

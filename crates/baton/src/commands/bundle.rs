@@ -122,8 +122,11 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
 
     let name = &descriptor.file.bundle.name;
     let writer = store.blob_writer(name).with_context(context)?;
+    let bar = printer.progress(descriptor.content_size(), &format!("packing {name}"));
     let (built, writer) =
-        baton_bundle::build(&descriptor, &build_context, writer).with_context(context)?;
+        baton_bundle::build(&descriptor, &build_context, writer, &|done| bar.set_position(done))
+            .with_context(context)?;
+    bar.finish_and_clear();
     let (layer_digest, _) = writer.commit()?;
     if layer_digest != built.layer().digest {
         bail!(
