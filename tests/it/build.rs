@@ -257,3 +257,24 @@ fn a_moved_tag_is_warned_about() {
     );
     assert!(err.contains("bump the version"), "{err}");
 }
+
+#[test]
+fn a_store_inside_the_descriptor_is_not_packed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let web = example(tmp.path(), "web");
+    let run = || {
+        let output = baton(&web)
+            .args(["bundle", "build", ".", "--store", "oci:.baton/store", "--output", "json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        stdout_json(&output)
+    };
+    let first = run();
+    let second = run();
+    assert_eq!(
+        first["digest"], second["digest"],
+        "the store's own blobs must not end up in the next bundle"
+    );
+    assert_eq!(second["files"], 9);
+}

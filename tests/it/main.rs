@@ -5,5 +5,6 @@ mod determinism;
 mod errors;
 mod interop;
 mod provenance;
+mod tidy;
 mod unpack;
 mod verify;

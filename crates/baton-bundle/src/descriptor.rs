@@ -52,6 +52,12 @@ impl Descriptor {
 
     /// Reads `bundle.toml` in `root` and walks the files it selects.
     pub fn read(root: &Path) -> Result<Descriptor, DescriptorError> {
+        Descriptor::read_skipping(root, None)
+    }
+
+    /// Like [`Descriptor::read`], leaving out the directory `skip` (relative to `root`): a store
+    /// that lives inside the descriptor must not be packed into the bundles written to it.
+    pub fn read_skipping(root: &Path, skip: Option<&Path>) -> Result<Descriptor, DescriptorError> {
         let manifest = root.join(BUNDLE_TOML);
         let text = match fs_err::read_to_string(&manifest) {
             Ok(text) => text,
@@ -65,7 +71,7 @@ impl Descriptor {
         let include = glob_set(root, "include", &file.bundle.include)?;
         let exclude = glob_set(root, "exclude", &file.bundle.exclude)?;
         glob_set(root, "render", &file.bundle.render)?;
-        let entries = walk(root, &include, &exclude)?;
+        let entries = walk(root, &include, &exclude, skip.map(|rel| root.join(rel)))?;
         Ok(Descriptor { root: root.to_owned(), file, params, entries })
     }
 }
@@ -91,7 +97,12 @@ fn glob_set(
     Ok(builder.build().expect("holds because every glob was built above"))
 }
 
-fn walk(root: &Path, include: &GlobSet, exclude: &GlobSet) -> Result<Vec<Entry>, DescriptorError> {
+fn walk(
+    root: &Path,
+    include: &GlobSet,
+    exclude: &GlobSet,
+    skip: Option<PathBuf>,
+) -> Result<Vec<Entry>, DescriptorError> {
     let meta = fs_err::metadata(root)?;
     if !meta.is_dir() {
         return Err(DescriptorError::NotADirectory { path: root.to_owned() });
@@ -101,7 +112,7 @@ fn walk(root: &Path, include: &GlobSet, exclude: &GlobSet) -> Result<Vec<Entry>,
         .standard_filters(false)
         .add_custom_ignore_filename(IGNORE_FILE)
         .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".git")
+        .filter_entry(move |e| e.file_name() != ".git" && skip.as_deref() != Some(e.path()))
         .build();
     let mut entries = Vec::new();
     for item in walker {

@@ -85,7 +85,8 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
     let store = open_store(&args.store);
     let dir = &args.dir;
     let context = || format!("cannot build a bundle from `{}`", dir.display());
-    let descriptor = Descriptor::read(dir).with_context(context)?;
+    let descriptor = Descriptor::read_skipping(dir, store_inside(&store, dir).as_deref())
+        .with_context(context)?;
     let files: Vec<WorkFile<'_>> = descriptor
         .entries
         .iter()
@@ -174,6 +175,17 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
         printer.line(&format!("{name}:{tag}@{}", built.digest))?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The store's directory relative to the descriptor, when the store lives inside it.
+fn store_inside(store: &LayoutStore, descriptor: &Path) -> Option<std::path::PathBuf> {
+    let store = fs_err::canonicalize(store.root()).ok()?;
+    let descriptor = fs_err::canonicalize(descriptor).ok()?;
+    store
+        .strip_prefix(&descriptor)
+        .ok()
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(Path::to_owned)
 }
 
 /// `a, b, c and 4 more`.
