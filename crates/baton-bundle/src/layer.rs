@@ -258,7 +258,9 @@ fn read_layer(
             let size = header.size()?;
             match (kind, indexed.kind) {
                 (EntryType::Regular, FileKind::File) => {
-                    if format!("{mode:04o}") != indexed.mode {
+                    if mode != 0o644 && mode != 0o755 {
+                        find(format!("mode {mode:04o} is not one baton writes (0644 or 0755)"));
+                    } else if format!("{mode:04o}") != indexed.mode {
                         find(format!(
                             "mode is {mode:04o} in the layer, {} in the index",
                             indexed.mode

@@ -88,12 +88,7 @@ impl FromStr for StoreLocation {
     type Err = ReferenceError;
 
     fn from_str(s: &str) -> Result<StoreLocation, ReferenceError> {
-        let path =
-            s.strip_prefix("oci:").ok_or_else(|| ReferenceError::UnknownKind(s.to_owned()))?;
-        if path.is_empty() {
-            return Err(ReferenceError::EmptyPath(s.to_owned()));
-        }
-        Ok(StoreLocation::Layout(PathBuf::from(path)))
+        Ok(StoreLocation::Layout(PathBuf::from(layout_path(s)?)))
     }
 }
 
@@ -102,6 +97,15 @@ impl fmt::Display for StoreLocation {
         match self {
             StoreLocation::Layout(path) => write!(f, "oci:{}", path.display()),
         }
+    }
+}
+
+/// The text after `oci:`, which must not be empty.
+fn layout_path(s: &str) -> Result<&str, ReferenceError> {
+    match s.strip_prefix("oci:") {
+        None => Err(ReferenceError::UnknownKind(s.to_owned())),
+        Some("") => Err(ReferenceError::EmptyPath(s.to_owned())),
+        Some(path) => Ok(path),
     }
 }
 
@@ -117,11 +121,7 @@ impl FromStr for Reference {
     type Err = ReferenceError;
 
     fn from_str(s: &str) -> Result<Reference, ReferenceError> {
-        let rest =
-            s.strip_prefix("oci:").ok_or_else(|| ReferenceError::UnknownKind(s.to_owned()))?;
-        if rest.is_empty() {
-            return Err(ReferenceError::EmptyPath(s.to_owned()));
-        }
+        let rest = layout_path(s)?;
         let (path_and_name, selector) = if let Some((left, digest)) = rest.rsplit_once('@') {
             let digest = digest
                 .parse()
