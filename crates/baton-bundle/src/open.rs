@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use baton_model::{BundleConfig, Digest, oci::Manifest};
+use baton_model::{BlobSource, BundleConfig, Digest, oci::Manifest};
 
 use crate::layer::{Finding, Limits, verify_layer};
 
@@ -11,16 +11,6 @@ use crate::layer::{Finding, Limits, verify_layer};
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
 /// The largest config accepted (the file index of a very large descriptor).
 pub const CONFIG_LIMIT: u64 = 256 << 20;
-
-/// Where a bundle's blobs are read from; a store implements it.
-///
-/// A missing blob is an `io::Error` of kind `NotFound`.
-pub trait BlobSource {
-    /// Opens the manifest with this digest.
-    fn open_manifest(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>>;
-    /// Opens the blob with this digest.
-    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>>;
-}
 
 /// A bundle's manifest and config, both checked against their digests.
 #[derive(Debug, Clone)]

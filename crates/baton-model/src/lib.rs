@@ -10,6 +10,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod blobs;
 mod bundle_file;
 mod config;
 mod digest;
@@ -19,6 +20,7 @@ mod params;
 mod reference;
 pub mod schema;
 
+pub use blobs::BlobSource;
 pub use bundle_file::{BundleFile, BundleFileError, BundleSection};
 pub use config::{BundleConfig, Compressor, FileEntry, FileKind, LayerInfo, Source};
 pub use digest::{Digest, DigestError, DigestWriter};

@@ -6,7 +6,7 @@ use std::{
 };
 
 use baton_model::{
-    BundleName, Digest, DigestWriter, Selector,
+    BlobSource, BundleName, Digest, DigestWriter, Selector,
     oci::{self, Index, Manifest},
 };
 
@@ -35,6 +35,30 @@ pub struct Listed {
     pub manifest: Manifest,
     /// Manifest, config and layers added up.
     pub size: u64,
+}
+
+/// The blobs of one bundle in a layout store.
+#[derive(Debug, Clone, Copy)]
+pub struct LayoutBlobs<'a> {
+    store: &'a LayoutStore,
+    name: &'a BundleName,
+}
+
+impl BlobSource for LayoutBlobs<'_> {
+    fn open_manifest(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+        self.open_blob(digest)
+    }
+
+    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+        match self.store.open_blob(self.name, digest) {
+            Ok(file) => Ok(Box::new(io::BufReader::with_capacity(256 * 1024, file))),
+            Err(e @ StoreError::UnknownDigest { .. }) => {
+                Err(io::Error::new(io::ErrorKind::NotFound, e.to_string()))
+            }
+            Err(StoreError::Io(e)) => Err(e),
+            Err(e) => Err(io::Error::other(e.to_string())),
+        }
+    }
 }
 
 /// What `put_manifest` did.
@@ -303,6 +327,11 @@ impl LayoutStore {
             }
         }
         Ok(listed)
+    }
+
+    /// The blobs of bundle `name`, as a [`BlobSource`] for verification and unpacking.
+    pub fn blobs<'a>(&'a self, name: &'a BundleName) -> LayoutBlobs<'a> {
+        LayoutBlobs { store: self, name }
     }
 
     fn unknown_digest(&self, name: &BundleName, digest: &Digest) -> StoreError {

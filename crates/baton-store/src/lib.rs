@@ -17,4 +17,4 @@ mod error;
 mod layout;
 
 pub use error::StoreError;
-pub use layout::{BlobWriter, LayoutStore, Listed, Stored};
+pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored};

@@ -20,23 +20,16 @@ pub(crate) enum ExitStatus {
     Success,
     /// The command could not do its job.
     Error,
-    /// The command line was wrong (clap exits with it itself).
-    #[allow(dead_code)]
-    Usage,
-    /// A gate refused (promotion, issue 4).
-    #[allow(dead_code)]
-    Refused,
     /// Verification found a problem.
     Findings,
 }
+// Exit code 2 (usage) is clap's own; 3 (a gate refused) comes with promotion.
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> ExitCode {
         ExitCode::from(match status {
             ExitStatus::Success => 0,
             ExitStatus::Error => 1,
-            ExitStatus::Usage => 2,
-            ExitStatus::Refused => 3,
             ExitStatus::Findings => 4,
         })
     }

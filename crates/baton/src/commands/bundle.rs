@@ -1,14 +1,14 @@
 //! `baton bundle …`: build, list, inspect, verify and unpack bundles in a store.
 
-use std::{io, path::Path};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use baton_bundle::{
     BlobSource, BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError,
 };
-use baton_model::{BundleName, Digest, Reference, StoreLocation};
+use baton_model::{Digest, Reference, StoreLocation};
 use baton_state::WorkFile;
-use baton_store::{LayoutStore, StoreError};
+use baton_store::{LayoutBlobs, LayoutStore};
 use serde_json::json;
 
 use crate::{
@@ -48,36 +48,13 @@ impl Resolved {
         Ok(Resolved { reference, store, digest })
     }
 
-    fn blobs(&self) -> StoreBlobs<'_> {
-        StoreBlobs { store: &self.store, name: &self.reference.name }
+    fn blobs(&self) -> LayoutBlobs<'_> {
+        self.store.blobs(&self.reference.name)
     }
 
     /// `oci:PATH/NAME@sha256:…`, the reference that can never move.
     fn pinned(&self) -> String {
         format!("{}/{}@{}", self.reference.store, self.reference.name, self.digest)
-    }
-}
-
-/// Reads a bundle's blobs from a layout store for the bundler's verification.
-struct StoreBlobs<'a> {
-    store: &'a LayoutStore,
-    name: &'a BundleName,
-}
-
-impl BlobSource for StoreBlobs<'_> {
-    fn open_manifest(&self, digest: &Digest) -> io::Result<Box<dyn io::Read + '_>> {
-        self.open_blob(digest)
-    }
-
-    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn io::Read + '_>> {
-        match self.store.open_blob(self.name, digest) {
-            Ok(file) => Ok(Box::new(io::BufReader::with_capacity(256 * 1024, file))),
-            Err(e @ StoreError::UnknownDigest { .. }) => {
-                Err(io::Error::new(io::ErrorKind::NotFound, e.to_string()))
-            }
-            Err(StoreError::Io(e)) => Err(e),
-            Err(e) => Err(io::Error::other(e.to_string())),
-        }
     }
 }
 
