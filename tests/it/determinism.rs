@@ -76,3 +76,28 @@ fn a_large_multi_block_bundle_does_not_depend_on_threads() {
     assert_eq!(one["digest"], four["digest"]);
     assert!(one["layer"]["size"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn source_date_epoch_sets_every_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = baton_tests::example(tmp.path(), "web");
+    let json = build_json(tmp.path(), &dir, &tmp.path().join("store"), &[]);
+    assert_eq!(
+        json["created"], "2023-11-14T22:13:20Z",
+        "build_json sets SOURCE_DATE_EPOCH=1700000000"
+    );
+    let layer = baton_tests::blob_path(
+        &tmp.path().join("store"),
+        "web",
+        json["layer"]["digest"].as_str().unwrap(),
+    );
+    let mut archive =
+        tar::Archive::new(flate2::read::GzDecoder::new(fs_err::File::open(layer).unwrap()));
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let header = entry.header();
+        assert_eq!(header.mtime().unwrap(), 1_700_000_000);
+        assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0));
+        assert_eq!(header.username().unwrap(), Some(""));
+    }
+}

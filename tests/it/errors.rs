@@ -222,3 +222,20 @@ fn a_digest_or_tag_not_in_the_store_is_named() {
     assert_eq!(output.status.code(), Some(1));
     assert_contains(&stderr(&output), &["bundle `nope` is not in store `oci:store`"]);
 }
+
+#[test]
+fn a_bad_source_date_epoch_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    example(tmp.path(), "web");
+    let output = baton(tmp.path())
+        .args(["bundle", "build", "web", "--store", "oci:store"])
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_contains(
+        &stderr(&output),
+        &["SOURCE_DATE_EPOCH is `yesterday`", "whole seconds since 1970-01-01 UTC"],
+    );
+    assert!(!tmp.path().join("store").exists());
+}
