@@ -147,6 +147,8 @@ pub enum Crafted<'a> {
     Symlink(&'a str, &'a str),
     /// A hard link.
     HardLink(&'a str, &'a str),
+    /// A character device (as `/dev/null` is).
+    CharDevice(&'a str),
 }
 
 /// Writes a bundle whose layer holds exactly `entries` (paths written raw, unchecked) into the
@@ -162,6 +164,7 @@ pub fn craft_bundle(store: &Path, name: &str, entries: &[Crafted<'_>]) -> String
             Crafted::File(path, data) => (path, tar::EntryType::Regular, data, None),
             Crafted::Symlink(path, target) => (path, tar::EntryType::Symlink, b"", Some(target)),
             Crafted::HardLink(path, target) => (path, tar::EntryType::Link, b"", Some(target)),
+            Crafted::CharDevice(path) => (path, tar::EntryType::Char, b"", None),
         };
         {
             let raw = header.as_ustar_mut().unwrap();

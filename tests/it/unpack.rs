@@ -120,6 +120,14 @@ fn hard_links_are_refused() {
 }
 
 #[test]
+fn device_files_are_refused() {
+    refused(
+        &[Crafted::CharDevice("dev/null")],
+        "file dev/null: has entry type Char (device, FIFO, directory or other): refused",
+    );
+}
+
+#[test]
 fn duplicate_entries_are_refused() {
     refused(
         &[Crafted::File("a.conf", b"same"), Crafted::File("a.conf", b"same")],
