@@ -189,7 +189,9 @@ fn references_that_do_not_parse_are_usage_errors() {
     let tmp = tempfile::tempdir().unwrap();
     for (reference, message) in [
         ("oci:store/web", "names no tag or digest"),
-        ("store/web:1.0.0", "is not a store this version understands"),
+        ("store/web:1.0.0", "names no store"),
+        ("bad_host.example.com/web:1.0.0", "`bad_host.example.com` is not a valid registry host"),
+        ("localhost:5000/Team/web:1.0.0", "path component `Team` is not valid"),
         ("oci:store/Web:1.0.0", "bundle name `Web` is not valid"),
         ("oci:store/web@sha256:1234", "64 lowercase hex digits"),
         ("oci:store/web:-bad", "is not a valid OCI tag"),

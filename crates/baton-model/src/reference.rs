@@ -1,5 +1,7 @@
-//! Store locations and bundle references: `oci:PATH` is a store, `oci:PATH/NAME:TAG` and
-//! `oci:PATH/NAME@sha256:HEX` name a bundle in it, the same text skopeo understands.
+//! Store locations and bundle references. A store is a prefix and a bundle lives at `STORE/NAME`:
+//! `oci:PATH` is an OCI layout store (`oci:PATH/NAME:TAG`, the same text skopeo understands) and
+//! `HOST[:PORT]/PATH` a registry store (`HOST[:PORT]/PATH/NAME@sha256:HEX`), parsed as the
+//! container tools do: the first component is a host when it has a `.` or a `:` or is `localhost`.
 
 use std::{fmt, path::PathBuf, str::FromStr};
 
@@ -10,6 +12,13 @@ use crate::{BundleName, Digest};
 pub enum StoreLocation {
     /// `oci:PATH`: a folder holding one OCI image layout per bundle name (`PATH/NAME/`).
     Layout(PathBuf),
+    /// `HOST[:PORT]/PATH`: repositories `PATH/NAME` of an OCI distribution registry.
+    Registry {
+        /// `HOST[:PORT]`.
+        host: String,
+        /// The repository prefix, `/`-separated components; empty for the registry's root.
+        path: String,
+    },
 }
 
 /// What a reference selects inside a bundle's repository.
@@ -35,12 +44,33 @@ pub struct Reference {
 /// Why a text is not a store or a reference.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReferenceError {
-    /// Not an `oci:` location.
+    /// Neither `oci:` nor a registry host.
     #[error(
-        "`{0}` is not a store this version understands: write an OCI image layout store as `oci:PATH` \
-         (registry stores are not supported yet)"
+        "`{0}` names no store: write an OCI layout store as `oci:PATH`, or a registry store as \
+         `HOST[:PORT]/PATH` where HOST has a `.` or a `:` or is `localhost` (baton never assumes a default registry)"
     )]
     UnknownKind(String),
+    /// The registry host does not parse.
+    #[error(
+        "in `{text}`: `{host}` is not a valid registry host (`HOST[:PORT]`, for example `registry.example.com` or `localhost:5000`)"
+    )]
+    Host {
+        /// The whole text.
+        text: String,
+        /// The host part.
+        host: String,
+    },
+    /// A repository path component does not follow the OCI grammar.
+    #[error(
+        "in `{text}`: path component `{component}` is not valid: use lowercase letters and digits, \
+         separated by `.`, `_`, `__` or `-`"
+    )]
+    Component {
+        /// The whole text.
+        text: String,
+        /// The component.
+        component: String,
+    },
     /// `oci:` with nothing after it.
     #[error("`{0}` has an empty path after `oci:`")]
     EmptyPath(String),
@@ -88,7 +118,14 @@ impl FromStr for StoreLocation {
     type Err = ReferenceError;
 
     fn from_str(s: &str) -> Result<StoreLocation, ReferenceError> {
-        Ok(StoreLocation::Layout(PathBuf::from(layout_path(s)?)))
+        if let Some(path) = s.strip_prefix("oci:") {
+            if path.is_empty() {
+                return Err(ReferenceError::EmptyPath(s.to_owned()));
+            }
+            return Ok(StoreLocation::Layout(PathBuf::from(path)));
+        }
+        let (host, path) = s.split_once('/').unwrap_or((s, ""));
+        registry(s, host, path.trim_end_matches('/'))
     }
 }
 
@@ -96,17 +133,95 @@ impl fmt::Display for StoreLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreLocation::Layout(path) => write!(f, "oci:{}", path.display()),
+            StoreLocation::Registry { host, path } if path.is_empty() => f.write_str(host),
+            StoreLocation::Registry { host, path } => write!(f, "{host}/{path}"),
         }
     }
 }
 
-/// The text after `oci:`, which must not be empty.
-fn layout_path(s: &str) -> Result<&str, ReferenceError> {
-    match s.strip_prefix("oci:") {
-        None => Err(ReferenceError::UnknownKind(s.to_owned())),
-        Some("") => Err(ReferenceError::EmptyPath(s.to_owned())),
-        Some(path) => Ok(path),
+/// True when the first component of a reference names a host, as the container tools decide.
+fn looks_like_host(component: &str) -> bool {
+    component.contains('.') || component.contains(':') || component == "localhost"
+}
+
+/// A registry store from its host and path parts, each checked.
+fn registry(text: &str, host: &str, path: &str) -> Result<StoreLocation, ReferenceError> {
+    if !looks_like_host(host) {
+        return Err(ReferenceError::UnknownKind(text.to_owned()));
     }
+    if !valid_host(host) {
+        return Err(ReferenceError::Host { text: text.to_owned(), host: host.to_owned() });
+    }
+    if !path.is_empty() {
+        for component in path.split('/') {
+            if !valid_component(component) {
+                return Err(ReferenceError::Component {
+                    text: text.to_owned(),
+                    component: component.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(StoreLocation::Registry { host: host.to_owned(), path: path.to_owned() })
+}
+
+/// `name[:port]` with a DNS-like name, or `[v6]:port`.
+fn valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, tail)) => {
+                if v6.is_empty() || !v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+                    return false;
+                }
+                ("v6", tail.strip_prefix(':'))
+            }
+            None => return false,
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    let name_ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    name_ok && port_ok
+}
+
+/// One component of a repository name: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn valid_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let ok = separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|b| b == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -121,7 +236,12 @@ impl FromStr for Reference {
     type Err = ReferenceError;
 
     fn from_str(s: &str) -> Result<Reference, ReferenceError> {
-        let rest = layout_path(s)?;
+        let layout = s.strip_prefix("oci:");
+        let rest = match layout {
+            Some("") => return Err(ReferenceError::EmptyPath(s.to_owned())),
+            Some(path) => path,
+            None => s,
+        };
         let (path_and_name, selector) = if let Some((left, digest)) = rest.rsplit_once('@') {
             let digest = digest
                 .parse()
@@ -139,16 +259,31 @@ impl FromStr for Reference {
                     }
                     (&rest[..rest.len() - tag.len() - 1], Selector::Tag(tag.to_owned()))
                 }
+                None if layout.is_none() && !rest.contains('/') => {
+                    return Err(ReferenceError::UnknownKind(s.to_owned()));
+                }
                 None => return Err(ReferenceError::NoSelector(s.to_owned())),
             }
         };
-        let (store, name) = match path_and_name.rsplit_once('/') {
-            Some((store, name)) => (if store.is_empty() { "/" } else { store }, name),
-            None => (".", path_and_name),
+        let (store_text, name) = match path_and_name.rsplit_once('/') {
+            Some((store, name)) => (Some(store), name),
+            None => (None, path_and_name),
+        };
+        let store = if layout.is_some() {
+            let path = match store_text {
+                Some("") => "/",
+                Some(path) => path,
+                None => ".",
+            };
+            StoreLocation::Layout(PathBuf::from(path))
+        } else {
+            let store_text = store_text.ok_or_else(|| ReferenceError::UnknownKind(s.to_owned()))?;
+            let (host, path) = store_text.split_once('/').unwrap_or((store_text, ""));
+            registry(s, host, path)?
         };
         let name =
             name.parse().map_err(|source| ReferenceError::Name { text: s.to_owned(), source })?;
-        Ok(Reference { store: StoreLocation::Layout(PathBuf::from(store)), name, selector })
+        Ok(Reference { store, name, selector })
     }
 }
 
@@ -166,53 +301,115 @@ impl fmt::Display for Reference {
 mod tests {
     use super::*;
 
-    fn check(text: &str, store: &str, name: &str, selector: &str) {
-        let reference: Reference = text.parse().unwrap();
-        assert_eq!(reference.store, StoreLocation::Layout(store.into()), "{text}");
+    fn layout(path: &str) -> StoreLocation {
+        StoreLocation::Layout(path.into())
+    }
+
+    fn registry(host: &str, path: &str) -> StoreLocation {
+        StoreLocation::Registry { host: host.into(), path: path.into() }
+    }
+
+    fn check(text: &str, store: &StoreLocation, name: &str, selector: &str) {
+        let reference: Reference = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(&reference.store, store, "{text}");
         assert_eq!(reference.name.as_str(), name, "{text}");
         let shown = match &reference.selector {
             Selector::Tag(t) => t.clone(),
             Selector::Digest(d) => d.to_string(),
         };
         assert_eq!(shown, selector, "{text}");
+        assert_eq!(reference.to_string(), text, "a reference prints as it was written");
     }
 
     #[test]
-    fn parses_references() {
+    fn parses_layout_references() {
         let d = format!("sha256:{}", "a".repeat(64));
-        check("oci:.baton/store/web:1.4.2", ".baton/store", "web", "1.4.2");
-        check(&format!("oci:/tmp/s/web@{d}"), "/tmp/s", "web", &d);
-        check("oci:web:1.0.0", ".", "web", "1.0.0");
-        check("oci:/web:1.0.0", "/", "web", "1.0.0");
-        check("oci:a:b/c/k8s-app:2.0.0-rc.1", "a:b/c", "k8s-app", "2.0.0-rc.1");
-        assert_eq!(
-            "oci:.baton/store/web:1.4.2".parse::<Reference>().unwrap().to_string(),
-            "oci:.baton/store/web:1.4.2"
-        );
+        check("oci:.baton/store/web:1.4.2", &layout(".baton/store"), "web", "1.4.2");
+        check(&format!("oci:/tmp/s/web@{d}"), &layout("/tmp/s"), "web", &d);
+        check("oci:a:b/c/k8s-app:2.0.0-rc.1", &layout("a:b/c"), "k8s-app", "2.0.0-rc.1");
+        let web: Reference = "oci:web:1.0.0".parse().unwrap();
+        assert_eq!(web.store, layout("."));
     }
 
     #[test]
-    fn refuses_bad_references() {
-        assert!(matches!("web:1".parse::<Reference>(), Err(ReferenceError::UnknownKind(_))));
-        assert!(matches!("oci:".parse::<Reference>(), Err(ReferenceError::EmptyPath(_))));
-        assert!(matches!("oci:s/web".parse::<Reference>(), Err(ReferenceError::NoSelector(_))));
-        assert!(matches!("oci:s/Web:1".parse::<Reference>(), Err(ReferenceError::Name { .. })));
-        assert!(matches!("oci:s/web:-x".parse::<Reference>(), Err(ReferenceError::Tag { .. })));
-        assert!(matches!(
-            "oci:s/web@sha256:zz".parse::<Reference>(),
-            Err(ReferenceError::Digest { .. })
-        ));
+    fn parses_registry_references() {
+        let d = format!("sha256:{}", "b".repeat(64));
+        check(
+            "localhost:5000/team/bundles/web:1.4.2",
+            &registry("localhost:5000", "team/bundles"),
+            "web",
+            "1.4.2",
+        );
+        check(
+            &format!("registry.example.com/team/web@{d}"),
+            &registry("registry.example.com", "team"),
+            "web",
+            &d,
+        );
+        check("localhost/web:1.0.0", &registry("localhost", ""), "web", "1.0.0");
+        check(
+            "127.0.0.1:5000/a_b/c__d/e-f/web:1.0.0",
+            &registry("127.0.0.1:5000", "a_b/c__d/e-f"),
+            "web",
+            "1.0.0",
+        );
+        check("[::1]:5000/x/web:1.0.0", &registry("[::1]:5000", "x"), "web", "1.0.0");
+    }
+
+    #[test]
+    fn refuses_bad_references_naming_the_part() {
+        let err = |text: &str| text.parse::<Reference>().unwrap_err();
+        assert!(
+            matches!(err("team/web:1"), ReferenceError::UnknownKind(_)),
+            "no host, no default registry"
+        );
+        assert!(matches!(err("web:1.0.0"), ReferenceError::UnknownKind(_)));
+        assert!(matches!(err("oci:"), ReferenceError::EmptyPath(_)));
+        assert!(matches!(err("oci:s/web"), ReferenceError::NoSelector(_)));
+        assert!(matches!(err("localhost:5000/web"), ReferenceError::NoSelector(_)));
+        assert!(matches!(err("oci:s/Web:1"), ReferenceError::Name { .. }));
+        assert!(matches!(err("oci:s/web:-x"), ReferenceError::Tag { .. }));
+        assert!(matches!(err("oci:s/web@sha256:zz"), ReferenceError::Digest { .. }));
+        assert_eq!(
+            err("bad_host.example.com/web:1"),
+            ReferenceError::Host {
+                text: "bad_host.example.com/web:1".into(),
+                host: "bad_host.example.com".into()
+            }
+        );
+        assert_eq!(
+            err("localhost:5000/Team/web:1"),
+            ReferenceError::Component {
+                text: "localhost:5000/Team/web:1".into(),
+                component: "Team".into()
+            }
+        );
+        assert!(matches!(err("localhost:99x/web:1"), ReferenceError::Host { .. }));
     }
 
     #[test]
     fn parses_stores() {
+        assert_eq!("oci:.baton/store".parse::<StoreLocation>().unwrap(), layout(".baton/store"));
         assert_eq!(
-            "oci:.baton/store".parse::<StoreLocation>().unwrap(),
-            StoreLocation::Layout(".baton/store".into())
+            "localhost:5000/team".parse::<StoreLocation>().unwrap(),
+            registry("localhost:5000", "team")
+        );
+        assert_eq!(
+            "registry.example.com".parse::<StoreLocation>().unwrap(),
+            registry("registry.example.com", "")
+        );
+        assert_eq!(
+            "ghcr.io/org/bundles/".parse::<StoreLocation>().unwrap(),
+            registry("ghcr.io", "org/bundles")
         );
         assert!(matches!(
-            "localhost:5000/x".parse::<StoreLocation>(),
+            "team/bundles".parse::<StoreLocation>(),
             Err(ReferenceError::UnknownKind(_))
         ));
+        assert!(matches!("oci:".parse::<StoreLocation>(), Err(ReferenceError::EmptyPath(_))));
+        assert_eq!(
+            "localhost:5000/team".parse::<StoreLocation>().unwrap().to_string(),
+            "localhost:5000/team"
+        );
     }
 }

@@ -27,9 +27,14 @@ pub(crate) fn run(command: BundleCommand, printer: &Printer) -> Result<ExitStatu
     }
 }
 
-fn open_store(location: &StoreLocation) -> LayoutStore {
+fn open_store(location: &StoreLocation) -> Result<LayoutStore> {
     match location {
-        StoreLocation::Layout(path) => LayoutStore::new(path.clone()),
+        StoreLocation::Layout(path) => Ok(LayoutStore::new(path.clone())),
+        StoreLocation::Registry { .. } => {
+            bail!(
+                "registry store `{location}`: this build of baton reads and writes OCI layout stores (`oci:PATH`) only"
+            )
+        }
     }
 }
 
@@ -43,7 +48,7 @@ struct Resolved {
 impl Resolved {
     fn new(reference: &Reference) -> Result<Resolved> {
         let reference = reference.clone();
-        let store = open_store(&reference.store);
+        let store = open_store(&reference.store)?;
         let digest = store.resolve(&reference.name, &reference.selector)?;
         Ok(Resolved { reference, store, digest })
     }
@@ -59,7 +64,7 @@ impl Resolved {
 }
 
 fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
-    let store = open_store(&args.store);
+    let store = open_store(&args.store)?;
     let dir = &args.dir;
     let context = || format!("cannot build a bundle from `{}`", dir.display());
     let descriptor = Descriptor::read_skipping(dir, store_inside(&store, dir).as_deref())
@@ -173,7 +178,7 @@ fn list_some(items: &[String], max: usize) -> String {
 }
 
 fn list(args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
-    let store = open_store(&args.store);
+    let store = open_store(&args.store)?;
     let listed = store.list().with_context(|| format!("cannot list store `{}`", args.store))?;
     let annotation = |m: &baton_model::oci::Manifest, key: &str| {
         m.annotations.get(&format!("org.opencontainers.image.{key}")).cloned().unwrap_or_default()
