@@ -141,6 +141,11 @@ impl<W> DigestWriter<W> {
         &mut self.inner
     }
 
+    /// The digest of everything seen so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.hasher.clone())
+    }
+
     /// The digest and length of everything seen, and the inner writer.
     pub fn finish(self) -> (Digest, u64, W) {
         (Digest::from_hasher(self.hasher), self.len, self.inner)

@@ -14,38 +14,38 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// No layout for this bundle name.
-    #[error("bundle `{name}` is not in store `oci:{}`", store.display())]
+    #[error("bundle `{name}` is not in store `{store}`")]
     UnknownBundle {
-        /// The store path.
-        store: PathBuf,
+        /// The store, as written (`oci:PATH` or `HOST[:PORT]/PATH`).
+        store: String,
         /// The bundle name.
         name: String,
     },
     /// The tag is not in the index.
-    #[error("tag `{tag}` of bundle `{name}` is not in store `oci:{}`", store.display())]
+    #[error("tag `{tag}` of bundle `{name}` is not in store `{store}`")]
     UnknownTag {
-        /// The store path.
-        store: PathBuf,
+        /// The store, as written (`oci:PATH` or `HOST[:PORT]/PATH`).
+        store: String,
         /// The bundle name.
         name: String,
         /// The tag.
         tag: String,
     },
     /// The blob or manifest is not in the layout.
-    #[error("{digest} is not in store `oci:{}` (bundle `{name}`)", store.display())]
+    #[error("{digest} is not in store `{store}` (bundle `{name}`)")]
     UnknownDigest {
-        /// The store path.
-        store: PathBuf,
+        /// The store, as written (`oci:PATH` or `HOST[:PORT]/PATH`).
+        store: String,
         /// The bundle name.
         name: String,
         /// The digest.
         digest: Digest,
     },
     /// A blob's bytes do not hash to its name.
-    #[error("blob {digest} in store `oci:{}` is corrupt: its bytes hash to {actual}", store.display())]
+    #[error("blob {digest} in store `{store}` is corrupt: its bytes hash to {actual}")]
     Corrupt {
-        /// The store path.
-        store: PathBuf,
+        /// The store, as written (`oci:PATH` or `HOST[:PORT]/PATH`).
+        store: String,
         /// The digest it is stored under.
         digest: Digest,
         /// What its bytes hash to.
@@ -60,20 +60,24 @@ pub enum StoreError {
         message: String,
     },
     /// A manifest names blobs the store does not hold.
-    #[error("manifest {digest} names blob {missing}, which is not in store `oci:{}`: write the blobs first", store.display())]
+    #[error(
+        "manifest {digest} names blob {missing}, which is not in store `{store}`: write the blobs first"
+    )]
     MissingBlob {
-        /// The store path.
-        store: PathBuf,
+        /// The store, as written (`oci:PATH` or `HOST[:PORT]/PATH`).
+        store: String,
         /// The manifest.
         digest: Digest,
         /// The missing blob.
         missing: Digest,
     },
     /// A blob is larger than the caller accepts in memory.
-    #[error("blob {digest} in store `oci:{}` is {size} bytes, more than the {limit} expected for it", store.display())]
+    #[error(
+        "blob {digest} in store `{store}` is {size} bytes, more than the {limit} expected for it"
+    )]
     TooLarge {
-        /// The store path.
-        store: PathBuf,
+        /// The store, as written (`oci:PATH` or `HOST[:PORT]/PATH`).
+        store: String,
         /// The blob.
         digest: Digest,
         /// Its size.
@@ -81,6 +85,19 @@ pub enum StoreError {
         /// The limit.
         limit: u64,
     },
+    /// A registry answered with an error; the message is what it answered.
+    #[error("registry store `{store}`: {operation} failed: {message}")]
+    Registry {
+        /// The store, `HOST[:PORT]/PATH`.
+        store: String,
+        /// What baton was doing.
+        operation: String,
+        /// What the registry answered (never a credential).
+        message: String,
+    },
+    /// Credentials could not be looked up.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// Any other IO error; the message names the path.
     #[error(transparent)]
     Io(#[from] io::Error),

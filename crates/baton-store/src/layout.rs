@@ -72,7 +72,7 @@ pub struct Stored {
 
 /// Streams a blob into the store; [`BlobWriter::commit`] makes it visible under its digest.
 pub struct BlobWriter {
-    store: PathBuf,
+    store: String,
     dir: PathBuf,
     file: DigestWriter<BufWriter<tempfile::NamedTempFile>>,
 }
@@ -86,6 +86,11 @@ impl LayoutStore {
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The store as written, `oci:PATH`.
+    pub fn label(&self) -> String {
+        format!("oci:{}", self.root.display())
     }
 
     /// The layout directory of bundle `name`.
@@ -127,7 +132,7 @@ impl LayoutStore {
         let dir = self.ensure_layout(name)?;
         let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
         Ok(BlobWriter {
-            store: self.root.clone(),
+            store: self.label(),
             dir,
             file: DigestWriter::new(BufWriter::with_capacity(1 << 20, temp)),
         })
@@ -143,6 +148,36 @@ impl LayoutStore {
     /// True when the layout of `name` holds a blob named `digest`.
     pub fn has_blob(&self, name: &BundleName, digest: &Digest) -> bool {
         self.blob_path(name, digest).is_file()
+    }
+
+    /// Hard-links blob `digest` of `name` from layout store `from` into this one, after
+    /// re-hashing it. Returns false when the two stores are on different file systems.
+    pub fn link_blob(
+        &self,
+        name: &BundleName,
+        from: &LayoutStore,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
+        let source = from.blob_path(name, digest);
+        let actual = hash_file(&source)?;
+        if &actual != digest {
+            return Err(StoreError::Corrupt {
+                store: from.label(),
+                digest: digest.clone(),
+                actual,
+            });
+        }
+        let dir = self.ensure_layout(name)?;
+        let target = dir.join(digest.hex());
+        match fs_err::hard_link(&source, &target) {
+            Ok(()) => {
+                sync_dir(&dir)?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(true),
+            Err(e) if e.raw_os_error() == Some(18) => Ok(false), // EXDEV: another file system.
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Opens a blob for streaming; the caller re-hashes what it reads.
@@ -170,7 +205,7 @@ impl LayoutStore {
         let size = file.metadata()?.len();
         if size > limit {
             return Err(StoreError::TooLarge {
-                store: self.root.clone(),
+                store: self.label(),
                 digest: digest.clone(),
                 size,
                 limit,
@@ -181,7 +216,7 @@ impl LayoutStore {
         let actual = Digest::of(&bytes);
         if &actual != digest {
             return Err(StoreError::Corrupt {
-                store: self.root.clone(),
+                store: self.label(),
                 digest: digest.clone(),
                 actual,
             });
@@ -222,7 +257,7 @@ impl LayoutStore {
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             if !self.has_blob(name, &blob.digest) {
                 return Err(StoreError::MissingBlob {
-                    store: self.root.clone(),
+                    store: self.label(),
                     digest,
                     missing: blob.digest.clone(),
                 });
@@ -261,7 +296,7 @@ impl LayoutStore {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::Malformed { path, message: e.to_string() }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(StoreError::UnknownBundle { store: self.root.clone(), name: name.to_string() })
+                Err(StoreError::UnknownBundle { store: self.label(), name: name.to_string() })
             }
             Err(e) => Err(e.into()),
         }
@@ -277,7 +312,7 @@ impl LayoutStore {
                 .find(|m| m.ref_name() == Some(tag.as_str()))
                 .map(|m| m.digest.clone())
                 .ok_or_else(|| StoreError::UnknownTag {
-                    store: self.root.clone(),
+                    store: self.label(),
                     name: name.to_string(),
                     tag: tag.clone(),
                 }),
@@ -336,7 +371,7 @@ impl LayoutStore {
 
     fn unknown_digest(&self, name: &BundleName, digest: &Digest) -> StoreError {
         StoreError::UnknownDigest {
-            store: self.root.clone(),
+            store: self.label(),
             name: name.to_string(),
             digest: digest.clone(),
         }
@@ -382,6 +417,20 @@ impl BlobWriter {
         self.file.is_empty()
     }
 
+    /// Like [`BlobWriter::commit`], but only when the bytes hash to `expected`; otherwise nothing
+    /// is kept and the error names both digests.
+    pub fn commit_expected(self, expected: &Digest) -> Result<(), StoreError> {
+        let actual = self.file.digest();
+        if &actual != expected {
+            return Err(StoreError::Corrupt {
+                store: self.store,
+                digest: expected.clone(),
+                actual,
+            });
+        }
+        self.commit().map(|_| ())
+    }
+
     /// Makes the blob durable and visible under its digest; a blob already there is kept as it is.
     pub fn commit(self) -> Result<(Digest, u64), StoreError> {
         let (digest, size, buffered) = self.file.finish();
@@ -395,9 +444,9 @@ impl BlobWriter {
             io::Error::new(
                 e.error.kind(),
                 format!(
-                    "failed to move blob into `{}` in store `oci:{}`: {}",
+                    "failed to move blob into `{}` in store `{}`: {}",
                     target.display(),
-                    self.store.display(),
+                    self.store,
                     e.error
                 ),
             )
@@ -431,6 +480,14 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         )
     })?;
     sync_dir(dir)
+}
+
+/// The digest of a file's bytes, streamed.
+pub(crate) fn hash_file(path: &Path) -> io::Result<Digest> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hash = DigestWriter::sink();
+    io::copy(&mut file, &mut hash)?;
+    Ok(hash.finish().0)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -16,6 +16,10 @@
 pub mod auth;
 mod error;
 mod layout;
+mod registry;
+mod store;
 
 pub use error::StoreError;
 pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored};
+pub use registry::{RegistryBlobs, RegistryOptions, RegistryStore};
+pub use store::{CopyReport, Store, copy};

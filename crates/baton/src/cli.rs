@@ -24,6 +24,9 @@ pub(crate) struct GlobalArgs {
     /// When to colour the output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub(crate) color: ColorChoice,
+    /// Reach this registry host over plain HTTP (loopback hosts always are); repeatable.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub(crate) insecure_registries: Vec<String>,
     /// More log lines on stderr (-v, -vv, -vvv); `BATON_LOG` takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -68,13 +71,15 @@ pub(crate) enum BundleCommand {
     Verify(RefArgs),
     /// Extract a bundle's files into a new directory, verified on the way.
     Unpack(UnpackArgs),
+    /// Copy a bundle to another store, digest unchanged; blobs already there are not sent again.
+    Copy(CopyArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
     /// The descriptor: a directory with bundle.toml at its root.
     pub(crate) dir: PathBuf,
-    /// The store to write to, `oci:PATH`.
+    /// The store to write to: `oci:PATH` or `HOST[:PORT]/PATH`.
     #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store", value_parser = parse_store)]
     pub(crate) store: StoreLocation,
     /// Build even when the descriptor's files differ from the git commit; recorded as dirty.
@@ -87,21 +92,31 @@ pub(crate) struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
-    /// The store to list, `oci:PATH`.
+    /// The store to list: `oci:PATH` or `HOST[:PORT]/PATH`.
     #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store", value_parser = parse_store)]
     pub(crate) store: StoreLocation,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RefArgs {
-    /// The bundle: `oci:PATH/NAME:TAG` or `oci:PATH/NAME@sha256:HEX`.
+    /// The bundle: `STORE/NAME:TAG` or `STORE/NAME@sha256:HEX`.
     #[arg(value_parser = parse_reference)]
     pub(crate) reference: Reference,
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct CopyArgs {
+    /// The bundle to copy: `STORE/NAME:TAG` or `STORE/NAME@sha256:HEX`.
+    #[arg(value_parser = parse_reference)]
+    pub(crate) reference: Reference,
+    /// The store to copy into: `oci:PATH` or `HOST[:PORT]/PATH`; the bundle lands at `STORE/NAME`.
+    #[arg(value_parser = parse_store)]
+    pub(crate) to: StoreLocation,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct UnpackArgs {
-    /// The bundle: `oci:PATH/NAME:TAG` or `oci:PATH/NAME@sha256:HEX`.
+    /// The bundle: `STORE/NAME:TAG` or `STORE/NAME@sha256:HEX`.
     #[arg(value_parser = parse_reference)]
     pub(crate) reference: Reference,
     /// A new or empty directory to unpack into.

@@ -3,11 +3,16 @@
 mod bundle;
 
 use anyhow::Result;
+use baton_store::RegistryOptions;
 
 use crate::{ExitStatus, cli::Command, printer::Printer};
 
-pub(crate) fn run(command: Command, printer: &Printer) -> Result<ExitStatus> {
+pub(crate) fn run(
+    command: Command,
+    printer: &Printer,
+    options: &RegistryOptions,
+) -> Result<ExitStatus> {
     match command {
-        Command::Bundle(command) => bundle::run(command, printer),
+        Command::Bundle(command) => bundle::run(command, printer, options),
     }
 }

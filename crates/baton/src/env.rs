@@ -22,3 +22,20 @@ pub(crate) fn source_date_epoch() -> Result<Option<i64>> {
 pub(crate) fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
+
+/// Where registry credentials are found, as the container tools look: `REGISTRY_AUTH_FILE`,
+/// then `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; helpers on `PATH`.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn registry_options(insecure: Vec<String>) -> baton_store::RegistryOptions {
+    let var =
+        |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let files = baton_store::auth::auth_files(
+        var("REGISTRY_AUTH_FILE").as_deref(),
+        var("DOCKER_CONFIG").as_deref(),
+        var("HOME").as_deref(),
+    );
+    baton_store::RegistryOptions {
+        auth: baton_store::auth::AuthConfig { files, helper_path: None },
+        insecure,
+    }
+}

@@ -39,7 +39,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.output, cli.global.color);
     init_logging(cli.global.verbose);
-    match commands::run(cli.command, &printer) {
+    let options = env::registry_options(cli.global.insecure_registries.clone());
+    match commands::run(cli.command, &printer, &options) {
         Ok(status) => status.into(),
         Err(error) => {
             if printer::is_broken_pipe(&error) {

@@ -3,57 +3,53 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use baton_bundle::{
-    BlobSource, BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError,
-};
-use baton_model::{Digest, Reference, StoreLocation};
+use baton_bundle::{BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError};
+use baton_model::{BlobSource, Digest, Reference, Selector, StoreLocation};
 use baton_state::WorkFile;
-use baton_store::{LayoutBlobs, LayoutStore};
+use baton_store::{CopyReport, LayoutStore, RegistryOptions, Store};
 use serde_json::json;
 
 use crate::{
     ExitStatus,
-    cli::{BuildArgs, BundleCommand, ListArgs, RefArgs, UnpackArgs},
+    cli::{BuildArgs, BundleCommand, CopyArgs, ListArgs, RefArgs, UnpackArgs},
     printer::{BOLD, GREEN, Printer, RED, human_size},
 };
 
-pub(crate) fn run(command: BundleCommand, printer: &Printer) -> Result<ExitStatus> {
+pub(crate) fn run(
+    command: BundleCommand,
+    printer: &Printer,
+    options: &RegistryOptions,
+) -> Result<ExitStatus> {
     match command {
-        BundleCommand::Build(args) => build(&args, printer),
-        BundleCommand::List(args) => list(&args, printer),
-        BundleCommand::Inspect(args) => inspect(&args, printer),
-        BundleCommand::Verify(args) => verify(&args, printer),
-        BundleCommand::Unpack(args) => unpack(&args, printer),
+        BundleCommand::Build(args) => build(&args, printer, options),
+        BundleCommand::List(args) => list(&args, printer, options),
+        BundleCommand::Inspect(args) => inspect(&args, printer, options),
+        BundleCommand::Verify(args) => verify(&args, printer, options),
+        BundleCommand::Unpack(args) => unpack(&args, printer, options),
+        BundleCommand::Copy(args) => copy(&args, printer, options),
     }
 }
 
-fn open_store(location: &StoreLocation) -> Result<LayoutStore> {
-    match location {
-        StoreLocation::Layout(path) => Ok(LayoutStore::new(path.clone())),
-        StoreLocation::Registry { .. } => {
-            bail!(
-                "registry store `{location}`: this build of baton reads and writes OCI layout stores (`oci:PATH`) only"
-            )
-        }
-    }
+fn open_store(location: &StoreLocation, options: &RegistryOptions) -> Result<Store> {
+    Store::open(location, options).with_context(|| format!("cannot open store `{location}`"))
 }
 
 /// A bundle reference resolved to a digest in an opened store.
 struct Resolved {
     reference: Reference,
-    store: LayoutStore,
+    store: Store,
     digest: Digest,
 }
 
 impl Resolved {
-    fn new(reference: &Reference) -> Result<Resolved> {
+    fn new(reference: &Reference, options: &RegistryOptions) -> Result<Resolved> {
         let reference = reference.clone();
-        let store = open_store(&reference.store)?;
+        let store = open_store(&reference.store, options)?;
         let digest = store.resolve(&reference.name, &reference.selector)?;
         Ok(Resolved { reference, store, digest })
     }
 
-    fn blobs(&self) -> LayoutBlobs<'_> {
+    fn blobs(&self) -> Box<dyn BlobSource + '_> {
         self.store.blobs(&self.reference.name)
     }
 
@@ -63,8 +59,20 @@ impl Resolved {
     }
 }
 
-fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
-    let store = open_store(&args.store)?;
+fn build(args: &BuildArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    // A registry store is built into a temporary layout first, then copied: one code path writes
+    // bundles, and `copy` is the one path that moves them.
+    let staging = match &args.store {
+        StoreLocation::Layout(_) => None,
+        StoreLocation::Registry { .. } => {
+            Some(tempfile::tempdir().context("cannot create a temporary store")?)
+        }
+    };
+    let store = match (&args.store, &staging) {
+        (StoreLocation::Layout(path), _) => LayoutStore::new(path.clone()),
+        (_, Some(temp)) => LayoutStore::new(temp.path().to_owned()),
+        (_, None) => unreachable!("a registry store always has a staging layout"),
+    };
     let dir = &args.dir;
     let context = || format!("cannot build a bundle from `{}`", dir.display());
     let descriptor = Descriptor::read_skipping(dir, store_inside(&store, dir).as_deref())
@@ -119,7 +127,21 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
     }
     store.put_blob(name, &built.config_bytes)?;
     let tag = built.config.version.to_string();
-    let stored = store.put_manifest(name, &built.manifest_bytes, Some(&tag))?;
+    let mut stored = store.put_manifest(name, &built.manifest_bytes, Some(&tag))?;
+    let mut pushed = None;
+    if staging.is_some() {
+        let target = open_store(&args.store, options)?;
+        let report = baton_store::copy(
+            &Store::Layout(store.clone()),
+            name,
+            &built.digest,
+            &target,
+            Some(&tag),
+        )
+        .with_context(|| format!("cannot push {name}:{tag} to `{}`", args.store))?;
+        stored.moved_from.clone_from(&report.moved_from);
+        pushed = Some(report);
+    }
     if let Some(previous) = &stored.moved_from {
         printer.warn(&format!(
             "tag {name}:{tag} moved from {previous} to {}: the content changed but the version did not; \
@@ -127,36 +149,47 @@ fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
             stored.digest
         ));
     }
-    let reference = format!("{}/{}@{}", args.store, name, built.digest);
+    report_built(&built, &args.store, pushed.as_ref(), printer)?;
+    Ok(ExitStatus::Success)
+}
 
+fn report_built(
+    built: &baton_bundle::Built,
+    store: &StoreLocation,
+    pushed: Option<&CopyReport>,
+    printer: &Printer,
+) -> Result<()> {
+    let name = &built.config.name;
+    let tag = built.config.version.to_string();
+    let reference = format!("{store}/{name}@{}", built.digest);
     if printer.is_json() {
         printer.json(&json!({
             "name": name.as_str(),
             "version": tag,
             "digest": built.digest,
             "reference": reference,
-            "tag_reference": format!("{}/{}:{}", args.store, name, tag),
+            "tag_reference": format!("{store}/{name}:{tag}"),
             "size": built.size(),
-            "store": args.store.to_string(),
+            "store": store.to_string(),
             "files": built.config.files.len(),
             "config": built.manifest.config,
             "layer": built.layer(),
             "source": built.config.source,
             "created": built.config.created,
+            "pushed": pushed.map(|report| copy_json(report, &reference)),
         }))?;
     } else {
         printer.status(
             "Built",
             &format!(
-                "{name} {tag} ({} files, {}) into {}",
+                "{name} {tag} ({} files, {}) into {store}",
                 built.config.files.len(),
                 human_size(built.size()),
-                args.store
             ),
         );
         printer.line(&format!("{name}:{tag}@{}", built.digest))?;
     }
-    Ok(ExitStatus::Success)
+    Ok(())
 }
 
 /// The store's directory relative to the descriptor, when the store lives inside it.
@@ -177,8 +210,8 @@ fn list_some(items: &[String], max: usize) -> String {
     if items.len() > max { format!("{text} and {} more", items.len() - max) } else { text }
 }
 
-fn list(args: &ListArgs, printer: &Printer) -> Result<ExitStatus> {
-    let store = open_store(&args.store)?;
+fn list(args: &ListArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    let store = open_store(&args.store, options)?;
     let listed = store.list().with_context(|| format!("cannot list store `{}`", args.store))?;
     let annotation = |m: &baton_model::oci::Manifest, key: &str| {
         m.annotations.get(&format!("org.opencontainers.image.{key}")).cloned().unwrap_or_default()
@@ -228,7 +261,7 @@ fn open_or_report(
     resolved: &Resolved,
     printer: &Printer,
 ) -> Result<std::result::Result<Opened, ExitStatus>> {
-    match baton_bundle::open_bundle(&resolved.blobs(), &resolved.digest) {
+    match baton_bundle::open_bundle(&*resolved.blobs(), &resolved.digest) {
         Ok(opened) => Ok(Ok(opened)),
         Err(OpenError::Findings(findings)) => {
             report_findings(resolved, None, &findings, printer)?;
@@ -240,8 +273,8 @@ fn open_or_report(
     }
 }
 
-fn inspect(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
-    let resolved = Resolved::new(&args.reference)?;
+fn inspect(args: &RefArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference, options)?;
     let opened = match open_or_report(&resolved, printer)? {
         Ok(opened) => opened,
         Err(status) => return Ok(status),
@@ -439,17 +472,17 @@ fn report_findings(
     Ok(())
 }
 
-fn verify(args: &RefArgs, printer: &Printer) -> Result<ExitStatus> {
-    let resolved = Resolved::new(&args.reference)?;
+fn verify(args: &RefArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference, options)?;
     let (opened, findings) =
-        baton_bundle::verify_bundle(&resolved.blobs(), &resolved.digest, Limits::STANDARD)
+        baton_bundle::verify_bundle(&*resolved.blobs(), &resolved.digest, Limits::STANDARD)
             .with_context(|| format!("cannot read {}", resolved.pinned()))?;
     report_findings(&resolved, opened.as_ref(), &findings, printer)?;
     Ok(if findings.is_empty() { ExitStatus::Success } else { ExitStatus::Findings })
 }
 
-fn unpack(args: &UnpackArgs, printer: &Printer) -> Result<ExitStatus> {
-    let resolved = Resolved::new(&args.reference)?;
+fn unpack(args: &UnpackArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference, options)?;
     let opened = match open_or_report(&resolved, printer)? {
         Ok(opened) => opened,
         Err(status) => return Ok(status),
@@ -490,4 +523,55 @@ fn unpack(args: &UnpackArgs, printer: &Printer) -> Result<ExitStatus> {
 
 fn display(path: &Path) -> String {
     path.display().to_string()
+}
+
+fn copy(args: &CopyArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference, options)?;
+    let target = open_store(&args.to, options)?;
+    let tag = match &resolved.reference.selector {
+        Selector::Tag(tag) => Some(tag.as_str()),
+        Selector::Digest(_) => None,
+    };
+    let name = &resolved.reference.name;
+    let report = baton_store::copy(&resolved.store, name, &resolved.digest, &target, tag)
+        .with_context(|| format!("cannot copy {} to `{}`", resolved.pinned(), args.to))?;
+    let destination = format!("{}/{name}@{}", args.to, report.digest);
+    if let Some(previous) = &report.moved_from {
+        printer.warn(&format!(
+            "tag {name}:{} at `{}` moved from {previous}",
+            tag.unwrap_or_default(),
+            args.to
+        ));
+    }
+    if printer.is_json() {
+        printer.json(&copy_json(&report, &destination))?;
+    } else {
+        printer.status(
+            "Copied",
+            &format!(
+                "{} to {} ({} uploaded, {} mounted, {} skipped, {} in {:.2} s)",
+                resolved.pinned(),
+                args.to,
+                report.blobs_uploaded,
+                report.blobs_mounted,
+                report.blobs_skipped,
+                human_size(report.bytes_uploaded),
+                report.seconds
+            ),
+        );
+        printer.line(&destination)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn copy_json(report: &CopyReport, reference: &str) -> serde_json::Value {
+    json!({
+        "digest": report.digest,
+        "reference": reference,
+        "blobs_skipped": report.blobs_skipped,
+        "blobs_mounted": report.blobs_mounted,
+        "blobs_uploaded": report.blobs_uploaded,
+        "bytes_uploaded": report.bytes_uploaded,
+        "seconds": report.seconds,
+    })
 }

@@ -1,0 +1,458 @@
+//! The registry store (`HOST[:PORT]/PATH`): bundles in repositories `PATH/NAME` of any OCI
+//! distribution registry, through oci-client. Its interface is synchronous, like the layout
+//! store's; an internal tokio runtime drives the HTTP calls, and blobs stream both ways.
+
+use std::{
+    io::{self, Read},
+    path::Path,
+    sync::Arc,
+};
+
+use baton_model::{BlobSource, BundleName, Digest, Selector, oci};
+use futures_util::TryStreamExt;
+use oci_client::{
+    Client, Reference, RegistryOperation,
+    client::{ClientConfig, ClientProtocol},
+    secrets::RegistryAuth,
+};
+use tokio::runtime::Runtime;
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+
+use crate::{
+    Listed, StoreError, Stored,
+    auth::{AuthConfig, Credential, find_credential},
+};
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Where credentials are looked up.
+    pub auth: AuthConfig,
+    /// Hosts reached over plain HTTP besides loopback ones (`--insecure-registry`).
+    pub insecure: Vec<String>,
+}
+
+/// A registry store: `HOST[:PORT]/PATH`.
+pub struct RegistryStore {
+    host: String,
+    path: String,
+    client: Client,
+    auth: RegistryAuth,
+    auth_source: String,
+    runtime: Arc<Runtime>,
+}
+
+/// True for hosts that are reached over plain HTTP without being asked: loopback only.
+fn is_loopback(host: &str) -> bool {
+    let name = if host.starts_with('[') {
+        host.split(']').next().map_or(host, |h| h.trim_start_matches('['))
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    name == "localhost" || name == "::1" || name.starts_with("127.")
+}
+
+impl RegistryStore {
+    /// Opens the store `host/path`, looking up its credential.
+    pub fn connect(
+        host: &str,
+        path: &str,
+        options: &RegistryOptions,
+    ) -> Result<RegistryStore, StoreError> {
+        // rustls needs one crypto provider per process; a second install is refused, harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let found = find_credential(&options.auth, host)?;
+        let auth = match found.credential {
+            Credential::Anonymous => RegistryAuth::Anonymous,
+            Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
+            Credential::IdentityToken(token) => RegistryAuth::Bearer(token),
+        };
+        let mut plain: Vec<String> = options.insecure.clone();
+        if is_loopback(host) {
+            plain.push(host.to_owned());
+        }
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(plain),
+            use_monolithic_push: true,
+            ..ClientConfig::default()
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(StoreError::Io)?;
+        Ok(RegistryStore {
+            host: host.to_owned(),
+            path: path.to_owned(),
+            client: Client::new(config),
+            auth,
+            auth_source: found.source,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// The store as text, `HOST[:PORT]/PATH`.
+    pub fn location(&self) -> String {
+        if self.path.is_empty() {
+            self.host.clone()
+        } else {
+            format!("{}/{}", self.host, self.path)
+        }
+    }
+
+    /// The registry host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The repository of bundle `name`.
+    pub fn repository(&self, name: &BundleName) -> String {
+        if self.path.is_empty() { name.to_string() } else { format!("{}/{name}", self.path) }
+    }
+
+    fn reference(&self, name: &BundleName, selector: &Selector) -> Reference {
+        match selector {
+            Selector::Tag(tag) => {
+                Reference::with_tag(self.host.clone(), self.repository(name), tag.clone())
+            }
+            Selector::Digest(digest) => {
+                Reference::with_digest(self.host.clone(), self.repository(name), digest.to_string())
+            }
+        }
+    }
+
+    fn error(
+        &self,
+        operation: &str,
+        error: &oci_client::errors::OciDistributionError,
+    ) -> StoreError {
+        let text = error.to_string();
+        let unauthorized = text.contains("401") || text.to_lowercase().contains("unauthorized");
+        StoreError::Registry {
+            store: self.location(),
+            operation: operation.to_owned(),
+            message: if unauthorized {
+                format!("{text} (credential: {})", self.auth_source)
+            } else {
+                text
+            },
+        }
+    }
+
+    fn authenticate(
+        &self,
+        reference: &Reference,
+        operation: RegistryOperation,
+    ) -> Result<(), StoreError> {
+        self.runtime
+            .block_on(self.client.auth(reference, &self.auth, operation))
+            .map(|_| ())
+            .map_err(|e| self.error("authenticate", &e))
+    }
+
+    /// Resolves a tag or digest of bundle `name` to the manifest digest the registry holds.
+    pub fn resolve(&self, name: &BundleName, selector: &Selector) -> Result<Digest, StoreError> {
+        let reference = self.reference(name, selector);
+        let text = self
+            .runtime
+            .block_on(self.client.fetch_manifest_digest(&reference, &self.auth))
+            .map_err(|e| match selector {
+                Selector::Tag(tag) if is_not_found(&e) => StoreError::UnknownTag {
+                    store: self.location(),
+                    name: name.to_string(),
+                    tag: tag.clone(),
+                },
+                Selector::Digest(digest) if is_not_found(&e) => StoreError::UnknownDigest {
+                    store: self.location(),
+                    name: name.to_string(),
+                    digest: digest.clone(),
+                },
+                _ => self.error(&format!("resolve {}", reference.whole()), &e),
+            })?;
+        text.parse().map_err(|_| StoreError::Registry {
+            store: self.location(),
+            operation: format!("resolve {}", reference.whole()),
+            message: format!("the registry answered digest `{text}`, which baton does not accept"),
+        })
+    }
+
+    /// Fetches manifest bytes exactly as stored and checks them against `digest`.
+    pub fn read_manifest(&self, name: &BundleName, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        let (bytes, _) = self
+            .runtime
+            .block_on(self.client.pull_manifest_raw(
+                &reference,
+                &self.auth,
+                &[oci::MANIFEST_MEDIA_TYPE],
+            ))
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    StoreError::UnknownDigest {
+                        store: self.location(),
+                        name: name.to_string(),
+                        digest: digest.clone(),
+                    }
+                } else {
+                    self.error(&format!("fetch manifest {}", reference.whole()), &e)
+                }
+            })?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Corrupt {
+                store: self.location(),
+                digest: digest.clone(),
+                actual,
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// True when the repository of `name` holds blob `digest`.
+    pub fn has_blob(&self, name: &BundleName, digest: &Digest) -> Result<bool, StoreError> {
+        let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        self.authenticate(&reference, RegistryOperation::Pull)?;
+        self.runtime
+            .block_on(self.client.blob_exists(&reference, &digest.to_string()))
+            .map_err(|e| self.error(&format!("check blob {digest}"), &e))
+    }
+
+    /// Opens blob `digest` of `name` as a stream; the caller re-hashes what it reads.
+    pub fn open_blob(
+        &self,
+        name: &BundleName,
+        digest: &Digest,
+    ) -> Result<Box<dyn Read + Send>, StoreError> {
+        let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        self.authenticate(&reference, RegistryOperation::Pull)?;
+        let stream = self
+            .runtime
+            .block_on(self.client.pull_blob_stream(&reference, digest.to_string().as_str()))
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    StoreError::UnknownDigest {
+                        store: self.location(),
+                        name: name.to_string(),
+                        digest: digest.clone(),
+                    }
+                } else {
+                    self.error(&format!("fetch blob {digest}"), &e)
+                }
+            })?;
+        let reader = StreamReader::new(stream.stream.map_err(io::Error::other));
+        Ok(Box::new(SyncIoBridge::new_with_handle(reader, self.runtime.handle().clone())))
+    }
+
+    /// Uploads the file at `path` as blob `digest` of `size` bytes, in one streamed PUT.
+    pub fn push_blob_file(
+        &self,
+        name: &BundleName,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        self.authenticate(&reference, RegistryOperation::Push)?;
+        let path = path.to_owned();
+        self.runtime
+            .block_on(async {
+                let file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(oci_client::errors::OciDistributionError::IoError)?;
+                let stream = ReaderStream::with_capacity(file, 256 * 1024)
+                    .map_err(oci_client::errors::OciDistributionError::IoError);
+                self.client
+                    .push_blob_stream(&reference, stream, &digest.to_string(), Some(size))
+                    .await
+            })
+            .map(|_| ())
+            .map_err(|e| self.error(&format!("upload blob {digest}"), &e))
+    }
+
+    /// Streams blob `digest` of `name` from another registry store into this one; both ends
+    /// check the digest (oci-client while pulling, the registry when the upload completes).
+    pub fn push_blob_from(
+        &self,
+        name: &BundleName,
+        digest: &Digest,
+        size: u64,
+        from: &RegistryStore,
+    ) -> Result<(), StoreError> {
+        let source = from.reference(name, &Selector::Digest(digest.clone()));
+        from.authenticate(&source, RegistryOperation::Pull)?;
+        let pulled = from
+            .runtime
+            .block_on(from.client.pull_blob_stream(&source, digest.to_string().as_str()))
+            .map_err(|e| from.error(&format!("fetch blob {digest}"), &e))?;
+        let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        self.authenticate(&reference, RegistryOperation::Push)?;
+        let stream = pulled.stream.map_err(oci_client::errors::OciDistributionError::IoError);
+        self.runtime
+            .block_on(self.client.push_blob_stream(
+                &reference,
+                stream,
+                &digest.to_string(),
+                Some(size),
+            ))
+            .map(|_| ())
+            .map_err(|e| self.error(&format!("upload blob {digest}"), &e))
+    }
+
+    /// Mounts blob `digest` from repository `from` of the same registry into `name`'s repository.
+    /// Returns false when the registry declines the mount (the caller then uploads).
+    pub fn mount_blob(
+        &self,
+        name: &BundleName,
+        from: &str,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
+        let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        let source = Reference::with_digest(self.host.clone(), from.to_owned(), digest.to_string());
+        self.authenticate(&reference, RegistryOperation::Push)?;
+        match self.runtime.block_on(self.client.mount_blob(
+            &reference,
+            &source,
+            &digest.to_string(),
+        )) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::debug!(%digest, from, error = %e, "mount declined; uploading instead");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Pushes manifest `bytes` exactly as given, by digest, then points `tag` at it.
+    pub fn put_manifest(
+        &self,
+        name: &BundleName,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Stored, StoreError> {
+        let digest = Digest::of(bytes);
+        let moved_from = match tag {
+            Some(tag) => match self.resolve(name, &Selector::Tag(tag.to_owned())) {
+                Ok(previous) if previous != digest => Some(previous),
+                Ok(_) | Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => {
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let content_type = http::HeaderValue::from_static(oci::MANIFEST_MEDIA_TYPE);
+        let mut references = vec![self.reference(name, &Selector::Digest(digest.clone()))];
+        if let Some(tag) = tag {
+            references.push(self.reference(name, &Selector::Tag(tag.to_owned())));
+        }
+        for reference in references {
+            self.authenticate(&reference, RegistryOperation::Push)?;
+            self.runtime
+                .block_on(self.client.push_manifest_raw(
+                    &reference,
+                    bytes.to_vec(),
+                    content_type.clone(),
+                ))
+                .map_err(|e| self.error(&format!("push manifest {}", reference.whole()), &e))?;
+        }
+        Ok(Stored { digest, moved_from })
+    }
+
+    /// Every tagged bundle under the store's path, by name then tag (from the registry's catalog).
+    pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
+        let probe =
+            Reference::with_tag(self.host.clone(), "catalog".to_owned(), "latest".to_owned());
+        let catalog = self
+            .runtime
+            .block_on(self.client.catalog(&probe, &self.auth, None, None))
+            .map_err(|e| self.error("read the catalog", &e))?;
+        let prefix = if self.path.is_empty() { String::new() } else { format!("{}/", self.path) };
+        let mut names: Vec<BundleName> = catalog
+            .repositories
+            .iter()
+            .filter_map(|repo| repo.strip_prefix(&prefix))
+            .filter_map(|rest| rest.parse().ok())
+            .collect();
+        names.sort();
+        let mut listed = Vec::new();
+        for name in names {
+            let reference = self.reference(&name, &Selector::Tag("latest".to_owned()));
+            let tags = self
+                .runtime
+                .block_on(self.client.list_tags(&reference, &self.auth, None, None))
+                .map_err(|e| {
+                    self.error(&format!("list the tags of {}", self.repository(&name)), &e)
+                })?;
+            let mut tags = tags.tags;
+            tags.sort();
+            for tag in tags {
+                let digest = self.resolve(&name, &Selector::Tag(tag.clone()))?;
+                let bytes = self.read_manifest(&name, &digest)?;
+                let manifest: oci::Manifest =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Registry {
+                        store: self.location(),
+                        operation: format!("read manifest {digest}"),
+                        message: format!("not an OCI image manifest: {e}"),
+                    })?;
+                let size = bytes.len() as u64
+                    + manifest.config.size
+                    + manifest.layers.iter().map(|l| l.size).sum::<u64>();
+                listed.push(Listed {
+                    name: name.to_string(),
+                    tag: Some(tag),
+                    digest,
+                    manifest,
+                    size,
+                });
+            }
+        }
+        Ok(listed)
+    }
+
+    /// The blobs of bundle `name`, as a [`BlobSource`].
+    pub fn blobs<'a>(&'a self, name: &'a BundleName) -> RegistryBlobs<'a> {
+        RegistryBlobs { store: self, name }
+    }
+}
+
+fn is_not_found(error: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as C};
+    match error {
+        E::ImageManifestNotFoundError(_) => true,
+        E::ServerError { code, .. } => *code == 404,
+        E::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(e.code, C::ManifestUnknown | C::NameUnknown | C::BlobUnknown | C::NotFound)
+        }),
+        _ => false,
+    }
+}
+
+/// The blobs of one bundle in a registry store.
+pub struct RegistryBlobs<'a> {
+    store: &'a RegistryStore,
+    name: &'a BundleName,
+}
+
+fn to_io(error: StoreError) -> io::Error {
+    match error {
+        e @ (StoreError::UnknownDigest { .. } | StoreError::UnknownTag { .. }) => {
+            io::Error::new(io::ErrorKind::NotFound, e.to_string())
+        }
+        StoreError::Io(e) => e,
+        e => io::Error::other(e.to_string()),
+    }
+}
+
+impl BlobSource for RegistryBlobs<'_> {
+    fn open_manifest(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+        match self.store.read_manifest(self.name, digest) {
+            Ok(bytes) => Ok(Box::new(io::Cursor::new(bytes))),
+            // A manifest whose bytes do not hash to its digest is handed over as is: the reader re-hashes and reports.
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+        self.store.open_blob(self.name, digest).map(|r| Box::new(r) as Box<dyn Read>).map_err(to_io)
+    }
+}

@@ -1,0 +1,205 @@
+//! `Store`: one interface over both kinds of store, and `copy`, the one primitive promotion uses
+//! to move a bundle between any two stores with its digest unchanged.
+
+use std::{io, time::Instant};
+
+use baton_model::{BlobSource, BundleName, Digest, Selector, StoreLocation, oci::Manifest};
+
+use crate::{
+    LayoutStore, RegistryOptions, RegistryStore, StoreError, Stored, layout::MANIFEST_LIMIT,
+};
+
+/// A store of either kind.
+pub enum Store {
+    /// `oci:PATH`.
+    Layout(LayoutStore),
+    /// `HOST[:PORT]/PATH`.
+    Registry(RegistryStore),
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyReport {
+    /// The manifest digest, the same at both ends.
+    pub digest: Digest,
+    /// Blobs the destination already held.
+    pub blobs_skipped: u64,
+    /// Blobs mounted from another repository of the same registry, or hard-linked between layouts.
+    pub blobs_mounted: u64,
+    /// Blobs sent.
+    pub blobs_uploaded: u64,
+    /// Bytes sent.
+    pub bytes_uploaded: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The digest the tag pointed to before, when the copy moved it.
+    pub moved_from: Option<Digest>,
+}
+
+impl Store {
+    /// Opens the store at `location`.
+    pub fn open(location: &StoreLocation, options: &RegistryOptions) -> Result<Store, StoreError> {
+        Ok(match location {
+            StoreLocation::Layout(path) => Store::Layout(LayoutStore::new(path.clone())),
+            StoreLocation::Registry { host, path } => {
+                Store::Registry(RegistryStore::connect(host, path, options)?)
+            }
+        })
+    }
+
+    /// The store as written.
+    pub fn label(&self) -> String {
+        match self {
+            Store::Layout(store) => store.label(),
+            Store::Registry(store) => store.location(),
+        }
+    }
+
+    /// Resolves a tag or digest of bundle `name` to a manifest digest the store holds.
+    pub fn resolve(&self, name: &BundleName, selector: &Selector) -> Result<Digest, StoreError> {
+        match self {
+            Store::Layout(store) => store.resolve(name, selector),
+            Store::Registry(store) => store.resolve(name, selector),
+        }
+    }
+
+    /// The blobs of bundle `name`.
+    pub fn blobs<'a>(&'a self, name: &'a BundleName) -> Box<dyn BlobSource + 'a> {
+        match self {
+            Store::Layout(store) => Box::new(store.blobs(name)),
+            Store::Registry(store) => Box::new(store.blobs(name)),
+        }
+    }
+
+    /// Reads manifest bytes and checks them against `digest`.
+    pub fn read_manifest(&self, name: &BundleName, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Store::Layout(store) => store.read_blob(name, digest, MANIFEST_LIMIT),
+            Store::Registry(store) => store.read_manifest(name, digest),
+        }
+    }
+
+    /// True when the store holds blob `digest` for bundle `name`.
+    pub fn has_blob(&self, name: &BundleName, digest: &Digest) -> Result<bool, StoreError> {
+        match self {
+            Store::Layout(store) => Ok(store.has_blob(name, digest)),
+            Store::Registry(store) => store.has_blob(name, digest),
+        }
+    }
+
+    /// Every bundle manifest the store lists, by name then tag.
+    pub fn list(&self) -> Result<Vec<crate::Listed>, StoreError> {
+        match self {
+            Store::Layout(store) => store.list(),
+            Store::Registry(store) => store.list(),
+        }
+    }
+
+    /// Stores manifest bytes exactly as given; with `tag`, points it at them.
+    pub fn put_manifest(
+        &self,
+        name: &BundleName,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Stored, StoreError> {
+        match self {
+            Store::Layout(store) => store.put_manifest(name, bytes, tag),
+            Store::Registry(store) => store.put_manifest(name, bytes, tag),
+        }
+    }
+}
+
+/// Copies bundle `name` at `digest` from `source` to `target`, tagging it `tag` there.
+///
+/// Blobs the target holds are skipped; within one registry they are mounted; every other byte is
+/// streamed and re-hashed; the manifest goes last, by digest, then the tag.
+pub fn copy(
+    source: &Store,
+    name: &BundleName,
+    digest: &Digest,
+    target: &Store,
+    tag: Option<&str>,
+) -> Result<CopyReport, StoreError> {
+    let started = Instant::now();
+    let manifest_bytes = source.read_manifest(name, digest)?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| StoreError::Malformed {
+            path: format!("{}/{name}@{digest}", source.label()).into(),
+            message: format!("not an OCI image manifest: {e}"),
+        })?;
+    let mut report = CopyReport {
+        digest: digest.clone(),
+        blobs_skipped: 0,
+        blobs_mounted: 0,
+        blobs_uploaded: 0,
+        bytes_uploaded: 0,
+        seconds: 0.0,
+        moved_from: None,
+    };
+    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        if target.has_blob(name, &blob.digest)? {
+            report.blobs_skipped += 1;
+            continue;
+        }
+        match (source, target) {
+            (Store::Layout(from), Store::Layout(to))
+                if to.link_blob(name, from, &blob.digest)? =>
+            {
+                report.blobs_mounted += 1;
+                continue;
+            }
+            (Store::Registry(from), Store::Registry(to))
+                if from.host() == to.host()
+                    && to.mount_blob(name, &from.repository(name), &blob.digest)? =>
+            {
+                report.blobs_mounted += 1;
+                continue;
+            }
+            _ => {}
+        }
+        transfer(source, name, &blob.digest, blob.size, target)?;
+        report.blobs_uploaded += 1;
+        report.bytes_uploaded += blob.size;
+    }
+    let stored = target.put_manifest(name, &manifest_bytes, tag)?;
+    debug_assert_eq!(&stored.digest, digest);
+    report.moved_from = stored.moved_from;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Streams one blob from `source` into `target`, re-hashed on the way.
+fn transfer(
+    source: &Store,
+    name: &BundleName,
+    digest: &Digest,
+    size: u64,
+    target: &Store,
+) -> Result<(), StoreError> {
+    match target {
+        Store::Layout(to) => {
+            let blobs = source.blobs(name);
+            let mut reader = blobs.open_blob(digest).map_err(StoreError::Io)?;
+            let mut writer = to.blob_writer(name)?;
+            io::copy(&mut reader, &mut writer)?;
+            writer.commit_expected(digest)
+        }
+        Store::Registry(to) => match source {
+            Store::Layout(from) => {
+                // Re-hash before sending: the registry would refuse a wrong digest, but a clear
+                // error naming the corrupt blob in the source store is better.
+                let path = from.blob_path(name, digest);
+                let actual = crate::layout::hash_file(&path)?;
+                if &actual != digest {
+                    return Err(StoreError::Corrupt {
+                        store: from.label(),
+                        digest: digest.clone(),
+                        actual,
+                    });
+                }
+                to.push_blob_file(name, digest, size, &path)
+            }
+            Store::Registry(from) => to.push_blob_from(name, digest, size, from),
+        },
+    }
+}
