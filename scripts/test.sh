@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils
+need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils \
+    docker-registry:docker-registry htpasswd:apache2-utils curl:curl python3:python3
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -15,6 +16,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build baton"
 cargo build --locked -p baton --bin baton
 export BATON_TEST_BIN="$PWD/target/debug/baton"
+
+step "start two registries on loopback (one with htpasswd auth)"
+registries=$(mktemp -d)
+trap 'scripts/registry.sh stop "$registries/open"; scripts/registry.sh stop "$registries/auth"; rm -rf "$registries"' EXIT
+BATON_TEST_REGISTRY=$(scripts/registry.sh start "$registries/open")
+BATON_TEST_AUTH_USER=baton-ci
+BATON_TEST_AUTH_PASSWORD="ci-$RANDOM$RANDOM"
+BATON_TEST_AUTH_REGISTRY=$(scripts/registry.sh start "$registries/auth" "$BATON_TEST_AUTH_USER" "$BATON_TEST_AUTH_PASSWORD")
+export BATON_TEST_REGISTRY BATON_TEST_AUTH_REGISTRY BATON_TEST_AUTH_USER BATON_TEST_AUTH_PASSWORD
+echo "open registry: $BATON_TEST_REGISTRY, auth registry: $BATON_TEST_AUTH_REGISTRY"
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -46,6 +46,9 @@ pub fn baton(cwd: &Path) -> assert_cmd::Command {
         .env_remove("BATON_STORE")
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("BATON_LOG")
+        .env_remove("REGISTRY_AUTH_FILE")
+        // No credential of the machine's user leaks into a test: an empty docker config.
+        .env("DOCKER_CONFIG", cwd.join(".docker-config-of-this-test"))
         .env("NO_COLOR", "1");
     cmd
 }
@@ -222,4 +225,32 @@ pub fn craft_bundle(store: &Path, name: &str, entries: &[Crafted<'_>]) -> String
     });
     fs_err::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     digest.to_string()
+}
+
+/// A registry on loopback that `make test` started: `(HOST:PORT)`. Fails, never skips, when
+/// there is none: registry tests are part of the suite.
+#[allow(clippy::disallowed_methods)]
+pub fn registry() -> String {
+    std::env::var("BATON_TEST_REGISTRY").expect(
+        "BATON_TEST_REGISTRY is not set: run `make test`, which starts Debian's docker-registry on loopback \
+         (or start one with scripts/registry.sh start DIR and export its HOST:PORT)",
+    )
+}
+
+/// The registry with htpasswd auth that `make test` started, with its user and password.
+#[allow(clippy::disallowed_methods)]
+pub fn auth_registry() -> (String, String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make test`"))
+    };
+    (var("BATON_TEST_AUTH_REGISTRY"), var("BATON_TEST_AUTH_USER"), var("BATON_TEST_AUTH_PASSWORD"))
+}
+
+/// A repository prefix no other test uses.
+pub fn unique_path(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
 }

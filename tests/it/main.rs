@@ -5,6 +5,7 @@ mod determinism;
 mod errors;
 mod interop;
 mod provenance;
+mod registry;
 mod tidy;
 mod unpack;
 mod verify;

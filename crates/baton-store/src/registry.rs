@@ -126,8 +126,20 @@ impl RegistryStore {
         operation: &str,
         error: &oci_client::errors::OciDistributionError,
     ) -> StoreError {
+        use oci_client::errors::OciDistributionError as E;
         let text = error.to_string();
-        let unauthorized = text.contains("401") || text.to_lowercase().contains("unauthorized");
+        let unauthorized = match error {
+            E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => true,
+            E::ServerError { code, .. } => *code == 401 || *code == 403,
+            E::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::Unauthorized
+                        | oci_client::errors::OciErrorCode::Denied
+                )
+            }),
+            _ => false,
+        };
         StoreError::Registry {
             store: self.location(),
             operation: operation.to_owned(),
@@ -153,6 +165,7 @@ impl RegistryStore {
     /// Resolves a tag or digest of bundle `name` to the manifest digest the registry holds.
     pub fn resolve(&self, name: &BundleName, selector: &Selector) -> Result<Digest, StoreError> {
         let reference = self.reference(name, selector);
+        self.authenticate(&reference, RegistryOperation::Pull)?;
         let text = self
             .runtime
             .block_on(self.client.fetch_manifest_digest(&reference, &self.auth))
@@ -179,6 +192,7 @@ impl RegistryStore {
     /// Fetches manifest bytes exactly as stored and checks them against `digest`.
     pub fn read_manifest(&self, name: &BundleName, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        self.authenticate(&reference, RegistryOperation::Pull)?;
         let (bytes, _) = self
             .runtime
             .block_on(self.client.pull_manifest_raw(
@@ -362,6 +376,7 @@ impl RegistryStore {
     pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
         let probe =
             Reference::with_tag(self.host.clone(), "catalog".to_owned(), "latest".to_owned());
+        self.authenticate(&probe, RegistryOperation::Pull)?;
         let catalog = self
             .runtime
             .block_on(self.client.catalog(&probe, &self.auth, None, None))
@@ -377,6 +392,7 @@ impl RegistryStore {
         let mut listed = Vec::new();
         for name in names {
             let reference = self.reference(&name, &Selector::Tag("latest".to_owned()));
+            self.authenticate(&reference, RegistryOperation::Pull)?;
             let tags = self
                 .runtime
                 .block_on(self.client.list_tags(&reference, &self.auth, None, None))

@@ -109,7 +109,8 @@ impl Store {
     }
 }
 
-/// Copies bundle `name` at `digest` from `source` to `target`, tagging it `tag` there.
+/// Copies bundle `name` at `digest` from `source` to `target`, tagging it `tag` there, or with
+/// the bundle's version (its `org.opencontainers.image.version` annotation) when `tag` is `None`.
 ///
 /// Blobs the target holds are skipped; within one registry they are mounted; every other byte is
 /// streamed and re-hashed; the manifest goes last, by digest, then the tag.
@@ -161,6 +162,8 @@ pub fn copy(
         report.blobs_uploaded += 1;
         report.bytes_uploaded += blob.size;
     }
+    let version = manifest.annotations.get("org.opencontainers.image.version");
+    let tag = tag.or(version.map(String::as_str));
     let stored = target.put_manifest(name, &manifest_bytes, tag)?;
     debug_assert_eq!(&stored.digest, digest);
     report.moved_from = stored.moved_from;

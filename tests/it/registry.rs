@@ -1,0 +1,293 @@
+//! Registry stores against a real registry process on loopback (Debian's docker-registry,
+//! started by `make test`): push, copy in every direction with the digest unchanged, mounts,
+//! skopeo interop, authentication and clear errors.
+
+use std::path::Path;
+
+use baton_tests::{
+    auth_registry, baton, build_json, example, registry, stderr, stdout, stdout_json, unique_path,
+};
+use serde_json::Value;
+
+fn copy(cwd: &Path, reference: &str, to: &str) -> Value {
+    let output =
+        baton(cwd).args(["bundle", "copy", reference, to, "--output", "json"]).output().unwrap();
+    assert!(output.status.success(), "copy {reference} -> {to}: {}", stderr(&output));
+    stdout_json(&output)
+}
+
+#[test]
+fn round_trip_keeps_the_digest_and_a_second_copy_sends_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = registry();
+    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let digest = built["digest"].as_str().unwrap();
+    let first = format!("{host}/{}", unique_path("first"));
+    let second = format!("{host}/{}", unique_path("second"));
+
+    let pushed = copy(tmp.path(), "oci:store/web:1.4.2", &first);
+    assert_eq!(pushed["digest"], digest);
+    assert_eq!(
+        (pushed["blobs_uploaded"].as_u64(), pushed["blobs_skipped"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        pushed["bytes_uploaded"],
+        built["layer"]["size"].as_u64().unwrap() + built["config"]["size"].as_u64().unwrap()
+    );
+
+    let across = copy(tmp.path(), &format!("{first}/web@{digest}"), &second);
+    assert_eq!(across["digest"], digest);
+    assert_eq!(across["blobs_mounted"], 2, "within one registry blobs are mounted: {across}");
+    assert_eq!(across["bytes_uploaded"], 0);
+
+    let back = copy(tmp.path(), &format!("{second}/web:1.4.2"), "oci:back");
+    assert_eq!(back["digest"], digest);
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("oci:back/web@{digest}")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+
+    let again = copy(tmp.path(), "oci:store/web:1.4.2", &first);
+    assert_eq!(
+        (again["blobs_uploaded"].as_u64(), again["blobs_skipped"].as_u64()),
+        (Some(0), Some(2)),
+        "{again}"
+    );
+    assert_eq!(again["bytes_uploaded"], 0);
+}
+
+#[test]
+fn build_pushes_and_list_inspect_verify_read_the_registry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = format!("{}/{}", registry(), unique_path("team"));
+    example(tmp.path(), "web");
+    example(tmp.path(), "k8s-app");
+    let mut digests = Vec::new();
+    for dir in ["web", "k8s-app"] {
+        let output = baton(tmp.path())
+            .args(["bundle", "build", dir, "--store", &store, "--output", "json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let json = stdout_json(&output);
+        assert_eq!(json["pushed"]["blobs_uploaded"], 2, "{json}");
+        digests.push(json["digest"].as_str().unwrap().to_owned());
+    }
+    let output = baton(tmp.path())
+        .args(["bundle", "list", "--store", &store, "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed: Vec<String> = stdout_json(&output)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{}@{}", b["name"].as_str().unwrap(), b["digest"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [format!("k8s-app@{}", digests[1]), format!("web@{}", digests[0])]);
+
+    let output = baton(tmp.path())
+        .args(["bundle", "inspect", &format!("{store}/web:1.4.2"), "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_json(&output)["digest"], digests[0].as_str());
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/k8s-app@{}", digests[1])])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let output = baton(tmp.path())
+        .args(["bundle", "unpack", &format!("{store}/web:1.4.2"), "--into", "out"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(tmp.path().join("out/conf/nginx.conf").is_file());
+}
+
+#[test]
+fn skopeo_reads_what_baton_pushed_and_baton_reads_what_skopeo_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = registry();
+    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let digest = built["digest"].as_str().unwrap();
+    let path = unique_path("interop");
+    copy(tmp.path(), "oci:store/web:1.4.2", &format!("{host}/{path}"));
+    let skopeo = |args: &[&str]| {
+        let output = std::process::Command::new("skopeo")
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "skopeo {args:?}: {}", stderr(&output));
+        output.stdout
+    };
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{host}/{path}/web:1.4.2"),
+    ]);
+    assert_eq!(baton_model::Digest::of(&raw).to_string(), digest);
+
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}/store/web:1.4.2", tmp.path().display()),
+        &format!("docker://{host}/{path}/by-skopeo/web:1.4.2"),
+    ]);
+    let output = baton(tmp.path())
+        .args([
+            "bundle",
+            "verify",
+            &format!("{host}/{path}/by-skopeo/web:1.4.2"),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(stdout_json(&output)["digest"], digest);
+}
+
+#[test]
+fn credentials_from_docker_config_and_a_clear_401() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (host, user, password) = auth_registry();
+    build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let store = format!("{host}/{}", unique_path("private"));
+    let write_config = |dir: &str, password: &str| {
+        let dir = tmp.path().join(dir);
+        fs_err::create_dir_all(&dir).unwrap();
+        let auth = base64_encode(&format!("{user}:{password}"));
+        fs_err::write(
+            dir.join("config.json"),
+            format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
+        )
+        .unwrap();
+        dir
+    };
+    let good = write_config("good", &password);
+    let output = baton(tmp.path())
+        .args(["bundle", "copy", "oci:store/web:1.4.2", &store])
+        .env("DOCKER_CONFIG", &good)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let bad = write_config("bad", "wrong-password");
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/web:1.4.2")])
+        .env("DOCKER_CONFIG", &bad)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&host) && err.contains("auths") && err.contains("bad/config.json"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong-password")
+            && !err.contains(&base64_encode(&format!("{user}:wrong-password"))),
+        "a credential leaked: {err}"
+    );
+
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/web:1.4.2")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "anonymous access is refused");
+    assert!(stderr(&output).contains("anonymous"), "{}", stderr(&output));
+}
+
+fn base64_encode(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn unknown_repositories_tags_and_foreign_manifests_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = registry();
+    let path = unique_path("errors");
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{host}/{path}/nope:1.0.0")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains(&format!("tag `1.0.0` of bundle `nope` is not in store `{host}/{path}`")),
+        "{}",
+        stderr(&output)
+    );
+
+    build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    copy(tmp.path(), "oci:store/web:1.4.2", &format!("{host}/{path}"));
+    let output = baton(tmp.path())
+        .args(["bundle", "inspect", &format!("{host}/{path}/web:9.9.9")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("tag `9.9.9` of bundle `web`"), "{}", stderr(&output));
+
+    // A plain container image (an OCI image manifest with an image config), pushed by skopeo.
+    let image = tmp.path().join("image");
+    write_plain_image(&image);
+    let status = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:1.0.0", image.display()),
+            &format!("docker://{host}/{path}/plain:1.0.0"),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = baton(tmp.path())
+        .args(["bundle", "inspect", &format!("{host}/{path}/plain:1.0.0")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4));
+    assert!(stdout(&output).contains("is not a baton bundle"), "{}", stdout(&output));
+}
+
+/// Writes an OCI layout holding a minimal container image tagged `1.0.0`.
+fn write_plain_image(dir: &Path) {
+    use baton_model::Digest;
+    let blobs = dir.join("blobs/sha256");
+    fs_err::create_dir_all(&blobs).unwrap();
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+        Digest::of(config),
+        config.len()
+    );
+    fs_err::write(blobs.join(Digest::of(config).hex()), config).unwrap();
+    fs_err::write(blobs.join(Digest::of(manifest.as_bytes()).hex()), &manifest).unwrap();
+    fs_err::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs_err::write(
+        dir.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"1.0.0"}}}}]}}"#,
+            Digest::of(manifest.as_bytes()),
+            manifest.len()
+        ),
+    )
+    .unwrap();
+}
