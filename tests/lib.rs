@@ -254,3 +254,12 @@ pub fn unique_path(prefix: &str) -> String {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}-{}-{nanos}-{n}", std::process::id())
 }
+
+/// The storage directory of the open registry `make test` started (for tampering tests).
+#[allow(clippy::disallowed_methods)]
+pub fn registry_storage() -> PathBuf {
+    PathBuf::from(
+        std::env::var("BATON_TEST_REGISTRY_STORAGE")
+            .expect("BATON_TEST_REGISTRY_STORAGE is not set: run `make test`"),
+    )
+}

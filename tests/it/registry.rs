@@ -291,3 +291,67 @@ fn write_plain_image(dir: &Path) {
     )
     .unwrap();
 }
+
+#[test]
+fn a_blob_changed_in_the_registry_storage_is_refused_by_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = registry();
+    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let layer = built["layer"]["digest"].as_str().unwrap();
+    // A blob that no other test shares: the layer of a bundle with unique content.
+    let unique = tmp.path().join("unique");
+    baton_tests::copy_tree(&tmp.path().join("web"), &unique);
+    fs_err::write(unique.join("html/index.html"), unique_path("content")).unwrap();
+    let unique_built = build_json(tmp.path(), &unique, &tmp.path().join("store2"), &[]);
+    let unique_layer = unique_built["layer"]["digest"].as_str().unwrap();
+    let path = unique_path("tampered");
+    let store2 = tmp.path().join("store2");
+    let output = baton(tmp.path())
+        .args([
+            "bundle",
+            "copy",
+            &format!("oci:{}/web:1.4.2", store2.display()),
+            &format!("{host}/{path}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_ne!(layer, unique_layer);
+
+    let hex = unique_layer.strip_prefix("sha256:").unwrap();
+    let data = baton_tests::registry_storage()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = fs_err::read(&data).unwrap();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 0xff;
+    fs_err::write(&data, &bytes).unwrap();
+
+    let reference = format!("{host}/{path}/web@{}", unique_built["digest"].as_str().unwrap());
+    let output = baton(tmp.path()).args(["bundle", "verify", &reference]).output().unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains(&format!("layer {unique_layer}")), "{}", stdout(&output));
+
+    let output =
+        baton(tmp.path()).args(["bundle", "copy", &reference, "oci:pulled"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(unique_layer),
+        "the error names the blob: {}",
+        stderr(&output)
+    );
+    let pulled = tmp.path().join("pulled/web");
+    assert!(!pulled.join("index.json").exists(), "nothing is tagged at the destination");
+    if pulled.exists() {
+        let kept: Vec<_> = fs_err::read_dir(pulled.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            !kept.iter().any(|n| n.to_string_lossy() == hex),
+            "the corrupt blob must not land: {kept:?}"
+        );
+    }
+}

@@ -374,7 +374,17 @@ fn read_layer(
     }
     let HashingReader { inner: decoder, hash: tar_hash } = tar_stream;
     drop(decoder);
-    drain(&mut compressed)?;
+    match drain(&mut compressed) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            findings.push(Finding {
+                subject: layer_subject,
+                problem: format!("the store refused its bytes: {e}"),
+            });
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
     let (layer_digest, layer_size, _) = compressed.hash.finish();
     let (tar_digest, tar_size, _) = tar_hash.finish();
     if layer_digest != expected.digest || layer_size != expected.size {

@@ -253,7 +253,15 @@ impl RegistryStore {
                     self.error(&format!("fetch blob {digest}"), &e)
                 }
             })?;
-        let reader = StreamReader::new(stream.stream.map_err(io::Error::other));
+        // oci-client checks the digest as the stream ends; its mismatch is bad data, not a failing
+        // source, so callers report it as a finding (the kind is all they look at).
+        let reader = StreamReader::new(stream.stream.map_err(|e| {
+            if e.to_string().starts_with("Invalid digest") {
+                io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+            } else {
+                e
+            }
+        }));
         Ok(Box::new(SyncIoBridge::new_with_handle(reader, self.runtime.handle().clone())))
     }
 
