@@ -12,6 +12,7 @@
 //! the layer, and reads blobs for it.
 #![warn(missing_docs)]
 
+pub mod archive;
 mod build;
 mod descriptor;
 mod error;

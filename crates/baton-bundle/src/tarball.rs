@@ -35,6 +35,11 @@ impl<W: Write> TarWriter<W> {
         self.pad(size)
     }
 
+    /// Writes a directory entry (mode 0755).
+    pub(crate) fn directory(&mut self, path: &str) -> io::Result<()> {
+        self.header(&format!("{path}/"), None, EntryType::Directory, 0o755, 0)
+    }
+
     /// Writes a symlink entry.
     pub(crate) fn symlink(&mut self, path: &str, target: &str) -> io::Result<()> {
         self.header(path, Some(target), EntryType::Symlink, 0o777, 0)

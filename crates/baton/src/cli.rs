@@ -73,6 +73,10 @@ pub(crate) enum BundleCommand {
     Unpack(UnpackArgs),
     /// Copy a bundle to another store, digest unchanged; blobs already there are not sent again.
     Copy(CopyArgs),
+    /// Write a bundle as one deterministic tar holding an OCI image layout (for air-gapped sites).
+    Export(ExportArgs),
+    /// Read a tar written by `export` into a store, verifying every blob first.
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +116,25 @@ pub(crate) struct CopyArgs {
     /// The store to copy into: `oci:PATH` or `HOST[:PORT]/PATH`; the bundle lands at `STORE/NAME`.
     #[arg(value_parser = parse_store)]
     pub(crate) to: StoreLocation,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The bundle: `STORE/NAME:TAG` or `STORE/NAME@sha256:HEX`.
+    #[arg(value_parser = parse_reference)]
+    pub(crate) reference: Reference,
+    /// The tar file to write.
+    #[arg(short = 'o', long)]
+    pub(crate) output_file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// A tar written by `baton bundle export`.
+    pub(crate) file: PathBuf,
+    /// The store to import into: `oci:PATH` or `HOST[:PORT]/PATH`.
+    #[arg(long, env = "BATON_STORE", default_value = "oci:.baton/store", value_parser = parse_store)]
+    pub(crate) store: StoreLocation,
 }
 
 #[derive(Debug, Args)]

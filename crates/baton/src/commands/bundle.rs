@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::{
     ExitStatus,
-    cli::{BuildArgs, BundleCommand, CopyArgs, ListArgs, RefArgs, UnpackArgs},
+    cli::{
+        BuildArgs, BundleCommand, CopyArgs, ExportArgs, ImportArgs, ListArgs, RefArgs, UnpackArgs,
+    },
     printer::{BOLD, GREEN, Printer, RED, human_size},
 };
 
@@ -27,6 +29,8 @@ pub(crate) fn run(
         BundleCommand::Verify(args) => verify(&args, printer, options),
         BundleCommand::Unpack(args) => unpack(&args, printer, options),
         BundleCommand::Copy(args) => copy(&args, printer, options),
+        BundleCommand::Export(args) => export(&args, printer, options),
+        BundleCommand::Import(args) => import(&args, printer, options),
     }
 }
 
@@ -574,4 +578,84 @@ fn copy_json(report: &CopyReport, reference: &str) -> serde_json::Value {
         "bytes_uploaded": report.bytes_uploaded,
         "seconds": report.seconds,
     })
+}
+
+fn export(args: &ExportArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference, options)?;
+    let opened = match open_or_report(&resolved, printer)? {
+        Ok(opened) => opened,
+        Err(status) => return Ok(status),
+    };
+    let tag = match &resolved.reference.selector {
+        Selector::Tag(tag) => tag.clone(),
+        Selector::Digest(_) => opened.config.version.to_string(),
+    };
+    let file = &args.output_file;
+    let dir = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".baton-export-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot write into `{}`", dir.display()))?;
+    let blobs = resolved.blobs();
+    baton_bundle::archive::export(
+        &*blobs,
+        &opened.digest,
+        &opened.manifest_bytes,
+        &opened.manifest,
+        &tag,
+        std::io::BufWriter::new(temp.as_file_mut()),
+    )
+    .with_context(|| format!("cannot export {}", resolved.pinned()))?;
+    temp.as_file().sync_all()?;
+    temp.persist(file).with_context(|| format!("cannot write `{}`", file.display()))?;
+    let size = fs_err::metadata(file)?.len();
+    if printer.is_json() {
+        printer.json(&json!({"reference": resolved.pinned(), "digest": opened.digest, "file": file, "size": size, "tag": tag}))?;
+    } else {
+        printer.status(
+            "Exported",
+            &format!(
+                "{} as {tag} into {} ({})",
+                resolved.pinned(),
+                file.display(),
+                human_size(size)
+            ),
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn import(args: &ImportArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
+    let context = || format!("cannot import `{}`", args.file.display());
+    let archive = fs_err::File::open(&args.file).with_context(context)?;
+    let temp = tempfile::tempdir().with_context(context)?;
+    let staging = temp.path().join("staging");
+    let (digest, tag) = baton_bundle::archive::import(std::io::BufReader::new(archive), &staging)
+        .with_context(context)?;
+    // The layout's name is the bundle's: read it from the (verified) manifest and config.
+    let name = {
+        let blobs = baton_store::LayoutStore::new(temp.path());
+        let probe: baton_model::BundleName =
+            "staging".parse().expect("holds because `staging` is a valid name");
+        match baton_bundle::open_bundle(&blobs.blobs(&probe), &digest) {
+            Ok(opened) => opened.config.name,
+            Err(e) => return Err(anyhow::anyhow!("{e}")).with_context(context),
+        }
+    };
+    fs_err::rename(&staging, temp.path().join(name.as_str())).with_context(context)?;
+    let source = Store::Layout(LayoutStore::new(temp.path()));
+    let target = open_store(&args.store, options)?;
+    let report = baton_store::copy(&source, &name, &digest, &target, tag.as_deref())
+        .with_context(context)?;
+    let destination = format!("{}/{name}@{digest}", args.store);
+    if printer.is_json() {
+        printer.json(&copy_json(&report, &destination))?;
+    } else {
+        printer.status("Imported", &format!("{} into {}", args.file.display(), args.store));
+        printer.line(&destination)?;
+    }
+    Ok(ExitStatus::Success)
 }
