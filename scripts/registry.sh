@@ -2,13 +2,14 @@
 # Starts Debian's docker-registry (distribution) on 127.0.0.1 on a free port, storage in DIR.
 #   scripts/registry.sh start DIR [USER PASSWORD]   prints HOST:PORT once /v2/ answers
 #   scripts/registry.sh stop DIR
-# With USER and PASSWORD the registry requires htpasswd (bcrypt) authentication.
+# With USER and PASSWORD the registry requires htpasswd (bcrypt) authentication; REGISTRY_PORT
+# fixes the port.
 set -euo pipefail
 cmd=$1 dir=$2
 case "$cmd" in
 start)
     mkdir -p "$dir/data"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=${REGISTRY_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
     {
         echo "version: 0.1"
         echo "log: {level: error, accesslog: {disabled: true}}"

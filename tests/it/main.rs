@@ -4,6 +4,7 @@ mod archive;
 mod build;
 mod determinism;
 mod errors;
+mod faults;
 mod interop;
 mod provenance;
 mod registry;

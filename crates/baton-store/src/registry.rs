@@ -10,6 +10,7 @@ use std::{
 
 use baton_model::{BlobSource, BundleName, Digest, Selector, oci};
 use futures_util::TryStreamExt;
+use oci_client::errors::OciDistributionError;
 use oci_client::{
     Client, Reference, RegistryOperation,
     client::{ClientConfig, ClientProtocol},
@@ -24,12 +25,14 @@ use crate::{
 };
 
 /// How to reach registries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RegistryOptions {
     /// Where credentials are looked up.
     pub auth: AuthConfig,
     /// Hosts reached over plain HTTP besides loopback ones (`--insecure-registry`).
     pub insecure: Vec<String>,
+    /// How many times a transient failure is retried.
+    pub retries: u32,
 }
 
 /// A registry store: `HOST[:PORT]/PATH`.
@@ -40,6 +43,7 @@ pub struct RegistryStore {
     auth: RegistryAuth,
     auth_source: String,
     runtime: Arc<Runtime>,
+    retries: u32,
 }
 
 /// True for hosts that are reached over plain HTTP without being asked: loopback only.
@@ -88,6 +92,7 @@ impl RegistryStore {
             auth,
             auth_source: found.source,
             runtime: Arc::new(runtime),
+            retries: options.retries,
         })
     }
 
@@ -127,7 +132,19 @@ impl RegistryStore {
         error: &oci_client::errors::OciDistributionError,
     ) -> StoreError {
         use oci_client::errors::OciDistributionError as E;
-        let text = error.to_string();
+        // The whole chain: reqwest keeps the useful part ("connection refused") in its sources.
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text = format!("{text}: {cause_text}");
+            }
+            source = cause.source();
+        }
+        if is_transient(error) && self.retries > 0 {
+            text = format!("{text} (after {} attempts)", self.retries + 1);
+        }
         let unauthorized = match error {
             E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => true,
             E::ServerError { code, .. } => *code == 401 || *code == 403,
@@ -151,13 +168,33 @@ impl RegistryStore {
         }
     }
 
+    /// Runs a registry call on the store's runtime, retrying transient failures (connection
+    /// refused or reset, timeouts, 429 and 5xx answers) with exponential backoff and jitter.
+    fn run<T, F, Fut>(&self, call: F) -> Result<T, OciDistributionError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match self.runtime.block_on(call()) {
+                Err(error) if attempt < self.retries && is_transient(&error) => {
+                    let delay = backoff(attempt);
+                    tracing::warn!(registry = %self.host, attempt = attempt + 1, ?delay, %error, "transient failure; retrying");
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
     fn authenticate(
         &self,
         reference: &Reference,
         operation: RegistryOperation,
     ) -> Result<(), StoreError> {
-        self.runtime
-            .block_on(self.client.auth(reference, &self.auth, operation))
+        self.run(|| self.client.auth(reference, &self.auth, operation))
             .map(|_| ())
             .map_err(|e| self.error("authenticate", &e))
     }
@@ -166,10 +203,8 @@ impl RegistryStore {
     pub fn resolve(&self, name: &BundleName, selector: &Selector) -> Result<Digest, StoreError> {
         let reference = self.reference(name, selector);
         self.authenticate(&reference, RegistryOperation::Pull)?;
-        let text = self
-            .runtime
-            .block_on(self.client.fetch_manifest_digest(&reference, &self.auth))
-            .map_err(|e| match selector {
+        let text = self.run(|| self.client.fetch_manifest_digest(&reference, &self.auth)).map_err(
+            |e| match selector {
                 Selector::Tag(tag) if is_not_found(&e) => StoreError::UnknownTag {
                     store: self.location(),
                     name: name.to_string(),
@@ -181,7 +216,8 @@ impl RegistryStore {
                     digest: digest.clone(),
                 },
                 _ => self.error(&format!("resolve {}", reference.whole()), &e),
-            })?;
+            },
+        )?;
         text.parse().map_err(|_| StoreError::Registry {
             store: self.location(),
             operation: format!("resolve {}", reference.whole()),
@@ -194,12 +230,9 @@ impl RegistryStore {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Pull)?;
         let (bytes, _) = self
-            .runtime
-            .block_on(self.client.pull_manifest_raw(
-                &reference,
-                &self.auth,
-                &[oci::MANIFEST_MEDIA_TYPE],
-            ))
+            .run(|| {
+                self.client.pull_manifest_raw(&reference, &self.auth, &[oci::MANIFEST_MEDIA_TYPE])
+            })
             .map_err(|e| {
                 if is_not_found(&e) {
                     StoreError::UnknownDigest {
@@ -226,9 +259,11 @@ impl RegistryStore {
     pub fn has_blob(&self, name: &BundleName, digest: &Digest) -> Result<bool, StoreError> {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Pull)?;
-        self.runtime
-            .block_on(self.client.blob_exists(&reference, &digest.to_string()))
-            .map_err(|e| self.error(&format!("check blob {digest}"), &e))
+        {
+            let digest_text = digest.to_string();
+            self.run(|| self.client.blob_exists(&reference, &digest_text))
+        }
+        .map_err(|e| self.error(&format!("check blob {digest}"), &e))
     }
 
     /// Opens blob `digest` of `name` as a stream; the caller re-hashes what it reads.
@@ -239,9 +274,9 @@ impl RegistryStore {
     ) -> Result<Box<dyn Read + Send>, StoreError> {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Pull)?;
+        let digest_text = digest.to_string();
         let stream = self
-            .runtime
-            .block_on(self.client.pull_blob_stream(&reference, digest.to_string().as_str()))
+            .run(|| self.client.pull_blob_stream(&reference, digest_text.as_str()))
             .map_err(|e| {
                 if is_not_found(&e) {
                     StoreError::UnknownDigest {
@@ -276,19 +311,16 @@ impl RegistryStore {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Push)?;
         let path = path.to_owned();
-        self.runtime
-            .block_on(async {
-                let file = tokio::fs::File::open(&path)
-                    .await
-                    .map_err(oci_client::errors::OciDistributionError::IoError)?;
-                let stream = ReaderStream::with_capacity(file, 256 * 1024)
-                    .map_err(oci_client::errors::OciDistributionError::IoError);
-                self.client
-                    .push_blob_stream(&reference, stream, &digest.to_string(), Some(size))
-                    .await
-            })
-            .map(|_| ())
-            .map_err(|e| self.error(&format!("upload blob {digest}"), &e))
+        self.run(|| async {
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(oci_client::errors::OciDistributionError::IoError)?;
+            let stream = ReaderStream::with_capacity(file, 256 * 1024)
+                .map_err(oci_client::errors::OciDistributionError::IoError);
+            self.client.push_blob_stream(&reference, stream, &digest.to_string(), Some(size)).await
+        })
+        .map(|_| ())
+        .map_err(|e| self.error(&format!("upload blob {digest}"), &e))
     }
 
     /// Streams blob `digest` of `name` from another registry store into this one; both ends
@@ -302,22 +334,17 @@ impl RegistryStore {
     ) -> Result<(), StoreError> {
         let source = from.reference(name, &Selector::Digest(digest.clone()));
         from.authenticate(&source, RegistryOperation::Pull)?;
-        let pulled = from
-            .runtime
-            .block_on(from.client.pull_blob_stream(&source, digest.to_string().as_str()))
-            .map_err(|e| from.error(&format!("fetch blob {digest}"), &e))?;
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Push)?;
-        let stream = pulled.stream.map_err(oci_client::errors::OciDistributionError::IoError);
-        self.runtime
-            .block_on(self.client.push_blob_stream(
-                &reference,
-                stream,
-                &digest.to_string(),
-                Some(size),
-            ))
-            .map(|_| ())
-            .map_err(|e| self.error(&format!("upload blob {digest}"), &e))
+        let digest_text = digest.to_string();
+        // Each attempt pulls afresh: a stream cannot be replayed.
+        self.run(|| async {
+            let pulled = from.client.pull_blob_stream(&source, digest_text.as_str()).await?;
+            let stream = pulled.stream.map_err(OciDistributionError::IoError);
+            self.client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
+        })
+        .map(|_| ())
+        .map_err(|e| self.error(&format!("copy blob {digest} from `{}`", from.location()), &e))
     }
 
     /// Mounts blob `digest` from repository `from` of the same registry into `name`'s repository.
@@ -331,11 +358,8 @@ impl RegistryStore {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         let source = Reference::with_digest(self.host.clone(), from.to_owned(), digest.to_string());
         self.authenticate(&reference, RegistryOperation::Push)?;
-        match self.runtime.block_on(self.client.mount_blob(
-            &reference,
-            &source,
-            &digest.to_string(),
-        )) {
+        let digest_text = digest.to_string();
+        match self.run(|| self.client.mount_blob(&reference, &source, &digest_text)) {
             Ok(()) => Ok(true),
             Err(e) => {
                 tracing::debug!(%digest, from, error = %e, "mount declined; uploading instead");
@@ -369,13 +393,10 @@ impl RegistryStore {
         }
         for reference in references {
             self.authenticate(&reference, RegistryOperation::Push)?;
-            self.runtime
-                .block_on(self.client.push_manifest_raw(
-                    &reference,
-                    bytes.to_vec(),
-                    content_type.clone(),
-                ))
-                .map_err(|e| self.error(&format!("push manifest {}", reference.whole()), &e))?;
+            self.run(|| {
+                self.client.push_manifest_raw(&reference, bytes.to_vec(), content_type.clone())
+            })
+            .map_err(|e| self.error(&format!("push manifest {}", reference.whole()), &e))?;
         }
         Ok(Stored { digest, moved_from })
     }
@@ -386,8 +407,7 @@ impl RegistryStore {
             Reference::with_tag(self.host.clone(), "catalog".to_owned(), "latest".to_owned());
         self.authenticate(&probe, RegistryOperation::Pull)?;
         let catalog = self
-            .runtime
-            .block_on(self.client.catalog(&probe, &self.auth, None, None))
+            .run(|| self.client.catalog(&probe, &self.auth, None, None))
             .map_err(|e| self.error("read the catalog", &e))?;
         let prefix = if self.path.is_empty() { String::new() } else { format!("{}/", self.path) };
         let mut names: Vec<BundleName> = catalog
@@ -401,12 +421,10 @@ impl RegistryStore {
         for name in names {
             let reference = self.reference(&name, &Selector::Tag("latest".to_owned()));
             self.authenticate(&reference, RegistryOperation::Pull)?;
-            let tags = self
-                .runtime
-                .block_on(self.client.list_tags(&reference, &self.auth, None, None))
-                .map_err(|e| {
-                    self.error(&format!("list the tags of {}", self.repository(&name)), &e)
-                })?;
+            let tags =
+                self.run(|| self.client.list_tags(&reference, &self.auth, None, None)).map_err(
+                    |e| self.error(&format!("list the tags of {}", self.repository(&name)), &e),
+                )?;
             let mut tags = tags.tags;
             tags.sort();
             for tag in tags {
@@ -437,6 +455,42 @@ impl RegistryStore {
     pub fn blobs<'a>(&'a self, name: &'a BundleName) -> RegistryBlobs<'a> {
         RegistryBlobs { store: self, name }
     }
+}
+
+/// Failures worth another try: the network or an overloaded registry, never a refusal.
+fn is_transient(error: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode as C;
+    match error {
+        OciDistributionError::RequestError(e) => {
+            e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+        }
+        OciDistributionError::IoError(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::UnexpectedEof
+        ),
+        OciDistributionError::ServerError { code, .. } => *code == 429 || (500..600).contains(code),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            envelope.errors.iter().any(|e| matches!(e.code, C::Toomanyrequests))
+        }
+        _ => false,
+    }
+}
+
+/// 200 ms doubled per attempt, capped at 5 s, with ±50 % jitter so that many agents do not retry in step.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
+    let nanos = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    );
+    let jitter = nanos % (base + 1);
+    std::time::Duration::from_millis(base / 2 + jitter)
 }
 
 fn is_not_found(error: &oci_client::errors::OciDistributionError) -> bool {

@@ -37,5 +37,6 @@ pub(crate) fn registry_options(insecure: Vec<String>) -> baton_store::RegistryOp
     baton_store::RegistryOptions {
         auth: baton_store::auth::AuthConfig { files, helper_path: None },
         insecure,
+        retries: 4,
     }
 }
