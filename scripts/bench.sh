@@ -87,8 +87,43 @@ small_ms=$(printf '%s\n' "${small[@]}" | sort -n | awk '{a[NR]=$1} END {printf "
 step "the digest does not depend on threads"
 d1=$("$baton" bundle build "$descriptor" --store "oci:$bench/t1" --threads 1)
 d2=$("$baton" bundle build "$descriptor" --store "oci:$bench/t2" --threads 2)
-rm -rf "$bench/t1" "$bench/t2" "$store"
+rm -rf "$bench/t2" "$store"
 same=$([ "$d1" = "$d2" ] && echo "yes ($d1)" || echo "NO: $d1 vs $d2")
+
+step "registries: push, copy within one registry, copy between two (baton against skopeo)"
+need_packages skopeo:skopeo docker-registry:docker-registry curl:curl
+regs="$bench/registries"
+rm -rf "$regs"
+trap 'scripts/registry.sh stop "$regs/a"; scripts/registry.sh stop "$regs/b"' EXIT
+reg_a=$(scripts/registry.sh start "$regs/a")
+reg_b=$(scripts/registry.sh start "$regs/b")
+src="oci:$bench/t1/bench:1.0.0"
+# skopeo mounts across repositories only when its blob-info cache knows the blob; start each of
+# its runs from an empty cache, as on a fresh machine.
+skopeo_fresh() { rm -f /var/lib/containers/cache/blob-info-cache-v1.* "$HOME"/.local/share/containers/cache/blob-info-cache-v1.* 2>/dev/null; skopeo "$@"; }
+export -f skopeo_fresh
+reg_case() { # label, then the command
+    local label=$1; shift
+    local out=() rss=0 r
+    for _ in $(seq "$runs"); do
+        local repo="r$RANDOM$RANDOM"
+        r=$(measure bash -c "${*//REPO/$repo}")
+        out+=("${r% *}")
+        ((${r#* } > rss)) && rss=${r#* }
+    done
+    printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
+}
+"$baton" bundle copy "$src" "$reg_a/base" > /dev/null
+reg_rows=(
+    "$(reg_case "baton push oci: → registry" "$baton bundle copy $src $reg_a/REPO")"
+    "$(reg_case "skopeo copy oci: → registry" "skopeo_fresh copy -q --dest-tls-verify=false $src docker://$reg_a/REPO/bench:1.0.0")"
+    "$(reg_case "baton copy within one registry" "$baton bundle copy $reg_a/base/bench:1.0.0 $reg_a/REPO")"
+    "$(reg_case "skopeo copy within one registry" "skopeo_fresh copy -q --src-tls-verify=false --dest-tls-verify=false docker://$reg_a/base/bench:1.0.0 docker://$reg_a/REPO/bench:1.0.0")"
+    "$(reg_case "baton copy between two registries" "$baton bundle copy $reg_a/base/bench:1.0.0 $reg_b/REPO")"
+    "$(reg_case "skopeo copy between two registries" "skopeo_fresh copy -q --src-tls-verify=false --dest-tls-verify=false docker://$reg_a/base/bench:1.0.0 docker://$reg_b/REPO/bench:1.0.0")"
+)
+layer_bytes=$(du -sb "$bench/t1/bench/blobs" | cut -f1)
+rm -rf "$bench/t1" "$regs"
 
 {
     echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -107,6 +142,15 @@ same=$([ "$d1" = "$d2" ] && echo "yes ($d1)" || echo "NO: $d1 vs $d2")
     echo "Small descriptor (examples/web, $(find examples/web -type f | wc -l) files): median ${small_ms} ms per build, process start included."
     echo
     echo "Same digest with --threads 1 and --threads 2: $same"
+    echo
+    echo "Registries: Debian's docker-registry on loopback; the bundle's blobs are $((layer_bytes / 1048576)) MiB."
+    echo
+    echo "| transfer | seconds | MB/s | peak RSS MiB |"
+    echo "|---|---|---|---|"
+    for r in "${reg_rows[@]}"; do
+        IFS='|' read -r label secs rss <<< "$r"
+        awk -v n="$label" -v s="$secs" -v r="$rss" -v b="$layer_bytes" 'BEGIN {printf "| %s | %.2f | %.0f | %.0f |\n", n, s, b/s/1e6, r/1024}'
+    done
 } | tee "$results"
 echo
 echo "results written to $results; copy them into BENCHMARKS.md"
