@@ -8,7 +8,7 @@ use std::{
     sync::Arc,
 };
 
-use baton_model::{BlobSource, BundleName, Digest, Selector, oci};
+use baton_model::{BlobSource, BundleName, Digest, DigestWriter, Selector, oci};
 use futures_util::TryStreamExt;
 use oci_client::errors::OciDistributionError;
 use oci_client::{
@@ -23,6 +23,9 @@ use crate::{
     Listed, StoreError, Stored,
     auth::{AuthConfig, Credential, find_credential},
 };
+
+/// Called with the number of bytes each time some are transferred; for progress bars.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// How to reach registries.
 #[derive(Debug, Clone)]
@@ -307,20 +310,42 @@ impl RegistryStore {
         digest: &Digest,
         size: u64,
         path: &Path,
+        progress: &Progress,
     ) -> Result<(), StoreError> {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Push)?;
         let path = path.to_owned();
-        self.run(|| async {
-            let file = tokio::fs::File::open(&path)
-                .await
-                .map_err(oci_client::errors::OciDistributionError::IoError)?;
+        let digest_text = digest.to_string();
+        // The bytes are hashed as they are sent, so a corrupt source blob is named as such
+        // (the registry only says the digest was invalid).
+        let hasher = Arc::new(std::sync::Mutex::new(DigestWriter::sink()));
+        let result = self.run(|| async {
+            *hasher.lock().expect("holds because no holder panics") = DigestWriter::sink();
+            let file = tokio::fs::File::open(&path).await.map_err(OciDistributionError::IoError)?;
+            let hasher = Arc::clone(&hasher);
+            let progress = Arc::clone(progress);
             let stream = ReaderStream::with_capacity(file, 256 * 1024)
-                .map_err(oci_client::errors::OciDistributionError::IoError);
-            self.client.push_blob_stream(&reference, stream, &digest.to_string(), Some(size)).await
-        })
-        .map(|_| ())
-        .map_err(|e| self.error(&format!("upload blob {digest}"), &e))
+                .inspect_ok(move |chunk| {
+                    hasher.lock().expect("holds because no holder panics").update(chunk);
+                    progress(chunk.len() as u64);
+                })
+                .map_err(OciDistributionError::IoError);
+            self.client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
+        });
+        let (actual, sent) = {
+            let hasher = hasher.lock().expect("holds because no holder panics");
+            (hasher.digest(), hasher.len())
+        };
+        match result {
+            Ok(_) => Ok(()),
+            // Only a whole file that hashes wrong is corrupt; a cut-off upload is the network's fault.
+            Err(_) if sent == size && &actual != digest => Err(StoreError::Corrupt {
+                store: format!("oci:{}", path.display()),
+                digest: digest.clone(),
+                actual,
+            }),
+            Err(e) => Err(self.error(&format!("upload blob {digest}"), &e)),
+        }
     }
 
     /// Streams blob `digest` of `name` from another registry store into this one; both ends
@@ -331,6 +356,7 @@ impl RegistryStore {
         digest: &Digest,
         size: u64,
         from: &RegistryStore,
+        progress: &Progress,
     ) -> Result<(), StoreError> {
         let source = from.reference(name, &Selector::Digest(digest.clone()));
         from.authenticate(&source, RegistryOperation::Pull)?;
@@ -340,7 +366,11 @@ impl RegistryStore {
         // Each attempt pulls afresh: a stream cannot be replayed.
         self.run(|| async {
             let pulled = from.client.pull_blob_stream(&source, digest_text.as_str()).await?;
-            let stream = pulled.stream.map_err(OciDistributionError::IoError);
+            let progress = Arc::clone(progress);
+            let stream = pulled
+                .stream
+                .inspect_ok(move |chunk| progress(chunk.len() as u64))
+                .map_err(OciDistributionError::IoError);
             self.client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
         })
         .map(|_| ())

@@ -1,12 +1,16 @@
 //! `Store`: one interface over both kinds of store, and `copy`, the one primitive promotion uses
 //! to move a bundle between any two stores with its digest unchanged.
 
-use std::{io, time::Instant};
+use std::{
+    io::{Read, Write},
+    time::Instant,
+};
 
 use baton_model::{BlobSource, BundleName, Digest, Selector, StoreLocation, oci::Manifest};
 
 use crate::{
-    LayoutStore, RegistryOptions, RegistryStore, StoreError, Stored, layout::MANIFEST_LIMIT,
+    LayoutStore, Progress, RegistryOptions, RegistryStore, StoreError, Stored,
+    layout::MANIFEST_LIMIT,
 };
 
 /// A store of either kind.
@@ -120,6 +124,7 @@ pub fn copy(
     digest: &Digest,
     target: &Store,
     tag: Option<&str>,
+    progress: &Progress,
 ) -> Result<CopyReport, StoreError> {
     let started = Instant::now();
     let manifest_bytes = source.read_manifest(name, digest)?;
@@ -140,6 +145,7 @@ pub fn copy(
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
         if target.has_blob(name, &blob.digest)? {
             report.blobs_skipped += 1;
+            progress(blob.size);
             continue;
         }
         match (source, target) {
@@ -147,6 +153,7 @@ pub fn copy(
                 if to.link_blob(name, from, &blob.digest)? =>
             {
                 report.blobs_mounted += 1;
+                progress(blob.size);
                 continue;
             }
             (Store::Registry(from), Store::Registry(to))
@@ -154,11 +161,12 @@ pub fn copy(
                     && to.mount_blob(name, &from.repository(name), &blob.digest)? =>
             {
                 report.blobs_mounted += 1;
+                progress(blob.size);
                 continue;
             }
             _ => {}
         }
-        transfer(source, name, &blob.digest, blob.size, target)?;
+        transfer(source, name, &blob.digest, blob.size, target, progress)?;
         report.blobs_uploaded += 1;
         report.bytes_uploaded += blob.size;
     }
@@ -178,31 +186,29 @@ fn transfer(
     digest: &Digest,
     size: u64,
     target: &Store,
+    progress: &Progress,
 ) -> Result<(), StoreError> {
     match target {
         Store::Layout(to) => {
             let blobs = source.blobs(name);
             let mut reader = blobs.open_blob(digest).map_err(StoreError::Io)?;
             let mut writer = to.blob_writer(name)?;
-            io::copy(&mut reader, &mut writer)?;
+            let mut buffer = vec![0; 256 * 1024];
+            loop {
+                let n = reader.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                writer.write_all(&buffer[..n])?;
+                progress(n as u64);
+            }
             writer.commit_expected(digest)
         }
         Store::Registry(to) => match source {
             Store::Layout(from) => {
-                // Re-hash before sending: the registry would refuse a wrong digest, but a clear
-                // error naming the corrupt blob in the source store is better.
-                let path = from.blob_path(name, digest);
-                let actual = crate::layout::hash_file(&path)?;
-                if &actual != digest {
-                    return Err(StoreError::Corrupt {
-                        store: from.label(),
-                        digest: digest.clone(),
-                        actual,
-                    });
-                }
-                to.push_blob_file(name, digest, size, &path)
+                to.push_blob_file(name, digest, size, &from.blob_path(name, digest), progress)
             }
-            Store::Registry(from) => to.push_blob_from(name, digest, size, from),
+            Store::Registry(from) => to.push_blob_from(name, digest, size, from, progress),
         },
     }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use baton_bundle::{BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError};
 use baton_model::{BlobSource, Digest, Reference, Selector, StoreLocation};
 use baton_state::WorkFile;
-use baton_store::{CopyReport, LayoutStore, RegistryOptions, Store};
+use baton_store::{CopyReport, LayoutStore, Progress, RegistryOptions, Store};
 use serde_json::json;
 
 use crate::{
@@ -135,14 +135,17 @@ fn build(args: &BuildArgs, printer: &Printer, options: &RegistryOptions) -> Resu
     let mut pushed = None;
     if staging.is_some() {
         let target = open_store(&args.store, options)?;
+        let (bar, progress) = transfer_progress(printer, built.size(), &format!("pushing {name}"));
         let report = baton_store::copy(
             &Store::Layout(store.clone()),
             name,
             &built.digest,
             &target,
             Some(&tag),
+            &progress,
         )
         .with_context(|| format!("cannot push {name}:{tag} to `{}`", args.store))?;
+        bar.finish_and_clear();
         stored.moved_from.clone_from(&report.moved_from);
         pushed = Some(report);
     }
@@ -537,8 +540,12 @@ fn copy(args: &CopyArgs, printer: &Printer, options: &RegistryOptions) -> Result
         Selector::Digest(_) => None,
     };
     let name = &resolved.reference.name;
-    let report = baton_store::copy(&resolved.store, name, &resolved.digest, &target, tag)
-        .with_context(|| format!("cannot copy {} to `{}`", resolved.pinned(), args.to))?;
+    let total = resolved_size(&resolved)?;
+    let (bar, progress) = transfer_progress(printer, total, &format!("copying {name}"));
+    let report =
+        baton_store::copy(&resolved.store, name, &resolved.digest, &target, tag, &progress)
+            .with_context(|| format!("cannot copy {} to `{}`", resolved.pinned(), args.to))?;
+    bar.finish_and_clear();
     let destination = format!("{}/{name}@{}", args.to, report.digest);
     if let Some(previous) = &report.moved_from {
         printer.warn(&format!(
@@ -648,8 +655,10 @@ fn import(args: &ImportArgs, printer: &Printer, options: &RegistryOptions) -> Re
     fs_err::rename(&staging, temp.path().join(name.as_str())).with_context(context)?;
     let source = Store::Layout(LayoutStore::new(temp.path()));
     let target = open_store(&args.store, options)?;
-    let report = baton_store::copy(&source, &name, &digest, &target, tag.as_deref())
+    let (bar, progress) = transfer_progress(printer, 0, &format!("importing {name}"));
+    let report = baton_store::copy(&source, &name, &digest, &target, tag.as_deref(), &progress)
         .with_context(context)?;
+    bar.finish_and_clear();
     let destination = format!("{}/{name}@{digest}", args.store);
     if printer.is_json() {
         printer.json(&copy_json(&report, &destination))?;
@@ -658,4 +667,23 @@ fn import(args: &ImportArgs, printer: &Printer, options: &RegistryOptions) -> Re
         printer.line(&destination)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// A progress bar for a transfer of `total` bytes, and the callback that moves it.
+fn transfer_progress(
+    printer: &Printer,
+    total: u64,
+    message: &str,
+) -> (indicatif::ProgressBar, Progress) {
+    let bar = printer.progress(total, message);
+    let moved = bar.clone();
+    (bar, std::sync::Arc::new(move |n| moved.inc(n)))
+}
+
+/// Manifest, config and layers of a resolved bundle, added up (for a progress bar's length).
+fn resolved_size(resolved: &Resolved) -> Result<u64> {
+    let bytes = resolved.store.read_manifest(&resolved.reference.name, &resolved.digest)?;
+    let manifest: baton_model::oci::Manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an OCI image manifest", resolved.pinned()))?;
+    Ok(manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>())
 }
