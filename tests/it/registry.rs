@@ -355,3 +355,30 @@ fn a_blob_changed_in_the_registry_storage_is_refused_by_digest() {
         );
     }
 }
+
+#[test]
+fn a_corrupt_blob_in_the_source_layout_is_named_and_no_tag_is_pushed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = registry();
+    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let layer = built["layer"]["digest"].as_str().unwrap();
+    let blob = baton_tests::blob_path(&tmp.path().join("store"), "web", layer);
+    let mut bytes = fs_err::read(&blob).unwrap();
+    bytes[10] ^= 0x01;
+    fs_err::write(&blob, &bytes).unwrap();
+    let store = format!("{host}/{}", unique_path("corrupt-source"));
+    let output =
+        baton(tmp.path()).args(["bundle", "copy", "oci:store/web:1.4.2", &store]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains(&format!("blob {layer}")) && err.contains("is corrupt"), "{err}");
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/web:1.4.2")])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&output).contains("tag `1.4.2` of bundle `web` is not in store"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -113,6 +113,9 @@ impl Store {
     }
 }
 
+/// Blobs sent at once by one copy.
+const PARALLEL_BLOBS: usize = 4;
+
 /// Copies bundle `name` at `digest` from `source` to `target`, tagging it `tag` there, or with
 /// the bundle's version (its `org.opencontainers.image.version` annotation) when `tag` is `None`.
 ///
@@ -142,6 +145,7 @@ pub fn copy(
         seconds: 0.0,
         moved_from: None,
     };
+    let mut to_send = Vec::new();
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
         if target.has_blob(name, &blob.digest)? {
             report.blobs_skipped += 1;
@@ -166,9 +170,24 @@ pub fn copy(
             }
             _ => {}
         }
-        transfer(source, name, &blob.digest, blob.size, target, progress)?;
-        report.blobs_uploaded += 1;
-        report.bytes_uploaded += blob.size;
+        to_send.push(blob);
+    }
+    // What must be sent goes in parallel, at most PARALLEL_BLOBS at once; the first error wins.
+    for batch in to_send.chunks(PARALLEL_BLOBS) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|blob| {
+                    scope
+                        .spawn(|| transfer(source, name, &blob.digest, blob.size, target, progress))
+                })
+                .collect();
+            handles.into_iter().try_for_each(|handle| {
+                handle.join().expect("holds because a transfer does not panic")
+            })
+        })?;
+        report.blobs_uploaded += batch.len() as u64;
+        report.bytes_uploaded += batch.iter().map(|blob| blob.size).sum::<u64>();
     }
     let version = manifest.annotations.get("org.opencontainers.image.version");
     let tag = tag.or(version.map(String::as_str));
