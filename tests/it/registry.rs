@@ -382,3 +382,60 @@ fn a_corrupt_blob_in_the_source_layout_is_named_and_no_tag_is_pushed() {
         stderr(&output)
     );
 }
+
+#[test]
+fn every_pair_of_store_kinds_keeps_the_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = registry();
+    let (private, user, password) = auth_registry();
+    let config = tmp.path().join("docker");
+    fs_err::create_dir_all(&config).unwrap();
+    let auth = base64_encode(&format!("{user}:{password}"));
+    fs_err::write(
+        config.join("config.json"),
+        format!(r#"{{"auths": {{"{private}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let built = build_json(tmp.path(), &example(tmp.path(), "k8s-app"), &tmp.path().join("a"), &[]);
+    let digest = built["digest"].as_str().unwrap();
+
+    let open_store = format!("{open}/{}", unique_path("pairs"));
+    let private_store = format!("{private}/{}", unique_path("pairs"));
+    // oci → oci (hard links on one file system), oci → registry, registry → same registry,
+    // registry → another registry, registry → oci.
+    let hops = [
+        ("oci:a".to_owned(), "oci:b".to_owned()),
+        ("oci:b".to_owned(), open_store.clone()),
+        (open_store.clone(), format!("{open_store}/again")),
+        (format!("{open_store}/again"), private_store.clone()),
+        (private_store.clone(), "oci:c".to_owned()),
+    ];
+    for (from, to) in &hops {
+        let output = baton(tmp.path())
+            .args(["bundle", "copy", &format!("{from}/k8s-app@{digest}"), to, "--output", "json"])
+            .env("DOCKER_CONFIG", &config)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{from} -> {to}: {}", stderr(&output));
+        let report = stdout_json(&output);
+        assert_eq!(report["digest"], digest, "{from} -> {to}");
+        let output = baton(tmp.path())
+            .args(["bundle", "verify", &format!("{to}/k8s-app:2.0.1")])
+            .env("DOCKER_CONFIG", &config)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{to}: {}", stdout(&output));
+    }
+    let linked = |store: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let layer = built["layer"]["digest"].as_str().unwrap();
+        fs_err::metadata(baton_tests::blob_path(&tmp.path().join(store), "k8s-app", layer))
+            .unwrap()
+            .ino()
+    };
+    assert_eq!(
+        linked("a"),
+        linked("b"),
+        "a copy between layouts on one file system hard-links blobs"
+    );
+}
