@@ -439,3 +439,31 @@ fn every_pair_of_store_kinds_keeps_the_digest() {
         "a copy between layouts on one file system hard-links blobs"
     );
 }
+
+#[test]
+fn chunked_uploads_give_the_same_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = registry();
+    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let store = format!("{host}/{}", unique_path("chunked"));
+    let output = baton(tmp.path())
+        .args([
+            "bundle",
+            "copy",
+            "oci:store/web:1.4.2",
+            &store,
+            "--chunked-uploads",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout_json(&output)["blobs_uploaded"], 2);
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/web:1.4.2"), "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(stdout_json(&output)["digest"], built["digest"]);
+}

@@ -36,6 +36,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// How many times a transient failure is retried.
     pub retries: u32,
+    /// Upload in PATCH chunks always, instead of one streamed PUT with a chunked fallback.
+    pub chunked_uploads: bool,
 }
 
 /// A registry store: `HOST[:PORT]/PATH`.
@@ -43,6 +45,10 @@ pub struct RegistryStore {
     host: String,
     path: String,
     client: Client,
+    /// Uploads in PATCH chunks, for registries that refuse a single streamed PUT.
+    chunked: Client,
+    /// Every upload goes chunked (`--chunked-uploads`), not only after a refused PUT.
+    always_chunked: bool,
     auth: RegistryAuth,
     auth_source: String,
     runtime: Arc<Runtime>,
@@ -78,9 +84,9 @@ impl RegistryStore {
         if is_loopback(host) {
             plain.push(host.to_owned());
         }
-        let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain),
-            use_monolithic_push: true,
+        let config = |monolithic: bool| ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(plain.clone()),
+            use_monolithic_push: monolithic,
             ..ClientConfig::default()
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -91,7 +97,9 @@ impl RegistryStore {
         Ok(RegistryStore {
             host: host.to_owned(),
             path: path.to_owned(),
-            client: Client::new(config),
+            client: Client::new(config(true)),
+            chunked: Client::new(config(false)),
+            always_chunked: options.chunked_uploads,
             auth,
             auth_source: found.source,
             runtime: Arc::new(runtime),
@@ -190,6 +198,36 @@ impl RegistryStore {
                 result => return result,
             }
         }
+    }
+
+    /// Runs `upload` as one streamed PUT, and again in PATCH chunks when the registry refuses
+    /// the PUT (or always in chunks with `--chunked-uploads`). The outer error is authentication's.
+    fn upload_with_fallback<T>(
+        &self,
+        reference: &Reference,
+        upload: impl Fn(&Client) -> Result<T, OciDistributionError>,
+    ) -> Result<Result<T, OciDistributionError>, StoreError> {
+        if !self.always_chunked {
+            match upload(&self.client) {
+                Err(e) if refuses_single_put(&e) => {
+                    tracing::warn!(registry = %self.host, error = %e, "the registry refused a single-PUT upload; uploading in chunks");
+                }
+                result => return Ok(result),
+            }
+        }
+        self.authenticate_with(&self.chunked, reference, RegistryOperation::Push)?;
+        Ok(upload(&self.chunked))
+    }
+
+    fn authenticate_with(
+        &self,
+        client: &Client,
+        reference: &Reference,
+        operation: RegistryOperation,
+    ) -> Result<(), StoreError> {
+        self.run(|| client.auth(reference, &self.auth, operation))
+            .map(|_| ())
+            .map_err(|e| self.error("authenticate", &e))
     }
 
     fn authenticate(
@@ -319,19 +357,23 @@ impl RegistryStore {
         // The bytes are hashed as they are sent, so a corrupt source blob is named as such
         // (the registry only says the digest was invalid).
         let hasher = Arc::new(std::sync::Mutex::new(DigestWriter::sink()));
-        let result = self.run(|| async {
-            *hasher.lock().expect("holds because no holder panics") = DigestWriter::sink();
-            let file = tokio::fs::File::open(&path).await.map_err(OciDistributionError::IoError)?;
-            let hasher = Arc::clone(&hasher);
-            let progress = Arc::clone(progress);
-            let stream = ReaderStream::with_capacity(file, 256 * 1024)
-                .inspect_ok(move |chunk| {
-                    hasher.lock().expect("holds because no holder panics").update(chunk);
-                    progress(chunk.len() as u64);
-                })
-                .map_err(OciDistributionError::IoError);
-            self.client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
-        });
+        let upload = |client: &Client| {
+            self.run(|| async {
+                *hasher.lock().expect("holds because no holder panics") = DigestWriter::sink();
+                let file =
+                    tokio::fs::File::open(&path).await.map_err(OciDistributionError::IoError)?;
+                let hasher = Arc::clone(&hasher);
+                let progress = Arc::clone(progress);
+                let stream = ReaderStream::with_capacity(file, 256 * 1024)
+                    .inspect_ok(move |chunk| {
+                        hasher.lock().expect("holds because no holder panics").update(chunk);
+                        progress(chunk.len() as u64);
+                    })
+                    .map_err(OciDistributionError::IoError);
+                client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
+            })
+        };
+        let result = self.upload_with_fallback(&reference, upload)?;
         let (actual, sent) = {
             let hasher = hasher.lock().expect("holds because no holder panics");
             (hasher.digest(), hasher.len())
@@ -364,17 +406,21 @@ impl RegistryStore {
         self.authenticate(&reference, RegistryOperation::Push)?;
         let digest_text = digest.to_string();
         // Each attempt pulls afresh: a stream cannot be replayed.
-        self.run(|| async {
-            let pulled = from.client.pull_blob_stream(&source, digest_text.as_str()).await?;
-            let progress = Arc::clone(progress);
-            let stream = pulled
-                .stream
-                .inspect_ok(move |chunk| progress(chunk.len() as u64))
-                .map_err(OciDistributionError::IoError);
-            self.client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
-        })
-        .map(|_| ())
-        .map_err(|e| self.error(&format!("copy blob {digest} from `{}`", from.location()), &e))
+        let upload = |client: &Client| {
+            self.run(|| async {
+                let pulled = from.client.pull_blob_stream(&source, digest_text.as_str()).await?;
+                let progress = Arc::clone(progress);
+                let stream = pulled
+                    .stream
+                    .inspect_ok(move |chunk| progress(chunk.len() as u64))
+                    .map_err(OciDistributionError::IoError);
+                client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
+            })
+        };
+        let result = self.upload_with_fallback(&reference, upload)?;
+        result
+            .map(|_| ())
+            .map_err(|e| self.error(&format!("copy blob {digest} from `{}`", from.location()), &e))
     }
 
     /// Mounts blob `digest` from repository `from` of the same registry into `name`'s repository.
@@ -484,6 +530,22 @@ impl RegistryStore {
     /// The blobs of bundle `name`, as a [`BlobSource`].
     pub fn blobs<'a>(&'a self, name: &'a BundleName) -> RegistryBlobs<'a> {
         RegistryBlobs { store: self, name }
+    }
+}
+
+/// Answers that mean "not this way": the registry does not take a blob in one PUT.
+fn refuses_single_put(error: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode as C;
+    match error {
+        OciDistributionError::ServerError { code, .. } => {
+            matches!(code, 400 | 405 | 411 | 413 | 416 | 501)
+        }
+        OciDistributionError::SpecViolationError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, C::BlobUploadInvalid | C::Unsupported | C::SizeInvalid)),
+        _ => false,
     }
 }
 

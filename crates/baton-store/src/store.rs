@@ -18,7 +18,7 @@ pub enum Store {
     /// `oci:PATH`.
     Layout(LayoutStore),
     /// `HOST[:PORT]/PATH`.
-    Registry(RegistryStore),
+    Registry(Box<RegistryStore>),
 }
 
 /// What a copy did.
@@ -46,7 +46,7 @@ impl Store {
         Ok(match location {
             StoreLocation::Layout(path) => Store::Layout(LayoutStore::new(path.clone())),
             StoreLocation::Registry { host, path } => {
-                Store::Registry(RegistryStore::connect(host, path, options)?)
+                Store::Registry(Box::new(RegistryStore::connect(host, path, options)?))
             }
         })
     }

@@ -27,6 +27,10 @@ pub(crate) struct GlobalArgs {
     /// Reach this registry host over plain HTTP (loopback hosts always are); repeatable.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     pub(crate) insecure_registries: Vec<String>,
+    /// Upload blobs in PATCH chunks instead of one streamed PUT (baton falls back to chunks by
+    /// itself when a registry refuses the PUT).
+    #[arg(long, global = true)]
+    pub(crate) chunked_uploads: bool,
     /// More log lines on stderr (-v, -vv, -vvv); `BATON_LOG` takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,

@@ -26,7 +26,10 @@ pub(crate) fn no_color() -> bool {
 /// Where registry credentials are found, as the container tools look: `REGISTRY_AUTH_FILE`,
 /// then `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; helpers on `PATH`.
 #[allow(clippy::disallowed_methods)]
-pub(crate) fn registry_options(insecure: Vec<String>) -> baton_store::RegistryOptions {
+pub(crate) fn registry_options(
+    insecure: Vec<String>,
+    chunked_uploads: bool,
+) -> baton_store::RegistryOptions {
     let var =
         |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
     let files = baton_store::auth::auth_files(
@@ -38,5 +41,6 @@ pub(crate) fn registry_options(insecure: Vec<String>) -> baton_store::RegistryOp
         auth: baton_store::auth::AuthConfig { files, helper_path: None },
         insecure,
         retries: 4,
+        chunked_uploads,
     }
 }

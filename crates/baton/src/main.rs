@@ -39,7 +39,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.output, cli.global.color);
     init_logging(cli.global.verbose);
-    let options = env::registry_options(cli.global.insecure_registries.clone());
+    let options =
+        env::registry_options(cli.global.insecure_registries.clone(), cli.global.chunked_uploads);
     match commands::run(cli.command, &printer, &options) {
         Ok(status) => status.into(),
         Err(error) => {
