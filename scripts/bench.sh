@@ -97,7 +97,18 @@ rm -rf "$regs"
 trap 'scripts/registry.sh stop "$regs/a"; scripts/registry.sh stop "$regs/b"' EXIT
 reg_a=$(scripts/registry.sh start "$regs/a")
 reg_b=$(scripts/registry.sh start "$regs/b")
-src="oci:$bench/t1/bench:1.0.0"
+# A bundle of 1 GiB as stored: incompressible content, so the layer itself is 1 GiB.
+noise="$bench/noise"
+if [ ! -f "$noise/.complete" ]; then
+    rm -rf "$noise" && mkdir -p "$noise"
+    printf '[bundle]\nname = "noise"\nversion = "1.0.0"\n' > "$noise/bundle.toml"
+    printf '.complete\n' > "$noise/.batonignore"
+    for i in $(seq 0 7); do head -c 134217728 /dev/urandom > "$noise/part-$i.bin"; done
+    touch "$noise/.complete"
+fi
+rm -rf "$bench/n"
+"$baton" bundle build "$noise" --store "oci:$bench/n" > /dev/null
+src="oci:$bench/n/noise:1.0.0"
 # skopeo mounts across repositories only when its blob-info cache knows the blob; start each of
 # its runs from an empty cache, as on a fresh machine.
 skopeo_fresh() { rm -f /var/lib/containers/cache/blob-info-cache-v1.* "$HOME"/.local/share/containers/cache/blob-info-cache-v1.* 2>/dev/null; skopeo "$@"; }
@@ -116,14 +127,14 @@ reg_case() { # label, then the command
 "$baton" bundle copy "$src" "$reg_a/base" > /dev/null
 reg_rows=(
     "$(reg_case "baton push oci: → registry" "$baton bundle copy $src $reg_a/REPO")"
-    "$(reg_case "skopeo copy oci: → registry" "skopeo_fresh copy -q --dest-tls-verify=false $src docker://$reg_a/REPO/bench:1.0.0")"
-    "$(reg_case "baton copy within one registry" "$baton bundle copy $reg_a/base/bench:1.0.0 $reg_a/REPO")"
-    "$(reg_case "skopeo copy within one registry" "skopeo_fresh copy -q --src-tls-verify=false --dest-tls-verify=false docker://$reg_a/base/bench:1.0.0 docker://$reg_a/REPO/bench:1.0.0")"
-    "$(reg_case "baton copy between two registries" "$baton bundle copy $reg_a/base/bench:1.0.0 $reg_b/REPO")"
-    "$(reg_case "skopeo copy between two registries" "skopeo_fresh copy -q --src-tls-verify=false --dest-tls-verify=false docker://$reg_a/base/bench:1.0.0 docker://$reg_b/REPO/bench:1.0.0")"
+    "$(reg_case "skopeo copy oci: → registry" "skopeo_fresh copy -q --dest-tls-verify=false $src docker://$reg_a/REPO/noise:1.0.0")"
+    "$(reg_case "baton copy within one registry" "$baton bundle copy $reg_a/base/noise:1.0.0 $reg_a/REPO")"
+    "$(reg_case "skopeo copy within one registry" "skopeo_fresh copy -q --src-tls-verify=false --dest-tls-verify=false docker://$reg_a/base/noise:1.0.0 docker://$reg_a/REPO/noise:1.0.0")"
+    "$(reg_case "baton copy between two registries" "$baton bundle copy $reg_a/base/noise:1.0.0 $reg_b/REPO")"
+    "$(reg_case "skopeo copy between two registries" "skopeo_fresh copy -q --src-tls-verify=false --dest-tls-verify=false docker://$reg_a/base/noise:1.0.0 docker://$reg_b/REPO/noise:1.0.0")"
 )
-layer_bytes=$(du -sb "$bench/t1/bench/blobs" | cut -f1)
-rm -rf "$bench/t1" "$regs"
+layer_bytes=$(du -sb "$bench/n/noise/blobs" | cut -f1)
+rm -rf "$bench/t1" "$bench/n" "$regs"
 
 {
     echo "### $(date -u +%Y-%m-%d) — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -143,7 +154,7 @@ rm -rf "$bench/t1" "$regs"
     echo
     echo "Same digest with --threads 1 and --threads 2: $same"
     echo
-    echo "Registries: Debian's docker-registry on loopback; the bundle's blobs are $((layer_bytes / 1048576)) MiB."
+    echo "Registries: Debian's docker-registry on loopback; a bundle of incompressible content, $((layer_bytes / 1048576)) MiB of blobs."
     echo
     echo "| transfer | seconds | MB/s | peak RSS MiB |"
     echo "|---|---|---|---|"
