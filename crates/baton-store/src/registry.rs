@@ -8,7 +8,7 @@ use std::{
     sync::Arc,
 };
 
-use baton_model::{BlobSource, BundleName, Digest, DigestWriter, Selector, oci};
+use baton_model::{BlobSource, BundleName, Digest, Selector, oci};
 use futures_util::TryStreamExt;
 use oci_client::errors::OciDistributionError;
 use oci_client::{
@@ -354,39 +354,33 @@ impl RegistryStore {
         self.authenticate(&reference, RegistryOperation::Push)?;
         let path = path.to_owned();
         let digest_text = digest.to_string();
-        // The bytes are hashed as they are sent, so a corrupt source blob is named as such
-        // (the registry only says the digest was invalid).
-        let hasher = Arc::new(std::sync::Mutex::new(DigestWriter::sink()));
         let upload = |client: &Client| {
             self.run(|| async {
-                *hasher.lock().expect("holds because no holder panics") = DigestWriter::sink();
                 let file =
                     tokio::fs::File::open(&path).await.map_err(OciDistributionError::IoError)?;
-                let hasher = Arc::clone(&hasher);
                 let progress = Arc::clone(progress);
                 let stream = ReaderStream::with_capacity(file, 256 * 1024)
-                    .inspect_ok(move |chunk| {
-                        hasher.lock().expect("holds because no holder panics").update(chunk);
-                        progress(chunk.len() as u64);
-                    })
+                    .inspect_ok(move |chunk| progress(chunk.len() as u64))
                     .map_err(OciDistributionError::IoError);
                 client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
             })
         };
-        let result = self.upload_with_fallback(&reference, upload)?;
-        let (actual, sent) = {
-            let hasher = hasher.lock().expect("holds because no holder panics");
-            (hasher.digest(), hasher.len())
-        };
-        match result {
+        match self.upload_with_fallback(&reference, upload)? {
             Ok(_) => Ok(()),
-            // Only a whole file that hashes wrong is corrupt; a cut-off upload is the network's fault.
-            Err(_) if sent == size && &actual != digest => Err(StoreError::Corrupt {
-                store: format!("oci:{}", path.display()),
-                digest: digest.clone(),
-                actual,
-            }),
-            Err(e) => Err(self.error(&format!("upload blob {digest}"), &e)),
+            Err(e) => {
+                // The registry checks the digest of what it receives; only when it refuses is the
+                // source re-hashed, so that a corrupt blob in the layout is named as such.
+                let actual = crate::layout::hash_file(&path)?;
+                if &actual == digest {
+                    Err(self.error(&format!("upload blob {digest}"), &e))
+                } else {
+                    Err(StoreError::Corrupt {
+                        store: format!("oci:{}", path.display()),
+                        digest: digest.clone(),
+                        actual,
+                    })
+                }
+            }
         }
     }
 
@@ -624,5 +618,48 @@ impl BlobSource for RegistryBlobs<'_> {
 
     fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
         self.store.open_blob(self.name, digest).map(|r| Box::new(r) as Box<dyn Read>).map_err(to_io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_is_plain_http_by_default() {
+        for host in ["localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "localhost"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in
+            ["registry.example.com", "10.0.0.1:5000", "localhost.example.com", "[fe80::1]:5000"]
+        {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn refusals_are_permanent_and_overload_is_transient() {
+        let server =
+            |code| OciDistributionError::ServerError { code, url: "u".into(), message: "m".into() };
+        assert!(
+            is_transient(&server(503)) && is_transient(&server(429)) && is_transient(&server(500))
+        );
+        for code in [400, 401, 403, 404] {
+            assert!(!is_transient(&server(code)), "{code}");
+        }
+        assert!(!is_transient(&OciDistributionError::UnauthorizedError { url: "u".into() }));
+        let reset = OciDistributionError::IoError(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(is_transient(&reset));
+        assert!(refuses_single_put(&server(405)) && refuses_single_put(&server(413)));
+        assert!(!refuses_single_put(&server(401)) && !refuses_single_put(&server(503)));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        for attempt in 0..10 {
+            let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
+            let delay = u64::try_from(backoff(attempt).as_millis()).unwrap();
+            assert!((base / 2..=base / 2 + base).contains(&delay), "attempt {attempt}: {delay} ms");
+        }
     }
 }
