@@ -219,6 +219,25 @@ impl RegistryStore {
         Ok(upload(&self.chunked))
     }
 
+    /// `UnknownDigest` when the registry answered "not found", else the registry's error.
+    fn missing_or(
+        &self,
+        error: &OciDistributionError,
+        name: &BundleName,
+        digest: &Digest,
+        operation: &str,
+    ) -> StoreError {
+        if is_not_found(error) {
+            StoreError::UnknownDigest {
+                store: self.location(),
+                name: name.to_string(),
+                digest: digest.clone(),
+            }
+        } else {
+            self.error(operation, error)
+        }
+    }
+
     fn authenticate_with(
         &self,
         client: &Client,
@@ -275,15 +294,7 @@ impl RegistryStore {
                 self.client.pull_manifest_raw(&reference, &self.auth, &[oci::MANIFEST_MEDIA_TYPE])
             })
             .map_err(|e| {
-                if is_not_found(&e) {
-                    StoreError::UnknownDigest {
-                        store: self.location(),
-                        name: name.to_string(),
-                        digest: digest.clone(),
-                    }
-                } else {
-                    self.error(&format!("fetch manifest {}", reference.whole()), &e)
-                }
+                self.missing_or(&e, name, digest, &format!("fetch manifest {}", reference.whole()))
             })?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
@@ -318,17 +329,7 @@ impl RegistryStore {
         let digest_text = digest.to_string();
         let stream = self
             .run(|| self.client.pull_blob_stream(&reference, digest_text.as_str()))
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    StoreError::UnknownDigest {
-                        store: self.location(),
-                        name: name.to_string(),
-                        digest: digest.clone(),
-                    }
-                } else {
-                    self.error(&format!("fetch blob {digest}"), &e)
-                }
-            })?;
+            .map_err(|e| self.missing_or(&e, name, digest, &format!("fetch blob {digest}")))?;
         // oci-client checks the digest as the stream ends; its mismatch is bad data, not a failing
         // source, so callers report it as a finding (the kind is all they look at).
         let reader = StreamReader::new(stream.stream.map_err(|e| {
