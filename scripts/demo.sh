@@ -42,6 +42,14 @@ step "unpack web, verified on the way"
 run "$baton" bundle unpack "$store/web@$digest" --into "$work/unpacked"
 run ls -lR "$work/unpacked"
 
+step "copy web to a second store (same file system: blobs are hard-linked), digest unchanged"
+run "$baton" bundle copy "$store/web@$digest" "oci:$work/mirror"
+
+step "export web as one tar for an air-gapped site, import it there, verify it"
+run "$baton" bundle export "$store/web:1.4.2" -o "$work/web-1.4.2.tar"
+run "$baton" bundle import "$work/web-1.4.2.tar" --store "oci:$work/airgap"
+run "$baton" bundle verify "oci:$work/airgap/web:1.4.2"
+
 if command -v skopeo >/dev/null 2>&1; then
     step "the store is a plain OCI layout: skopeo reads the same manifest bytes"
     printf '\033[2m$ skopeo inspect --raw %s | sha256sum\033[0m\n' "$store/web:1.4.2"
@@ -61,4 +69,4 @@ echo "exit code: $code"
 [ "$code" = 4 ] || { echo "demo: verify should have exited 4" >&2; exit 1; }
 
 step "done"
-echo "built, listed, inspected, verified and unpacked 2 bundles; a tampered blob was caught (exit 4)"
+echo "built, listed, inspected, verified, unpacked, copied, exported and imported; a tampered blob was caught (exit 4)"
