@@ -30,19 +30,24 @@ fn stop_registry(dir: &Path) {
     let _ = Command::new(repo_root().join("scripts/registry.sh")).arg("stop").arg(dir).status();
 }
 
+/// Starts `baton bundle copy FROM TO` in `cwd` without waiting for it.
+fn spawn_copy(cwd: &Path, from: &str, to: &str) -> std::process::Child {
+    Command::new(baton_bin())
+        .args(["bundle", "copy", from, to])
+        .current_dir(cwd)
+        .env("DOCKER_CONFIG", cwd.join("no-config"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_registry_that_comes_up_late_is_reached_by_retrying() {
     let tmp = tempfile::tempdir().unwrap();
     build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
     let port = free_port();
-    let child = Command::new(baton_bin())
-        .args(["bundle", "copy", "oci:store/web:1.4.2", &format!("127.0.0.1:{port}/late")])
-        .current_dir(tmp.path())
-        .env("DOCKER_CONFIG", tmp.path().join("no-config"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_copy(tmp.path(), "oci:store/web:1.4.2", &format!("127.0.0.1:{port}/late"));
     std::thread::sleep(Duration::from_millis(300));
     let registry_dir = tmp.path().join("registry");
     start_registry(&registry_dir, port);
@@ -94,14 +99,7 @@ fn a_registry_killed_during_a_push_leaves_no_tag_and_the_rerun_completes() {
     let port = free_port();
     let registry_dir = tmp.path().join("registry");
     let host = start_registry(&registry_dir, port);
-    let child = Command::new(baton_bin())
-        .args(["bundle", "copy", "oci:store/big:1.0.0", &format!("{host}/fault")])
-        .current_dir(tmp.path())
-        .env("DOCKER_CONFIG", tmp.path().join("no-config"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_copy(tmp.path(), "oci:store/big:1.0.0", &format!("{host}/fault"));
     std::thread::sleep(Duration::from_millis(150));
     stop_registry(&registry_dir);
     let output = child.wait_with_output().unwrap();
