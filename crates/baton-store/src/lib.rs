@@ -21,5 +21,5 @@ mod store;
 
 pub use error::StoreError;
 pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored};
-pub use registry::{Progress, RegistryBlobs, RegistryOptions, RegistryStore};
+pub use registry::{Progress, ProgressEvent, RegistryBlobs, RegistryOptions, RegistryStore};
 pub use store::{CopyReport, Store, copy};

@@ -24,8 +24,17 @@ use crate::{
     auth::{AuthConfig, Credential, find_credential},
 };
 
-/// Called with the number of bytes each time some are transferred; for progress bars.
-pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+/// What a transfer reports as it goes; for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// The bytes the whole transfer will account for, known once the manifest is read.
+    Total(u64),
+    /// This many more bytes are done (sent, or found already there).
+    Bytes(u64),
+}
+
+/// Called as a transfer goes; for progress bars.
+pub type Progress = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
 
 /// How to reach registries.
 #[derive(Debug, Clone)]
@@ -172,7 +181,11 @@ impl RegistryStore {
             store: self.location(),
             operation: operation.to_owned(),
             message: if unauthorized {
-                format!("{text} (credential: {})", self.auth_source)
+                format!(
+                    "{text} (credential: {}); log in with `docker login {}`, or point DOCKER_CONFIG or \
+                     REGISTRY_AUTH_FILE at a config that holds a credential for it",
+                    self.auth_source, self.host
+                )
             } else {
                 text
             },
@@ -361,7 +374,7 @@ impl RegistryStore {
                     tokio::fs::File::open(&path).await.map_err(OciDistributionError::IoError)?;
                 let progress = Arc::clone(progress);
                 let stream = ReaderStream::with_capacity(file, 256 * 1024)
-                    .inspect_ok(move |chunk| progress(chunk.len() as u64))
+                    .inspect_ok(move |chunk| progress(ProgressEvent::Bytes(chunk.len() as u64)))
                     .map_err(OciDistributionError::IoError);
                 client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
             })
@@ -407,7 +420,7 @@ impl RegistryStore {
                 let progress = Arc::clone(progress);
                 let stream = pulled
                     .stream
-                    .inspect_ok(move |chunk| progress(chunk.len() as u64))
+                    .inspect_ok(move |chunk| progress(ProgressEvent::Bytes(chunk.len() as u64)))
                     .map_err(OciDistributionError::IoError);
                 client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
             })
@@ -499,8 +512,20 @@ impl RegistryStore {
             let mut tags = tags.tags;
             tags.sort();
             for tag in tags {
-                let digest = self.resolve(&name, &Selector::Tag(tag.clone()))?;
-                let bytes = self.read_manifest(&name, &digest)?;
+                // One request per tag: the manifest by tag, its digest from its bytes.
+                let reference = self.reference(&name, &Selector::Tag(tag.clone()));
+                let (bytes, _) = self
+                    .run(|| {
+                        self.client.pull_manifest_raw(
+                            &reference,
+                            &self.auth,
+                            &[oci::MANIFEST_MEDIA_TYPE],
+                        )
+                    })
+                    .map_err(|e| {
+                        self.error(&format!("fetch manifest {}", reference.whole()), &e)
+                    })?;
+                let digest = Digest::of(&bytes);
                 let manifest: oci::Manifest =
                     serde_json::from_slice(&bytes).map_err(|e| StoreError::Registry {
                         store: self.location(),

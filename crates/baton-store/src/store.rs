@@ -9,7 +9,7 @@ use std::{
 use baton_model::{BlobSource, BundleName, Digest, Selector, StoreLocation, oci::Manifest};
 
 use crate::{
-    LayoutStore, Progress, RegistryOptions, RegistryStore, StoreError, Stored,
+    LayoutStore, Progress, ProgressEvent, RegistryOptions, RegistryStore, StoreError, Stored,
     layout::MANIFEST_LIMIT,
 };
 
@@ -145,11 +145,13 @@ pub fn copy(
         seconds: 0.0,
         moved_from: None,
     };
+    let blobs_size = manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
+    progress(ProgressEvent::Total(blobs_size));
     let mut to_send = Vec::new();
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
         if target.has_blob(name, &blob.digest)? {
             report.blobs_skipped += 1;
-            progress(blob.size);
+            progress(ProgressEvent::Bytes(blob.size));
             continue;
         }
         match (source, target) {
@@ -157,7 +159,7 @@ pub fn copy(
                 if to.link_blob(name, from, &blob.digest)? =>
             {
                 report.blobs_mounted += 1;
-                progress(blob.size);
+                progress(ProgressEvent::Bytes(blob.size));
                 continue;
             }
             (Store::Registry(from), Store::Registry(to))
@@ -165,7 +167,7 @@ pub fn copy(
                     && to.mount_blob(name, &from.repository(name), &blob.digest)? =>
             {
                 report.blobs_mounted += 1;
-                progress(blob.size);
+                progress(ProgressEvent::Bytes(blob.size));
                 continue;
             }
             _ => {}
@@ -219,7 +221,7 @@ fn transfer(
                     break;
                 }
                 writer.write_all(&buffer[..n])?;
-                progress(n as u64);
+                progress(ProgressEvent::Bytes(n as u64));
             }
             writer.commit_expected(digest)
         }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use baton_bundle::{BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError};
 use baton_model::{BlobSource, Digest, Reference, Selector, StoreLocation};
 use baton_state::WorkFile;
-use baton_store::{CopyReport, LayoutStore, Progress, RegistryOptions, Store};
+use baton_store::{CopyReport, LayoutStore, Progress, ProgressEvent, RegistryOptions, Store};
 use serde_json::json;
 
 use crate::{
@@ -135,7 +135,7 @@ fn build(args: &BuildArgs, printer: &Printer, options: &RegistryOptions) -> Resu
     let mut pushed = None;
     if staging.is_some() {
         let target = open_store(&args.store, options)?;
-        let (bar, progress) = transfer_progress(printer, built.size(), &format!("pushing {name}"));
+        let (bar, progress) = transfer_progress(printer, &format!("pushing {name}"));
         let report = baton_store::copy(
             &Store::Layout(store.clone()),
             name,
@@ -540,8 +540,7 @@ fn copy(args: &CopyArgs, printer: &Printer, options: &RegistryOptions) -> Result
         Selector::Digest(_) => None,
     };
     let name = &resolved.reference.name;
-    let total = resolved_size(&resolved)?;
-    let (bar, progress) = transfer_progress(printer, total, &format!("copying {name}"));
+    let (bar, progress) = transfer_progress(printer, &format!("copying {name}"));
     let report =
         baton_store::copy(&resolved.store, name, &resolved.digest, &target, tag, &progress)
             .with_context(|| format!("cannot copy {} to `{}`", resolved.pinned(), args.to))?;
@@ -655,7 +654,7 @@ fn import(args: &ImportArgs, printer: &Printer, options: &RegistryOptions) -> Re
     fs_err::rename(&staging, temp.path().join(name.as_str())).with_context(context)?;
     let source = Store::Layout(LayoutStore::new(temp.path()));
     let target = open_store(&args.store, options)?;
-    let (bar, progress) = transfer_progress(printer, 0, &format!("importing {name}"));
+    let (bar, progress) = transfer_progress(printer, &format!("importing {name}"));
     let report = baton_store::copy(&source, &name, &digest, &target, tag.as_deref(), &progress)
         .with_context(context)?;
     bar.finish_and_clear();
@@ -669,21 +668,13 @@ fn import(args: &ImportArgs, printer: &Printer, options: &RegistryOptions) -> Re
     Ok(ExitStatus::Success)
 }
 
-/// A progress bar for a transfer of `total` bytes, and the callback that moves it.
-fn transfer_progress(
-    printer: &Printer,
-    total: u64,
-    message: &str,
-) -> (indicatif::ProgressBar, Progress) {
-    let bar = printer.progress(total, message);
+/// A progress bar for a transfer, and the callback that moves it; the copy reports the length.
+fn transfer_progress(printer: &Printer, message: &str) -> (indicatif::ProgressBar, Progress) {
+    let bar = printer.progress(0, message);
     let moved = bar.clone();
-    (bar, std::sync::Arc::new(move |n| moved.inc(n)))
-}
-
-/// Manifest, config and layers of a resolved bundle, added up (for a progress bar's length).
-fn resolved_size(resolved: &Resolved) -> Result<u64> {
-    let bytes = resolved.store.read_manifest(&resolved.reference.name, &resolved.digest)?;
-    let manifest: baton_model::oci::Manifest = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not an OCI image manifest", resolved.pinned()))?;
-    Ok(manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>())
+    let progress: Progress = std::sync::Arc::new(move |event| match event {
+        ProgressEvent::Total(total) => moved.set_length(total),
+        ProgressEvent::Bytes(n) => moved.inc(n),
+    });
+    (bar, progress)
 }
