@@ -1,5 +1,6 @@
 //! Plain types and formats shared by every baton crate: digests, bundle names, references,
-//! `bundle.toml`, the parameter schema, the bundle config and the OCI documents.
+//! `bundle.toml`, the parameter schema, the bundle config, the OCI documents, and the files of a
+//! state repository (`baton.toml`, params, state and approval records, commit trailers).
 //!
 //! This crate does no IO. Everything here parses, validates or serialises values held in memory.
 //!
@@ -17,8 +18,11 @@ mod digest;
 mod name;
 pub mod oci;
 mod params;
+mod pipeline;
+mod records;
 mod reference;
 pub mod schema;
+mod values;
 
 pub use blobs::BlobSource;
 pub use bundle_file::{BundleFile, BundleFileError, BundleSection};
@@ -26,4 +30,11 @@ pub use config::{BundleConfig, Compressor, FileEntry, FileKind, LayerInfo, Sourc
 pub use digest::{Digest, DigestError, DigestWriter};
 pub use name::{BundleName, NameError, Version, VersionError};
 pub use params::{ParamSchema, ParamSpec, ParamType, SchemaError, Violation};
+pub use pipeline::{
+    Duration, DurationError, EnvName, EnvNameError, Environment, EnvironmentSpec, Gates, Pipeline,
+    PipelineError, PipelineFile, PipelineProblem, Principal, PrincipalError, Target, Window,
+    WindowError,
+};
+pub use records::{Action, ApprovalRecord, StateRecord, Trailers};
 pub use reference::{Reference, ReferenceError, Selector, StoreLocation};
+pub use values::{ParamValue, ParamValues, SecretRef};

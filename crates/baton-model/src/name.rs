@@ -136,6 +136,7 @@ macro_rules! string_serde {
         }
     };
 }
+pub(crate) use string_serde;
 
 string_serde!(
     BundleName,

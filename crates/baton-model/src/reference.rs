@@ -297,6 +297,13 @@ impl fmt::Display for Reference {
     }
 }
 
+crate::name::string_serde!(
+    StoreLocation,
+    "StoreLocation",
+    "^(oci:.+|[^/]+(/.+)?)$",
+    "A store: `oci:PATH` (an OCI image layout folder) or `HOST[:PORT]/PATH` (a registry)."
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

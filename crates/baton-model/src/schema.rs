@@ -1,7 +1,7 @@
 //! JSON Schemas of baton's file formats, generated from the Rust types. The committed copies in
 //! `schemas/` are checked against these by a test, so they cannot drift.
 
-use crate::{BundleConfig, BundleFile};
+use crate::{ApprovalRecord, BundleConfig, BundleFile, ParamValues, PipelineFile, StateRecord};
 
 /// Every schema: the file name under `schemas/` and its pretty JSON text.
 pub fn all() -> Vec<(&'static str, String)> {
@@ -14,6 +14,10 @@ pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("bundle.schema.json", render(schemars::schema_for!(BundleFile))),
         ("bundle-config.schema.json", render(schemars::schema_for!(BundleConfig))),
+        ("baton.schema.json", render(schemars::schema_for!(PipelineFile))),
+        ("params.schema.json", render(schemars::schema_for!(ParamValues))),
+        ("state.schema.json", render(schemars::schema_for!(StateRecord))),
+        ("approval.schema.json", render(schemars::schema_for!(ApprovalRecord))),
     ]
 }
 

@@ -1,0 +1,538 @@
+//! `baton.toml`: the pipeline. Environments in chain order, each with its store, optional target
+//! and optional gates. Unknown keys are errors; every problem names its key and line.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{StoreLocation, name::string_serde};
+
+/// The whole `baton.toml`, as written.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "baton.toml",
+    description = "The pipeline of a baton state repository: environments in chain order."
+)]
+pub struct PipelineFile {
+    /// The environments, in chain order (dev first, prod last).
+    #[serde(rename = "environment")]
+    pub environments: Vec<EnvironmentSpec>,
+}
+
+/// One `[[environment]]` table.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// The environment's name.
+    pub name: EnvName,
+    /// Where its bundles live: `oci:PATH` (relative to the state repository) or `HOST[:PORT]/PATH`.
+    pub store: StoreLocation,
+    /// What the applier changes; an environment without one can be promoted to, not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// What must hold before a bundle is promoted here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates: Option<Gates>,
+}
+
+/// What the applier changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Target {
+    /// Releases side by side in a directory, `current` swapped atomically.
+    Dir {
+        /// The directory, relative to the state repository.
+        path: String,
+        /// How many releases to keep per bundle.
+        #[serde(default = "default_keep")]
+        keep: u32,
+    },
+    /// A command run in the rendered directory.
+    Exec {
+        /// The program and its arguments (an argv list, not a shell string).
+        command: Vec<String>,
+        /// A command run first; a non-zero exit stops the apply.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        check: Vec<String>,
+        /// How long each command may run, for example `10m`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<Duration>,
+    },
+}
+
+fn default_keep() -> u32 {
+    5
+}
+
+/// The gates of an environment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gates {
+    /// The environment a bundle must come from; default: the one before in the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<EnvName>,
+    /// How long the digest must have been pinned upstream, for example `2h` or `1d12h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<Duration>,
+    /// How many distinct principals, never the promoter, must have approved the digest.
+    #[serde(default)]
+    pub approvals: u32,
+    /// When promotion is allowed, for example `Mon-Fri 09:00-16:00 Europe/Berlin`; any one suffices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<Window>,
+    /// Whether `--break-glass "reason"` may skip the gates here (recorded and always audited).
+    #[serde(default)]
+    pub break_glass: bool,
+}
+
+/// An environment, checked and placed in its chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Environment {
+    /// Its name.
+    pub name: EnvName,
+    /// Its store, as written (a relative `oci:` path is relative to the state repository).
+    pub store: StoreLocation,
+    /// Its target, if any.
+    pub target: Option<Target>,
+    /// Its gates (all open when `baton.toml` gives none).
+    pub gates: Gates,
+    /// Where bundles come from: `gates.upstream`, else the environment before; `None` for the
+    /// first entry of a chain.
+    pub upstream: Option<EnvName>,
+}
+
+/// The checked pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pipeline {
+    environments: Vec<Environment>,
+}
+
+/// One problem in a `baton.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineProblem {
+    /// 1-based line.
+    pub line: usize,
+    /// The key, as a path (`environment[2].gates.upstream`).
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Why a `baton.toml` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Not TOML, an unknown key or a wrong type (with line and column).
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// Well-formed, but inconsistent; every problem is listed.
+    #[error("{}", .0.iter().map(|p| format!("line {}, `{}`: {}", p.line, p.key, p.message)).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<PipelineProblem>),
+}
+
+/// Only names and their positions, read a second time to point problems at lines.
+#[derive(Deserialize)]
+struct Positions {
+    environment: Vec<EnvPositions>,
+}
+
+#[derive(Deserialize)]
+struct EnvPositions {
+    name: toml::Spanned<String>,
+    #[serde(default)]
+    gates: Option<GatePositions>,
+}
+
+#[derive(Deserialize)]
+struct GatePositions {
+    #[serde(default)]
+    upstream: Option<toml::Spanned<String>>,
+}
+
+impl Pipeline {
+    /// Parses and checks the text of a `baton.toml`.
+    pub fn from_toml(text: &str) -> Result<Pipeline, PipelineError> {
+        let file: PipelineFile = toml::from_str(text)?;
+        let positions: Positions = toml::from_str(text)?;
+        let line = |span: std::ops::Range<usize>| text[..span.start].matches('\n').count() + 1;
+        let mut problems = Vec::new();
+        if file.environments.is_empty() {
+            problems.push(PipelineProblem {
+                line: 1,
+                key: "environment".to_owned(),
+                message: "no environment is defined: add `[[environment]]` tables in chain order"
+                    .to_owned(),
+            });
+        }
+        let mut environments: Vec<Environment> = Vec::new();
+        for (i, (spec, pos)) in file.environments.iter().zip(&positions.environment).enumerate() {
+            if environments.iter().any(|e| e.name == spec.name) {
+                problems.push(PipelineProblem {
+                    line: line(pos.name.span()),
+                    key: format!("environment[{i}].name"),
+                    message: format!(
+                        "environment `{}` is defined twice: names must be unique",
+                        spec.name
+                    ),
+                });
+            }
+            let gates = spec.gates.clone().unwrap_or_default();
+            let upstream = match &gates.upstream {
+                Some(up) => {
+                    let up_line = pos
+                        .gates
+                        .as_ref()
+                        .and_then(|g| g.upstream.as_ref())
+                        .map_or_else(|| line(pos.name.span()), |s| line(s.span()));
+                    if *up == spec.name {
+                        problems.push(PipelineProblem {
+                            line: up_line,
+                            key: format!("environment[{i}].gates.upstream"),
+                            message: format!("environment `{up}` cannot be its own upstream"),
+                        });
+                    } else if !environments.iter().any(|e| e.name == *up) {
+                        let later = file.environments.iter().any(|e| e.name == *up);
+                        problems.push(PipelineProblem {
+                            line: up_line,
+                            key: format!("environment[{i}].gates.upstream"),
+                            message: if later {
+                                format!(
+                                    "upstream `{up}` comes after `{}` in the chain: an upstream must be defined earlier",
+                                    spec.name
+                                )
+                            } else {
+                                format!(
+                                    "upstream `{up}` is not an environment of this pipeline: define it earlier, or remove `upstream`"
+                                )
+                            },
+                        });
+                    }
+                    Some(up.clone())
+                }
+                None => environments.last().map(|e| e.name.clone()),
+            };
+            if upstream.is_none() && gates.soak.is_some() {
+                problems.push(PipelineProblem {
+                    line: line(pos.name.span()),
+                    key: format!("environment[{i}].gates.soak"),
+                    message: format!(
+                        "`{}` is the first environment of the chain: there is no upstream to soak in; remove `soak` or name an `upstream`",
+                        spec.name
+                    ),
+                });
+            }
+            environments.push(Environment {
+                name: spec.name.clone(),
+                store: spec.store.clone(),
+                target: spec.target.clone(),
+                gates,
+                upstream,
+            });
+        }
+        if problems.is_empty() { Ok(Pipeline { environments }) } else { Err(PipelineError::Invalid(problems)) }
+    }
+
+    /// The environments in chain order.
+    pub fn environments(&self) -> &[Environment] {
+        &self.environments
+    }
+
+    /// The environment named `name`.
+    pub fn environment(&self, name: &EnvName) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == *name)
+    }
+
+    /// The names, in chain order, joined for messages.
+    pub fn names(&self) -> String {
+        self.environments.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// An environment name: lowercase letters, digits and `-`, starting with a letter, at most 63
+/// characters (it becomes a directory name in the state repository).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct EnvName(String);
+
+/// Why a text is not an environment name.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "environment name `{0}` is not valid: use lowercase letters, digits and '-', starting with a letter, at most 63 characters"
+)]
+pub struct EnvNameError(pub String);
+
+impl EnvName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for EnvName {
+    type Err = EnvNameError;
+
+    fn from_str(s: &str) -> Result<EnvName, EnvNameError> {
+        let ok = s.len() <= 63
+            && s.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(EnvName(s.to_owned())) } else { Err(EnvNameError(s.to_owned())) }
+    }
+}
+
+impl fmt::Display for EnvName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+string_serde!(
+    EnvName,
+    "EnvName",
+    "^[a-z][a-z0-9-]{0,62}$",
+    "An environment name: lowercase letters, digits and '-', starting with a letter."
+);
+
+/// Who acts: a git identity's e-mail, or what `--as` says. Letters, digits and `._@+-`, at most
+/// 128 characters (it becomes a file name under `approvals/`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Principal(String);
+
+/// Why a text is not a principal.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "principal `{0}` is not valid: use letters, digits and '.', '_', '@', '+', '-', starting with a letter or digit, at most 128 characters (for example alice@example.com)"
+)]
+pub struct PrincipalError(pub String);
+
+impl Principal {
+    /// The principal as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Principal {
+    type Err = PrincipalError;
+
+    fn from_str(s: &str) -> Result<Principal, PrincipalError> {
+        let ok = s.len() <= 128
+            && s.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@+-".contains(&b));
+        if ok { Ok(Principal(s.to_owned())) } else { Err(PrincipalError(s.to_owned())) }
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+string_serde!(
+    Principal,
+    "Principal",
+    "^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$",
+    "Who acted: a git identity's e-mail or the value of --as."
+);
+
+/// A length of time written as whole units: `90s`, `45m`, `2h`, `1d12h`, `1w`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct Duration(u64);
+
+/// Why a text is not a duration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "duration `{0}` is not valid: write whole numbers with units s, m, h, d or w, largest first (for example `2h`, `90m`, `1d12h`)"
+)]
+pub struct DurationError(pub String);
+
+impl Duration {
+    /// The length in seconds.
+    pub fn seconds(self) -> u64 {
+        self.0
+    }
+
+    /// A duration of `seconds`.
+    pub fn from_seconds(seconds: u64) -> Duration {
+        Duration(seconds)
+    }
+}
+
+impl FromStr for Duration {
+    type Err = DurationError;
+
+    fn from_str(s: &str) -> Result<Duration, DurationError> {
+        let err = || DurationError(s.to_owned());
+        let units = [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
+        let mut rest = s;
+        let mut total: u64 = 0;
+        let mut last_unit = usize::MAX;
+        if rest.is_empty() {
+            return Err(err());
+        }
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(err());
+            }
+            let number: u64 = rest[..digits].parse().map_err(|_| err())?;
+            let unit = rest[digits..].chars().next().ok_or_else(err)?;
+            let index = units.iter().position(|(u, _)| *u == unit).ok_or_else(err)?;
+            if last_unit != usize::MAX && index <= last_unit {
+                return Err(err());
+            }
+            last_unit = index;
+            total = number
+                .checked_mul(units[index].1)
+                .and_then(|n| total.checked_add(n))
+                .ok_or_else(err)?;
+            rest = &rest[digits + 1..];
+        }
+        Ok(Duration(total))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("0s");
+        }
+        let mut rest = self.0;
+        for (unit, size) in [('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)] {
+            if rest >= size {
+                write!(f, "{}{unit}", rest / size)?;
+                rest %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+string_serde!(
+    Duration,
+    "Duration",
+    "^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
+    "A length of time: whole numbers with units w, d, h, m, s, largest first (for example 2h or 1d12h)."
+);
+
+/// When promotion is allowed: days of the week, a time range and a time zone, as in
+/// `Mon-Fri 09:00-16:00 Europe/Berlin` or `Sat,Sun 22:00-02:00 UTC`. A range that ends before it
+/// starts runs over midnight; the day is the day it starts. The zone defaults to UTC.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Window {
+    /// Monday first.
+    days: [bool; 7],
+    /// Minutes after midnight.
+    start: u16,
+    /// Minutes after midnight.
+    end: u16,
+    /// An IANA time zone name.
+    zone: String,
+    text: String,
+}
+
+/// Why a text is not a window.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "window `{text}` is not valid: {reason} (write `DAYS HH:MM-HH:MM [ZONE]`, for example `Mon-Fri 09:00-16:00 Europe/Berlin`)"
+)]
+pub struct WindowError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+impl Window {
+    /// The IANA zone the times are in.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    /// True when local time `minute` (after midnight) on `weekday` (0 = Monday) is inside the window.
+    pub fn contains(&self, weekday: usize, minute: u16) -> bool {
+        let yesterday = (weekday + 6) % 7;
+        if self.start < self.end {
+            self.days[weekday] && (self.start..self.end).contains(&minute)
+        } else {
+            (self.days[weekday] && minute >= self.start)
+                || (self.days[yesterday] && minute < self.end)
+        }
+    }
+}
+
+impl FromStr for Window {
+    type Err = WindowError;
+
+    fn from_str(s: &str) -> Result<Window, WindowError> {
+        let err = |reason: &str| WindowError { text: s.to_owned(), reason: reason.to_owned() };
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        let (days_text, times, zone) = match parts.as_slice() {
+            [d, t] => (*d, *t, "UTC"),
+            [d, t, z] => (*d, *t, *z),
+            _ => return Err(err("expected days, a time range and an optional zone")),
+        };
+        let day = |name: &str| {
+            DAY_NAMES
+                .iter()
+                .position(|d| d.eq_ignore_ascii_case(name))
+                .ok_or_else(|| err(&format!("`{name}` is not a day (Mon, Tue, … Sun)")))
+        };
+        let mut days = [false; 7];
+        for item in days_text.split(',') {
+            if let Some((a, b)) = item.split_once('-') {
+                let (a, b) = (day(a)?, day(b)?);
+                let mut d = a;
+                loop {
+                    days[d] = true;
+                    if d == b {
+                        break;
+                    }
+                    d = (d + 1) % 7;
+                }
+            } else {
+                days[day(item)?] = true;
+            }
+        }
+        let minute = |hm: &str| -> Result<u16, WindowError> {
+            let bad = || err(&format!("`{hm}` is not a time HH:MM"));
+            let (h, m) = hm.split_once(':').ok_or_else(bad)?;
+            let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if h > 24 || m > 59 || (h == 24 && m != 0) || hm.len() != 5 {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        };
+        let (a, b) = times.split_once('-').ok_or_else(|| err("the time range needs a `-`"))?;
+        let (start, end) = (minute(a)?, minute(b)?);
+        if start == end {
+            return Err(err("the time range is empty"));
+        }
+        let zone_ok = zone.split('/').all(|c| {
+            !c.is_empty()
+                && c != ".."
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+        });
+        if !zone_ok {
+            return Err(err(&format!("`{zone}` is not an IANA time zone name")));
+        }
+        Ok(Window { days, start, end: end % 1440, zone: zone.to_owned(), text: s.to_owned() })
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+string_serde!(
+    Window,
+    "Window",
+    "^\\S+ \\d\\d:\\d\\d-\\d\\d:\\d\\d( \\S+)?$",
+    "When promotion is allowed: DAYS HH:MM-HH:MM [ZONE], for example `Mon-Fri 09:00-16:00 Europe/Berlin`."
+);
+
+#[cfg(test)]
+mod tests;
