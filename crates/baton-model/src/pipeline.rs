@@ -229,7 +229,11 @@ impl Pipeline {
                 upstream,
             });
         }
-        if problems.is_empty() { Ok(Pipeline { environments }) } else { Err(PipelineError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(Pipeline { environments })
+        } else {
+            Err(PipelineError::Invalid(problems))
+        }
     }
 
     /// The environments in chain order.

@@ -169,7 +169,9 @@ impl Trailers {
     pub fn message(&self, subject: &str) -> String {
         let mut text = format!("{subject}\n\n");
         let mut line = |key: &str, value: &dyn fmt::Display| {
-            text.push_str(&format!("{key}: {value}\n"));
+            use fmt::Write as _;
+            writeln!(text, "{key}: {value}")
+                .expect("holds because writing to a String cannot fail");
         };
         line("Baton-Action", &self.action);
         line("Baton-Bundle", &self.bundle);

@@ -64,7 +64,6 @@ impl ParamValues {
                 None if spec.required || spec.secret => {
                     add(name, "is required and has no value: add it to the params file".into());
                 }
-                None => {}
                 Some(ParamValue::Literal(_)) if spec.secret => add(
                     name,
                     "is a secret and must be a reference, not a value: write `{ from_env = \"NAME\" }` or `{ from_file = \"PATH\" }` (and remove the value from git history if it was real)".into(),
@@ -76,7 +75,7 @@ impl ParamValues {
                         format!("{:?}", spec.ty).to_lowercase()
                     ),
                 ),
-                Some(ParamValue::Ref(_)) => {}
+                None | Some(ParamValue::Ref(_)) => {}
                 Some(ParamValue::Literal(value)) => {
                     for problem in spec.check(value) {
                         add(name, problem);

@@ -9,5 +9,8 @@
 #![warn(missing_docs)]
 
 mod provenance;
+mod repo;
 
+pub use gix::ObjectId;
 pub use provenance::{Provenance, ProvenanceError, WorkFile, provenance};
+pub use repo::{CommitInfo, FileChange, Identity, Signer, Snapshot, StateError, StateRepo};

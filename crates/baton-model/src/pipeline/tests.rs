@@ -73,8 +73,14 @@ gates = { upstream = "qa" }
 "#;
     let err = problems(text);
     assert!(err.contains("line 3, `environment[0].gates.soak`"), "{err}");
-    assert!(err.contains("line 8, `environment[1].name`: environment `dev` is defined twice"), "{err}");
-    assert!(err.contains("line 14, `environment[2].gates.upstream`: upstream `qa` is not"), "{err}");
+    assert!(
+        err.contains("line 8, `environment[1].name`: environment `dev` is defined twice"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 14, `environment[2].gates.upstream`: upstream `qa` is not"),
+        "{err}"
+    );
     let err = problems(
         "[[environment]]\nname = \"a\"\nstore = \"oci:s\"\ngates = { upstream = \"b\" }\n[[environment]]\nname = \"b\"\nstore = \"oci:s\"\n",
     );
@@ -84,7 +90,8 @@ gates = { upstream = "qa" }
 
 #[test]
 fn durations() {
-    for (text, seconds) in [("0s", 0), ("90s", 90), ("2h", 7200), ("1d12h", 129_600), ("1w", 604_800)]
+    for (text, seconds) in
+        [("0s", 0), ("90s", 90), ("2h", 7200), ("1d12h", 129_600), ("1w", 604_800)]
     {
         let d: Duration = text.parse().unwrap();
         assert_eq!(d.seconds(), seconds, "{text}");

@@ -1,0 +1,644 @@
+//! The state repository: reads files at a commit, walks history, and writes commits that update
+//! the branch with compare-and-swap, keeping the index and work tree of a non-bare repository in
+//! step so that `git status` stays clean.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use gix::{
+    ObjectId,
+    bstr::{BStr, ByteSlice},
+    refs::{
+        FullName, Target,
+        transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog},
+    },
+};
+
+/// A git state repository, opened on its branch.
+pub struct StateRepo {
+    repo: gix::Repository,
+    root: PathBuf,
+    branch: FullName,
+}
+
+/// A commit of the branch, as read at one moment: everything a command computes comes from one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The commit; `None` before the first commit.
+    pub commit: Option<ObjectId>,
+    tree: ObjectId,
+}
+
+/// Who writes a commit.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// The name.
+    pub name: String,
+    /// The e-mail address.
+    pub email: String,
+}
+
+/// A file to write (`Some(bytes)`) or delete (`None`), by its `/`-separated repository path.
+#[derive(Clone, Debug)]
+pub struct FileChange {
+    /// The path in the repository.
+    pub path: String,
+    /// The new bytes, or `None` to delete.
+    pub content: Option<Vec<u8>>,
+}
+
+/// One commit of the history, decoded.
+#[derive(Clone, Debug)]
+pub struct CommitInfo {
+    /// The commit.
+    pub id: ObjectId,
+    /// Committer time, seconds since the epoch.
+    pub time: i64,
+    /// The whole message.
+    pub message: String,
+    /// The parents.
+    pub parents: Vec<ObjectId>,
+    /// The root tree.
+    pub tree: ObjectId,
+    /// The `gpgsig` header, if the commit is signed.
+    pub signature: Option<String>,
+    /// The author's e-mail.
+    pub author_email: String,
+}
+
+/// Signs the bytes of a commit object; returns the armored signature for the `gpgsig` header.
+pub type Signer<'a> = &'a dyn Fn(&[u8]) -> Result<String, String>;
+
+/// Why the state repository cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// No git repository at or above the start directory.
+    #[error(
+        "no state repository at or above `{}`: run `baton init` there, or pass `--state PATH`",
+        start.display()
+    )]
+    NotFound {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// HEAD is detached.
+    #[error(
+        "the state repository `{}` has a detached HEAD: check out the branch baton should write to (for example `git switch main`)",
+        repo.display()
+    )]
+    Detached {
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// The branch has no commit yet.
+    #[error(
+        "the state repository `{}` has no commit yet: run `baton init` there",
+        repo.display()
+    )]
+    Unborn {
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// Someone else moved the branch between our read and our write.
+    #[error("branch `{branch}` moved from {expected} to {found} while baton was writing")]
+    Moved {
+        /// The branch.
+        branch: String,
+        /// What we read.
+        expected: String,
+        /// What is there now.
+        found: String,
+    },
+    /// Files baton would write differ from the commit in the work tree or index.
+    #[error(
+        "the state repository `{}` has uncommitted changes to {}: commit or discard them (`git status`, `git diff`) first",
+        repo.display(), paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+    )]
+    Dirty {
+        /// The repository.
+        repo: PathBuf,
+        /// The paths.
+        paths: Vec<String>,
+    },
+    /// A git operation failed.
+    #[error("state repository `{}`: {message}", repo.display())]
+    Git {
+        /// The repository.
+        repo: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl StateRepo {
+    /// Finds the state repository at or above `start`, as git does, and its branch.
+    pub fn discover(start: &Path) -> Result<StateRepo, StateError> {
+        let repo =
+            gix::discover(start).map_err(|_| StateError::NotFound { start: start.to_owned() })?;
+        StateRepo::from_repo(repo)
+    }
+
+    /// Opens the repository at exactly `path`.
+    pub fn open(path: &Path) -> Result<StateRepo, StateError> {
+        let repo = gix::open(path).map_err(|_| StateError::NotFound { start: path.to_owned() })?;
+        StateRepo::from_repo(repo)
+    }
+
+    /// Creates a repository at `path` (non-bare) on branch `main`, unless one exists there.
+    pub fn init(path: &Path) -> Result<StateRepo, StateError> {
+        if let Ok(repo) = gix::open(path) {
+            return StateRepo::from_repo(repo);
+        }
+        let repo = gix::init(path).map_err(|e| StateError::Git {
+            repo: path.to_owned(),
+            message: format!("cannot create a git repository: {e}"),
+        })?;
+        StateRepo::from_repo(repo)
+    }
+
+    fn from_repo(repo: gix::Repository) -> Result<StateRepo, StateError> {
+        let root = repo.workdir().unwrap_or_else(|| repo.git_dir()).to_owned();
+        let head = repo.head_name().map_err(|e| git(&root, &e))?;
+        let Some(branch) = head else {
+            return Err(StateError::Detached { repo: root });
+        };
+        Ok(StateRepo { repo, root, branch })
+    }
+
+    /// The work tree, or the git directory of a bare repository.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// True when the repository has a work tree.
+    pub fn has_workdir(&self) -> bool {
+        self.repo.workdir().is_some()
+    }
+
+    /// The branch, short (`main`).
+    pub fn branch(&self) -> String {
+        self.branch.shorten().to_string()
+    }
+
+    /// Reads the branch head now.
+    pub fn snapshot(&self) -> Result<Snapshot, StateError> {
+        let reference =
+            self.repo.try_find_reference(self.branch.as_ref()).map_err(|e| self.git(&e))?;
+        let Some(mut reference) = reference else {
+            return Ok(Snapshot {
+                commit: None,
+                tree: ObjectId::empty_tree(self.repo.object_hash()),
+            });
+        };
+        let id = reference.peel_to_id().map_err(|e| self.git(&e))?.detach();
+        let commit = self.repo.find_commit(id).map_err(|e| self.git(&e))?;
+        let tree = commit.tree_id().map_err(|e| self.git(&e))?.detach();
+        Ok(Snapshot { commit: Some(id), tree })
+    }
+
+    /// The snapshot of a given commit.
+    pub fn snapshot_at(&self, commit: ObjectId) -> Result<Snapshot, StateError> {
+        let found = self.repo.find_commit(commit).map_err(|e| self.git(&e))?;
+        let tree = found.tree_id().map_err(|e| self.git(&e))?.detach();
+        Ok(Snapshot { commit: Some(commit), tree })
+    }
+
+    /// Like [`StateRepo::snapshot`], but the branch must have a commit.
+    pub fn head(&self) -> Result<Snapshot, StateError> {
+        let snapshot = self.snapshot()?;
+        if snapshot.commit.is_none() {
+            return Err(StateError::Unborn { repo: self.root.clone() });
+        }
+        Ok(snapshot)
+    }
+
+    /// The blob id at `path` in `tree`, if it is a file.
+    pub fn blob_id_in(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, StateError> {
+        let tree = self.repo.find_tree(tree).map_err(|e| self.git(&e))?;
+        let entry = tree.lookup_entry_by_path(path).map_err(|e| self.git(&e))?;
+        Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
+    }
+
+    /// The blob id at `path` in the snapshot.
+    pub fn blob_id(&self, snapshot: &Snapshot, path: &str) -> Result<Option<ObjectId>, StateError> {
+        self.blob_id_in(snapshot.tree, path)
+    }
+
+    /// The bytes of a blob.
+    pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, StateError> {
+        let object = self.repo.find_object(id).map_err(|e| self.git(&e))?;
+        Ok(object.detach().data)
+    }
+
+    /// The bytes at `path` in the snapshot, if it is a file.
+    pub fn read(&self, snapshot: &Snapshot, path: &str) -> Result<Option<Vec<u8>>, StateError> {
+        self.blob_id(snapshot, path)?.map(|id| self.blob(id)).transpose()
+    }
+
+    /// The entries of directory `dir` in the snapshot: name, whether it is a directory, and id.
+    pub fn list(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+    ) -> Result<Vec<(String, bool, ObjectId)>, StateError> {
+        let root = self.repo.find_tree(snapshot.tree).map_err(|e| self.git(&e))?;
+        let tree = if dir.is_empty() {
+            root
+        } else {
+            match root.lookup_entry_by_path(dir).map_err(|e| self.git(&e))? {
+                Some(entry) if entry.mode().is_tree() => {
+                    self.repo.find_tree(entry.object_id()).map_err(|e| self.git(&e))?
+                }
+                _ => return Ok(Vec::new()),
+            }
+        };
+        let mut entries = Vec::new();
+        for entry in tree.iter() {
+            let entry = entry.map_err(|e| self.git(&e))?;
+            entries.push((
+                entry.filename().to_str_lossy().into_owned(),
+                entry.mode().is_tree(),
+                entry.object_id(),
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// Every commit reachable from `tip`, newest first by commit time.
+    pub fn commits(
+        &self,
+        tip: ObjectId,
+    ) -> Result<impl Iterator<Item = Result<CommitInfo, StateError>> + '_, StateError> {
+        let walk = self
+            .repo
+            .rev_walk([tip])
+            .sorting(gix::revision::walk::Sorting::ByCommitTime(
+                gix::traverse::commit::simple::CommitTimeOrder::default(),
+            ))
+            .all()
+            .map_err(|e| self.git(&e))?;
+        Ok(walk.map(move |info| {
+            let info = info.map_err(|e| self.git(&e))?;
+            self.commit_info(info.id)
+        }))
+    }
+
+    /// One commit, decoded.
+    pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo, StateError> {
+        let commit = self.repo.find_commit(id).map_err(|e| self.git(&e))?;
+        let decoded = commit.decode().map_err(|e| self.git(&e))?;
+        let committer = decoded.committer().map_err(|e| self.git(&e))?;
+        let time = committer.time().map_err(|e| self.git(&e))?.seconds;
+        let author = decoded.author().map_err(|e| self.git(&e))?;
+        Ok(CommitInfo {
+            id,
+            time,
+            message: decoded.message.to_str_lossy().into_owned(),
+            parents: decoded.parents().collect(),
+            tree: decoded.tree(),
+            signature: decoded
+                .extra_headers()
+                .find("gpgsig")
+                .map(|s| s.to_str_lossy().into_owned()),
+            author_email: author.email.to_str_lossy().into_owned(),
+        })
+    }
+
+    /// The bytes git would sign for a commit: the commit object without its `gpgsig` header.
+    pub fn signed_payload(&self, id: ObjectId) -> Result<Vec<u8>, StateError> {
+        let commit = self.repo.find_commit(id).map_err(|e| self.git(&e))?;
+        let mut decoded: gix::objs::Commit =
+            commit.decode().map_err(|e| self.git(&e))?.try_into().map_err(|e| self.git(&e))?;
+        decoded.extra_headers.retain(|(k, _)| k != "gpgsig");
+        let mut bytes = Vec::new();
+        gix::objs::WriteTo::write_to(&decoded, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The identity git is configured with (`user.name`, `user.email`, `GIT_COMMITTER_*`).
+    pub fn configured_identity(&self) -> Option<Identity> {
+        let signature = self.repo.committer()?.ok()?;
+        Some(Identity {
+            name: signature.name.to_str_lossy().into_owned(),
+            email: signature.email.to_str_lossy().into_owned(),
+        })
+    }
+
+    /// A git config value (`user.signingkey`, `gpg.format`).
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        self.repo.config_snapshot().string(key).map(|v| v.to_str_lossy().into_owned())
+    }
+
+    /// Paths among `paths` (files) and under `dirs` whose work tree or index differs from the
+    /// snapshot. A bare repository has none.
+    pub fn dirty_paths(
+        &self,
+        snapshot: &Snapshot,
+        paths: &[String],
+        dirs: &[String],
+    ) -> Result<Vec<String>, StateError> {
+        let Some(workdir) = self.repo.workdir() else {
+            return Ok(Vec::new());
+        };
+        let mut candidates: Vec<String> = paths.to_vec();
+        for dir in dirs {
+            self.collect_tree_files(snapshot, dir, &mut candidates)?;
+            collect_work_files(workdir, dir, &mut candidates)?;
+        }
+        candidates.sort();
+        candidates.dedup();
+        let index = self.open_index()?;
+        let mut dirty = Vec::new();
+        for path in candidates {
+            let committed = self.blob_id(snapshot, &path)?;
+            let on_disk = work_blob_id(&workdir.join(&path), self.repo.object_hash())?;
+            let staged = index
+                .as_ref()
+                .and_then(|i| i.entry_by_path(BStr::new(path.as_bytes())))
+                .map(|e| e.id);
+            // An index that does not exist yet (right after `git init`) says nothing.
+            let staged_differs = index.is_some() && staged != committed;
+            if on_disk != committed || staged_differs {
+                dirty.push(path);
+            }
+        }
+        Ok(dirty)
+    }
+
+    fn collect_tree_files(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+        out: &mut Vec<String>,
+    ) -> Result<(), StateError> {
+        for (name, is_dir, _) in self.list(snapshot, dir)? {
+            let path = format!("{dir}/{name}");
+            if is_dir {
+                self.collect_tree_files(snapshot, &path, out)?;
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+
+    fn open_index(&self) -> Result<Option<gix::index::File>, StateError> {
+        if !self.repo.index_path().exists() {
+            return Ok(None);
+        }
+        self.repo.open_index().map(Some).map_err(|e| self.git(&e))
+    }
+
+    /// Writes `changes` on top of `base` as one commit and moves the branch to it, only if the
+    /// branch still points at `base` (compare-and-swap). In a non-bare repository the changed
+    /// files are then written into the work tree and index. Returns the new commit.
+    ///
+    /// A work-tree file baton would overwrite must equal the file in `base`; otherwise nothing
+    /// is written and the error names it.
+    pub fn commit(
+        &self,
+        base: &Snapshot,
+        changes: &[FileChange],
+        message: &str,
+        identity: &Identity,
+        time: i64,
+        signer: Option<Signer<'_>>,
+    ) -> Result<ObjectId, StateError> {
+        let _lock = self.lock()?;
+        let paths: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+        let dirty = self.dirty_paths(base, &paths, &[])?;
+        if !dirty.is_empty() {
+            return Err(StateError::Dirty { repo: self.root.clone(), paths: dirty });
+        }
+        let mut editor = self.repo.edit_tree(base.tree).map_err(|e| self.git(&e))?;
+        for change in changes {
+            match &change.content {
+                Some(bytes) => {
+                    let blob = self.repo.write_blob(bytes).map_err(|e| self.git(&e))?;
+                    editor
+                        .upsert(change.path.as_str(), gix::object::tree::EntryKind::Blob, blob)
+                        .map_err(|e| self.git(&e))?;
+                }
+                None => {
+                    editor.remove(change.path.as_str()).map_err(|e| self.git(&e))?;
+                }
+            }
+        }
+        let tree = editor.write().map_err(|e| self.git(&e))?.detach();
+        let signature = gix::actor::Signature {
+            name: identity.name.as_str().into(),
+            email: identity.email.as_str().into(),
+            time: gix::date::Time { seconds: time, offset: 0 },
+        };
+        let mut commit = gix::objs::Commit {
+            tree,
+            parents: base.commit.into_iter().collect(),
+            author: signature.clone(),
+            committer: signature,
+            encoding: None,
+            message: message.into(),
+            extra_headers: Vec::new(),
+        };
+        if let Some(sign) = signer {
+            let mut payload = Vec::new();
+            gix::objs::WriteTo::write_to(&commit, &mut payload)?;
+            let armored = sign(&payload).map_err(|message| self.git(&message))?;
+            commit.extra_headers.push(("gpgsig".into(), armored.into()));
+        }
+        let id = self.repo.write_object(&commit).map_err(|e| self.git(&e))?.detach();
+        let expected = match base.commit {
+            Some(parent) => PreviousValue::MustExistAndMatch(Target::Object(parent)),
+            None => PreviousValue::MustNotExist,
+        };
+        let subject = message.lines().next().unwrap_or_default();
+        let edit = RefEdit {
+            change: Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: format!("baton: {subject}").into(),
+                },
+                expected,
+                new: Target::Object(id),
+            },
+            name: self.branch.clone(),
+            deref: false,
+        };
+        if let Err(error) = self.repo.edit_reference(edit) {
+            let now = self.snapshot()?;
+            if now.commit != base.commit {
+                return Err(StateError::Moved {
+                    branch: self.branch(),
+                    expected: base.commit.map_or_else(|| "nothing".into(), |c| c.to_string()),
+                    found: now.commit.map_or_else(|| "nothing".into(), |c| c.to_string()),
+                });
+            }
+            return Err(self.git(&error));
+        }
+        if self.repo.workdir().is_some() {
+            self.sync_workdir(tree, changes)?;
+        }
+        Ok(id)
+    }
+
+    /// Writes the changed files into the work tree (temp file, fsync, rename) and the index.
+    fn sync_workdir(&self, tree: ObjectId, changes: &[FileChange]) -> Result<(), StateError> {
+        let workdir = self.repo.workdir().expect("holds because the caller checked").to_owned();
+        for change in changes {
+            let path = workdir.join(&change.path);
+            match &change.content {
+                Some(bytes) => write_atomically(&path, bytes)?,
+                None => match fs_err::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                },
+            }
+        }
+        let mut index = if let Some(index) = self.open_index()? {
+            index
+        } else {
+            {
+                let state = gix::index::State::from_tree(
+                    &tree,
+                    &self.repo.objects,
+                    gix::validate::path::component::Options::default(),
+                )
+                .map_err(|e| self.git(&e))?;
+                let mut index = gix::index::File::from_state(state, self.repo.index_path());
+                // Every entry came from the tree: record the stat of the file on disk, so that
+                // `git status` need not re-hash them.
+                let paths: Vec<String> = index
+                    .entries()
+                    .iter()
+                    .map(|e| e.path(&index).to_str_lossy().into_owned())
+                    .collect();
+                for (entry, path) in index.entries_mut().iter_mut().zip(paths) {
+                    if let Ok(stat) = stat_of(&workdir.join(path)) {
+                        entry.stat = stat;
+                    }
+                }
+                index
+            }
+        };
+        for change in changes {
+            let path = BStr::new(change.path.as_bytes());
+            match &change.content {
+                Some(bytes) => {
+                    let id = gix::objs::compute_hash(
+                        self.repo.object_hash(),
+                        gix::objs::Kind::Blob,
+                        bytes,
+                    )
+                    .map_err(|e| self.git(&e))?;
+                    let stat = stat_of(&workdir.join(&change.path))?;
+                    if let Some(entry) = index
+                        .entry_mut_by_path_and_stage(path, gix::index::entry::Stage::Unconflicted)
+                    {
+                        entry.id = id;
+                        entry.stat = stat;
+                        entry.mode = gix::index::entry::Mode::FILE;
+                    } else {
+                        index.dangerously_push_entry(
+                            stat,
+                            id,
+                            gix::index::entry::Flags::empty(),
+                            gix::index::entry::Mode::FILE,
+                            path,
+                        );
+                        index.sort_entries();
+                    }
+                }
+                None => index.remove_entries(|_, p, _| p == path),
+            }
+        }
+        index.remove_tree();
+        index.write(gix::index::write::Options::default()).map_err(|e| self.git(&e))?;
+        Ok(())
+    }
+
+    /// Serialises writers of this repository on this machine (`baton.lock` in the git dir);
+    /// compare-and-swap on the branch still guards against every other writer.
+    fn lock(&self) -> Result<LockGuard, StateError> {
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.repo.git_dir().join("baton.lock"))?;
+        file.file().lock()?;
+        Ok(LockGuard(file))
+    }
+
+    fn git(&self, error: &dyn std::fmt::Display) -> StateError {
+        git(&self.root, error)
+    }
+}
+
+struct LockGuard(fs_err::File);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.file().unlock();
+    }
+}
+
+fn git(root: &Path, error: &dyn std::fmt::Display) -> StateError {
+    StateError::Git { repo: root.to_owned(), message: error.to_string() }
+}
+
+fn stat_of(path: &Path) -> Result<gix::index::entry::Stat, StateError> {
+    let metadata = gix::index::fs::Metadata::from_path_no_follow(path)?;
+    gix::index::entry::Stat::from_fs(&metadata)
+        .map_err(|e| StateError::Io(std::io::Error::other(e)))
+}
+
+/// The blob id of a work-tree file, `None` when it does not exist.
+fn work_blob_id(path: &Path, kind: gix::hash::Kind) -> Result<Option<ObjectId>, StateError> {
+    match fs_err::read(path) {
+        Ok(bytes) => Ok(Some(
+            gix::objs::compute_hash(kind, gix::objs::Kind::Blob, &bytes)
+                .map_err(|e| StateError::Io(std::io::Error::other(e.to_string())))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn collect_work_files(workdir: &Path, dir: &str, out: &mut Vec<String>) -> Result<(), StateError> {
+    let entries = match fs_err::read_dir(workdir.join(dir)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = format!("{dir}/{name}");
+        if entry.file_type()?.is_dir() {
+            collect_work_files(workdir, &path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Temp file beside `path`, fsync, rename, fsync of the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = path.parent().expect("holds because repository paths have a parent");
+    fs_err::create_dir_all(dir)?;
+    let mut temp = tempfile::Builder::new().prefix(".baton-tmp-").tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| StateError::Io(e.error))?;
+    fs_err::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

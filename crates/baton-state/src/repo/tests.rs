@@ -1,0 +1,106 @@
+//! The state repository against real git: commits git accepts, a clean `git status` afterwards,
+//! and compare-and-swap that refuses a stale writer.
+
+use std::process::Command;
+
+use super::*;
+
+fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn who() -> Identity {
+    Identity { name: "Baton Test".into(), email: "test@example.com".into() }
+}
+
+fn change(path: &str, text: &str) -> FileChange {
+    FileChange { path: path.into(), content: Some(text.as_bytes().to_vec()) }
+}
+
+#[test]
+fn commits_keep_git_status_clean_and_refuse_stale_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = StateRepo::init(dir.path()).unwrap();
+    let empty = repo.snapshot().unwrap();
+    assert!(empty.commit.is_none());
+    assert!(matches!(repo.head(), Err(StateError::Unborn { .. })));
+
+    let first = repo
+        .commit(
+            &empty,
+            &[change("baton.toml", "x = 1\n"), change("state/dev/.keep", "")],
+            "init\n",
+            &who(),
+            1_700_000_000,
+            None,
+        )
+        .unwrap();
+    assert_eq!(git_in(dir.path(), &["status", "--porcelain"]), "");
+    let head = repo.head().unwrap();
+    assert_eq!(head.commit, Some(first));
+    assert_eq!(repo.read(&head, "baton.toml").unwrap().unwrap(), b"x = 1\n");
+    assert_eq!(repo.list(&head, "state").unwrap()[0].0, "dev");
+
+    let second = repo
+        .commit(
+            &head,
+            &[change("state/dev/web.toml", "digest = 1\n")],
+            "pin\n\nBaton-Action: promote\n",
+            &who(),
+            1_700_000_100,
+            None,
+        )
+        .unwrap();
+    assert_eq!(git_in(dir.path(), &["status", "--porcelain"]), "");
+    assert_eq!(git_in(dir.path(), &["rev-parse", "HEAD"]).trim(), second.to_string());
+    git_in(dir.path(), &["fsck", "--strict"]);
+
+    // A writer that read `head` before `second` landed loses, and nothing of it lands.
+    let stale = repo.commit(
+        &head,
+        &[change("state/dev/api.toml", "digest = 2\n")],
+        "late\n",
+        &who(),
+        1_700_000_200,
+        None,
+    );
+    assert!(matches!(stale, Err(StateError::Moved { .. })), "{stale:?}");
+    assert!(!dir.path().join("state/dev/api.toml").exists());
+
+    // A hand edit in the work tree is never overwritten.
+    fs_err::write(dir.path().join("state/dev/web.toml"), "digest = 3\n").unwrap();
+    let now = repo.head().unwrap();
+    assert_eq!(repo.dirty_paths(&now, &[], &["state".into()]).unwrap(), vec!["state/dev/web.toml"]);
+    let refused = repo.commit(
+        &now,
+        &[change("state/dev/web.toml", "digest = 4\n")],
+        "pin\n",
+        &who(),
+        1_700_000_300,
+        None,
+    );
+    assert!(matches!(refused, Err(StateError::Dirty { .. })), "{refused:?}");
+    assert_eq!(
+        fs_err::read_to_string(dir.path().join("state/dev/web.toml")).unwrap(),
+        "digest = 3\n"
+    );
+
+    let log: Vec<CommitInfo> = repo.commits(second).unwrap().map(Result::unwrap).collect();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].time, 1_700_000_100);
+    assert!(log[0].message.contains("Baton-Action: promote"));
+    assert_eq!(log[0].parents, vec![first]);
+}
+
+#[test]
+fn a_detached_head_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = StateRepo::init(dir.path()).unwrap();
+    let id = repo
+        .commit(&repo.snapshot().unwrap(), &[change("a", "1")], "a\n", &who(), 1, None)
+        .unwrap();
+    git_in(dir.path(), &["checkout", "-q", "--detach", &id.to_string()]);
+    assert!(matches!(StateRepo::discover(dir.path()), Err(StateError::Detached { .. })));
+}
