@@ -1,0 +1,302 @@
+//! One consistent view of the state repository: the branch head read once, the pipeline and
+//! files at that commit, and the history behind it.
+
+use std::path::{Path, PathBuf};
+
+use baton_model::{
+    Action, ApprovalRecord, BundleName, Digest, EnvName, Environment, Pipeline, Principal,
+    StateRecord, StoreLocation, Trailers,
+};
+use baton_state::{Identity, ObjectId, Snapshot, StateRepo};
+use baton_store::{RegistryOptions, Store};
+
+use crate::PromoteError;
+
+/// The path of the pin of `bundle` in `env`.
+pub fn state_path(env: &EnvName, bundle: &BundleName) -> String {
+    format!("state/{env}/{bundle}.toml")
+}
+
+/// The path of the parameters of `bundle` in `env`.
+pub fn params_path(env: &EnvName, bundle: &BundleName) -> String {
+    format!("params/{env}/{bundle}.toml")
+}
+
+/// The directory of the approvals of `digest` of `bundle` for `env`.
+pub fn approvals_dir(env: &EnvName, bundle: &BundleName, digest: &Digest) -> String {
+    format!("approvals/{env}/{bundle}/{}", digest.hex())
+}
+
+/// The pipeline file.
+pub(crate) const PIPELINE: &str = "baton.toml";
+
+/// One pin change found in history.
+#[derive(Clone, Debug)]
+pub struct PinEvent {
+    /// The commit.
+    pub commit: ObjectId,
+    /// Its committer time.
+    pub time: i64,
+    /// Its trailers.
+    pub trailers: Trailers,
+    /// Whether it carries a signature.
+    pub signed: bool,
+}
+
+/// The state repository as read at one commit.
+pub struct View {
+    /// The repository.
+    pub repo: StateRepo,
+    /// The commit everything is read from.
+    pub snapshot: Snapshot,
+    /// `baton.toml` at that commit.
+    pub pipeline: Pipeline,
+}
+
+impl View {
+    /// Reads the branch head of `repo` and the pipeline there.
+    pub fn open(repo: StateRepo) -> Result<View, PromoteError> {
+        let snapshot = repo.head()?;
+        let pipeline = load_pipeline(&repo, &snapshot)?;
+        Ok(View { repo, snapshot, pipeline })
+    }
+
+    /// Reads the head again (after the branch moved).
+    pub fn refresh(&mut self) -> Result<(), PromoteError> {
+        self.snapshot = self.repo.head()?;
+        self.pipeline = load_pipeline(&self.repo, &self.snapshot)?;
+        Ok(())
+    }
+
+    /// The environment named `name`.
+    pub fn environment(&self, name: &str) -> Result<&Environment, PromoteError> {
+        name.parse::<EnvName>().ok().and_then(|n| self.pipeline.environment(&n)).ok_or_else(|| {
+            PromoteError::UnknownEnvironment { env: name.to_owned(), known: self.pipeline.names() }
+        })
+    }
+
+    /// Where an environment's store is: relative `oci:` paths are relative to the repository.
+    pub fn store_location(&self, env: &Environment) -> StoreLocation {
+        resolve_store(self.repo.root(), &env.store)
+    }
+
+    /// Opens an environment's store.
+    pub fn open_store(
+        &self,
+        env: &Environment,
+        options: &RegistryOptions,
+    ) -> Result<Store, PromoteError> {
+        Ok(Store::open(&self.store_location(env), options)?)
+    }
+
+    /// A file at the snapshot, as text.
+    pub fn read_text(&self, path: &str) -> Result<Option<String>, PromoteError> {
+        let Some(bytes) = self.repo.read(&self.snapshot, path)? else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes).map(Some).map_err(|_| PromoteError::BadFile {
+            file: path.into(),
+            message: "is not UTF-8".into(),
+        })
+    }
+
+    /// The pin of `bundle` in `env` at the snapshot.
+    pub fn pin(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+    ) -> Result<Option<StateRecord>, PromoteError> {
+        let path = state_path(env, bundle);
+        let Some(text) = self.read_text(&path)? else {
+            return Ok(None);
+        };
+        StateRecord::from_toml(&text).map(Some).map_err(|e| PromoteError::BadFile {
+            file: path.into(),
+            message: format!("{e}\nthis file is written only by baton: restore it from history"),
+        })
+    }
+
+    /// The bundles with a pin in `env`, sorted.
+    pub fn pinned_bundles(&self, env: &EnvName) -> Result<Vec<BundleName>, PromoteError> {
+        let mut names: Vec<BundleName> = self
+            .repo
+            .list(&self.snapshot, &format!("state/{env}"))?
+            .into_iter()
+            .filter(|(_, is_dir, _)| !is_dir)
+            .filter_map(|(name, _, _)| name.strip_suffix(".toml").and_then(|n| n.parse().ok()))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The approvals of `digest` of `bundle` for `env` at the snapshot, in file-name order.
+    pub fn approvals(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+        digest: &Digest,
+    ) -> Result<Vec<ApprovalRecord>, PromoteError> {
+        let dir = approvals_dir(env, bundle, digest);
+        let mut found = Vec::new();
+        for (name, is_dir, id) in self.repo.list(&self.snapshot, &dir)? {
+            let Some(stem) = name.strip_suffix(".toml") else { continue };
+            if is_dir {
+                continue;
+            }
+            let path = format!("{dir}/{name}");
+            let bytes = self.repo.blob(id)?;
+            let record = std::str::from_utf8(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|t| ApprovalRecord::from_toml(t).map_err(|e| e.to_string()))
+                .map_err(|message| PromoteError::BadFile { file: path.clone().into(), message })?;
+            if record.by.as_str() != stem
+                || record.digest != *digest
+                || record.environment != *env
+                || record.bundle != *bundle
+            {
+                return Err(PromoteError::BadFile {
+                    file: path.into(),
+                    message: "does not match its place (principal, environment, bundle, digest): it was not written by `baton approve`; remove it".into(),
+                });
+            }
+            found.push(record);
+        }
+        Ok(found)
+    }
+
+    /// Pin changes in history, newest first, for which `keep` holds; stops after `limit`.
+    pub fn pin_events(
+        &self,
+        keep: impl Fn(&Trailers) -> bool,
+        limit: usize,
+    ) -> Result<Vec<PinEvent>, PromoteError> {
+        let mut events = Vec::new();
+        let Some(tip) = self.snapshot.commit else { return Ok(events) };
+        for info in self.repo.commits(tip)? {
+            let info = info?;
+            let Some(Ok(trailers)) = Trailers::parse(&info.message) else { continue };
+            if trailers.action == Action::Approve || !keep(&trailers) {
+                continue;
+            }
+            events.push(PinEvent {
+                commit: info.id,
+                time: info.time,
+                trailers,
+                signed: info.signature.is_some(),
+            });
+            if events.len() >= limit {
+                break;
+            }
+        }
+        Ok(events)
+    }
+
+    /// Refuses when the last change of `state/<env>/<bundle>.toml` was not baton's own.
+    pub fn check_not_hand_edited(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+    ) -> Result<(), PromoteError> {
+        let path = state_path(env, bundle);
+        let Some(tip) = self.snapshot.commit else { return Ok(()) };
+        let Some(current) = self.repo.blob_id(&self.snapshot, &path)? else { return Ok(()) };
+        let _ = current;
+        for info in self.repo.commits(tip)? {
+            let info = info?;
+            let now = self.repo.blob_id_in(info.tree, &path)?;
+            let before = match info.parents.first() {
+                Some(parent) => {
+                    let parent = self.repo.snapshot_at(*parent)?;
+                    self.repo.blob_id(&parent, &path)?
+                }
+                None => None,
+            };
+            if now == before {
+                continue;
+            }
+            let trailers = Trailers::parse(&info.message).and_then(Result::ok);
+            let record = match now {
+                Some(id) => std::str::from_utf8(&self.repo.blob(id)?)
+                    .ok()
+                    .and_then(|t| StateRecord::from_toml(t).ok()),
+                None => None,
+            };
+            let consistent = matches!((&trailers, &record), (Some(t), Some(r))
+                if t.action != Action::Approve
+                    && t.to == *env
+                    && t.bundle == *bundle
+                    && t.digest == r.digest
+                    && r.environment == *env
+                    && r.bundle == *bundle
+                    && r.action == t.action);
+            if consistent {
+                return Ok(());
+            }
+            let text = |id: Option<ObjectId>| -> Result<String, PromoteError> {
+                Ok(match id {
+                    Some(id) => String::from_utf8_lossy(&self.repo.blob(id)?).into_owned(),
+                    None => String::new(),
+                })
+            };
+            let diff = similar::TextDiff::from_lines(&text(before)?, &text(now)?)
+                .unified_diff()
+                .header(&format!("a/{path}"), &format!("b/{path}"))
+                .to_string();
+            return Err(PromoteError::HandEdited { path, commit: info.id.to_string(), diff });
+        }
+        Ok(())
+    }
+
+    /// The principal: `--as`, else git's `user.email`.
+    pub fn principal(&self, as_: Option<&str>) -> Result<Principal, PromoteError> {
+        let text = match as_ {
+            Some(text) => text.to_owned(),
+            None => self
+                .repo
+                .configured_identity()
+                .map(|i| i.email)
+                .filter(|e| !e.is_empty())
+                .ok_or(PromoteError::NoPrincipal)?,
+        };
+        text.parse()
+            .map_err(|e: baton_model::PrincipalError| PromoteError::BadPrincipal(e.to_string()))
+    }
+
+    /// The identity commits are written as: git's, else the principal.
+    pub fn identity(&self, principal: &Principal) -> Identity {
+        self.repo.configured_identity().unwrap_or_else(|| Identity {
+            name: principal.to_string(),
+            email: principal.to_string(),
+        })
+    }
+}
+
+/// Resolves a relative `oci:` path against the state repository.
+pub fn resolve_store(root: &Path, store: &StoreLocation) -> StoreLocation {
+    match store {
+        StoreLocation::Layout(path) if path.is_relative() => StoreLocation::Layout(root.join(path)),
+        other => other.clone(),
+    }
+}
+
+fn load_pipeline(repo: &StateRepo, snapshot: &Snapshot) -> Result<Pipeline, PromoteError> {
+    let file: PathBuf = repo.root().join(PIPELINE);
+    let Some(bytes) = repo.read(snapshot, PIPELINE)? else {
+        return Err(PromoteError::NoPipeline { repo: repo.root().to_owned() });
+    };
+    let text = String::from_utf8(bytes).map_err(|_| PromoteError::BadFile {
+        file: file.clone(),
+        message: "is not UTF-8".into(),
+    })?;
+    Pipeline::from_toml(&text).map_err(|source| PromoteError::Pipeline { file, source })
+}
+
+/// RFC 3339 in UTC.
+pub(crate) fn rfc3339(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
+}
+
+/// Seconds since the epoch now.
+pub(crate) fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}

@@ -1,0 +1,122 @@
+//! `baton init`: a state repository with a commented pipeline, ready for the first promotion.
+
+use std::path::Path;
+
+use baton_state::{FileChange, StateRepo};
+use serde::Serialize;
+
+use crate::{PromoteError, context::PIPELINE};
+
+const PIPELINE_TEMPLATE: &str = r#"# The pipeline: environments in chain order. A bundle enters the first one with
+# `baton promote NAME --to dev --digest sha256:… --from-store STORE` and moves on with
+# `baton promote NAME --to NEXT`, unchanged. JSON Schema: schemas/baton.schema.json.
+#
+# store:  `oci:PATH` (an OCI image layout, relative to this repository) or a registry
+#         `HOST[:PORT]/PATH`.
+# target: what `baton apply` changes: { kind = "dir", path = "…" } or
+#         { kind = "exec", command = ["…"], check = ["…"] }. Optional.
+# gates:  upstream (default: the environment before), soak ("2h"), approvals (distinct
+#         principals, never the promoter), windows ("Mon-Fri 09:00-16:00 Europe/Berlin"),
+#         break_glass (allow `--break-glass "reason"`). Optional.
+
+[[environment]]
+name = "dev"
+store = "oci:stores/dev"
+target = { kind = "dir", path = "deploy/dev" }
+
+[[environment]]
+name = "staging"
+store = "oci:stores/staging"
+target = { kind = "dir", path = "deploy/staging" }
+
+[[environment]]
+name = "prod"
+store = "oci:stores/prod"
+target = { kind = "dir", path = "deploy/prod" }
+gates = { soak = "1h", approvals = 2, break_glass = true }
+"#;
+
+const PARAMS_README: &str = "# Parameters
+
+One file per environment and bundle: `params/<env>/<bundle>.toml`, checked against the
+parameter schema the bundle carries before every promotion and apply. Secrets are never
+values here, only references: `db_password = { from_env = \"PROD_DB_PASSWORD\" }` or
+`{ from_file = \"/run/secrets/db\" }`.
+";
+
+const STATE_README: &str = "# State
+
+Written only by baton: `state/<env>/<bundle>.toml` pins a digest in an environment, and
+`approvals/<env>/<bundle>/<digest>/<principal>.toml` records an approval. Every change is a
+commit with `Baton-*` trailers; `git log` tells the story. Do not edit these by hand: baton
+refuses to build on a hand-edited pin.
+";
+
+const GITIGNORE: &str =
+    "# Local OCI layout stores and dir targets: bytes, not state.\n/stores/\n/deploy/\n";
+
+/// What `init` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Initialised {
+    /// The repository's root.
+    pub path: String,
+    /// The commit that added the files.
+    pub commit: String,
+    /// The files written.
+    pub files: Vec<String>,
+}
+
+/// Creates (or adopts) a git repository at `dir` and commits a commented `baton.toml`,
+/// `params/README.md`, `state/README.md` and a `.gitignore` for local stores.
+pub fn init(dir: &Path, as_: Option<&str>) -> Result<Initialised, PromoteError> {
+    fs_err::create_dir_all(dir)?;
+    let repo = StateRepo::init(dir)?;
+    let snapshot = repo.snapshot()?;
+    if repo.read(&snapshot, PIPELINE)?.is_some() || repo.root().join(PIPELINE).exists() {
+        return Err(PromoteError::AlreadyInitialised { path: repo.root().join(PIPELINE) });
+    }
+    let identity = match (as_, repo.configured_identity()) {
+        (_, Some(identity)) => identity,
+        (Some(principal), None) => {
+            baton_state::Identity { name: principal.into(), email: principal.into() }
+        }
+        (None, None) => return Err(PromoteError::NoPrincipal),
+    };
+    let mut files = vec![
+        (PIPELINE, PIPELINE_TEMPLATE),
+        ("params/README.md", PARAMS_README),
+        ("state/README.md", STATE_README),
+    ];
+    if repo.read(&snapshot, ".gitignore")?.is_none() && !repo.root().join(".gitignore").exists() {
+        files.push((".gitignore", GITIGNORE));
+    }
+    let changes: Vec<FileChange> = files
+        .iter()
+        .map(|(path, text)| FileChange {
+            path: (*path).into(),
+            content: Some(text.as_bytes().to_vec()),
+        })
+        .collect();
+    let commit = repo.commit(
+        &snapshot,
+        &changes,
+        "baton init: pipeline, params and state\n",
+        &identity,
+        crate::context::now(),
+        None,
+    )?;
+    Ok(Initialised {
+        path: repo.root().display().to_string(),
+        commit: commit.to_string(),
+        files: files.iter().map(|(p, _)| (*p).to_owned()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_template_is_a_valid_pipeline() {
+        let pipeline = baton_model::Pipeline::from_toml(super::PIPELINE_TEMPLATE).unwrap();
+        assert_eq!(pipeline.names(), "dev, staging, prod");
+    }
+}

@@ -1,0 +1,625 @@
+//! Promotion, approval and rollback: each reads the branch head once, checks everything against
+//! that commit, moves bytes first, and commits last with compare-and-swap. When the branch moved
+//! meanwhile, it reads again and checks again.
+
+use baton_bundle::open_bundle;
+use baton_model::{
+    Action, ApprovalRecord, BundleConfig, BundleName, Digest, EnvName, Environment, ParamValues,
+    Principal, Selector, StateRecord, StoreLocation, Trailers,
+};
+use baton_state::{FileChange, Signer, StateError};
+use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
+use serde::Serialize;
+
+use crate::{
+    GateResult, PromoteError,
+    context::{View, approvals_dir, now, params_path, rfc3339, state_path},
+    gates::{GateQuestion, evaluate},
+};
+
+/// How often a command re-reads and retries when another writer moved the branch.
+const ATTEMPTS: u32 = 32;
+
+/// What to promote.
+pub struct PromoteRequest<'a> {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The environment promoted to.
+    pub to: String,
+    /// An explicit digest (required for the first environment of a chain).
+    pub digest: Option<Digest>,
+    /// The store to copy from instead of the upstream environment's.
+    pub from_store: Option<StoreLocation>,
+    /// `--as`.
+    pub as_: Option<String>,
+    /// Accept a digest pinned upstream before but not now.
+    pub allow_superseded: bool,
+    /// Skip the gates, with this reason, where baton.toml allows it.
+    pub break_glass: Option<String>,
+    /// How registries are reached.
+    pub options: &'a RegistryOptions,
+    /// Transfer progress.
+    pub progress: &'a Progress,
+    /// Signs commits, when signing is required or configured.
+    pub signer: Option<Signer<'a>>,
+}
+
+/// What a promotion (or rollback) did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Promotion {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The environment.
+    pub environment: EnvName,
+    /// The digest now pinned.
+    pub digest: Digest,
+    /// The bundle's version.
+    pub version: String,
+    /// promote, rollback or break-glass.
+    pub action: Action,
+    /// Where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<EnvName>,
+    /// The store the bytes came from.
+    pub source_store: String,
+    /// The store the bytes are in now.
+    pub store: String,
+    /// The new commit, or `None` when the digest was already pinned.
+    pub commit: Option<String>,
+    /// The digest pinned before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Digest>,
+    /// True when nothing had to change.
+    pub no_op: bool,
+    /// The gates as evaluated.
+    pub gates: Vec<GateResult>,
+    /// What the copy did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<CopySummary>,
+}
+
+/// The copy's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct CopySummary {
+    /// Blobs already there.
+    pub blobs_skipped: u64,
+    /// Blobs mounted or linked.
+    pub blobs_mounted: u64,
+    /// Blobs sent.
+    pub blobs_uploaded: u64,
+    /// Bytes sent.
+    pub bytes_uploaded: u64,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+impl From<CopyReport> for CopySummary {
+    fn from(r: CopyReport) -> CopySummary {
+        CopySummary {
+            blobs_skipped: r.blobs_skipped,
+            blobs_mounted: r.blobs_mounted,
+            blobs_uploaded: r.blobs_uploaded,
+            bytes_uploaded: r.bytes_uploaded,
+            seconds: r.seconds,
+        }
+    }
+}
+
+/// sha256 of a params file's bytes; of no bytes when there is none.
+pub fn params_digest(bytes: Option<&[u8]>) -> Digest {
+    Digest::of(bytes.unwrap_or_default())
+}
+
+/// Reads the bundle config of `digest` from `store` (manifest and config only, not the layer).
+pub fn load_config(
+    store: &Store,
+    bundle: &BundleName,
+    digest: &Digest,
+) -> Result<BundleConfig, PromoteError> {
+    store.resolve(bundle, &Selector::Digest(digest.clone())).map_err(|e| {
+        PromoteError::NotInStore {
+            bundle: bundle.clone(),
+            digest: digest.clone(),
+            store: store.label(),
+            detail: e.to_string(),
+        }
+    })?;
+    let blobs = store.blobs(bundle);
+    let opened = open_bundle(blobs.as_ref(), digest).map_err(|e| PromoteError::BadBundle {
+        bundle: bundle.clone(),
+        digest: digest.clone(),
+        store: store.label(),
+        detail: e.to_string(),
+    })?;
+    if opened.config.name != *bundle {
+        return Err(PromoteError::WrongBundle {
+            bundle: bundle.clone(),
+            found: opened.config.name,
+            digest: digest.clone(),
+            store: store.label(),
+        });
+    }
+    Ok(opened.config)
+}
+
+/// Checks the environment's params file at the view against the bundle's schema; returns its digest.
+pub fn check_params(
+    view: &View,
+    env: &EnvName,
+    bundle: &BundleName,
+    config: &BundleConfig,
+) -> Result<Digest, PromoteError> {
+    let path = params_path(env, bundle);
+    let bytes = view.repo.read(&view.snapshot, &path)?;
+    let text = match &bytes {
+        Some(b) => std::str::from_utf8(b).map_err(|_| PromoteError::BadFile {
+            file: path.clone().into(),
+            message: "is not UTF-8".into(),
+        })?,
+        None => "",
+    };
+    let values = ParamValues::from_toml(text)
+        .map_err(|e| PromoteError::BadFile { file: path.clone().into(), message: e.to_string() })?;
+    let violations = values.check(&config.params);
+    if !violations.is_empty() {
+        return Err(PromoteError::Params {
+            file: path.into(),
+            bundle: bundle.clone(),
+            env: env.clone(),
+            violations,
+        });
+    }
+    Ok(params_digest(bytes.as_deref()))
+}
+
+fn dirty_check(view: &View, env: &EnvName, bundle: &BundleName) -> Result<(), PromoteError> {
+    let paths = vec![
+        crate::context::PIPELINE.to_owned(),
+        params_path(env, bundle),
+        state_path(env, bundle),
+    ];
+    let dirs = vec![format!("approvals/{env}/{bundle}")];
+    let dirty = view.repo.dirty_paths(&view.snapshot, &paths, &dirs)?;
+    if dirty.is_empty() {
+        Ok(())
+    } else {
+        Err(StateError::Dirty { repo: view.repo.root().to_owned(), paths: dirty }.into())
+    }
+}
+
+/// Where the digest comes from, decided at one view.
+struct Source {
+    digest: Digest,
+    from: Option<EnvName>,
+    store: Store,
+}
+
+fn resolve_source(
+    view: &View,
+    env: &Environment,
+    request: &PromoteRequest<'_>,
+) -> Result<Source, PromoteError> {
+    let upstream = env.upstream.as_ref().map(|u| view.environment(u.as_str())).transpose()?;
+    let store_of = |location: &StoreLocation| -> Result<Store, PromoteError> {
+        Ok(Store::open(
+            &crate::context::resolve_store(view.repo.root(), location),
+            request.options,
+        )?)
+    };
+    match (&request.digest, upstream) {
+        (Some(digest), upstream) => {
+            let store = match (&request.from_store, upstream) {
+                (Some(location), _) => store_of(location)?,
+                (None, Some(up)) => view.open_store(up, request.options)?,
+                (None, None) => return Err(PromoteError::NoSourceStore { env: env.name.clone() }),
+            };
+            Ok(Source { digest: digest.clone(), from: upstream.map(|u| u.name.clone()), store })
+        }
+        (None, None) => Err(PromoteError::NoUpstream { env: env.name.clone() }),
+        (None, Some(up)) => {
+            let pin = view.pin(&up.name, &request.bundle)?.ok_or_else(|| {
+                PromoteError::NothingUpstream {
+                    env: env.name.clone(),
+                    upstream: up.name.clone(),
+                    bundle: request.bundle.clone(),
+                }
+            })?;
+            let store = match &request.from_store {
+                Some(location) => store_of(location)?,
+                None => view.open_store(up, request.options)?,
+            };
+            Ok(Source { digest: pin.digest, from: Some(up.name.clone()), store })
+        }
+    }
+}
+
+/// Promotes `request.bundle` into `request.to`: resolve the digest, load the bundle config,
+/// check params and gates, copy, commit with compare-and-swap; again from the top when the
+/// branch moved. A digest already pinned there is a no-op.
+pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotion, PromoteError> {
+    let mut copied: Option<(Digest, CopyReport)> = None;
+    for attempt in 1..=ATTEMPTS {
+        if attempt > 1 {
+            view.refresh()?;
+        }
+        let env = view.environment(&request.to)?.clone();
+        let bundle = &request.bundle;
+        dirty_check(view, &env.name, bundle)?;
+        view.check_not_hand_edited(&env.name, bundle)?;
+        let principal = view.principal(request.as_.as_deref())?;
+        let current = view.pin(&env.name, bundle)?;
+        let source = resolve_source(view, &env, request)?;
+        let target = view.open_store(&env, request.options)?;
+        let config = load_config(&source.store, bundle, &source.digest)?;
+        let params = check_params(view, &env.name, bundle, &config)?;
+        let time = now();
+        let action =
+            if request.break_glass.is_some() { Action::BreakGlass } else { Action::Promote };
+        let outcome =
+            |commit: Option<String>, gates: Vec<GateResult>, copy: Option<CopySummary>| Promotion {
+                bundle: bundle.clone(),
+                environment: env.name.clone(),
+                digest: source.digest.clone(),
+                version: config.version.to_string(),
+                action,
+                from: source.from.clone(),
+                source_store: source.store.label(),
+                store: target.label(),
+                no_op: commit.is_none(),
+                commit,
+                previous: current.as_ref().map(|c| c.digest.clone()),
+                gates,
+                copy,
+            };
+        // A rerun of a finished promotion is a no-op, whatever the gates say now.
+        if current.as_ref().is_some_and(|c| c.digest == source.digest && c.params_digest == params)
+        {
+            return Ok(outcome(None, Vec::new(), None));
+        }
+        let gates = check_gates(view, &env, request, &source.digest, &principal, time)?;
+        // Bytes first: the pin never names a bundle that is not wholly in the target store.
+        let report = match &copied {
+            Some((digest, report)) if *digest == source.digest => report.clone(),
+            _ => {
+                let tag = config.version.to_string();
+                let report = copy(
+                    &source.store,
+                    bundle,
+                    &source.digest,
+                    &target,
+                    Some(&tag),
+                    request.progress,
+                )?;
+                copied.insert((source.digest.clone(), report)).1.clone()
+            }
+        };
+        let record = StateRecord {
+            bundle: bundle.clone(),
+            environment: env.name.clone(),
+            digest: source.digest.clone(),
+            version: config.version.clone(),
+            params_digest: params.clone(),
+            action,
+            from: source.from.clone(),
+            source_store: source.store.label(),
+            by: principal.clone(),
+            at: rfc3339(time),
+            previous: current.as_ref().map(|c| c.digest.clone()),
+            reason: request.break_glass.clone(),
+        };
+        let from_label =
+            source.from.as_ref().map_or_else(|| source.store.label(), ToString::to_string);
+        match pin_commit(view, &record, from_label, time, request.signer) {
+            Ok(id) => return Ok(outcome(Some(id), gates, Some(report.into()))),
+            Err(PromoteError::State(StateError::Moved { .. })) => {
+                tracing::info!(attempt, "the state branch moved; reading it again");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(PromoteError::Contended { attempts: ATTEMPTS })
+}
+
+/// Every gate, or the refusal listing each that fails; nothing with break-glass (where allowed).
+fn check_gates(
+    view: &View,
+    env: &Environment,
+    request: &PromoteRequest<'_>,
+    digest: &Digest,
+    principal: &Principal,
+    now: i64,
+) -> Result<Vec<GateResult>, PromoteError> {
+    if request.break_glass.is_some() {
+        if !env.gates.break_glass {
+            return Err(PromoteError::BreakGlassNotAllowed { env: env.name.clone() });
+        }
+        return Ok(Vec::new());
+    }
+    let question = GateQuestion {
+        env,
+        bundle: &request.bundle,
+        digest,
+        promoter: principal,
+        allow_superseded: request.allow_superseded,
+        now,
+    };
+    let gates = evaluate(view, &question)?;
+    let failures: Vec<GateResult> = gates.iter().filter(|g| !g.passed).cloned().collect();
+    if failures.is_empty() {
+        Ok(gates)
+    } else {
+        Err(PromoteError::Refused {
+            bundle: request.bundle.clone(),
+            env: env.name.clone(),
+            digest: digest.clone(),
+            failures,
+        })
+    }
+}
+
+/// Commits a pin with its trailers; the subject says what happened.
+fn pin_commit(
+    view: &View,
+    record: &StateRecord,
+    from: String,
+    time: i64,
+    signer: Option<Signer<'_>>,
+) -> Result<String, PromoteError> {
+    let trailers = Trailers {
+        action: record.action,
+        bundle: record.bundle.clone(),
+        digest: record.digest.clone(),
+        from: Some(from),
+        to: record.environment.clone(),
+        version: Some(record.version.clone()),
+        by: record.by.clone(),
+        params: Some(record.params_digest.clone()),
+        previous: record.previous.clone(),
+        reason: record.reason.clone(),
+    };
+    let subject = format!(
+        "{} {} {} to {} ({})",
+        record.action,
+        record.bundle,
+        record.version,
+        record.environment,
+        record.digest.short()
+    );
+    commit(
+        view,
+        &record.by,
+        &trailers.message(&subject),
+        time,
+        &state_path(&record.environment, &record.bundle),
+        record.to_toml(),
+        signer,
+    )
+}
+
+fn commit(
+    view: &View,
+    principal: &Principal,
+    message: &str,
+    time: i64,
+    path: &str,
+    content: String,
+    signer: Option<Signer<'_>>,
+) -> Result<String, PromoteError> {
+    let identity = view.identity(principal);
+    let change = FileChange { path: path.to_owned(), content: Some(content.into_bytes()) };
+    let id = view.repo.commit(&view.snapshot, &[change], message, &identity, time, signer)?;
+    Ok(id.to_string())
+}
+
+/// What to approve.
+pub struct ApproveRequest<'a> {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The environment the digest may then be promoted to.
+    pub env: String,
+    /// The digest; default: what the environment's upstream pins now.
+    pub digest: Option<Digest>,
+    /// `--as`.
+    pub as_: Option<String>,
+    /// A comment.
+    pub comment: Option<String>,
+    /// Signs commits.
+    pub signer: Option<Signer<'a>>,
+}
+
+/// What an approval did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Approval {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The environment.
+    pub environment: EnvName,
+    /// The approved digest.
+    pub digest: Digest,
+    /// Who approved.
+    pub by: Principal,
+    /// The commit, or `None` when this principal had approved already.
+    pub commit: Option<String>,
+    /// True when nothing had to change.
+    pub no_op: bool,
+}
+
+/// Records that a principal approves a digest for an environment.
+pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval, PromoteError> {
+    for attempt in 1..=ATTEMPTS {
+        if attempt > 1 {
+            view.refresh()?;
+        }
+        let env = view.environment(&request.env)?.clone();
+        let bundle = &request.bundle;
+        let principal = view.principal(request.as_.as_deref())?;
+        let digest = if let Some(digest) = &request.digest {
+            digest.clone()
+        } else {
+            {
+                let upstream = env
+                    .upstream
+                    .clone()
+                    .ok_or_else(|| PromoteError::NoUpstream { env: env.name.clone() })?;
+                view.pin(&upstream, bundle)?
+                    .ok_or_else(|| PromoteError::NothingUpstream {
+                        env: env.name.clone(),
+                        upstream: upstream.clone(),
+                        bundle: bundle.clone(),
+                    })?
+                    .digest
+            }
+        };
+        let dir = approvals_dir(&env.name, bundle, &digest);
+        let path = format!("{dir}/{principal}.toml");
+        let dirty = view.repo.dirty_paths(&view.snapshot, std::slice::from_ref(&path), &[])?;
+        if !dirty.is_empty() {
+            return Err(
+                StateError::Dirty { repo: view.repo.root().to_owned(), paths: dirty }.into()
+            );
+        }
+        let outcome = |commit: Option<String>| Approval {
+            bundle: bundle.clone(),
+            environment: env.name.clone(),
+            digest: digest.clone(),
+            by: principal.clone(),
+            no_op: commit.is_none(),
+            commit,
+        };
+        if view.approvals(&env.name, bundle, &digest)?.iter().any(|a| a.by == principal) {
+            return Ok(outcome(None));
+        }
+        let time = now();
+        let record = ApprovalRecord {
+            bundle: bundle.clone(),
+            environment: env.name.clone(),
+            digest: digest.clone(),
+            by: principal.clone(),
+            at: rfc3339(time),
+            comment: request.comment.clone(),
+        };
+        let trailers = Trailers {
+            action: Action::Approve,
+            bundle: bundle.clone(),
+            digest: digest.clone(),
+            from: None,
+            to: env.name.clone(),
+            version: None,
+            by: principal.clone(),
+            params: None,
+            previous: None,
+            reason: None,
+        };
+        let subject = format!("approve {bundle} {} for {}", digest.short(), env.name);
+        match commit(
+            view,
+            &principal,
+            &trailers.message(&subject),
+            time,
+            &path,
+            record.to_toml(),
+            request.signer,
+        ) {
+            Ok(id) => return Ok(outcome(Some(id))),
+            Err(PromoteError::State(StateError::Moved { .. })) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Err(PromoteError::Contended { attempts: ATTEMPTS })
+}
+
+/// What to roll back.
+pub struct RollbackRequest<'a> {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The environment.
+    pub env: String,
+    /// The digest to go back to; default: the one pinned before the current one.
+    pub to: Option<Digest>,
+    /// `--as`.
+    pub as_: Option<String>,
+    /// How registries are reached.
+    pub options: &'a RegistryOptions,
+    /// Signs commits.
+    pub signer: Option<Signer<'a>>,
+}
+
+/// Re-pins a digest the environment held before, recorded as a rollback. The bytes must still be
+/// in the environment's store; gates do not apply, params are checked.
+pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promotion, PromoteError> {
+    for attempt in 1..=ATTEMPTS {
+        if attempt > 1 {
+            view.refresh()?;
+        }
+        let env = view.environment(&request.env)?.clone();
+        let bundle = &request.bundle;
+        dirty_check(view, &env.name, bundle)?;
+        view.check_not_hand_edited(&env.name, bundle)?;
+        let principal = view.principal(request.as_.as_deref())?;
+        let current = view.pin(&env.name, bundle)?;
+        let held = view.pin_events(|t| t.to == env.name && t.bundle == *bundle, usize::MAX)?;
+        let digest = match &request.to {
+            Some(digest) => {
+                if !held.iter().any(|e| e.trailers.digest == *digest) {
+                    return Err(PromoteError::NeverPinned {
+                        env: env.name.clone(),
+                        bundle: bundle.clone(),
+                        digest: digest.clone(),
+                    });
+                }
+                digest.clone()
+            }
+            None => held
+                .iter()
+                .map(|e| &e.trailers.digest)
+                .find(|d| current.as_ref().is_none_or(|c| c.digest != **d))
+                .cloned()
+                .ok_or_else(|| PromoteError::NothingToRollBack {
+                    env: env.name.clone(),
+                    bundle: bundle.clone(),
+                })?,
+        };
+        let store = view.open_store(&env, request.options)?;
+        let config = load_config(&store, bundle, &digest)?;
+        let params = check_params(view, &env.name, bundle, &config)?;
+        let time = now();
+        let outcome = |commit: Option<String>| Promotion {
+            bundle: bundle.clone(),
+            environment: env.name.clone(),
+            digest: digest.clone(),
+            version: config.version.to_string(),
+            action: Action::Rollback,
+            from: None,
+            source_store: store.label(),
+            store: store.label(),
+            no_op: commit.is_none(),
+            commit,
+            previous: current.as_ref().map(|c| c.digest.clone()),
+            gates: Vec::new(),
+            copy: None,
+        };
+        if current.as_ref().is_some_and(|c| c.digest == digest && c.params_digest == params) {
+            return Ok(outcome(None));
+        }
+        let record = StateRecord {
+            bundle: bundle.clone(),
+            environment: env.name.clone(),
+            digest: digest.clone(),
+            version: config.version.clone(),
+            params_digest: params.clone(),
+            action: Action::Rollback,
+            from: None,
+            source_store: store.label(),
+            by: principal.clone(),
+            at: rfc3339(time),
+            previous: current.as_ref().map(|c| c.digest.clone()),
+            reason: None,
+        };
+        match pin_commit(view, &record, env.name.to_string(), time, request.signer) {
+            Ok(id) => return Ok(outcome(Some(id))),
+            Err(PromoteError::State(StateError::Moved { .. })) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Err(PromoteError::Contended { attempts: ATTEMPTS })
+}

@@ -1,0 +1,203 @@
+//! Read-only questions answered from git alone: what is pinned where (`status`), how two
+//! environments differ (`diff`), and every pin change of an environment (`history`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use baton_model::{Action, BundleName, Digest, EnvName, Principal, StateRecord};
+use serde::Serialize;
+
+use crate::{
+    PromoteError,
+    context::{View, params_path},
+};
+
+/// One pin in `status`.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusRow {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The environment.
+    pub environment: EnvName,
+    /// The pin.
+    pub digest: Digest,
+    /// The version.
+    pub version: String,
+    /// When it was pinned (RFC 3339).
+    pub at: String,
+    /// Seconds since then.
+    pub age_seconds: i64,
+    /// Who pinned it.
+    pub by: Principal,
+    /// How.
+    pub action: Action,
+}
+
+/// Every pin of every environment, environments in chain order, bundles sorted.
+pub fn status(view: &View) -> Result<Vec<StatusRow>, PromoteError> {
+    let now = crate::context::now();
+    let mut rows = Vec::new();
+    for env in view.pipeline.environments() {
+        for bundle in view.pinned_bundles(&env.name)? {
+            let Some(record) = view.pin(&env.name, &bundle)? else { continue };
+            let age = record.at.parse::<jiff::Timestamp>().map_or(0, |t| now - t.as_second());
+            rows.push(StatusRow {
+                bundle,
+                environment: env.name.clone(),
+                version: record.version.to_string(),
+                digest: record.digest,
+                at: record.at,
+                age_seconds: age,
+                by: record.by,
+                action: record.action,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// How one bundle differs between two environments.
+#[derive(Clone, Debug, Serialize)]
+pub struct BundleDiff {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The pin in the first environment.
+    pub a: Option<PinSummary>,
+    /// The pin in the second environment.
+    pub b: Option<PinSummary>,
+    /// Whether the digests are the same.
+    pub same_digest: bool,
+    /// Parameters that differ: name, value in a, value in b (as TOML; absent is `None`).
+    pub params: Vec<ParamDiff>,
+}
+
+/// A pin, short.
+#[derive(Clone, Debug, Serialize)]
+pub struct PinSummary {
+    /// The digest.
+    pub digest: Digest,
+    /// The version.
+    pub version: String,
+}
+
+/// One parameter that differs.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParamDiff {
+    /// The parameter.
+    pub name: String,
+    /// Its value in the first environment.
+    pub a: Option<String>,
+    /// Its value in the second environment.
+    pub b: Option<String>,
+}
+
+/// Digest and parameter differences of every bundle (or one) between environments `a` and `b`.
+pub fn diff(
+    view: &View,
+    a: &str,
+    b: &str,
+    bundle: Option<&BundleName>,
+) -> Result<Vec<BundleDiff>, PromoteError> {
+    let env_a = view.environment(a)?.name.clone();
+    let env_b = view.environment(b)?.name.clone();
+    let bundles: BTreeSet<BundleName> = match bundle {
+        Some(bundle) => BTreeSet::from([bundle.clone()]),
+        None => {
+            view.pinned_bundles(&env_a)?.into_iter().chain(view.pinned_bundles(&env_b)?).collect()
+        }
+    };
+    let mut out = Vec::new();
+    for bundle in bundles {
+        let summary = |r: Option<StateRecord>| {
+            r.map(|r| PinSummary { digest: r.digest, version: r.version.to_string() })
+        };
+        let pin_a = summary(view.pin(&env_a, &bundle)?);
+        let pin_b = summary(view.pin(&env_b, &bundle)?);
+        let params_a = read_params(view, &env_a, &bundle)?;
+        let params_b = read_params(view, &env_b, &bundle)?;
+        let names: BTreeSet<&String> = params_a.keys().chain(params_b.keys()).collect();
+        let params = names
+            .into_iter()
+            .filter(|n| params_a.get(*n) != params_b.get(*n))
+            .map(|n| ParamDiff {
+                name: n.clone(),
+                a: params_a.get(n).cloned(),
+                b: params_b.get(n).cloned(),
+            })
+            .collect();
+        let same_digest = match (&pin_a, &pin_b) {
+            (Some(x), Some(y)) => x.digest == y.digest,
+            _ => false,
+        };
+        out.push(BundleDiff { bundle, a: pin_a, b: pin_b, same_digest, params });
+    }
+    Ok(out)
+}
+
+/// The params file as name → value rendered as TOML text (references stay references: a
+/// secret's value is never in the file).
+fn read_params(
+    view: &View,
+    env: &EnvName,
+    bundle: &BundleName,
+) -> Result<BTreeMap<String, String>, PromoteError> {
+    let path = params_path(env, bundle);
+    let Some(text) = view.read_text(&path)? else { return Ok(BTreeMap::new()) };
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| PromoteError::BadFile { file: path.into(), message: e.to_string() })?;
+    Ok(table.into_iter().map(|(k, v)| (k, v.to_string())).collect())
+}
+
+/// One pin change.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    /// The commit.
+    pub commit: String,
+    /// Commit time, RFC 3339.
+    pub at: String,
+    /// The environment.
+    pub environment: EnvName,
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The digest pinned.
+    pub digest: Digest,
+    /// Its version.
+    pub version: Option<String>,
+    /// Where it came from.
+    pub from: Option<String>,
+    /// Who.
+    pub by: Principal,
+    /// How.
+    pub action: Action,
+    /// Why the gates were skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `unsigned` or `signed`.
+    pub signature: String,
+}
+
+/// Every pin change of `env` (and one bundle), newest first, from commit trailers.
+pub fn history(
+    view: &View,
+    env: &str,
+    bundle: Option<&BundleName>,
+) -> Result<Vec<HistoryEntry>, PromoteError> {
+    let env = view.environment(env)?.name.clone();
+    let events =
+        view.pin_events(|t| t.to == env && bundle.is_none_or(|b| t.bundle == *b), usize::MAX)?;
+    Ok(events
+        .into_iter()
+        .map(|e| HistoryEntry {
+            commit: e.commit.to_string(),
+            at: crate::context::rfc3339(e.time),
+            environment: e.trailers.to,
+            bundle: e.trailers.bundle,
+            digest: e.trailers.digest,
+            version: e.trailers.version.map(|v| v.to_string()),
+            from: e.trailers.from,
+            by: e.trailers.by,
+            action: e.trailers.action,
+            reason: e.trailers.reason,
+            signature: if e.signed { "signed" } else { "unsigned" }.into(),
+        })
+        .collect())
+}
