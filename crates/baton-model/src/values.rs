@@ -61,7 +61,7 @@ impl ParamValues {
         };
         for (name, spec) in schema.specs() {
             match self.0.get(name) {
-                None if spec.required || spec.secret => {
+                None if spec.required => {
                     add(name, "is required and has no value: add it to the params file".into());
                 }
                 Some(ParamValue::Literal(_)) if spec.secret => add(
@@ -132,6 +132,7 @@ enum = ["blue", "green"]
 [params.db_password]
 type = "string"
 secret = true
+required = true
 "#;
 
     fn check(values: &str) -> Vec<String> {

@@ -192,6 +192,9 @@ struct Source {
     digest: Digest,
     from: Option<EnvName>,
     store: Store,
+    /// How the store is recorded: an environment's store as baton.toml writes it, or
+    /// `--from-store` with a layout path made absolute (it was relative to the caller's directory).
+    label: String,
 }
 
 fn resolve_source(
@@ -200,22 +203,19 @@ fn resolve_source(
     request: &PromoteRequest<'_>,
 ) -> Result<Source, PromoteError> {
     let upstream = env.upstream.as_ref().map(|u| view.environment(u.as_str())).transpose()?;
-    let store_of = |location: &StoreLocation| -> Result<Store, PromoteError> {
-        Ok(Store::open(
-            &crate::context::resolve_store(view.repo.root(), location),
-            request.options,
-        )?)
+    let given = |location: &StoreLocation| -> Result<(Store, String), PromoteError> {
+        let location = match location {
+            StoreLocation::Layout(path) => StoreLocation::Layout(std::path::absolute(path)?),
+            other @ StoreLocation::Registry { .. } => other.clone(),
+        };
+        Ok((Store::open(&location, request.options)?, location.to_string()))
     };
-    match (&request.digest, upstream) {
-        (Some(digest), upstream) => {
-            let store = match (&request.from_store, upstream) {
-                (Some(location), _) => store_of(location)?,
-                (None, Some(up)) => view.open_store(up, request.options)?,
-                (None, None) => return Err(PromoteError::NoSourceStore { env: env.name.clone() }),
-            };
-            Ok(Source { digest: digest.clone(), from: upstream.map(|u| u.name.clone()), store })
-        }
-        (None, None) => Err(PromoteError::NoUpstream { env: env.name.clone() }),
+    let of_env = |env: &Environment| -> Result<(Store, String), PromoteError> {
+        Ok((view.open_store(env, request.options)?, env.store.to_string()))
+    };
+    let (digest, from) = match (&request.digest, upstream) {
+        (Some(digest), upstream) => (digest.clone(), upstream),
+        (None, None) => return Err(PromoteError::NoUpstream { env: env.name.clone() }),
         (None, Some(up)) => {
             let pin = view.pin(&up.name, &request.bundle)?.ok_or_else(|| {
                 PromoteError::NothingUpstream {
@@ -224,13 +224,15 @@ fn resolve_source(
                     bundle: request.bundle.clone(),
                 }
             })?;
-            let store = match &request.from_store {
-                Some(location) => store_of(location)?,
-                None => view.open_store(up, request.options)?,
-            };
-            Ok(Source { digest: pin.digest, from: Some(up.name.clone()), store })
+            (pin.digest, Some(up))
         }
-    }
+    };
+    let (store, label) = match (&request.from_store, from) {
+        (Some(location), _) => given(location)?,
+        (None, Some(up)) => of_env(up)?,
+        (None, None) => return Err(PromoteError::NoSourceStore { env: env.name.clone() }),
+    };
+    Ok(Source { digest, from: from.map(|u| u.name.clone()), store, label })
 }
 
 /// Promotes `request.bundle` into `request.to`: resolve the digest, load the bundle config,
@@ -263,8 +265,8 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
                 version: config.version.to_string(),
                 action,
                 from: source.from.clone(),
-                source_store: source.store.label(),
-                store: target.label(),
+                source_store: source.label.clone(),
+                store: env.store.to_string(),
                 no_op: commit.is_none(),
                 commit,
                 previous: current.as_ref().map(|c| c.digest.clone()),
@@ -301,14 +303,14 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             params_digest: params.clone(),
             action,
             from: source.from.clone(),
-            source_store: source.store.label(),
+            source_store: source.label.clone(),
             by: principal.clone(),
             at: rfc3339(time),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: request.break_glass.clone(),
         };
         let from_label =
-            source.from.as_ref().map_or_else(|| source.store.label(), ToString::to_string);
+            source.from.as_ref().map_or_else(|| source.label.clone(), ToString::to_string);
         match pin_commit(view, &record, from_label, time, request.signer) {
             Ok(id) => return Ok(outcome(Some(id), gates, Some(report.into()))),
             Err(PromoteError::State(StateError::Moved { .. })) => {
@@ -590,8 +592,8 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             version: config.version.to_string(),
             action: Action::Rollback,
             from: None,
-            source_store: store.label(),
-            store: store.label(),
+            source_store: env.store.to_string(),
+            store: env.store.to_string(),
             no_op: commit.is_none(),
             commit,
             previous: current.as_ref().map(|c| c.digest.clone()),
@@ -609,7 +611,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             params_digest: params.clone(),
             action: Action::Rollback,
             from: None,
-            source_store: store.label(),
+            source_store: env.store.to_string(),
             by: principal.clone(),
             at: rfc3339(time),
             previous: current.as_ref().map(|c| c.digest.clone()),

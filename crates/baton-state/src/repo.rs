@@ -163,6 +163,7 @@ impl StateRepo {
 
     fn from_repo(repo: gix::Repository) -> Result<StateRepo, StateError> {
         let root = repo.workdir().unwrap_or_else(|| repo.git_dir()).to_owned();
+        let root = fs_err::canonicalize(&root).unwrap_or(root);
         let head = repo.head_name().map_err(|e| git(&root, &e))?;
         let Some(branch) = head else {
             return Err(StateError::Detached { repo: root });

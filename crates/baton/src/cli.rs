@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use baton_model::{Reference, StoreLocation};
+use baton_model::{BundleName, Digest, Reference, StoreLocation};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Promote one immutable bundle of infrastructure description through dev, staging and prod.
@@ -61,6 +61,133 @@ pub(crate) enum Command {
     /// Build, list, inspect, verify and unpack bundles.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Create a state repository: a commented baton.toml, params/ and state/, committed.
+    Init(InitArgs),
+    /// Promote a bundle's digest, unchanged, into an environment once its gates hold (exit 3 when not).
+    Promote(PromoteArgs),
+    /// Approve a digest for an environment (by default, what its upstream pins now).
+    Approve(ApproveArgs),
+    /// What is pinned where: bundle × environment, with version, digest, age and who.
+    Status(StatusArgs),
+    /// Digest and parameter differences between two environments.
+    Diff(DiffArgs),
+    /// Every pin change of an environment: time, digest, version, from, by, action, signature.
+    History(HistoryArgs),
+    /// Re-pin a digest an environment held before, recorded as a rollback.
+    Rollback(RollbackArgs),
+}
+
+/// Where the state repository is, and who acts.
+#[derive(Debug, Args)]
+pub(crate) struct StateArgs {
+    /// The state repository (default: found upwards from the current directory, as git does).
+    #[arg(long, env = "BATON_STATE", value_name = "PATH")]
+    pub(crate) state: Option<PathBuf>,
+}
+
+/// Who acts.
+#[derive(Debug, Args)]
+pub(crate) struct ActorArgs {
+    /// Act as this principal (default: git's user.email in the state repository).
+    #[arg(long = "as", value_name = "PRINCIPAL")]
+    pub(crate) as_: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The directory (created when missing; made a git repository when it is not one).
+    #[arg(default_value = ".")]
+    pub(crate) dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) actor: ActorArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PromoteArgs {
+    /// The bundle's name.
+    pub(crate) bundle: BundleName,
+    /// The environment to promote into.
+    #[arg(long, value_name = "ENV")]
+    pub(crate) to: String,
+    /// The digest to promote (default: what the upstream environment pins).
+    #[arg(long)]
+    pub(crate) digest: Option<Digest>,
+    /// The store to copy from (default: the upstream environment's); needed for the first environment.
+    #[arg(long, value_parser = parse_store, value_name = "STORE")]
+    pub(crate) from_store: Option<StoreLocation>,
+    /// Accept a digest the upstream environment pinned before, though it pins another now.
+    #[arg(long)]
+    pub(crate) allow_superseded: bool,
+    /// Skip the gates, where baton.toml allows it; the reason is recorded and always audited.
+    #[arg(long, value_name = "REASON")]
+    pub(crate) break_glass: Option<String>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) actor: ActorArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApproveArgs {
+    /// The bundle's name.
+    pub(crate) bundle: BundleName,
+    /// The environment the digest may then be promoted to.
+    #[arg(long, value_name = "ENV")]
+    pub(crate) env: String,
+    /// The digest (default: what the environment's upstream pins now).
+    #[arg(long)]
+    pub(crate) digest: Option<Digest>,
+    /// A comment, kept in the approval record.
+    #[arg(long)]
+    pub(crate) comment: Option<String>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) actor: ActorArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The first environment.
+    pub(crate) a: String,
+    /// The second environment.
+    pub(crate) b: String,
+    /// Only this bundle.
+    pub(crate) bundle: Option<BundleName>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// The environment.
+    pub(crate) env: String,
+    /// Only this bundle.
+    pub(crate) bundle: Option<BundleName>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The bundle's name.
+    pub(crate) bundle: BundleName,
+    /// The environment.
+    #[arg(long, value_name = "ENV")]
+    pub(crate) env: String,
+    /// The digest to go back to (default: the one pinned before the current one).
+    #[arg(long, value_name = "DIGEST")]
+    pub(crate) to: Option<Digest>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) actor: ActorArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! One module per command group; each command is a thin wrapper over library calls.
 
 mod bundle;
+mod promote;
 
 use anyhow::Result;
 use baton_store::RegistryOptions;
@@ -14,5 +15,6 @@ pub(crate) fn run(
 ) -> Result<ExitStatus> {
     match command {
         Command::Bundle(command) => bundle::run(command, printer, options),
+        other => promote::run(other, printer, options),
     }
 }

@@ -20,16 +20,19 @@ pub(crate) enum ExitStatus {
     Success,
     /// The command could not do its job.
     Error,
+    /// A gate refused.
+    Refused,
     /// Verification found a problem.
     Findings,
 }
-// Exit code 2 (usage) is clap's own; 3 (a gate refused) comes with promotion.
+// Exit code 2 (usage) is clap's own.
 
 impl From<ExitStatus> for ExitCode {
     fn from(status: ExitStatus) -> ExitCode {
         ExitCode::from(match status {
             ExitStatus::Success => 0,
             ExitStatus::Error => 1,
+            ExitStatus::Refused => 3,
             ExitStatus::Findings => 4,
         })
     }
@@ -48,7 +51,10 @@ fn main() -> ExitCode {
                 return ExitStatus::Success.into();
             }
             printer.error(&error);
-            ExitStatus::Error.into()
+            let refused = error
+                .downcast_ref::<baton_promote::PromoteError>()
+                .is_some_and(baton_promote::PromoteError::is_refusal);
+            if refused { ExitStatus::Refused.into() } else { ExitStatus::Error.into() }
         }
     }
 }

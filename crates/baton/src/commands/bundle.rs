@@ -669,7 +669,10 @@ fn import(args: &ImportArgs, printer: &Printer, options: &RegistryOptions) -> Re
 }
 
 /// A progress bar for a transfer, and the callback that moves it; the copy reports the length.
-fn transfer_progress(printer: &Printer, message: &str) -> (indicatif::ProgressBar, Progress) {
+pub(crate) fn transfer_progress(
+    printer: &Printer,
+    message: &str,
+) -> (indicatif::ProgressBar, Progress) {
     let bar = printer.progress(0, message);
     let moved = bar.clone();
     let progress: Progress = std::sync::Arc::new(move |event| match event {
