@@ -49,6 +49,14 @@ pub fn baton(cwd: &Path) -> assert_cmd::Command {
         .env_remove("REGISTRY_AUTH_FILE")
         // No credential of the machine's user leaks into a test: an empty docker config.
         .env("DOCKER_CONFIG", cwd.join(".docker-config-of-this-test"))
+        // Nor their git identity or configuration: principals come from `--as` or the repository.
+        .env("HOME", cwd.join(".home-of-this-test"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("GIT_AUTHOR_NAME")
+        .env_remove("GIT_AUTHOR_EMAIL")
+        .env_remove("GIT_COMMITTER_NAME")
+        .env_remove("GIT_COMMITTER_EMAIL")
         .env("NO_COLOR", "1");
     cmd
 }
@@ -262,4 +270,20 @@ pub fn registry_storage() -> PathBuf {
         std::env::var("BATON_TEST_REGISTRY_STORAGE")
             .expect("BATON_TEST_REGISTRY_STORAGE is not set: run `make test`"),
     )
+}
+
+/// The example state repository (`examples/state`) copied to `dir/state`, made a git repository
+/// on branch `main` with one commit.
+pub fn state_repo(dir: &Path) -> PathBuf {
+    let state = dir.join("state");
+    copy_tree(&repo_root().join("examples/state"), &state);
+    git(&state, &["init", "-q", "-b", "main"]);
+    git(&state, &["add", "-A"]);
+    git(&state, &["commit", "-q", "-m", "pipeline and params"]);
+    state
+}
+
+/// Runs `baton` in `cwd` with `args`, returning the output whatever the exit code.
+pub fn run(cwd: &Path, args: &[&str]) -> std::process::Output {
+    baton(cwd).args(args).output().unwrap()
 }

@@ -6,6 +6,7 @@ mod determinism;
 mod errors;
 mod faults;
 mod interop;
+mod promote;
 mod provenance;
 mod registry;
 mod tidy;

@@ -191,60 +191,41 @@ impl View {
         Ok(events)
     }
 
-    /// Refuses when the last change of `state/<env>/<bundle>.toml` was not baton's own.
+    /// Refuses when `state/<env>/<bundle>.toml` is not what baton last wrote there: a pin
+    /// changed by hand (and committed) must be restored before baton builds on it.
     pub fn check_not_hand_edited(
         &self,
         env: &EnvName,
         bundle: &BundleName,
     ) -> Result<(), PromoteError> {
         let path = state_path(env, bundle);
-        let Some(tip) = self.snapshot.commit else { return Ok(()) };
-        let Some(current) = self.repo.blob_id(&self.snapshot, &path)? else { return Ok(()) };
-        let _ = current;
-        for info in self.repo.commits(tip)? {
-            let info = info?;
-            let now = self.repo.blob_id_in(info.tree, &path)?;
-            let before = match info.parents.first() {
-                Some(parent) => {
-                    let parent = self.repo.snapshot_at(*parent)?;
-                    self.repo.blob_id(&parent, &path)?
-                }
-                None => None,
-            };
-            if now == before {
-                continue;
+        let current = self.repo.blob_id(&self.snapshot, &path)?;
+        let last = self.pin_events(|t| t.to == *env && t.bundle == *bundle, 1)?;
+        let (written, commit) = match last.first() {
+            Some(event) => {
+                let info = self.repo.commit_info(event.commit)?;
+                (self.repo.blob_id_in(info.tree, &path)?, Some(event.commit))
             }
-            let trailers = Trailers::parse(&info.message).and_then(Result::ok);
-            let record = match now {
-                Some(id) => std::str::from_utf8(&self.repo.blob(id)?)
-                    .ok()
-                    .and_then(|t| StateRecord::from_toml(t).ok()),
-                None => None,
-            };
-            let consistent = matches!((&trailers, &record), (Some(t), Some(r))
-                if t.action != Action::Approve
-                    && t.to == *env
-                    && t.bundle == *bundle
-                    && t.digest == r.digest
-                    && r.environment == *env
-                    && r.bundle == *bundle
-                    && r.action == t.action);
-            if consistent {
-                return Ok(());
-            }
-            let text = |id: Option<ObjectId>| -> Result<String, PromoteError> {
-                Ok(match id {
-                    Some(id) => String::from_utf8_lossy(&self.repo.blob(id)?).into_owned(),
-                    None => String::new(),
-                })
-            };
-            let diff = similar::TextDiff::from_lines(&text(before)?, &text(now)?)
-                .unified_diff()
-                .header(&format!("a/{path}"), &format!("b/{path}"))
-                .to_string();
-            return Err(PromoteError::HandEdited { path, commit: info.id.to_string(), diff });
+            None => (None, None),
+        };
+        if current == written {
+            return Ok(());
         }
-        Ok(())
+        let text = |id: Option<ObjectId>| -> Result<String, PromoteError> {
+            Ok(match id {
+                Some(id) => String::from_utf8_lossy(&self.repo.blob(id)?).into_owned(),
+                None => String::new(),
+            })
+        };
+        let diff = similar::TextDiff::from_lines(&text(written)?, &text(current)?)
+            .unified_diff()
+            .header(&format!("a/{path} (as baton wrote it)"), &format!("b/{path} (now)"))
+            .to_string();
+        Err(PromoteError::HandEdited {
+            path,
+            commit: commit.map_or_else(|| "none (baton never wrote it)".into(), |c| c.to_string()),
+            diff,
+        })
     }
 
     /// The principal: `--as`, else git's `user.email`.

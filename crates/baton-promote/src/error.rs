@@ -143,12 +143,12 @@ pub enum PromoteError {
     },
     /// A state file was changed by something other than baton.
     #[error(
-        "`{path}` was last changed by commit {commit}, which is not a baton promotion of it; baton refuses to build on it until it is fixed (revert that commit, or restore the file as baton wrote it):\n{diff}"
+        "`{path}` is not what baton last wrote there (commit {commit}): it was changed by hand. baton refuses to build on it until it is restored (`git revert` the edit, or check out the file from that commit and commit it):\n{diff}"
     )]
     HandEdited {
         /// The file.
         path: String,
-        /// The commit that changed it.
+        /// The commit baton last wrote it in.
         commit: String,
         /// What that commit changed.
         diff: String,

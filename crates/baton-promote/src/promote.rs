@@ -247,7 +247,11 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let env = view.environment(&request.to)?.clone();
         let bundle = &request.bundle;
         dirty_check(view, &env.name, bundle)?;
+        // Both pins this promotion reads must be as baton wrote them.
         view.check_not_hand_edited(&env.name, bundle)?;
+        if let Some(upstream) = &env.upstream {
+            view.check_not_hand_edited(upstream, bundle)?;
+        }
         let principal = view.principal(request.as_.as_deref())?;
         let current = view.pin(&env.name, bundle)?;
         let source = resolve_source(view, &env, request)?;

@@ -440,7 +440,7 @@ impl StateRepo {
             tree,
             parents: base.commit.into_iter().collect(),
             author: signature.clone(),
-            committer: signature,
+            committer: signature.clone(),
             encoding: None,
             message: message.into(),
             extra_headers: Vec::new(),
@@ -470,7 +470,14 @@ impl StateRepo {
             name: self.branch.clone(),
             deref: false,
         };
-        if let Err(error) = self.repo.edit_reference(edit) {
+        // The reflog line names the same identity as the commit (git's config may have none).
+        let mut time_text = gix::date::parse::TimeBuf::default();
+        let reflog_committer = gix::actor::SignatureRef {
+            name: signature.name.as_ref(),
+            email: signature.email.as_ref(),
+            time: signature.time.to_str(&mut time_text),
+        };
+        if let Err(error) = self.repo.edit_references_as([edit], Some(reflog_committer)) {
             let now = self.snapshot()?;
             if now.commit != base.commit {
                 return Err(StateError::Moved {

@@ -1,0 +1,464 @@
+//! The promoter end to end: real bundles, a real git state repository, real `git` reading what
+//! baton wrote, and every refusal the issue names.
+
+use std::path::{Path, PathBuf};
+
+use baton_tests::{
+    baton, build_json, example, git, registry, run, state_repo, stderr, stdout, stdout_json,
+    unique_path,
+};
+use serde_json::Value;
+
+/// A temporary directory with the example state repository and web built into `oci:build`.
+struct Setup {
+    tmp: tempfile::TempDir,
+    state: PathBuf,
+    web: String,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = state_repo(tmp.path());
+    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[]);
+    let web = built["digest"].as_str().unwrap().to_owned();
+    Setup { tmp, state, web }
+}
+
+impl Setup {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        run(&self.state, args)
+    }
+
+    /// Runs and expects success, returning the JSON document.
+    fn ok(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let output = self.run(&all);
+        assert!(output.status.success(), "baton {args:?}: {}", stderr(&output));
+        stdout_json(&output)
+    }
+
+    /// Runs and expects exit `code`, returning stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let output = self.run(args);
+        assert_eq!(output.status.code(), Some(code), "baton {args:?}: {}", stderr(&output));
+        stderr(&output)
+    }
+
+    fn build_store(&self) -> String {
+        format!("oci:{}", self.tmp.path().join("build").display())
+    }
+
+    fn enter_dev(&self, digest: &str) -> Value {
+        let from = self.build_store();
+        self.ok(&[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            digest,
+            "--from-store",
+            &from,
+            "--as",
+            "ci@example.com",
+        ])
+    }
+}
+
+fn commit_all(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", message]);
+}
+
+#[test]
+fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
+    let s = setup();
+    let dev = s.enter_dev(&s.web);
+    assert_eq!(
+        (dev["digest"].as_str(), dev["action"].as_str()),
+        (Some(s.web.as_str()), Some("promote"))
+    );
+    assert_eq!(dev["no_op"], false);
+    assert_eq!(dev["copy"]["blobs_mounted"], 2, "layouts on one file system are linked: {dev}");
+
+    let staging = s.ok(&["promote", "web", "--to", "staging", "--as", "ci@example.com"]);
+    assert_eq!(staging["digest"], s.web.as_str());
+    assert_eq!(staging["from"], "dev");
+    assert_eq!(staging["gates"][0]["gate"], "upstream");
+
+    // prod needs two approvals by principals other than the promoter.
+    let refused = s.fails(&["promote", "web", "--to", "prod", "--as", "ci@example.com"], 3);
+    assert!(refused.contains("approvals: 0 of 2"), "{refused}");
+    assert!(refused.contains("baton approve web --env prod"), "{refused}");
+    s.ok(&["approve", "web", "--env", "prod", "--as", "ci@example.com"]);
+    s.ok(&[
+        "approve",
+        "web",
+        "--env",
+        "prod",
+        "--as",
+        "alice@example.com",
+        "--comment",
+        "looks good",
+    ]);
+    let refused = s.fails(&["promote", "web", "--to", "prod", "--as", "ci@example.com"], 3);
+    assert!(refused.contains("1 of 2 (alice@example.com)"), "{refused}");
+    assert!(refused.contains("the promoter cannot approve their own promotion"), "{refused}");
+    let again = s.ok(&["approve", "web", "--env", "prod", "--as", "alice@example.com"]);
+    assert_eq!(again["no_op"], true);
+    s.ok(&["approve", "web", "--env", "prod", "--as", "bob@example.com"]);
+    let prod = s.ok(&["promote", "web", "--to", "prod", "--as", "ci@example.com"]);
+    assert_eq!(prod["digest"], s.web.as_str());
+    assert_eq!(prod["no_op"], false);
+
+    // A rerun of a finished promotion is a no-op.
+    let rerun = s.ok(&["promote", "web", "--to", "prod", "--as", "ci@example.com"]);
+    assert_eq!(rerun["no_op"], true);
+
+    // The same bytes are in every store.
+    for env in ["dev", "staging", "prod"] {
+        let reference = format!("oci:stores/{env}/web@{}", s.web);
+        let output = baton(&s.state).args(["bundle", "verify", &reference]).output().unwrap();
+        assert!(output.status.success(), "{env}: {}", stdout(&output));
+    }
+
+    // status, history and diff come from git.
+    let rows = s.ok(&["status"]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["digest"] == s.web.as_str() && r["version"] == "1.4.2"));
+    let human = stdout(&s.run(&["status"]));
+    assert!(human.starts_with("BUNDLE  dev"), "{human}");
+    let history = s.ok(&["history", "prod", "web"]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["from"], "staging");
+    assert_eq!(history[0]["by"], "ci@example.com");
+    assert_eq!(history[0]["signature"], "unsigned");
+    let diff = s.ok(&["diff", "staging", "prod"]);
+    assert_eq!(diff[0]["same_digest"], true);
+    let changed: Vec<&str> =
+        diff[0]["params"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(changed, ["server_name"]);
+
+    // What baton wrote is ordinary git: trailers, a clean work tree, a sound repository.
+    let log = git(&s.state, &["log", "--format=%s%n%b%n--"]);
+    assert!(log.contains("promote web 1.4.2 to prod"), "{log}");
+    assert!(log.contains("Baton-Action: promote\nBaton-Bundle: web\nBaton-Digest: "), "{log}");
+    assert!(log.contains("Baton-From: staging\nBaton-To: prod"), "{log}");
+    assert!(log.contains("Baton-Action: approve"), "{log}");
+    assert_eq!(git(&s.state, &["status", "--porcelain"]), "");
+    git(&s.state, &["fsck", "--strict"]);
+    let pin = fs_err::read_to_string(s.state.join("state/prod/web.toml")).unwrap();
+    assert!(pin.contains(&format!("digest = \"{}\"", s.web)), "{pin}");
+    assert!(pin.contains("from = \"staging\"") && pin.contains("action = \"promote\""), "{pin}");
+}
+
+#[test]
+fn bad_requests_are_refused_with_what_to_do() {
+    let s = setup();
+    let from = s.build_store();
+    let err = s.fails(&["promote", "web", "--to", "qa", "--as", "ci"], 1);
+    assert!(
+        err.contains(
+            "environment `qa` is not defined in baton.toml (environments: dev, staging, prod)"
+        ),
+        "{err}"
+    );
+    let err = s.fails(&["promote", "web", "--to", "dev", "--as", "ci"], 1);
+    assert!(err.contains("`dev` is the first environment of the chain"), "{err}");
+    let absent = format!("sha256:{}", "0".repeat(64));
+    let err = s.fails(
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &absent,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+        1,
+    );
+    assert!(err.contains(&format!("bundle `web` at {absent} is not in store")), "{err}");
+    let err = s.fails(&["promote", "web", "--to", "staging", "--as", "ci"], 1);
+    assert!(err.contains("`dev` (upstream of `staging`) pins no `web`"), "{err}");
+    let err = s.fails(&["promote", "web", "--to", "dev", "--digest", "sha256:abc"], 2);
+    assert!(err.contains("sha256:abc"), "{err}");
+
+    // Invalid params: every problem at once, nothing copied, nothing committed.
+    fs_err::write(
+        s.state.join("params/dev/web.toml"),
+        "server_name = \"UPPER.example.com\"\nlisten_port = 70000\nlog_level = \"loud\"\ntls_key = \"hunter2\"\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    commit_all(&s.state, "bad params");
+    let head = git(&s.state, &["rev-parse", "HEAD"]);
+    let err = s.fails(
+        &["promote", "web", "--to", "dev", "--digest", &s.web, "--from-store", &from, "--as", "ci"],
+        1,
+    );
+    for expected in [
+        "params/dev/web.toml: the parameters of `web` in `dev` do not satisfy the bundle's schema",
+        "`server_name` does not match the pattern",
+        "`listen_port` 70000 is above the maximum 65535",
+        "`log_level` not one of the allowed values",
+        "`tls_key` is a secret and must be a reference",
+        "`colour` is not a parameter of this bundle",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in {err}");
+    }
+    assert!(!err.contains("hunter2"), "a secret's value is never printed: {err}");
+    assert_eq!(git(&s.state, &["rev-parse", "HEAD"]), head);
+    assert!(!s.state.join("stores/dev").exists(), "nothing is copied before params are valid");
+}
+
+#[test]
+fn break_glass_only_where_allowed_and_always_recorded() {
+    let s = setup();
+    s.enter_dev(&s.web);
+    let err =
+        s.fails(&["promote", "web", "--to", "staging", "--break-glass", "hotfix", "--as", "ci"], 3);
+    assert!(err.contains("break-glass is not allowed for `staging`"), "{err}");
+    // prod allows it: no approvals, not even a pin in staging.
+    let done = s.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "prod",
+        "--digest",
+        &s.web,
+        "--from-store",
+        &s.build_store(),
+        "--break-glass",
+        "INC-42 outage",
+        "--as",
+        "oncall@example.com",
+    ]);
+    assert_eq!(done["action"], "break-glass");
+    let history = s.ok(&["history", "prod"]);
+    assert_eq!(history[0]["action"], "break-glass");
+    assert_eq!(history[0]["reason"], "INC-42 outage");
+    let pin = fs_err::read_to_string(s.state.join("state/prod/web.toml")).unwrap();
+    assert!(pin.contains("reason = \"INC-42 outage\""), "{pin}");
+}
+
+#[test]
+fn soak_and_windows_refuse_until_they_hold() {
+    let s = setup();
+    let pipeline = s.state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline).unwrap().replace(
+        "target = { kind = \"dir\", path = \"deploy/staging\" }",
+        "target = { kind = \"dir\", path = \"deploy/staging\" }\ngates = { soak = \"3s\" }",
+    );
+    // A window that is closed now: a one-minute window twelve hours away.
+    let hour = (jiff_hour() + 12) % 24;
+    let text =
+        text.replace("Mon-Sun 00:00-24:00 UTC", &format!("Mon-Sun {hour:02}:00-{hour:02}:01 UTC"));
+    fs_err::write(&pipeline, text).unwrap();
+    commit_all(&s.state, "soak staging, close prod");
+    s.enter_dev(&s.web);
+    let err = s.fails(&["promote", "web", "--to", "staging", "--as", "ci"], 3);
+    assert!(err.contains("soak: pinned in `dev` for 0s, needs 3s"), "{err}");
+    assert!(err.contains("wait "), "{err}");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    s.ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
+    for who in ["alice", "bob"] {
+        s.ok(&["approve", "web", "--env", "prod", "--as", who]);
+    }
+    let err = s.fails(&["promote", "web", "--to", "prod", "--as", "ci"], 3);
+    assert!(err.contains("window: outside every window"), "{err}");
+    assert!(!err.contains("approvals:"), "only failing gates are listed: {err}");
+}
+
+/// The hour of day now, in UTC.
+fn jiff_hour() -> u64 {
+    let seconds =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    seconds / 3600 % 24
+}
+
+#[test]
+fn the_state_repository_must_be_clean_on_a_branch_and_untouched_by_hand() {
+    let s = setup();
+    s.enter_dev(&s.web);
+
+    // Uncommitted edits to what the promotion reads are refused.
+    fs_err::write(s.state.join("params/staging/web.toml"), "server_name = \"x.example.com\"\n")
+        .unwrap();
+    let err = s.fails(&["promote", "web", "--to", "staging", "--as", "ci"], 1);
+    assert!(err.contains("uncommitted changes to `params/staging/web.toml`"), "{err}");
+    git(&s.state, &["checkout", "--", "params"]);
+
+    // A pin edited and committed by hand is refused, with the change shown.
+    let pin = s.state.join("state/dev/web.toml");
+    let text = fs_err::read_to_string(&pin)
+        .unwrap()
+        .replace("by = \"ci@example.com\"", "by = \"mallory\"");
+    fs_err::write(&pin, text).unwrap();
+    commit_all(&s.state, "tweak");
+    let err = s.fails(&["promote", "web", "--to", "staging", "--as", "ci"], 1);
+    assert!(err.contains("`state/dev/web.toml` is not what baton last wrote there"), "{err}");
+    assert!(err.contains("-by = \"ci@example.com\"\n+by = \"mallory\""), "{err}");
+    git(&s.state, &["revert", "--no-edit", "HEAD"]);
+    s.ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
+
+    // A detached HEAD is refused.
+    let head = git(&s.state, &["rev-parse", "HEAD"]);
+    git(&s.state, &["checkout", "-q", "--detach", &head]);
+    let err = s.fails(&["status"], 1);
+    assert!(err.contains("detached HEAD"), "{err}");
+    git(&s.state, &["checkout", "-q", "main"]);
+
+    // No principal: neither --as nor git's user.email.
+    let err = s.fails(&["approve", "web", "--env", "prod"], 1);
+    assert!(err.contains("no principal"), "{err}");
+
+    // Outside any repository.
+    let err = baton(s.tmp.path()).args(["status"]).output().unwrap();
+    assert!(stderr(&err).contains("no state repository at or above"), "{}", stderr(&err));
+}
+
+/// Builds a copy of examples/web named `name` at `version` into `oci:build`; returns its digest.
+fn build_variant(tmp: &Path, name: &str, version: &str) -> String {
+    let dir = tmp.join(format!("src-{name}-{version}"));
+    baton_tests::copy_tree(&baton_tests::repo_root().join("examples/web"), &dir);
+    let manifest = dir.join("bundle.toml");
+    let text = fs_err::read_to_string(&manifest)
+        .unwrap()
+        .replace("name = \"web\"", &format!("name = \"{name}\""))
+        .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
+    fs_err::write(&manifest, text).unwrap();
+    build_json(tmp, &dir, &tmp.join("build"), &[])["digest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn rollback_re_pins_what_the_environment_held_before() {
+    let s = setup();
+    let newer = build_variant(s.tmp.path(), "web", "1.5.0");
+    s.enter_dev(&s.web);
+    s.enter_dev(&newer);
+    let back = s.ok(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
+    assert_eq!(
+        (back["digest"].as_str(), back["action"].as_str()),
+        (Some(s.web.as_str()), Some("rollback"))
+    );
+    assert_eq!(back["previous"], newer.as_str());
+    let history = s.ok(&["history", "dev", "web"]);
+    let actions: Vec<&str> =
+        history.as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["rollback", "promote", "promote"]);
+    let forward = s.ok(&["rollback", "web", "--env", "dev", "--to", &newer, "--as", "oncall"]);
+    assert_eq!(forward["digest"], newer.as_str());
+    let unknown = format!("sha256:{}", "1".repeat(64));
+    let err = s.fails(&["rollback", "web", "--env", "dev", "--to", &unknown, "--as", "oncall"], 1);
+    assert!(err.contains("`dev` never pinned `web`"), "{err}");
+    let err = s.fails(&["rollback", "web", "--env", "staging", "--as", "oncall"], 1);
+    assert!(err.contains("`staging` has no earlier pin of `web`"), "{err}");
+}
+
+#[test]
+fn sixteen_concurrent_promotions_lose_nothing() {
+    let s = setup();
+    let mut digests = Vec::new();
+    for i in 0..16 {
+        let name = format!("web{i}");
+        fs_err::write(
+            s.state.join(format!("params/dev/{name}.toml")),
+            "server_name = \"dev.example.com\"\n",
+        )
+        .unwrap();
+        digests.push((name.clone(), build_variant(s.tmp.path(), &name, "1.0.0")));
+    }
+    commit_all(&s.state, "params for sixteen bundles");
+    let from = s.build_store();
+    let children: Vec<_> = digests
+        .iter()
+        .map(|(name, digest)| {
+            std::process::Command::new(baton_tests::baton_bin())
+                .current_dir(&s.state)
+                .args([
+                    "promote",
+                    name,
+                    "--to",
+                    "dev",
+                    "--digest",
+                    digest,
+                    "--from-store",
+                    &from,
+                    "--as",
+                    "ci",
+                    "--output",
+                    "json",
+                ])
+                .env("NO_COLOR", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let rows = s.ok(&["status"]);
+    assert_eq!(rows.as_array().unwrap().len(), 16, "{rows}");
+    for (name, digest) in &digests {
+        let pin = fs_err::read_to_string(s.state.join(format!("state/dev/{name}.toml"))).unwrap();
+        assert!(pin.contains(digest.as_str()), "{name}: {pin}");
+    }
+    // Linear history, one well-formed commit per promotion, and git agrees with all of it.
+    let parents = git(&s.state, &["log", "--format=%p"]);
+    assert!(parents.lines().all(|p| !p.contains(' ')), "no merges: {parents}");
+    let promotions = git(&s.state, &["log", "--format=%b", "--grep=^Baton-Action: promote"]);
+    assert_eq!(promotions.matches("Baton-Action: promote").count(), 16);
+    assert_eq!(git(&s.state, &["status", "--porcelain"]), "");
+    git(&s.state, &["fsck", "--strict"]);
+}
+
+#[test]
+fn promotion_across_registry_repositories() {
+    let s = setup();
+    let host = registry();
+    let base = unique_path("promote");
+    let pipeline = format!(
+        "[[environment]]\nname = \"dev\"\nstore = \"{host}/{base}/dev\"\n\n[[environment]]\nname = \"staging\"\nstore = \"{host}/{base}/staging\"\n\n[[environment]]\nname = \"prod\"\nstore = \"{host}/{base}/prod\"\ngates = {{ approvals = 1 }}\n"
+    );
+    fs_err::write(s.state.join("baton.toml"), pipeline).unwrap();
+    commit_all(&s.state, "registry stores");
+    let dev = s.enter_dev(&s.web);
+    assert_eq!(dev["copy"]["blobs_uploaded"], 2, "{dev}");
+    let staging = s.ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
+    assert_eq!(
+        staging["copy"]["blobs_mounted"], 2,
+        "within one registry blobs are mounted: {staging}"
+    );
+    assert_eq!(staging["copy"]["bytes_uploaded"], 0);
+    s.ok(&["approve", "web", "--env", "prod", "--as", "alice"]);
+    let prod = s.ok(&["promote", "web", "--to", "prod", "--as", "ci"]);
+    assert_eq!(prod["digest"], s.web.as_str());
+    let output = baton(&s.state)
+        .args(["bundle", "verify", &format!("{host}/{base}/prod/web@{}", s.web)])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stdout(&output));
+}
+
+#[test]
+fn init_writes_a_pipeline_that_promotes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let done = stdout_json(&run(tmp.path(), &["init", "repo", "--as", "ci", "--output", "json"]));
+    assert_eq!(done["files"][0], "baton.toml");
+    let repo = tmp.path().join("repo");
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    assert!(git(&repo, &["log", "--format=%s"]).contains("baton init"));
+    let err = stderr(&run(tmp.path(), &["init", "repo", "--as", "ci"]));
+    assert!(err.contains("already has a baton.toml"), "{err}");
+    let status = run(&repo, &["status", "--output", "json"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert_eq!(stdout_json(&status), serde_json::json!([]));
+}
