@@ -10,7 +10,9 @@
 
 mod provenance;
 mod repo;
+mod signing;
 
 pub use gix::ObjectId;
 pub use provenance::{Provenance, ProvenanceError, WorkFile, provenance};
 pub use repo::{CommitInfo, FileChange, Identity, Signer, Snapshot, StateError, StateRepo};
+pub use signing::{AllowedSigners, SignatureCheck, SigningError, SigningKey};

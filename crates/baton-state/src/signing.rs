@@ -1,0 +1,241 @@
+//! SSH signatures of commits in git's own format (`gpgsig` header holding an armored sshsig with
+//! namespace `git`), so that `git verify-commit` with `gpg.format=ssh` accepts them, and the
+//! allowed-signers file (`.baton/allowed_signers`, git's format) that says which key may sign
+//! for which principal.
+
+use std::path::{Path, PathBuf};
+
+use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
+
+/// The namespace git signs commits in.
+const NAMESPACE: &str = "git";
+
+/// A private key that signs commits.
+pub struct SigningKey {
+    key: PrivateKey,
+}
+
+/// Why a key cannot sign, or a signers file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// The key file cannot be read or parsed.
+    #[error("cannot use signing key `{}`: {message}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A line of the allowed-signers file does not parse.
+    #[error(".baton/allowed_signers line {line}: {message}")]
+    Signers {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl SigningKey {
+    /// Loads an OpenSSH private key; a path to a `.pub` file means the private key beside it.
+    pub fn load(path: &Path) -> Result<SigningKey, SigningError> {
+        let private = match path.extension() {
+            Some(ext) if ext == "pub" => path.with_extension(""),
+            _ => path.to_owned(),
+        };
+        let err = |message: String| SigningError::Key { path: private.clone(), message };
+        let text = fs_err::read_to_string(&private).map_err(|e| err(e.to_string()))?;
+        let key = PrivateKey::from_openssh(text).map_err(|e| err(e.to_string()))?;
+        if key.is_encrypted() {
+            return Err(err(
+                "the key is encrypted with a passphrase: baton signs unattended, give it a key without one (for example a CI deploy key)"
+                    .into(),
+            ));
+        }
+        Ok(SigningKey { key })
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        self.key.public_key()
+    }
+
+    /// `SHA256:…`, as ssh-keygen prints it.
+    pub fn fingerprint(&self) -> String {
+        self.key.fingerprint(HashAlg::Sha256).to_string()
+    }
+
+    /// Signs the bytes of a commit object; returns the armored signature for `gpgsig`.
+    pub fn sign(&self, payload: &[u8]) -> Result<String, String> {
+        let signature =
+            self.key.sign(NAMESPACE, HashAlg::Sha512, payload).map_err(|e| e.to_string())?;
+        signature.to_pem(LineEnding::LF).map_err(|e| e.to_string())
+    }
+}
+
+/// One line of an allowed-signers file.
+#[derive(Clone, Debug)]
+struct Signer {
+    principals: Vec<String>,
+    key: PublicKey,
+}
+
+/// Which keys may sign for which principals (git's allowed-signers format:
+/// `PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]`, principals comma-separated, `*` globs).
+#[derive(Clone, Debug, Default)]
+pub struct AllowedSigners {
+    signers: Vec<Signer>,
+}
+
+/// What a signature check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// Valid, by a listed key; the principals it is listed for.
+    Good {
+        /// The principals the key is listed for.
+        principals: Vec<String>,
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+    /// Valid, but by a key the file does not list.
+    UnknownKey {
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+    /// Not a valid signature of these bytes.
+    Bad {
+        /// Why.
+        reason: String,
+    },
+    /// No signature at all.
+    Unsigned,
+}
+
+impl AllowedSigners {
+    /// Parses the file's text.
+    pub fn parse(text: &str) -> Result<AllowedSigners, SigningError> {
+        let mut signers = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let err = |message: &str| SigningError::Signers {
+                line: index + 1,
+                message: message.to_owned(),
+            };
+            let mut fields = line.split_whitespace();
+            let principals: Vec<String> = fields
+                .next()
+                .ok_or_else(|| err("no principals"))?
+                .trim_matches('"')
+                .split(',')
+                .map(str::to_owned)
+                .collect();
+            let rest: Vec<&str> = fields.collect();
+            // Options come before the key type; the key is the first field that looks like one.
+            let at = rest
+                .iter()
+                .position(|f| {
+                    f.starts_with("ssh-") || f.starts_with("ecdsa-") || f.starts_with("sk-")
+                })
+                .ok_or_else(|| err("no key (expected `PRINCIPALS [OPTIONS] KEYTYPE BASE64`)"))?;
+            let options = rest[..at].join(" ");
+            if options.contains("cert-authority") {
+                return Err(err(
+                    "`cert-authority` entries are not supported by baton: list the keys themselves",
+                ));
+            }
+            // `namespaces="git,file"`: a key restricted to other namespaces cannot sign commits.
+            let namespaces = options.find("namespaces=\"").map(|at| {
+                let value = &options[at + "namespaces=\"".len()..];
+                value[..value.find('"').unwrap_or(value.len())].to_owned()
+            });
+            if namespaces.is_some_and(|n| !n.split(',').any(|n| n == NAMESPACE)) {
+                continue;
+            }
+            let key_text = rest[at..].iter().take(2).copied().collect::<Vec<_>>().join(" ");
+            let key = PublicKey::from_openssh(&key_text).map_err(|e| err(&e.to_string()))?;
+            signers.push(Signer { principals, key });
+        }
+        Ok(AllowedSigners { signers })
+    }
+
+    /// The principals `key` is listed for.
+    pub fn principals_for(&self, key: &PublicKey) -> Vec<String> {
+        self.signers
+            .iter()
+            .filter(|s| s.key.key_data() == key.key_data())
+            .flat_map(|s| s.principals.iter().cloned())
+            .collect()
+    }
+
+    /// True when `key` is listed for `principal` (patterns with `*` and `?` match as in ssh).
+    pub fn allows(&self, principal: &str, key: &PublicKey) -> bool {
+        self.principals_for(key).iter().any(|pattern| glob(pattern, principal))
+    }
+
+    /// Checks an armored signature over `payload`.
+    pub fn check(&self, armored: Option<&str>, payload: &[u8]) -> SignatureCheck {
+        let Some(armored) = armored else { return SignatureCheck::Unsigned };
+        let signature = match SshSig::from_pem(armored.trim()) {
+            Ok(s) => s,
+            Err(e) => return SignatureCheck::Bad { reason: format!("not an SSH signature: {e}") },
+        };
+        let key = PublicKey::from(signature.public_key().clone());
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        if let Err(e) = key.verify(NAMESPACE, payload, &signature) {
+            return SignatureCheck::Bad { reason: format!("the signature does not match: {e}") };
+        }
+        let principals = self.principals_for(&key);
+        if principals.is_empty() {
+            SignatureCheck::UnknownKey { fingerprint }
+        } else {
+            SignatureCheck::Good { principals, fingerprint }
+        }
+    }
+}
+
+/// ssh's pattern matching: `*` any run, `?` one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(glob("*@example.com", "alice@example.com"));
+        assert!(glob("alice@example.com", "alice@example.com"));
+        assert!(!glob("*@example.com", "alice@example.org"));
+        assert!(glob("a?ice", "alice"));
+    }
+
+    #[test]
+    fn signers_files_parse_and_name_bad_lines() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFFhXrK25doMBZ/QsqyzPs9Prg05jog9ysQcD6n/IhGn";
+        let text = format!(
+            "# people\nalice@example.com,bob@example.com {key} alice\n*@ci.example.com namespaces=\"git\" {key}\nx@y namespaces=\"file,other\" {key}\nz@y namespaces=\"file,git\" {key}\n"
+        );
+        let signers = AllowedSigners::parse(&text).unwrap();
+        let public = PublicKey::from_openssh(key).unwrap();
+        assert!(signers.allows("bob@example.com", &public));
+        assert!(signers.allows("runner@ci.example.com", &public));
+        assert!(!signers.allows("x@y", &public), "a key for another namespace does not count");
+        assert!(signers.allows("z@y", &public));
+        let err = AllowedSigners::parse("alice@example.com\n").unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("no key"), "{err}");
+    }
+}
