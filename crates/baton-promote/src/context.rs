@@ -7,7 +7,9 @@ use baton_model::{
     Action, ApprovalRecord, BundleName, Digest, EnvName, Environment, Pipeline, Principal,
     StateRecord, StoreLocation, Trailers,
 };
-use baton_state::{Identity, ObjectId, Snapshot, StateRepo};
+use baton_state::{
+    AllowedSigners, Identity, ObjectId, SignatureCheck, SigningKey, Snapshot, StateRepo,
+};
 use baton_store::{RegistryOptions, Store};
 
 use crate::PromoteError;
@@ -29,6 +31,9 @@ pub fn approvals_dir(env: &EnvName, bundle: &BundleName, digest: &Digest) -> Str
 
 /// The pipeline file.
 pub(crate) const PIPELINE: &str = "baton.toml";
+
+/// Who may sign baton's commits; when present, every baton commit must be signed.
+pub(crate) const ALLOWED_SIGNERS: &str = ".baton/allowed_signers";
 
 /// One pin change found in history.
 #[derive(Clone, Debug)]
@@ -228,6 +233,93 @@ impl View {
         })
     }
 
+    /// `.baton/allowed_signers` at `tree`, if the repository has one there.
+    pub fn allowed_signers_in(
+        &self,
+        tree: ObjectId,
+    ) -> Result<Option<AllowedSigners>, PromoteError> {
+        let Some(id) = self.repo.blob_id_in(tree, ALLOWED_SIGNERS)? else { return Ok(None) };
+        let text = String::from_utf8_lossy(&self.repo.blob(id)?).into_owned();
+        AllowedSigners::parse(&text).map(Some).map_err(|e| PromoteError::Signing(e.to_string()))
+    }
+
+    /// The key that signs this command's commit: `--sign-key`, else git's `user.signingkey`.
+    /// Required, and required to be listed for `principal`, when `.baton/allowed_signers` exists.
+    pub fn signing_key(
+        &self,
+        principal: &Principal,
+        explicit: Option<&Path>,
+    ) -> Result<Option<SigningKey>, PromoteError> {
+        let signers = self.allowed_signers_in(self.snapshot.tree)?;
+        let configured = self.repo.config_path("user.signingkey");
+        let path = explicit.map(Path::to_path_buf).or(configured);
+        let Some(path) = path else {
+            if signers.is_some() {
+                return Err(PromoteError::Signing(format!(
+                    "this state repository requires signed commits ({ALLOWED_SIGNERS} exists): pass `--sign-key PATH` or set `git config user.signingkey PATH` to an SSH private key listed there for `{principal}`"
+                )));
+            }
+            return Ok(None);
+        };
+        let key = SigningKey::load(&path).map_err(|e| PromoteError::Signing(e.to_string()))?;
+        if let Some(signers) = signers
+            && !signers.allows(principal.as_str(), key.public())
+        {
+            let listed = signers.principals_for(key.public());
+            let why = if listed.is_empty() {
+                "is not listed".to_owned()
+            } else {
+                format!("is listed for {}, not for `{principal}`", listed.join(", "))
+            };
+            return Err(PromoteError::Signing(format!(
+                "signing key {} ({}) {why} in {ALLOWED_SIGNERS}: baton refuses to write a commit git would not verify; sign with a key listed for `{principal}`",
+                key.fingerprint(),
+                path.display()
+            )));
+        }
+        Ok(Some(key))
+    }
+
+    /// What the signature of `commit` proves, against the allowed signers of that commit.
+    pub fn signature_state(&self, commit: ObjectId) -> Result<SignatureState, PromoteError> {
+        let info = self.repo.commit_info(commit)?;
+        let Some(signature) = info.signature.as_deref() else {
+            return Ok(SignatureState::Unsigned);
+        };
+        let payload = self.repo.signed_payload(commit)?;
+        let signers = self.allowed_signers_in(info.tree)?.unwrap_or_default();
+        Ok(match signers.check(Some(signature), &payload) {
+            SignatureCheck::Good { principals, .. } => SignatureState::Good(principals),
+            SignatureCheck::UnknownKey { fingerprint } => SignatureState::UnknownKey(fingerprint),
+            SignatureCheck::Bad { reason } => SignatureState::Bad(reason),
+            SignatureCheck::Unsigned => SignatureState::Unsigned,
+        })
+    }
+
+    /// The commit that recorded `by`'s approval of `digest` for `env`, newest first.
+    pub fn approval_commit(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+        digest: &Digest,
+        by: &Principal,
+    ) -> Result<Option<ObjectId>, PromoteError> {
+        let Some(tip) = self.snapshot.commit else { return Ok(None) };
+        for info in self.repo.commits(tip)? {
+            let info = info?;
+            if let Some(Ok(t)) = Trailers::parse(&info.message)
+                && t.action == Action::Approve
+                && t.to == *env
+                && t.bundle == *bundle
+                && t.digest == *digest
+                && t.by == *by
+            {
+                return Ok(Some(info.id));
+            }
+        }
+        Ok(None)
+    }
+
     /// The principal: `--as`, else git's `user.email`.
     pub fn principal(&self, as_: Option<&str>) -> Result<Principal, PromoteError> {
         let text = match as_ {
@@ -250,6 +342,50 @@ impl View {
             email: principal.to_string(),
         })
     }
+}
+
+/// What a commit's signature proves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignatureState {
+    /// No signature.
+    Unsigned,
+    /// Valid, by a key listed for these principals.
+    Good(Vec<String>),
+    /// Valid, by a key not listed (fingerprint).
+    UnknownKey(String),
+    /// Invalid.
+    Bad(String),
+}
+
+impl SignatureState {
+    /// One word for tables: `unsigned`, `good`, `unknown-key`, `bad`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            SignatureState::Unsigned => "unsigned",
+            SignatureState::Good(_) => "good",
+            SignatureState::UnknownKey(_) => "unknown-key",
+            SignatureState::Bad(_) => "bad",
+        }
+    }
+
+    /// True when the signature is valid and its key is listed for `principal`.
+    pub fn is_good_for(&self, principal: &str) -> bool {
+        matches!(self, SignatureState::Good(principals) if principals.iter().any(|p| crate::context::principal_matches(p, principal)))
+    }
+}
+
+/// ssh's `*`/`?` patterns, as allowed-signers uses them.
+pub(crate) fn principal_matches(pattern: &str, principal: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), principal.as_bytes())
 }
 
 /// Resolves a relative `oci:` path against the state repository.

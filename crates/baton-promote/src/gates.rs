@@ -91,46 +91,82 @@ pub(crate) fn evaluate(
         }
     }
     if env.gates.approvals > 0 {
-        let approvals = view.approvals(&env.name, question.bundle, question.digest)?;
-        let counted: Vec<&Principal> =
-            approvals.iter().map(|a| &a.by).filter(|by| *by != question.promoter).collect();
-        let needed = env.gates.approvals as usize;
-        let names = if counted.is_empty() {
-            "none".to_owned()
-        } else {
-            counted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        };
-        if counted.len() >= needed {
-            results.push(GateResult::pass(
-                "approvals",
-                format!("{} of {needed} ({names})", counted.len()),
-            ));
-        } else {
-            let own = if approvals.iter().any(|a| a.by == *question.promoter) {
-                format!(
-                    "; the approval by `{}` does not count: the promoter cannot approve their own promotion",
-                    question.promoter
-                )
-            } else {
-                String::new()
-            };
-            results.push(GateResult::fail(
-                "approvals",
-                format!("{} of {needed} ({names}){own}", counted.len()),
-                format!(
-                    "{} more by other principals: `baton approve {} --env {} --digest {}`",
-                    needed - counted.len(),
-                    question.bundle,
-                    env.name,
-                    question.digest
-                ),
-            ));
-        }
+        results.push(approvals_gate(view, question)?);
     }
     if !env.gates.windows.is_empty() {
         results.push(window_gate(&env.gates.windows, question.now)?);
     }
     Ok(results)
+}
+
+/// Distinct principals other than the promoter (signed, where signers are required).
+fn approvals_gate(view: &View, question: &GateQuestion<'_>) -> Result<GateResult, PromoteError> {
+    let env = question.env;
+    let approvals = view.approvals(&env.name, question.bundle, question.digest)?;
+    // Where signers are required, an approval counts only when the commit that recorded it
+    // is signed by a key listed for its principal.
+    let signed_only = view.allowed_signers_in(view.snapshot.tree)?.is_some();
+    let mut unsigned = Vec::new();
+    let mut counted: Vec<&Principal> = Vec::new();
+    for approval in &approvals {
+        if approval.by == *question.promoter {
+            continue;
+        }
+        if signed_only {
+            let commit =
+                view.approval_commit(&env.name, question.bundle, question.digest, &approval.by)?;
+            let good = match commit {
+                Some(commit) => view.signature_state(commit)?.is_good_for(approval.by.as_str()),
+                None => false,
+            };
+            if !good {
+                unsigned.push(approval.by.to_string());
+                continue;
+            }
+        }
+        counted.push(&approval.by);
+    }
+    let needed = env.gates.approvals as usize;
+    let names = if counted.is_empty() {
+        "none".to_owned()
+    } else {
+        counted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    };
+    if counted.len() >= needed {
+        return Ok(GateResult::pass(
+            "approvals",
+            format!("{} of {needed} ({names})", counted.len()),
+        ));
+    }
+    {
+        let own = if approvals.iter().any(|a| a.by == *question.promoter) {
+            format!(
+                "; the approval by `{}` does not count: the promoter cannot approve their own promotion",
+                question.promoter
+            )
+        } else {
+            String::new()
+        };
+        let own = if unsigned.is_empty() {
+            own
+        } else {
+            format!(
+                "{own}; not counted, not signed by a key listed for them in .baton/allowed_signers: {}",
+                unsigned.join(", ")
+            )
+        };
+        Ok(GateResult::fail(
+            "approvals",
+            format!("{} of {needed} ({names}){own}", counted.len()),
+            format!(
+                "{} more by other principals: `baton approve {} --env {} --digest {}`",
+                needed - counted.len(),
+                question.bundle,
+                env.name,
+                question.digest
+            ),
+        ))
+    }
 }
 
 fn soak_gate(upstream: &str, soak: Duration, pinned_at: Option<i64>, now: i64) -> GateResult {

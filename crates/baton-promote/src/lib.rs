@@ -19,7 +19,9 @@ mod init;
 mod promote;
 mod report;
 
-pub use context::{PinEvent, View, approvals_dir, params_path, resolve_store, state_path};
+pub use context::{
+    PinEvent, SignatureState, View, approvals_dir, params_path, resolve_store, state_path,
+};
 pub use error::PromoteError;
 pub use gates::GateResult;
 pub use init::{Initialised, init};

@@ -7,7 +7,9 @@ use baton_model::{
     Action, ApprovalRecord, BundleConfig, BundleName, Digest, EnvName, Environment, ParamValues,
     Principal, Selector, StateRecord, StoreLocation, Trailers,
 };
-use baton_state::{FileChange, Signer, StateError};
+use std::path::Path;
+
+use baton_state::{FileChange, Signer, SigningKey, StateError};
 use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
 use serde::Serialize;
 
@@ -40,8 +42,8 @@ pub struct PromoteRequest<'a> {
     pub options: &'a RegistryOptions,
     /// Transfer progress.
     pub progress: &'a Progress,
-    /// Signs commits, when signing is required or configured.
-    pub signer: Option<Signer<'a>>,
+    /// The SSH key that signs the commit (default: git's `user.signingkey`).
+    pub sign_key: Option<&'a Path>,
 }
 
 /// What a promotion (or rollback) did.
@@ -175,6 +177,7 @@ pub fn check_params(
 fn dirty_check(view: &View, env: &EnvName, bundle: &BundleName) -> Result<(), PromoteError> {
     let paths = vec![
         crate::context::PIPELINE.to_owned(),
+        crate::context::ALLOWED_SIGNERS.to_owned(),
         params_path(env, bundle),
         state_path(env, bundle),
     ];
@@ -253,6 +256,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             view.check_not_hand_edited(upstream, bundle)?;
         }
         let principal = view.principal(request.as_.as_deref())?;
+        let key = view.signing_key(&principal, request.sign_key)?;
         let current = view.pin(&env.name, bundle)?;
         let source = resolve_source(view, &env, request)?;
         let target = view.open_store(&env, request.options)?;
@@ -315,7 +319,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         };
         let from_label =
             source.from.as_ref().map_or_else(|| source.label.clone(), ToString::to_string);
-        match pin_commit(view, &record, from_label, time, request.signer) {
+        match pin_commit(view, &record, from_label, time, key.as_ref()) {
             Ok(id) => return Ok(outcome(Some(id), gates, Some(report.into()))),
             Err(PromoteError::State(StateError::Moved { .. })) => {
                 tracing::info!(attempt, "the state branch moved; reading it again");
@@ -369,7 +373,7 @@ fn pin_commit(
     record: &StateRecord,
     from: String,
     time: i64,
-    signer: Option<Signer<'_>>,
+    key: Option<&SigningKey>,
 ) -> Result<String, PromoteError> {
     let trailers = Trailers {
         action: record.action,
@@ -398,7 +402,7 @@ fn pin_commit(
         time,
         &state_path(&record.environment, &record.bundle),
         record.to_toml(),
-        signer,
+        key,
     )
 }
 
@@ -409,10 +413,12 @@ fn commit(
     time: i64,
     path: &str,
     content: String,
-    signer: Option<Signer<'_>>,
+    key: Option<&SigningKey>,
 ) -> Result<String, PromoteError> {
     let identity = view.identity(principal);
     let change = FileChange { path: path.to_owned(), content: Some(content.into_bytes()) };
+    let sign = key.map(|key| move |payload: &[u8]| key.sign(payload));
+    let signer: Option<Signer<'_>> = sign.as_ref().map(|f| f as Signer<'_>);
     let id = view.repo.commit(&view.snapshot, &[change], message, &identity, time, signer)?;
     Ok(id.to_string())
 }
@@ -429,8 +435,8 @@ pub struct ApproveRequest<'a> {
     pub as_: Option<String>,
     /// A comment.
     pub comment: Option<String>,
-    /// Signs commits.
-    pub signer: Option<Signer<'a>>,
+    /// The SSH key that signs the commit (default: git's `user.signingkey`).
+    pub sign_key: Option<&'a Path>,
 }
 
 /// What an approval did.
@@ -459,6 +465,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
         let env = view.environment(&request.env)?.clone();
         let bundle = &request.bundle;
         let principal = view.principal(request.as_.as_deref())?;
+        let key = view.signing_key(&principal, request.sign_key)?;
         let digest = if let Some(digest) = &request.digest {
             digest.clone()
         } else {
@@ -524,7 +531,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
             time,
             &path,
             record.to_toml(),
-            request.signer,
+            key.as_ref(),
         ) {
             Ok(id) => return Ok(outcome(Some(id))),
             Err(PromoteError::State(StateError::Moved { .. })) => {}
@@ -546,8 +553,8 @@ pub struct RollbackRequest<'a> {
     pub as_: Option<String>,
     /// How registries are reached.
     pub options: &'a RegistryOptions,
-    /// Signs commits.
-    pub signer: Option<Signer<'a>>,
+    /// The SSH key that signs the commit (default: git's `user.signingkey`).
+    pub sign_key: Option<&'a Path>,
 }
 
 /// Re-pins a digest the environment held before, recorded as a rollback. The bytes must still be
@@ -562,6 +569,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         dirty_check(view, &env.name, bundle)?;
         view.check_not_hand_edited(&env.name, bundle)?;
         let principal = view.principal(request.as_.as_deref())?;
+        let key = view.signing_key(&principal, request.sign_key)?;
         let current = view.pin(&env.name, bundle)?;
         let held = view.pin_events(|t| t.to == env.name && t.bundle == *bundle, usize::MAX)?;
         let digest = match &request.to {
@@ -621,7 +629,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: None,
         };
-        match pin_commit(view, &record, env.name.to_string(), time, request.signer) {
+        match pin_commit(view, &record, env.name.to_string(), time, key.as_ref()) {
             Ok(id) => return Ok(outcome(Some(id))),
             Err(PromoteError::State(StateError::Moved { .. })) => {}
             Err(other) => return Err(other),

@@ -171,7 +171,8 @@ pub struct HistoryEntry {
     /// Why the gates were skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// `unsigned` or `signed`.
+    /// `unsigned`, `good` (by a key listed for the commit's principal), `wrong-principal`,
+    /// `unknown-key` or `bad`.
     pub signature: String,
 }
 
@@ -184,20 +185,35 @@ pub fn history(
     let env = view.environment(env)?.name.clone();
     let events =
         view.pin_events(|t| t.to == env && bundle.is_none_or(|b| t.bundle == *b), usize::MAX)?;
-    Ok(events
+    events
         .into_iter()
-        .map(|e| HistoryEntry {
-            commit: e.commit.to_string(),
-            at: crate::context::rfc3339(e.time),
-            environment: e.trailers.to,
-            bundle: e.trailers.bundle,
-            digest: e.trailers.digest,
-            version: e.trailers.version.map(|v| v.to_string()),
-            from: e.trailers.from,
-            by: e.trailers.by,
-            action: e.trailers.action,
-            reason: e.trailers.reason,
-            signature: if e.signed { "signed" } else { "unsigned" }.into(),
+        .map(|e| {
+            let signature = if e.signed {
+                let state = view.signature_state(e.commit)?;
+                match state {
+                    crate::context::SignatureState::Good(_)
+                        if !state.is_good_for(e.trailers.by.as_str()) =>
+                    {
+                        "wrong-principal".to_owned()
+                    }
+                    other => other.word().to_owned(),
+                }
+            } else {
+                "unsigned".to_owned()
+            };
+            Ok(HistoryEntry {
+                commit: e.commit.to_string(),
+                at: crate::context::rfc3339(e.time),
+                environment: e.trailers.to,
+                bundle: e.trailers.bundle,
+                digest: e.trailers.digest,
+                version: e.trailers.version.map(|v| v.to_string()),
+                from: e.trailers.from,
+                by: e.trailers.by,
+                action: e.trailers.action,
+                reason: e.trailers.reason,
+                signature,
+            })
         })
-        .collect())
+        .collect()
 }

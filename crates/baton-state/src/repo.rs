@@ -28,7 +28,8 @@ pub struct StateRepo {
 pub struct Snapshot {
     /// The commit; `None` before the first commit.
     pub commit: Option<ObjectId>,
-    tree: ObjectId,
+    /// Its root tree.
+    pub tree: ObjectId,
 }
 
 /// Who writes a commit.
@@ -333,6 +334,13 @@ impl StateRepo {
     /// A git config value (`user.signingkey`, `gpg.format`).
     pub fn config_string(&self, key: &str) -> Option<String> {
         self.repo.config_snapshot().string(key).map(|v| v.to_str_lossy().into_owned())
+    }
+
+    /// A git config value that is a path, with `~/` expanded as git does.
+    pub fn config_path(&self, key: &str) -> Option<PathBuf> {
+        let config = self.repo.config_snapshot();
+        let value = config.trusted_path(key).ok()??;
+        Some(value)
     }
 
     /// Paths among `paths` (files) and under `dirs` whose work tree or index differs from the

@@ -91,6 +91,10 @@ pub(crate) struct ActorArgs {
     /// Act as this principal (default: git's user.email in the state repository).
     #[arg(long = "as", value_name = "PRINCIPAL")]
     pub(crate) as_: Option<String>,
+    /// Sign the commit with this SSH private key (default: git's user.signingkey); required when
+    /// the state repository has `.baton/allowed_signers`.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -51,7 +51,7 @@ pub(crate) fn run(
                 break_glass: args.break_glass,
                 options,
                 progress: &progress,
-                signer: None,
+                sign_key: args.actor.sign_key.as_deref(),
             };
             let result = promote(&mut view, &request);
             bar.finish_and_clear();
@@ -65,7 +65,7 @@ pub(crate) fn run(
                 digest: args.digest,
                 as_: args.actor.as_,
                 comment: args.comment,
-                signer: None,
+                sign_key: args.actor.sign_key.as_deref(),
             };
             let done = approve(&mut view, &request)?;
             if printer.is_json() {
@@ -91,7 +91,7 @@ pub(crate) fn run(
                 to: args.to,
                 as_: args.actor.as_,
                 options,
-                signer: None,
+                sign_key: args.actor.sign_key.as_deref(),
             };
             print_promotion(printer, &rollback(&mut view, &request)?)
         }
