@@ -128,6 +128,12 @@ fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["digest"] == s.web.as_str() && r["version"] == "1.4.2"));
+    let elsewhere = run(s.tmp.path(), &["status", "--state", "state", "--output", "json"]);
+    assert_eq!(
+        stdout_json(&elsewhere).as_array().map(Vec::len),
+        Some(3),
+        "--state names the repository"
+    );
     let human = stdout(&s.run(&["status"]));
     assert!(human.starts_with("BUNDLE  dev"), "{human}");
     let history = s.ok(&["history", "prod", "web"]);
@@ -461,4 +467,109 @@ fn init_writes_a_pipeline_that_promotes() {
     let status = run(&repo, &["status", "--output", "json"]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert_eq!(stdout_json(&status), serde_json::json!([]));
+}
+
+/// A fresh ed25519 key made by ssh-keygen; returns the private key's path and the public line.
+fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let public = fs_err::read_to_string(path.with_extension("pub")).unwrap();
+    (path, public.trim().to_owned())
+}
+
+#[test]
+fn signed_state_repositories_accept_only_listed_keys_and_git_verifies_them() {
+    let s = setup();
+    let keys = s.tmp.path().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    let (ci, ci_pub) = ssh_key(&keys, "ci");
+    let (alice, alice_pub) = ssh_key(&keys, "alice");
+    let (bob, bob_pub) = ssh_key(&keys, "bob");
+    let (mallory, _) = ssh_key(&keys, "mallory");
+    let signers = format!(
+        "ci@example.com {ci_pub}\nalice@example.com {alice_pub}\nbob@example.com {bob_pub}\n"
+    );
+    fs_err::create_dir_all(s.state.join(".baton")).unwrap();
+    fs_err::write(s.state.join(".baton/allowed_signers"), &signers).unwrap();
+    commit_all(&s.state, "require signed promotions");
+
+    let from = s.build_store();
+    let dev = [
+        "promote",
+        "web",
+        "--to",
+        "dev",
+        "--digest",
+        &s.web,
+        "--from-store",
+        &from,
+        "--as",
+        "ci@example.com",
+    ];
+    let err = s.fails(&dev, 1);
+    assert!(err.contains("requires signed commits"), "{err}");
+    let with_key = |key: &Path| {
+        let mut args = dev.to_vec();
+        args.extend(["--sign-key", key.to_str().unwrap()]);
+        s.run(&args)
+    };
+    let err = stderr(&with_key(&mallory));
+    assert!(err.contains("is not listed in .baton/allowed_signers"), "{err}");
+    let err = stderr(&with_key(&alice));
+    assert!(err.contains("is listed for alice@example.com, not for `ci@example.com`"), "{err}");
+    assert!(with_key(&ci).status.success());
+
+    let ci_key = ci.to_str().unwrap();
+    s.ok(&["promote", "web", "--to", "staging", "--as", "ci@example.com", "--sign-key", ci_key]);
+    s.ok(&[
+        "approve",
+        "web",
+        "--env",
+        "prod",
+        "--as",
+        "alice@example.com",
+        "--sign-key",
+        alice.to_str().unwrap(),
+    ]);
+    // A key given as its .pub file means the private key beside it, as git's user.signingkey does.
+    let bob_pub_path = format!("{}.pub", bob.display());
+    s.ok(&[
+        "approve",
+        "web",
+        "--env",
+        "prod",
+        "--as",
+        "bob@example.com",
+        "--sign-key",
+        &bob_pub_path,
+    ]);
+    let prod =
+        s.ok(&["promote", "web", "--to", "prod", "--as", "ci@example.com", "--sign-key", ci_key]);
+    assert_eq!(prod["digest"], s.web.as_str());
+    let history = s.ok(&["history", "prod"]);
+    assert_eq!(history[0]["signature"], "good");
+
+    // Plain git verifies every commit baton wrote, with the same allowed-signers file.
+    let allowed = s.state.join(".baton/allowed_signers");
+    let commits = git(&s.state, &["log", "--format=%H", "--grep=^Baton-Action:"]);
+    assert_eq!(commits.lines().count(), 5);
+    for commit in commits.lines() {
+        git(
+            &s.state,
+            &[
+                "-c",
+                "gpg.format=ssh",
+                "-c",
+                &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
+                "verify-commit",
+                commit,
+            ],
+        );
+    }
+    git(&s.state, &["fsck", "--strict"]);
 }

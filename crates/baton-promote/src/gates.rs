@@ -138,35 +138,33 @@ fn approvals_gate(view: &View, question: &GateQuestion<'_>) -> Result<GateResult
             format!("{} of {needed} ({names})", counted.len()),
         ));
     }
-    {
-        let own = if approvals.iter().any(|a| a.by == *question.promoter) {
-            format!(
-                "; the approval by `{}` does not count: the promoter cannot approve their own promotion",
-                question.promoter
-            )
-        } else {
-            String::new()
-        };
-        let own = if unsigned.is_empty() {
-            own
-        } else {
-            format!(
-                "{own}; not counted, not signed by a key listed for them in .baton/allowed_signers: {}",
-                unsigned.join(", ")
-            )
-        };
-        Ok(GateResult::fail(
-            "approvals",
-            format!("{} of {needed} ({names}){own}", counted.len()),
-            format!(
-                "{} more by other principals: `baton approve {} --env {} --digest {}`",
-                needed - counted.len(),
-                question.bundle,
-                env.name,
-                question.digest
-            ),
-        ))
-    }
+    let own = if approvals.iter().any(|a| a.by == *question.promoter) {
+        format!(
+            "; the approval by `{}` does not count: the promoter cannot approve their own promotion",
+            question.promoter
+        )
+    } else {
+        String::new()
+    };
+    let own = if unsigned.is_empty() {
+        own
+    } else {
+        format!(
+            "{own}; not counted, not signed by a key listed for them in .baton/allowed_signers: {}",
+            unsigned.join(", ")
+        )
+    };
+    Ok(GateResult::fail(
+        "approvals",
+        format!("{} of {needed} ({names}){own}", counted.len()),
+        format!(
+            "{} more by other principals: `baton approve {} --env {} --digest {}`",
+            needed - counted.len(),
+            question.bundle,
+            env.name,
+            question.digest
+        ),
+    ))
 }
 
 fn soak_gate(upstream: &str, soak: Duration, pinned_at: Option<i64>, now: i64) -> GateResult {
