@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: the bundler end to end on the embedded default store (an OCI layout in a
-# temporary directory; no server). Every command is printed before it runs.
+# `make demo`: the main job end to end on the embedded default (OCI layouts in a temporary
+# directory; no server): build bundles, promote one digest unchanged from dev to staging to
+# prod through the gates, then read the story back from git. Every command is printed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -56,6 +57,44 @@ if command -v skopeo >/dev/null 2>&1; then
     echo "sha256:$(skopeo inspect --raw "$store/web:1.4.2" | sha256sum | cut -d' ' -f1)  (baton printed $digest)"
 fi
 
+step "a state repository: examples/state (baton.toml, params) as a fresh git repository"
+state="$work/state"
+cp -r examples/state "$state"
+git -C "$state" init -q -b main
+git -C "$state" add -A
+git -C "$state" -c user.name=demo -c user.email=demo@example.com commit -q -m "pipeline and params"
+run cat "$state/baton.toml"
+
+step "promote web into dev (the first environment: digest and source store are explicit)"
+cd "$state"
+run "$baton" promote web --to dev --digest "$digest" --from-store "$store" --as ci@example.com
+run "$baton" promote k8s-app --to dev --digest "$("$baton" bundle list --store "$store" --output json | python3 -c 'import json,sys; print([b["digest"] for b in json.load(sys.stdin) if b["name"]=="k8s-app"][0])')" --from-store "$store" --as ci@example.com
+
+step "promote web to staging: the digest pinned in dev, copied unchanged"
+run "$baton" promote web --to staging --as ci@example.com
+
+step "prod needs two approvals by other principals: refused with exit 3 and the reason"
+set +e
+run "$baton" promote web --to prod --as ci@example.com
+code=$?
+set -e
+echo "exit code: $code"
+[ "$code" = 3 ] || { echo "demo: the promotion to prod should have been refused (exit 3)" >&2; exit 1; }
+
+step "two approvals, then prod"
+run "$baton" approve web --env prod --as alice@example.com
+run "$baton" approve web --env prod --as bob@example.com
+run "$baton" promote web --to prod --as ci@example.com
+run "$baton" promote web --to prod --as ci@example.com
+
+step "what runs where, how prod differs from staging, and prod's history: all from git"
+run "$baton" status
+run "$baton" diff staging prod
+run "$baton" history prod
+run git log --format='%h %s%n%b' -n 2
+run git status --short
+cd - >/dev/null
+
 step "tamper with the layer: verify exits 4 and names the blob"
 layer=$("$baton" bundle inspect "$store/web@$digest" --output json | sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' | sed -n 3p)
 blob="$work/store/web/blobs/sha256/${layer#sha256:}"
@@ -69,4 +108,5 @@ echo "exit code: $code"
 [ "$code" = 4 ] || { echo "demo: verify should have exited 4" >&2; exit 1; }
 
 step "done"
-echo "built, listed, inspected, verified, unpacked, copied, exported and imported; a tampered blob was caught (exit 4)"
+echo "built, verified, copied, exported and imported; promoted web unchanged from dev to prod"
+echo "through its gates (refused with exit 3 until two approvals); a tampered blob was caught (exit 4)"
