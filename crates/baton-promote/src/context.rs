@@ -121,6 +121,30 @@ impl View {
         })
     }
 
+    /// Every pin in `env`, by bundle name: one listing of `state/<env>`, then each blob by id.
+    pub fn pins_in(&self, env: &EnvName) -> Result<Vec<StateRecord>, PromoteError> {
+        let dir = format!("state/{env}");
+        let mut pins = Vec::new();
+        for (name, is_dir, id) in self.repo.list(&self.snapshot, &dir)? {
+            if is_dir || !name.ends_with(".toml") {
+                continue;
+            }
+            let bytes = self.repo.blob(id)?;
+            let record = std::str::from_utf8(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|t| StateRecord::from_toml(t).map_err(|e| e.to_string()))
+                .map_err(|message| PromoteError::BadFile {
+                    file: format!("{dir}/{name}").into(),
+                    message: format!(
+                        "{message}\nthis file is written only by baton: restore it from history"
+                    ),
+                })?;
+            pins.push(record);
+        }
+        pins.sort_by(|a, b| a.bundle.cmp(&b.bundle));
+        Ok(pins)
+    }
+
     /// The bundles with a pin in `env`, sorted.
     pub fn pinned_bundles(&self, env: &EnvName) -> Result<Vec<BundleName>, PromoteError> {
         let mut names: Vec<BundleName> = self

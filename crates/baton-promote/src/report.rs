@@ -37,11 +37,10 @@ pub fn status(view: &View) -> Result<Vec<StatusRow>, PromoteError> {
     let now = crate::context::now();
     let mut rows = Vec::new();
     for env in view.pipeline.environments() {
-        for bundle in view.pinned_bundles(&env.name)? {
-            let Some(record) = view.pin(&env.name, &bundle)? else { continue };
+        for record in view.pins_in(&env.name)? {
             let age = record.at.parse::<jiff::Timestamp>().map_or(0, |t| now - t.as_second());
             rows.push(StatusRow {
-                bundle,
+                bundle: record.bundle,
                 environment: env.name.clone(),
                 version: record.version.to_string(),
                 digest: record.digest,

@@ -16,6 +16,9 @@ use gix::{
     },
 };
 
+/// Bytes of decoded delta bases kept while reading (git's default `core.deltaBaseCacheLimit`).
+const DELTA_BASE_CACHE: usize = 96 << 20;
+
 /// A git state repository, opened on its branch.
 pub struct StateRepo {
     repo: gix::Repository,
@@ -162,7 +165,13 @@ impl StateRepo {
         StateRepo::from_repo(repo)
     }
 
-    fn from_repo(repo: gix::Repository) -> Result<StateRepo, StateError> {
+    fn from_repo(mut repo: gix::Repository) -> Result<StateRepo, StateError> {
+        // Pins are small, similar files, so packs store them as long delta chains; a cache of
+        // decoded delta bases keyed by pack offset (as git's core.deltaBaseCacheLimit) turns
+        // reading thousands of them from quadratic into linear.
+        repo.objects.set_pack_cache(|| {
+            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(DELTA_BASE_CACHE))
+        });
         let root = repo.workdir().unwrap_or_else(|| repo.git_dir()).to_owned();
         let root = fs_err::canonicalize(&root).unwrap_or(root);
         let head = repo.head_name().map_err(|e| git(&root, &e))?;
