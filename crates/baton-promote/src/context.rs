@@ -126,7 +126,7 @@ impl View {
         let dir = format!("state/{env}");
         let mut pins = Vec::new();
         for (name, is_dir, id) in self.repo.list(&self.snapshot, &dir)? {
-            if is_dir || !name.ends_with(".toml") {
+            if is_dir || name.strip_suffix(".toml").is_none() {
                 continue;
             }
             let bytes = self.repo.blob(id)?;
