@@ -1,15 +1,18 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench
+.PHONY: help demo test bench bench-promote
 
 help: ## Show this menu
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-demo: ## Build, list, inspect, verify and unpack the examples in a temporary store (no server needed)
+demo: ## Build the examples and promote one from dev to prod in temporary stores (no server needed)
 	@bash scripts/demo.sh
 
 test: ## fmt check, clippy -D warnings, then every test (installs skopeo when missing)
 	@bash scripts/test.sh
 
-bench: ## Time `baton bundle build` on ~1 GiB against tar|gzip|sha256sum and tar|pigz
+bench: ## Time build, registry transfers and promotion against tar|gzip, pigz, skopeo and git
 	@bash scripts/bench.sh
+
+bench-promote: ## Only the promoter's part of `make bench`
+	@bash scripts/bench-promote.sh

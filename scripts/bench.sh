@@ -35,16 +35,6 @@ bytes=$(du -sb --exclude='.complete-*' "$descriptor" | cut -f1)
 step "warm the page cache"
 tar -cf - "$descriptor" | cat > /dev/null
 
-# Runs "$@" under /usr/bin/time; prints "seconds max_rss_kib".
-measure() {
-    local log
-    log=$(mktemp)
-    /usr/bin/time -v -o "$log" "$@" > /dev/null
-    awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=(n==3)?t[1]*3600+t[2]*60+t[3]:t[1]*60+t[2]}
-                /Maximum resident set size/ {m=$2} END {printf "%.3f %d\n", s, m}' "$log"
-    rm -f "$log"
-}
-
 # Runs a case RUNS times; prints "median_seconds max_rss_kib".
 median_of() {
     local out=() rss=0 r
@@ -99,13 +89,7 @@ reg_a=$(scripts/registry.sh start "$regs/a")
 reg_b=$(scripts/registry.sh start "$regs/b")
 # A bundle of 1 GiB as stored: incompressible content, so the layer itself is 1 GiB.
 noise="$bench/noise"
-if [ ! -f "$noise/.complete" ]; then
-    rm -rf "$noise" && mkdir -p "$noise"
-    printf '[bundle]\nname = "noise"\nversion = "1.0.0"\n' > "$noise/bundle.toml"
-    printf '.complete\n' > "$noise/.batonignore"
-    for i in $(seq 0 7); do head -c 134217728 /dev/urandom > "$noise/part-$i.bin"; done
-    touch "$noise/.complete"
-fi
+make_noise "$noise"
 rm -rf "$bench/n"
 "$baton" bundle build "$noise" --store "oci:$bench/n" > /dev/null
 src="oci:$bench/n/noise:1.0.0"
@@ -165,3 +149,4 @@ rm -rf "$bench/t1" "$bench/n" "$regs"
 } | tee "$results"
 echo
 echo "results written to $results; copy them into BENCHMARKS.md"
+bash scripts/bench-promote.sh

@@ -22,3 +22,30 @@ need_packages() {
 step() {
     printf '\n\033[1m==> %s\033[0m\n' "$*"
 }
+
+# Makes DIR a descriptor named `noise` of 1 GiB of incompressible content (kept between runs).
+make_noise() {
+    local noise=$1
+    if [ ! -f "$noise/.complete" ]; then
+        rm -rf "$noise" && mkdir -p "$noise"
+        printf '[bundle]\nname = "noise"\nversion = "1.0.0"\n' > "$noise/bundle.toml"
+        printf '.complete\n' > "$noise/.batonignore"
+        for i in $(seq 0 7); do head -c 134217728 /dev/urandom > "$noise/part-$i.bin"; done
+        touch "$noise/.complete"
+    fi
+}
+
+# Runs "$@" under /usr/bin/time; prints "seconds max_rss_kib", or "nan 0" when it failed.
+measure() {
+    local log
+    log=$(mktemp)
+    if ! /usr/bin/time -v -o "$log" "$@" > /dev/null; then
+        echo "bench: failed: $*" >&2
+        rm -f "$log"
+        echo "nan 0"
+        return 0
+    fi
+    awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=(n==3)?t[1]*3600+t[2]*60+t[3]:t[1]*60+t[2]}
+                /Maximum resident set size/ {m=$2} END {printf "%.3f %d\n", s, m}' "$log"
+    rm -f "$log"
+}

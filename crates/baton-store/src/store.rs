@@ -156,7 +156,7 @@ pub fn copy(
         }
         match (source, target) {
             (Store::Layout(from), Store::Layout(to))
-                if to.link_blob(name, from, &blob.digest)? =>
+                if to.link_blob(name, from, &blob.digest, blob.size)? =>
             {
                 report.blobs_mounted += 1;
                 progress(ProgressEvent::Bytes(blob.size));
