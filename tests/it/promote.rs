@@ -359,6 +359,42 @@ fn rollback_re_pins_what_the_environment_held_before() {
     assert_eq!(actions, ["rollback", "promote", "promote"]);
     let forward = s.ok(&["rollback", "web", "--env", "dev", "--to", &newer, "--as", "oncall"]);
     assert_eq!(forward["digest"], newer.as_str());
+
+    // The upstream gate: a digest dev pinned before but not now needs --allow-superseded; one
+    // dev never pinned is refused outright.
+    let old = ["promote", "web", "--to", "staging", "--digest", &s.web, "--as", "ci"];
+    let err = s.fails(&old, 3);
+    assert!(
+        err.contains("upstream: ")
+            && err.contains("was pinned in `dev` before, but `dev` now pins"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-superseded"), "{err}");
+    let mut superseded = old.to_vec();
+    superseded.push("--allow-superseded");
+    let done = s.ok(&superseded);
+    assert_eq!(done["digest"], s.web.as_str());
+    let stranger = build_variant(s.tmp.path(), "web", "9.9.9");
+    let from = s.build_store();
+    let err = s.fails(
+        &[
+            "promote",
+            "web",
+            "--to",
+            "staging",
+            "--digest",
+            &stranger,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+        3,
+    );
+    assert!(
+        err.contains("was never pinned in `dev`") && err.contains("promote it to `dev` first"),
+        "{err}"
+    );
     let unknown = format!("sha256:{}", "1".repeat(64));
     let err = s.fails(&["rollback", "web", "--env", "dev", "--to", &unknown, "--as", "oncall"], 1);
     assert!(err.contains("`dev` never pinned `web`"), "{err}");
