@@ -530,6 +530,8 @@ fn signed_state_repositories_accept_only_listed_keys_and_git_verifies_them() {
     let signers = format!(
         "ci@example.com {ci_pub}\nalice@example.com {alice_pub}\nbob@example.com {bob_pub}\n"
     );
+    // An approval recorded before signing was required: it will not count afterwards.
+    s.ok(&["approve", "web", "--env", "prod", "--digest", &s.web, "--as", "carol@example.com"]);
     fs_err::create_dir_all(s.state.join(".baton")).unwrap();
     fs_err::write(s.state.join(".baton/allowed_signers"), &signers).unwrap();
     commit_all(&s.state, "require signed promotions");
@@ -572,6 +574,21 @@ fn signed_state_repositories_accept_only_listed_keys_and_git_verifies_them() {
         "--sign-key",
         alice.to_str().unwrap(),
     ]);
+    let err = s.fails(
+        &[
+            "promote",
+            "web",
+            "--to",
+            "prod",
+            "--as",
+            "ci@example.com",
+            "--sign-key",
+            ci.to_str().unwrap(),
+        ],
+        3,
+    );
+    assert!(err.contains("1 of 2 (alice@example.com)"), "{err}");
+    assert!(err.contains("not counted, not signed by a key listed for them in .baton/allowed_signers: carol@example.com"), "{err}");
     // A key given as its .pub file means the private key beside it, as git's user.signingkey does.
     let bob_pub_path = format!("{}.pub", bob.display());
     s.ok(&[
@@ -593,8 +610,9 @@ fn signed_state_repositories_accept_only_listed_keys_and_git_verifies_them() {
     // Plain git verifies every commit baton wrote, with the same allowed-signers file.
     let allowed = s.state.join(".baton/allowed_signers");
     let commits = git(&s.state, &["log", "--format=%H", "--grep=^Baton-Action:"]);
-    assert_eq!(commits.lines().count(), 5);
-    for commit in commits.lines() {
+    assert_eq!(commits.lines().count(), 6);
+    // All but the oldest, carol's approval from before signing was required.
+    for commit in commits.lines().filter(|c| *c != commits.lines().last().unwrap()) {
         git(
             &s.state,
             &[

@@ -394,22 +394,8 @@ impl SignatureState {
 
     /// True when the signature is valid and its key is listed for `principal`.
     pub fn is_good_for(&self, principal: &str) -> bool {
-        matches!(self, SignatureState::Good(principals) if principals.iter().any(|p| crate::context::principal_matches(p, principal)))
+        matches!(self, SignatureState::Good(principals) if principals.iter().any(|p| baton_state::principal_matches(p, principal)))
     }
-}
-
-/// ssh's `*`/`?` patterns, as allowed-signers uses them.
-pub(crate) fn principal_matches(pattern: &str, principal: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), principal.as_bytes())
 }
 
 /// Resolves a relative `oci:` path against the state repository.

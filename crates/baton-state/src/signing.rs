@@ -172,7 +172,7 @@ impl AllowedSigners {
 
     /// True when `key` is listed for `principal` (patterns with `*` and `?` match as in ssh).
     pub fn allows(&self, principal: &str, key: &PublicKey) -> bool {
-        self.principals_for(key).iter().any(|pattern| glob(pattern, principal))
+        self.principals_for(key).iter().any(|pattern| principal_matches(pattern, principal))
     }
 
     /// Checks an armored signature over `payload`.
@@ -196,8 +196,9 @@ impl AllowedSigners {
     }
 }
 
-/// ssh's pattern matching: `*` any run, `?` one character.
-fn glob(pattern: &str, text: &str) -> bool {
+/// ssh's pattern matching, as allowed-signers uses it for principals: `*` any run, `?` one
+/// character.
+pub fn principal_matches(pattern: &str, text: &str) -> bool {
     fn go(p: &[u8], t: &[u8]) -> bool {
         match (p.first(), t.first()) {
             (None, None) => true,
@@ -216,10 +217,10 @@ mod tests {
 
     #[test]
     fn patterns() {
-        assert!(glob("*@example.com", "alice@example.com"));
-        assert!(glob("alice@example.com", "alice@example.com"));
-        assert!(!glob("*@example.com", "alice@example.org"));
-        assert!(glob("a?ice", "alice"));
+        assert!(principal_matches("*@example.com", "alice@example.com"));
+        assert!(principal_matches("alice@example.com", "alice@example.com"));
+        assert!(!principal_matches("*@example.com", "alice@example.org"));
+        assert!(principal_matches("a?ice", "alice"));
     }
 
     #[test]
