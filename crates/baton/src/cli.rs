@@ -75,6 +75,57 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Re-pin a digest an environment held before, recorded as a rollback.
     Rollback(RollbackArgs),
+    /// What `apply` would change: files added, changed and removed, as a diff (secrets masked).
+    Plan(TargetArgs),
+    /// Fetch, verify, unpack, render and apply what an environment pins to its target.
+    Apply(TargetArgs),
+    /// Does the target still hold what was applied? Exit 4 with every difference when not.
+    Drift(TargetArgs),
+    /// The pull-based control loop: apply what changed, heal drift, until SIGTERM.
+    Agent(AgentArgs),
+}
+
+/// Where the applier keeps what it fetched and what it applied.
+#[derive(Debug, Args)]
+pub(crate) struct ApplierArgs {
+    /// The content-addressed cache of fetched bundles (default: `$XDG_CACHE_HOME/baton`).
+    #[arg(long, env = "BATON_CACHE", value_name = "PATH")]
+    pub(crate) cache: Option<PathBuf>,
+    /// Where exec targets keep releases and applied records (default: `$XDG_STATE_HOME/baton`).
+    #[arg(long, env = "BATON_APPLIED_DIR", value_name = "PATH")]
+    pub(crate) applied_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// The environment.
+    pub(crate) env: String,
+    /// Only this bundle (default: every bundle the environment pins).
+    pub(crate) bundle: Option<BundleName>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) applier: ApplierArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// The environment to keep applied.
+    #[arg(long, value_name = "ENV")]
+    pub(crate) env: String,
+    /// One reconcile pass, then exit (for cron and tests).
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Seconds between passes.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) interval: u64,
+    /// Report drift without repairing it.
+    #[arg(long)]
+    pub(crate) no_heal: bool,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) applier: ApplierArgs,
 }
 
 /// Where the state repository is, and who acts.

@@ -1,7 +1,8 @@
 //! One module per command group; each command is a thin wrapper over library calls.
 
+mod apply;
 mod bundle;
-mod promote;
+pub(crate) mod promote;
 
 use anyhow::Result;
 use baton_store::RegistryOptions;
@@ -15,6 +16,9 @@ pub(crate) fn run(
 ) -> Result<ExitStatus> {
     match command {
         Command::Bundle(command) => bundle::run(command, printer, options),
+        Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Agent(_) => {
+            apply::run(command, printer, options)
+        }
         other => promote::run(other, printer, options),
     }
 }

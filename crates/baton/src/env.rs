@@ -44,3 +44,32 @@ pub(crate) fn registry_options(
         chunked_uploads,
     }
 }
+
+/// The cache of fetched bundles: `$XDG_CACHE_HOME/baton`, else `~/.cache/baton`.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn default_cache() -> std::path::PathBuf {
+    xdg("XDG_CACHE_HOME", ".cache").join("baton")
+}
+
+/// Where exec targets keep releases and records: `$XDG_STATE_HOME/baton`, else
+/// `~/.local/state/baton`.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn default_applied_dir() -> std::path::PathBuf {
+    xdg("XDG_STATE_HOME", ".local/state").join("baton")
+}
+
+#[allow(clippy::disallowed_methods)]
+fn xdg(var: &str, under_home: &str) -> std::path::PathBuf {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::env::var_os("HOME")
+            .map_or_else(|| std::path::PathBuf::from("."), std::path::PathBuf::from)
+            .join(under_home),
+    }
+}
+
+/// Reads an environment variable for a `from_env` secret reference.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn secret_from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}

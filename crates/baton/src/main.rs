@@ -2,6 +2,7 @@
 //! exit code that means one thing (0 ok, 1 error, 2 usage, 3 a gate refused, 4 verification
 //! found a problem).
 
+mod agent;
 mod cli;
 mod commands;
 mod env;

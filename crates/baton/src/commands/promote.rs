@@ -25,7 +25,11 @@ pub(crate) fn run(
     options: &RegistryOptions,
 ) -> Result<ExitStatus> {
     match command {
-        Command::Bundle(_) => unreachable!("bundle commands are dispatched elsewhere"),
+        Command::Bundle(_)
+        | Command::Plan(_)
+        | Command::Apply(_)
+        | Command::Drift(_)
+        | Command::Agent(_) => unreachable!("dispatched elsewhere"),
         Command::Init(args) => {
             let done = init(&args.dir, args.actor.as_.as_deref())?;
             if printer.is_json() {
@@ -139,7 +143,7 @@ fn print_history(
     Ok(ExitStatus::Success)
 }
 
-fn open(args: &StateArgs) -> Result<View> {
+pub(crate) fn open(args: &StateArgs) -> Result<View> {
     let start = args.state.as_deref().unwrap_or(Path::new("."));
     let repo = StateRepo::discover(start)?;
     Ok(View::open(repo)?)

@@ -1,0 +1,116 @@
+//! Everything that can stop the applier, each naming the environment, bundle, file or command
+//! involved and what to do. No message ever holds a secret's value.
+
+use std::path::PathBuf;
+
+use baton_bundle::Finding;
+use baton_model::{BundleName, Digest, EnvName};
+use baton_promote::PromoteError;
+use baton_store::StoreError;
+
+/// Why an apply, plan or drift check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Reading the state repository failed.
+    #[error(transparent)]
+    State(#[from] PromoteError),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The environment pins nothing for the bundle.
+    #[error(
+        "`{env}` pins no `{bundle}`: promote it there first (`baton status` shows what is pinned)"
+    )]
+    NotPinned {
+        /// The environment.
+        env: EnvName,
+        /// The bundle.
+        bundle: BundleName,
+    },
+    /// The environment pins nothing at all.
+    #[error("`{env}` pins no bundle yet: nothing to apply")]
+    NothingPinned {
+        /// The environment.
+        env: EnvName,
+    },
+    /// The environment has no target.
+    #[error(
+        "`{env}` has no target in baton.toml: add `target = {{ kind = \"dir\", path = \"…\" }}` to apply it"
+    )]
+    NoTarget {
+        /// The environment.
+        env: EnvName,
+    },
+    /// The bundle failed verification even after fetching it again.
+    #[error(
+        "bundle `{bundle}` at {digest} failed verification after a fresh fetch from `{store}`; nothing was applied:\n{}",
+        findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+    )]
+    Verification {
+        /// The bundle.
+        bundle: BundleName,
+        /// The digest.
+        digest: Digest,
+        /// The store.
+        store: String,
+        /// What was wrong.
+        findings: Vec<Finding>,
+    },
+    /// A template failed to render.
+    #[error("render error in `{file}`{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Render {
+        /// The file, relative to the bundle.
+        file: String,
+        /// The line, when known.
+        line: Option<usize>,
+        /// What went wrong (secrets masked).
+        message: String,
+    },
+    /// A secret reference could not be resolved.
+    #[error("parameter `{param}` in {file}: {message}")]
+    Secret {
+        /// The parameter.
+        param: String,
+        /// The params file.
+        file: String,
+        /// What is missing.
+        message: String,
+    },
+    /// Another apply holds the target.
+    #[error(
+        "another apply is running on `{}` (it holds `{}`): wait for it to finish",
+        target.display(), lock.display()
+    )]
+    Busy {
+        /// The target directory.
+        target: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The target directory cannot be written.
+    #[error("cannot write the target `{}`: {source}", path.display())]
+    Target {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A command of an exec target failed.
+    #[error(
+        "{what} `{command}` {outcome}; the previous release stays applied{}",
+        if stderr.is_empty() { String::new() } else { format!(":\n{stderr}") }
+    )]
+    Command {
+        /// `check` or `command`.
+        what: &'static str,
+        /// The argv, joined.
+        command: String,
+        /// How it ended.
+        outcome: String,
+        /// The last lines of its stderr (secrets masked).
+        stderr: String,
+    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,28 @@
+//! The applier: makes a target hold exactly what the state repository pins for an environment.
+//!
+//! `apply` fetches the pinned bundle into a content-addressed cache (an OCI layout; every blob
+//! re-hashed on the way in, a damaged cached blob fetched again), unpacks it with the bundler's
+//! safe unpack, renders the files matching its render globs with the environment's parameters,
+//! and hands the release to the target: a `dir` target swaps its `current` link atomically, an
+//! `exec` target runs its check and command in the rendered directory. Each target keeps an
+//! applied record; `drift` re-hashes the target against it, `plan` shows what apply would change.
+//!
+//! ```text
+//! let view = View::open(StateRepo::discover(Path::new("."))?)?;
+//! let done = apply(&view, "staging", None, &options)?;
+//! let reports = drift(&view, "staging", Some(&web), &options)?;
+//! ```
+#![warn(missing_docs)]
+
+mod apply;
+mod error;
+mod render;
+mod tree;
+
+pub use apply::{
+    Applied, AppliedRecord, ApplyOptions, DriftReport, PassReport, Plan, apply, drift, plan,
+    reconcile,
+};
+pub use error::ApplyError;
+pub use render::{EnvLookup, Resolved};
+pub use tree::{Differences, FileHash, Tree, hash_tree, tree_digest};

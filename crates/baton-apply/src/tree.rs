@@ -1,0 +1,119 @@
+//! The hash of a directory tree: every file and link by path, and one digest over the listing.
+//! Records keep it, `drift` compares against it.
+
+use std::{collections::BTreeMap, io::Read, os::unix::fs::PermissionsExt, path::Path};
+
+use baton_model::Digest;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// One entry of a tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileHash {
+    /// sha256 of the content (of the link target, for a link).
+    pub sha256: String,
+    /// `file`, `executable` or `link`.
+    pub kind: String,
+}
+
+/// Every file and link below a directory, by `/`-separated relative path.
+pub type Tree = BTreeMap<String, FileHash>;
+
+/// Hashes every file and link below `root` (directories themselves are not entries).
+pub fn hash_tree(root: &Path) -> std::io::Result<Tree> {
+    let mut tree = Tree::new();
+    walk(root, "", &mut tree)?;
+    Ok(tree)
+}
+
+fn walk(dir: &Path, prefix: &str, tree: &mut Tree) -> std::io::Result<()> {
+    let mut entries: Vec<_> = fs_err::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(fs_err::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(&entry.path(), &path, tree)?;
+        } else if kind.is_symlink() {
+            let target = fs_err::read_link(entry.path())?;
+            let digest = hex::encode(Sha256::digest(target.to_string_lossy().as_bytes()));
+            tree.insert(path, FileHash { sha256: digest, kind: "link".into() });
+        } else {
+            let executable = entry.metadata()?.permissions().mode() & 0o111 != 0;
+            tree.insert(
+                path,
+                FileHash {
+                    sha256: hash_file(&entry.path())?,
+                    kind: if executable { "executable" } else { "file" }.into(),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// sha256 of a file, streamed.
+pub(crate) fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// One digest over a tree's listing: `path NUL kind NUL sha256 LF`, sorted by path.
+pub fn tree_digest(tree: &Tree) -> Digest {
+    let mut listing = Vec::new();
+    for (path, file) in tree {
+        listing.extend_from_slice(path.as_bytes());
+        listing.push(0);
+        listing.extend_from_slice(file.kind.as_bytes());
+        listing.push(0);
+        listing.extend_from_slice(file.sha256.as_bytes());
+        listing.push(b'\n');
+    }
+    Digest::of(&listing)
+}
+
+/// How a tree differs from what was recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Differences {
+    /// In both, with other content or kind.
+    pub changed: Vec<String>,
+    /// Only in the target.
+    pub added: Vec<String>,
+    /// Only in the record.
+    pub removed: Vec<String>,
+}
+
+impl Differences {
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// Compares `found` against `expected`.
+pub(crate) fn compare(expected: &Tree, found: &Tree) -> Differences {
+    let mut differences = Differences::default();
+    for (path, file) in expected {
+        match found.get(path) {
+            None => differences.removed.push(path.clone()),
+            Some(other) if other != file => differences.changed.push(path.clone()),
+            Some(_) => {}
+        }
+    }
+    for path in found.keys() {
+        if !expected.contains_key(path) {
+            differences.added.push(path.clone());
+        }
+    }
+    differences
+}

@@ -1,0 +1,124 @@
+//! `baton plan`, `apply`, `drift` and `agent`: thin wrappers over `baton_apply`.
+
+use anyhow::Result;
+use baton_apply::{ApplyOptions, DriftReport, apply, drift, plan};
+use baton_store::RegistryOptions;
+
+use crate::{
+    ExitStatus,
+    cli::{ApplierArgs, Command},
+    commands::{bundle::transfer_progress, promote::open},
+    env,
+    printer::Printer,
+};
+
+pub(crate) fn run(
+    command: Command,
+    printer: &Printer,
+    registry: &RegistryOptions,
+) -> Result<ExitStatus> {
+    let (_bar, progress) = transfer_progress(printer, "fetching");
+    let options = |applier: &ApplierArgs| ApplyOptions {
+        cache: applier.cache.clone().unwrap_or_else(env::default_cache),
+        applied_dir: applier.applied_dir.clone().unwrap_or_else(env::default_applied_dir),
+        registry,
+        lookup: &env::secret_from_env,
+        progress: &progress,
+    };
+    match command {
+        Command::Plan(args) => {
+            let view = open(&args.state)?;
+            let plans = plan(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
+            if printer.is_json() {
+                printer.json(&serde_json::to_value(&plans)?)?;
+                return Ok(ExitStatus::Success);
+            }
+            for p in &plans {
+                let d = &p.differences;
+                printer.status(
+                    "Plan",
+                    &format!(
+                        "{} in {}: {} added, {} changed, {} removed",
+                        p.bundle,
+                        p.environment,
+                        d.added.len(),
+                        d.changed.len(),
+                        d.removed.len()
+                    ),
+                );
+                if !p.diff.is_empty() {
+                    printer.line(p.diff.trim_end())?;
+                }
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Apply(args) => {
+            let view = open(&args.state)?;
+            let done = apply(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
+            if printer.is_json() {
+                printer.json(&serde_json::to_value(&done)?)?;
+                return Ok(ExitStatus::Success);
+            }
+            for a in &done {
+                let verb = match a.action.as_str() {
+                    "unchanged" => "Unchanged",
+                    "swapped" => "Swapped",
+                    "healed" => "Healed",
+                    _ => "Applied",
+                };
+                printer.status(
+                    verb,
+                    &format!(
+                        "{} {} {} to {} ({})",
+                        a.bundle, a.version, a.digest, a.environment, a.release
+                    ),
+                );
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Drift(args) => {
+            let view = open(&args.state)?;
+            let reports = drift(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
+            print_drift(printer, &reports)
+        }
+        Command::Agent(args) => {
+            let options = options(&args.applier);
+            crate::agent::run(&args, printer, &options)
+        }
+        _ => unreachable!("dispatched elsewhere"),
+    }
+}
+
+pub(crate) fn print_drift(printer: &Printer, reports: &[DriftReport]) -> Result<ExitStatus> {
+    let clean = reports.iter().all(DriftReport::is_clean);
+    if printer.is_json() {
+        printer.json(&serde_json::to_value(reports)?)?;
+    } else {
+        for r in reports {
+            if r.is_clean() {
+                printer.status("Clean", &format!("{} in {}", r.bundle, r.environment));
+                continue;
+            }
+            if r.never_applied {
+                printer.line(&format!("{} in {}: never applied", r.bundle, r.environment))?;
+                continue;
+            }
+            if !r.pinned {
+                printer.line(&format!(
+                    "{} in {}: the applied digest is not the pinned one",
+                    r.bundle, r.environment
+                ))?;
+            }
+            for (word, paths) in [
+                ("changed", &r.differences.changed),
+                ("added", &r.differences.added),
+                ("removed", &r.differences.removed),
+            ] {
+                for path in paths {
+                    printer.line(&format!("{} in {}: {word} {path}", r.bundle, r.environment))?;
+                }
+            }
+        }
+    }
+    Ok(if clean { ExitStatus::Success } else { ExitStatus::Findings })
+}
