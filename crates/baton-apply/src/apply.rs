@@ -141,6 +141,7 @@ fn apply_one(job: &Job<'_>, options: &ApplyOptions<'_>) -> Result<Applied, Apply
     fs_err::create_dir_all(&releases)
         .map_err(|e| ApplyError::Target { path: job.home.clone(), source: e })?;
     let _lock = lock(&job.home)?;
+    clean_leftovers(&job.home, &releases)?;
     let recorded = read_record(&job.home)?;
     let done = |record: &AppliedRecord, action: &str| Applied {
         bundle: job.bundle.clone(),
@@ -337,6 +338,25 @@ fn fetch_and_unpack(
 /// Drops a bundle's cached blobs so the next copy fetches them again.
 fn forget(cache: &Path, bundle: &BundleName) {
     let _ = fs_err::remove_dir_all(cache.join(bundle.as_str()));
+}
+
+/// Removes what an apply killed midway left: staging directories and temporary links. Runs under
+/// the target's lock, so no other apply is using them.
+fn clean_leftovers(home: &Path, releases: &Path) -> Result<(), ApplyError> {
+    for entry in fs_err::read_dir(releases)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(".staging-") {
+            fs_err::remove_dir_all(entry.path())?;
+        }
+    }
+    for entry in fs_err::read_dir(home)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".current-") || name.starts_with(".baton-tmp-") {
+            fs_err::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Points `home/current` at `.releases/<release>`: a new link beside it, renamed over it.

@@ -1,0 +1,577 @@
+//! The applier end to end: real bundles rendered into real directories served by a real nginx,
+//! exec targets running real programs, drift found and healed, secrets kept out of every output,
+//! and `kill -9` at random moments never leaving a partial release behind `current`.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use baton_tests::{build_json, copy_tree, git, repo_root, state_repo, stderr, stdout, stdout_json};
+use serde_json::Value;
+
+const SECRET: &str = "s3cr3t-tls-key-8f2c1a";
+
+/// A state repository with web built and pinned in dev; the cache and applied dir are private.
+struct World {
+    tmp: tempfile::TempDir,
+    state: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = state_repo(tmp.path());
+        World { tmp, state }
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.tmp.path().join("cache")
+    }
+
+    /// `baton ARGS` in the state repository, with a private cache and the secret set.
+    fn baton(&self, args: &[&str]) -> std::process::Output {
+        baton_tests::baton(&self.state)
+            .args(args)
+            .env("BATON_CACHE", self.cache())
+            .env("BATON_APPLIED_DIR", self.tmp.path().join("applied"))
+            .env("WEB_TLS_KEY", SECRET)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let output = self.baton(&all);
+        assert!(output.status.success(), "baton {args:?}: {}", stderr(&output));
+        stdout_json(&output)
+    }
+
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let output = self.baton(args);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "baton {args:?}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        stderr(&output) + &stdout(&output)
+    }
+
+    /// Builds a variant of examples/web (its name, version and an edit of its files) into
+    /// `oci:build`; returns the digest.
+    fn build(&self, version: &str, edit: impl FnOnce(&Path)) -> String {
+        let dir = self.tmp.path().join(format!("src-{version}"));
+        copy_tree(&repo_root().join("examples/web"), &dir);
+        let manifest = dir.join("bundle.toml");
+        let text = fs_err::read_to_string(&manifest)
+            .unwrap()
+            .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
+        fs_err::write(&manifest, text).unwrap();
+        let index = dir.join("html/index.html");
+        let page = fs_err::read_to_string(&index)
+            .unwrap()
+            .replace("</body>", &format!("<p id=\"version\">release {version}</p></body>"));
+        fs_err::write(&index, page).unwrap();
+        edit(&dir);
+        build_json(self.tmp.path(), &dir, &self.tmp.path().join("build"), &[])["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn pin_dev(&self, digest: &str) {
+        let from = format!("oci:{}", self.tmp.path().join("build").display());
+        self.ok(&[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            digest,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ]);
+    }
+
+    fn current(&self) -> PathBuf {
+        self.state.join("deploy/dev/web/current")
+    }
+
+    fn commit(&self, message: &str) {
+        git(&self.state, &["add", "-A"]);
+        git(&self.state, &["commit", "-q", "-m", message]);
+    }
+}
+
+/// A secret that templates use: `conf/tls.key` renders the `tls_key` parameter.
+fn with_secret_file(dir: &Path) {
+    fs_err::write(dir.join("conf/tls.key"), "{{ params.tls_key }}\n").unwrap();
+    let manifest = dir.join("bundle.toml");
+    let text = fs_err::read_to_string(&manifest)
+        .unwrap()
+        .replace("render = [\"conf/*.conf\"]", "render = [\"conf/*.conf\", \"conf/*.key\"]");
+    fs_err::write(&manifest, text).unwrap();
+}
+
+/// Starts nginx on a free loopback port serving `root`; stops it on drop.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(dir: &Path, root: &Path) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        fs_err::create_dir_all(dir).unwrap();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    location / {{ index index.html; }}\n  }}\n}}\n",
+            dir = dir.display(),
+            root = root.display()
+        );
+        fs_err::write(dir.join("nginx.conf"), config).unwrap();
+        let child = Command::new("nginx")
+            .args(["-e", "stderr", "-p"])
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("nginx runs (make test installs Debian's nginx)");
+        let nginx = Nginx { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return nginx;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx did not listen on {port}");
+    }
+
+    fn get(&self, path: &str) -> String {
+        let output = Command::new("curl")
+            .args(["-fsS", &format!("http://127.0.0.1:{}{path}", self.port)])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "curl: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_dir_target_served_by_nginx_follows_apply_and_rollback() {
+    let w = World::new();
+    let first = w.build("1.4.2", |_| {});
+    let second = w.build("1.5.0", |_| {});
+    w.pin_dev(&first);
+    let applied = w.ok(&["apply", "dev"]);
+    assert_eq!(applied[0]["action"], "applied");
+    assert_eq!(applied[0]["digest"], first.as_str());
+
+    let nginx = Nginx::start(&w.tmp.path().join("nginx"), &w.current().join("html"));
+    assert!(nginx.get("/").contains("release 1.4.2"));
+    let config = fs_err::read_to_string(w.current().join("conf/nginx.conf")).unwrap();
+    assert!(
+        config.contains("server_name dev.shop.example.com;")
+            && config.contains("for environment dev"),
+        "{config}"
+    );
+    assert!(config.contains(&format!("({first})")), "{config}");
+
+    w.pin_dev(&second);
+    assert_eq!(w.ok(&["apply", "dev"])[0]["action"], "applied");
+    assert!(nginx.get("/").contains("release 1.5.0"));
+    assert_eq!(w.ok(&["apply", "dev"])[0]["action"], "unchanged");
+
+    // Rollback, then apply: a swap back to the release still on disk, with no fetch at all.
+    w.ok(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
+    fs_err::remove_dir_all(w.cache()).unwrap();
+    let back = w.ok(&["apply", "dev", "web"]);
+    assert_eq!(back[0]["action"], "swapped");
+    assert!(!w.cache().exists(), "a swap back fetches nothing");
+    assert!(nginx.get("/").contains("release 1.4.2"));
+    let record: Value = serde_json::from_str(
+        &fs_err::read_to_string(w.state.join("deploy/dev/web/applied.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["digest"], first.as_str());
+    assert_eq!(git(&w.state, &["status", "--porcelain"]), "", "targets are ignored by git");
+}
+
+#[test]
+fn drift_is_found_healed_or_only_reported() {
+    let w = World::new();
+    w.pin_dev(&w.build("1.4.2", |_| {}));
+    w.ok(&["apply", "dev"]);
+    assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(0));
+    fs_err::write(w.current().join("html/index.html"), "defaced\n").unwrap();
+    fs_err::write(w.current().join("html/extra.html"), "extra\n").unwrap();
+    fs_err::remove_file(w.current().join("html/home.html")).unwrap();
+    let report = w.fails(&["drift", "dev"], 4);
+    for line in [
+        "web in dev: changed html/index.html",
+        "web in dev: added html/extra.html",
+        "web in dev: removed html/home.html",
+    ] {
+        assert!(report.contains(line), "{line}: {report}");
+    }
+    let only = w.fails(&["agent", "--env", "dev", "--once", "--no-heal"], 4);
+    assert!(only.contains("drift web (1 changed, 1 added, 1 removed"), "{only}");
+    assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(4), "--no-heal changes nothing");
+    let healed = w.ok(&["agent", "--env", "dev", "--once"]);
+    assert_eq!(healed[0]["action"], "healed");
+    assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(0));
+    assert!(!w.current().join("html/extra.html").exists());
+}
+
+#[test]
+fn a_secret_reaches_only_its_rendered_file() {
+    let w = World::new();
+    w.pin_dev(&w.build("1.4.2", with_secret_file));
+    let mut outputs = String::new();
+    for args in [
+        vec!["plan", "dev"],
+        vec!["apply", "dev", "-vvv"],
+        vec!["drift", "dev", "-vvv"],
+        vec!["plan", "dev", "--output", "json"],
+        vec!["agent", "--env", "dev", "--once", "-vvv"],
+        vec!["history", "dev"],
+        vec!["status"],
+    ] {
+        let output = w.baton(&args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        outputs.push_str(&stdout(&output));
+        outputs.push_str(&stderr(&output));
+    }
+    // The plan of a change shows the key masked.
+    fs_err::write(w.current().join("conf/tls.key"), "old\n").unwrap();
+    let plan = stdout(&w.baton(&["plan", "dev"]));
+    assert!(plan.contains("+***"), "{plan}");
+    outputs.push_str(&plan);
+    assert!(!outputs.contains(SECRET), "a secret was printed:\n{outputs}");
+
+    let key = w.current().join("conf/tls.key");
+    w.ok(&["apply", "dev"]);
+    assert_eq!(fs_err::read_to_string(&key).unwrap(), format!("{SECRET}\n"));
+    assert_eq!(fs_err::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    // Nowhere else: not in records, not in the cache, not in git's history.
+    let grep = Command::new("grep").args(["-rl", SECRET]).arg(w.tmp.path()).output().unwrap();
+    let hits = String::from_utf8_lossy(&grep.stdout).into_owned();
+    for hit in hits.lines() {
+        assert!(
+            hit.ends_with("conf/tls.key") && hit.contains("/deploy/dev/web/.releases/"),
+            "the secret landed in {hit}"
+        );
+    }
+    let history = git(&w.state, &["log", "-p", "--all"]);
+    assert!(!history.contains(SECRET));
+}
+
+#[test]
+fn bad_input_is_refused_and_the_running_release_stays() {
+    let w = World::new();
+    let digest = w.build("1.4.2", |_| {});
+    w.pin_dev(&digest);
+
+    // A missing secret source.
+    let output = baton_tests::baton(&w.state)
+        .args(["apply", "dev"])
+        .env("BATON_CACHE", w.cache())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("parameter `tls_key` in params/dev/web.toml: environment variable `WEB_TLS_KEY` is not set"), "{}", stderr(&output));
+
+    w.ok(&["apply", "dev"]);
+    let running = fs_err::read_link(w.current()).unwrap();
+
+    // A render error names the file and the line, and nothing changes.
+    let broken = w.build("1.6.0", |dir| {
+        fs_err::write(dir.join("conf/extra.conf"), "line one\nvalue {{ params.no_such_param }}\n")
+            .unwrap();
+    });
+    w.pin_dev(&broken);
+    let err = w.fails(&["apply", "dev"], 1);
+    assert!(err.contains("render error in `conf/extra.conf` line 2"), "{err}");
+    assert_eq!(fs_err::read_link(w.current()).unwrap(), running);
+
+    // A corrupted cached blob is fetched again, not used.
+    w.pin_dev(&digest);
+    fs_err::remove_dir_all(w.state.join("deploy")).unwrap();
+    let layer_dir = w.cache().join("web/blobs/sha256");
+    for entry in fs_err::read_dir(&layer_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if fs_err::metadata(&path).unwrap().len() > 1000 {
+            fs_err::remove_file(&path).unwrap();
+            fs_err::write(&path, vec![b'x'; 1500]).unwrap();
+        }
+    }
+    assert_eq!(w.ok(&["apply", "dev"])[0]["action"], "applied");
+
+    // The pin names a digest the store does not hold.
+    fs_err::remove_dir_all(w.state.join("stores/dev")).unwrap();
+    fs_err::remove_dir_all(w.state.join("deploy")).unwrap();
+    let err = w.fails(&["apply", "dev"], 1);
+    assert!(err.contains(&format!("bundle `web` at {digest} is not in store")), "{err}");
+
+    // A target path that cannot be written.
+    let pipeline = w.state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline)
+        .unwrap()
+        .replace("path = \"deploy/staging\"", "path = \"blocker/staging\"");
+    fs_err::write(&pipeline, text).unwrap();
+    fs_err::write(w.state.join("blocker"), "a file where a directory should be\n").unwrap();
+    w.commit("staging target under a file");
+    w.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "staging",
+        "--digest",
+        &digest,
+        "--from-store",
+        &format!("oci:{}", w.tmp.path().join("build").display()),
+        "--as",
+        "ci",
+    ]);
+    let err = w.fails(&["apply", "staging"], 1);
+    assert!(
+        err.contains("cannot write the target") && err.contains("blocker/staging/web"),
+        "{err}"
+    );
+}
+
+/// An exec target in place of staging's target.
+fn exec_staging(w: &World, command: &str, check: &str) {
+    let pipeline = w.state.join("baton.toml");
+    let mut env = String::new();
+    let lines: Vec<String> = fs_err::read_to_string(&pipeline)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            if let Some(name) = line.strip_prefix("name = ") {
+                name.trim_matches('"').clone_into(&mut env);
+            }
+            if env == "staging" && line.starts_with("target = ") {
+                format!("target = {{ kind = \"exec\", command = {command}, check = {check}, timeout = \"30s\" }}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    fs_err::write(&pipeline, lines.join("\n") + "\n").unwrap();
+    w.commit("exec target for staging");
+}
+
+#[test]
+fn an_exec_target_runs_its_check_first_and_keeps_the_last_success() {
+    let w = World::new();
+    // worker_connections 0 passes the (loosened) schema but not `nginx -t`.
+    let digest = w.build("1.4.2", |dir| {
+        let manifest = dir.join("bundle.toml");
+        let text =
+            fs_err::read_to_string(&manifest).unwrap().replace("minimum = 16\n", "minimum = 0\n");
+        fs_err::write(&manifest, text).unwrap();
+    });
+    let out = w.tmp.path().join("exec-out");
+    exec_staging(
+        &w,
+        &format!("[\"sh\", \"-c\", \"env | grep ^BATON_ | sort > {}\"]", out.display()),
+        "[\"nginx\", \"-t\", \"-q\", \"-e\", \"stderr\", \"-p\", \".\", \"-c\", \"conf/nginx.conf\"]",
+    );
+    w.pin_dev(&digest);
+    let from = format!("oci:{}", w.tmp.path().join("build").display());
+    w.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "staging",
+        "--digest",
+        &digest,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let applied = w.ok(&["apply", "staging"]);
+    assert_eq!(applied[0]["action"], "applied");
+    let seen = fs_err::read_to_string(&out).unwrap();
+    assert!(seen.contains("BATON_ENV=staging\nBATON_RENDERED_DIR="), "{seen}");
+    assert!(
+        seen.contains(&format!("BATON_DIGEST={digest}")) && seen.contains("BATON_VERSION=1.4.2"),
+        "{seen}"
+    );
+    let record_path = w.tmp.path().join("applied/staging/web/applied.json");
+    let before = fs_err::read_to_string(&record_path).unwrap();
+
+    fs_err::write(w.state.join("params/staging/web.toml"), "server_name = \"staging.shop.example.com\"\nworker_connections = 0\ntls_key = { from_env = \"WEB_TLS_KEY\" }\n").unwrap();
+    w.commit("zero workers");
+    w.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "staging",
+        "--digest",
+        &digest,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let err = w.fails(&["apply", "staging"], 1);
+    assert!(err.contains("check `nginx -t") && err.contains("failed"), "{err}");
+    assert!(err.contains("worker_connections"), "the check's stderr is shown: {err}");
+    assert_eq!(
+        fs_err::read_to_string(&record_path).unwrap(),
+        before,
+        "the record keeps the last success"
+    );
+
+    // A command that does not exist.
+    exec_staging(&w, "[\"no-such-program-baton\"]", "[]");
+    fs_err::write(
+        w.state.join("params/staging/web.toml"),
+        "server_name = \"staging.shop.example.com\"\n",
+    )
+    .unwrap();
+    w.commit("good params");
+    w.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "staging",
+        "--digest",
+        &digest,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let err = w.fails(&["apply", "staging"], 1);
+    assert!(err.contains("command `no-such-program-baton` cannot be started"), "{err}");
+}
+
+#[test]
+fn a_second_apply_on_a_busy_target_is_refused() {
+    let w = World::new();
+    let digest = w.build("1.4.2", |_| {});
+    exec_staging(&w, "[\"sleep\", \"3\"]", "[]");
+    w.pin_dev(&digest);
+    let from = format!("oci:{}", w.tmp.path().join("build").display());
+    w.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "staging",
+        "--digest",
+        &digest,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let mut first = Command::new(baton_tests::baton_bin())
+        .current_dir(&w.state)
+        .args(["apply", "staging"])
+        .env("BATON_CACHE", w.cache())
+        .env("BATON_APPLIED_DIR", w.tmp.path().join("applied"))
+        .env("WEB_TLS_KEY", SECRET)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = w.tmp.path().join("applied/staging/web/.lock");
+    for _ in 0..100 {
+        if lock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let err = w.fails(&["apply", "staging"], 1);
+    assert!(err.contains("another apply is running"), "{err}");
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn kill_9_at_any_moment_leaves_current_at_a_complete_release() {
+    let w = World::new();
+    // A larger bundle: 3,000 files, so that a kill often lands mid-release.
+    let digest = w.build("1.4.2", |dir| {
+        for i in 0..3000 {
+            let sub = dir.join(format!("html/bulk/{:02}", i % 30));
+            fs_err::create_dir_all(&sub).unwrap();
+            fs_err::write(
+                sub.join(format!("page-{i}.html")),
+                format!("<p>page {i}</p>\n").repeat(20),
+            )
+            .unwrap();
+        }
+    });
+    w.pin_dev(&digest);
+    w.ok(&["apply", "dev"]);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..50 {
+        // A new params value each round, so every apply renders a new release.
+        fs_err::write(w.state.join("params/dev/web.toml"), format!("server_name = \"r{round}.example.com\"\ntls_key = {{ from_env = \"WEB_TLS_KEY\" }}\n")).unwrap();
+        w.commit(&format!("round {round}"));
+        w.pin_dev(&digest);
+        let mut child = Command::new(baton_tests::baton_bin())
+            .current_dir(&w.state)
+            .args(["apply", "dev"])
+            .env("BATON_CACHE", w.cache())
+            .env("WEB_TLS_KEY", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(seed % 400));
+        let _ = child.kill();
+        let _ = child.wait();
+        // `current` names a complete release whose files match its record.
+        let release = fs_err::read_link(w.current()).unwrap();
+        let id = release.file_name().unwrap().to_string_lossy().into_owned();
+        let record_path = w.state.join("deploy/dev/web/.releases").join(format!("{id}.json"));
+        let record: Value =
+            serde_json::from_str(&fs_err::read_to_string(&record_path).unwrap()).unwrap();
+        let files = record["files"].as_object().unwrap();
+        assert!(files.len() > 3000, "round {round}: {id}");
+        for (path, hash) in files.iter().step_by(97) {
+            let content = fs_err::read(w.current().join(path))
+                .unwrap_or_else(|e| panic!("round {round}: {path}: {e}"));
+            assert_eq!(sha256(&content), hash["sha256"].as_str().unwrap(), "round {round}: {path}");
+        }
+    }
+    let done = w.ok(&["apply", "dev"]);
+    assert!(["applied", "unchanged"].contains(&done[0]["action"].as_str().unwrap()));
+    assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(0));
+    let leftovers: Vec<String> = fs_err::read_dir(w.state.join("deploy/dev/web/.releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staging directories of killed applies are cleaned up: {leftovers:?}"
+    );
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
