@@ -120,6 +120,11 @@ fn with_secret_file(dir: &Path) {
     fs_err::write(&manifest, text).unwrap();
 }
 
+/// Debian's nginx lives in /usr/sbin, which a non-root PATH may lack.
+fn nginx_bin() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" }
+}
+
 /// Starts nginx on a free loopback port serving `root`; stops it on drop.
 struct Nginx {
     child: std::process::Child,
@@ -136,7 +141,7 @@ impl Nginx {
             root = root.display()
         );
         fs_err::write(dir.join("nginx.conf"), config).unwrap();
-        let child = Command::new("nginx")
+        let child = Command::new(nginx_bin())
             .args(["-e", "stderr", "-p"])
             .arg(dir)
             .arg("-c")
@@ -390,7 +395,10 @@ fn an_exec_target_runs_its_check_first_and_keeps_the_last_success() {
     exec_staging(
         &w,
         &format!("[\"sh\", \"-c\", \"env | grep ^BATON_ | sort > {}\"]", out.display()),
-        "[\"nginx\", \"-t\", \"-q\", \"-e\", \"stderr\", \"-p\", \".\", \"-c\", \"conf/nginx.conf\"]",
+        &format!(
+            "[\"{}\", \"-t\", \"-q\", \"-e\", \"stderr\", \"-p\", \".\", \"-c\", \"conf/nginx.conf\"]",
+            nginx_bin()
+        ),
     );
     w.pin_dev(&digest);
     let from = format!("oci:{}", w.tmp.path().join("build").display());
@@ -432,7 +440,7 @@ fn an_exec_target_runs_its_check_first_and_keeps_the_last_success() {
         "ci",
     ]);
     let err = w.fails(&["apply", "staging"], 1);
-    assert!(err.contains("check `nginx -t") && err.contains("failed"), "{err}");
+    assert!(err.contains("nginx -t -q") && err.contains("failed"), "{err}");
     assert!(err.contains("worker_connections"), "the check's stderr is shown: {err}");
     assert_eq!(
         fs_err::read_to_string(&record_path).unwrap(),
