@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job end to end on the embedded default (OCI layouts in a temporary
 # directory; no server): build bundles, promote one digest unchanged from dev to staging to
-# prod through the gates, then read the story back from git. Every command is printed first.
+# prod through the gates, read the story back from git, apply prod to its dir target, and heal
+# drift. Every command is printed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -93,6 +94,25 @@ run "$baton" diff staging prod
 run "$baton" history prod
 run git log --format='%h %s%n%b' -n 2
 run git status --short
+
+step "apply prod: fetch into a cache, verify, unpack, render with prod's params, swap deploy/prod/web/current"
+export BATON_CACHE="$work/cache" WEB_TLS_KEY="demo-key-not-a-real-secret"
+run "$baton" plan prod web
+run "$baton" apply prod web
+run ls -l deploy/prod/web
+run head -3 deploy/prod/web/current/conf/nginx.conf
+run "$baton" apply prod web
+
+step "drift: edit the target by hand; drift exits 4 and names the file; the agent heals it"
+echo "defaced" > deploy/prod/web/current/html/index.html
+set +e
+run "$baton" drift prod
+code=$?
+set -e
+echo "exit code: $code"
+[ "$code" = 4 ] || { echo "demo: drift should have exited 4" >&2; exit 1; }
+run "$baton" agent --env prod --once
+run "$baton" drift prod
 cd - >/dev/null
 
 step "tamper with the layer: verify exits 4 and names the blob"
@@ -109,4 +129,5 @@ echo "exit code: $code"
 
 step "done"
 echo "built, verified, copied, exported and imported; promoted web unchanged from dev to prod"
-echo "through its gates (refused with exit 3 until two approvals); a tampered blob was caught (exit 4)"
+echo "through its gates (refused with exit 3 until two approvals); applied it to prod's dir target,"
+echo "found and healed drift (exit 4); a tampered blob was caught (exit 4)"
