@@ -1,6 +1,6 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench bench-promote
+.PHONY: help demo test bench bench-promote bench-apply
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -16,3 +16,6 @@ bench: ## Time build, registry transfers and promotion against tar|gzip, pigz, s
 
 bench-promote: ## Only the promoter's part of `make bench`
 	@bash scripts/bench-promote.sh
+
+bench-apply: ## Only the applier's part of `make bench`
+	@bash scripts/bench-apply.sh

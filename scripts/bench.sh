@@ -150,3 +150,4 @@ rm -rf "$bench/t1" "$bench/n" "$regs"
 echo
 echo "results written to $results; copy them into BENCHMARKS.md"
 bash scripts/bench-promote.sh
+bash scripts/bench-apply.sh

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ApplyError,
     render::{EnvLookup, RenderContext, Resolved, render_tree, resolve},
-    tree::{Differences, Tree, compare, hash_tree, tree_digest},
+    tree::{Differences, Tree, compare, hash_tree, tree_digest, tree_of_release},
 };
 
 /// What the applier needs besides the state repository.
@@ -208,8 +208,8 @@ fn render_release(
         digest: &job.pin.digest,
         resolved: &resolved,
     };
-    render_tree(staging.path(), &context)?;
-    let files = hash_tree(staging.path())?;
+    let rendered = render_tree(staging.path(), &context)?;
+    let files = tree_of_release(staging.path(), &opened.config.files, &rendered)?;
     let tree = tree_digest(&files);
     let id = format!("{}-{}", job.pin.digest.short(), tree.short());
     let mut release = id.clone();

@@ -94,9 +94,12 @@ pub(crate) struct RenderContext<'a> {
     pub(crate) resolved: &'a Resolved,
 }
 
-/// Renders, in place under `root`, every file that matches the config's render globs. A file
-/// holding a secret's value is left readable by its owner only (0600).
-pub(crate) fn render_tree(root: &Path, context: &RenderContext<'_>) -> Result<usize, ApplyError> {
+/// Renders, in place under `root`, every file that matches the config's render globs; returns
+/// their paths. A file holding a secret's value is left readable by its owner only (0600).
+pub(crate) fn render_tree(
+    root: &Path,
+    context: &RenderContext<'_>,
+) -> Result<Vec<String>, ApplyError> {
     let mut globs = globset::GlobSetBuilder::new();
     for pattern in &context.config.render {
         let glob =
@@ -131,7 +134,7 @@ pub(crate) fn render_tree(root: &Path, context: &RenderContext<'_>) -> Result<us
             digest => context.digest.to_string(),
         },
     };
-    let mut rendered = 0;
+    let mut rendered = Vec::new();
     for file in &context.config.files {
         if file.kind != baton_model::FileKind::File || !globs.is_match(&file.path) {
             continue;
@@ -151,7 +154,7 @@ pub(crate) fn render_tree(root: &Path, context: &RenderContext<'_>) -> Result<us
         let mode = fs_err::metadata(&path)?.permissions().mode();
         let mode = if context.resolved.holds_secret(&output) { 0o600 } else { mode & 0o777 };
         write_file(&path, output.as_bytes(), mode)?;
-        rendered += 1;
+        rendered.push(file.path.clone());
     }
     Ok(rendered)
 }

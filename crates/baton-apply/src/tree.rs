@@ -53,6 +53,36 @@ fn walk(dir: &Path, prefix: &str, tree: &mut Tree) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The tree an unpacked bundle has after rendering, without reading it back: every file as the
+/// bundle's verified index says, except the `rendered` ones, which are hashed from `root`.
+pub(crate) fn tree_of_release(
+    root: &Path,
+    files: &[baton_model::FileEntry],
+    rendered: &[String],
+) -> std::io::Result<Tree> {
+    let mut tree = Tree::new();
+    for file in files {
+        let entry = if rendered.contains(&file.path) {
+            let path = root.join(&file.path);
+            let executable = fs_err::metadata(&path)?.permissions().mode() & 0o111 != 0;
+            FileHash {
+                sha256: hash_file(&path)?,
+                kind: if executable { "executable" } else { "file" }.into(),
+            }
+        } else if file.kind == baton_model::FileKind::Symlink {
+            let target = file.target.as_deref().unwrap_or_default();
+            FileHash { sha256: hex::encode(Sha256::digest(target.as_bytes())), kind: "link".into() }
+        } else {
+            FileHash {
+                sha256: file.sha256.as_ref().map(|d| d.hex().to_owned()).unwrap_or_default(),
+                kind: if file.mode == "0755" { "executable" } else { "file" }.into(),
+            }
+        };
+        tree.insert(file.path.clone(), entry);
+    }
+    Ok(tree)
+}
+
 /// sha256 of a file, streamed.
 pub(crate) fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut file = fs_err::File::open(path)?;

@@ -117,7 +117,10 @@ pub fn unpack(
         return Err(UnpackError::Verification { findings });
     }
     fs_err::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))?;
-    sync_dir(staging.path())?;
+    // One flush of the file system holding every file and directory written, instead of one
+    // fsync per file: the same guarantee before the rename makes the tree visible, and for
+    // 20,000 files many times faster.
+    rustix::fs::syncfs(fs_err::File::open(staging.path())?.file()).map_err(io::Error::from)?;
     let staged = staging.keep();
     if into.exists() {
         fs_err::remove_dir(into)?;
@@ -313,7 +316,6 @@ fn read_layer(
                     if let Some(file) = out {
                         let mode = if indexed.mode == "0755" { 0o755 } else { 0o644 };
                         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-                        file.sync_all()?;
                     }
                 }
                 (EntryType::Symlink, FileKind::Symlink) => {

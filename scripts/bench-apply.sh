@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The applier's benchmarks (run by `make bench`, or alone with `make bench-apply`):
+#   - apply of the ~20,000-file, 1 GiB bundle of scripts/gen-descriptor.py to a `dir` target
+#     (fetch into an empty cache, verify, unpack, render, flush, swap), against
+#     `tar -xzf` of the same layer plus `cp -a` of the tree plus `sync` (the same durability);
+#   - drift check of that target against `sha256sum -c` of its file list.
+# Medians of RUNS runs (default 3), peak memory of each. Environment: BENCH_DIR, FILES, MIB, RUNS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+need_packages /usr/bin/time:time python3:python3 git:git
+bench=${BENCH_DIR:-/tmp/baton-bench}
+files=${FILES:-20000}
+mib=${MIB:-1024}
+runs=${RUNS:-3}
+descriptor="$bench/descriptor"
+results="$bench/apply-results.md"
+mkdir -p "$bench"
+
+step "release build"
+cargo build --release --locked -p baton --bin baton
+baton="$PWD/target/release/baton"
+
+if [ ! -f "$descriptor/.complete-$files-$mib" ]; then
+    step "generate $files files, $mib MiB into $descriptor"
+    rm -rf "$descriptor"
+    python3 scripts/gen-descriptor.py "$descriptor" "$files" "$mib"
+    touch "$descriptor/.complete-$files-$mib"
+fi
+printf '.complete-*\n' > "$descriptor/.batonignore"
+
+work="$bench/apply"
+rm -rf "$work" && mkdir -p "$work"
+state="$work/state"
+mkdir -p "$state"
+printf '[[environment]]\nname = "dev"\nstore = "oci:%s/store"\ntarget = { kind = "dir", path = "deploy" }\n' "$work" > "$state/baton.toml"
+printf '/deploy/\n' > "$state/.gitignore"
+git -C "$state" init -q -b main
+git -C "$state" add -A
+git -C "$state" -c user.name=bench -c user.email=bench@example.com commit -q -m pipeline
+ref=$("$baton" bundle build "$descriptor" --store "oci:$work/store")
+digest=${ref#*@}
+name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$descriptor/bundle.toml" | head -1)
+(cd "$state" && "$baton" promote "$name" --to dev --digest "$digest" --from-store "oci:$work/store" --as bench > /dev/null 2>&1)
+layer=$("$baton" bundle inspect "oci:$work/store/$name@$digest" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["layers"][0]["digest"])')
+layer_path="$work/store/$name/blobs/sha256/${layer#sha256:}"
+
+case_of() { # label, command (run in the state repository)
+    local label=$1 cmd=$2 out=() rss=0 r
+    for _ in $(seq "$runs"); do
+        rm -rf "$state/deploy" "$work/cache" "$work/untar" "$work/copy"
+        sync
+        r=$(cd "$state" && measure bash -c "$cmd")
+        out+=("${r% *}")
+        ((${r#* } > rss)) && rss=${r#* }
+    done
+    printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
+}
+
+step "apply against tar -xzf + cp -a; drift against sha256sum -c"
+rows=(
+    "$(case_of "baton apply (empty cache: fetch, verify, unpack, render, flush, swap)" "BATON_CACHE=$work/cache $baton apply dev")"
+    "$(case_of "tar -xzf layer && cp -a tree target && sync" "mkdir -p $work/untar && tar -xzf $layer_path -C $work/untar && cp -a $work/untar $work/copy && sync")"
+)
+# Drift: the target as apply left it, and a sha256sum list of the same files.
+(cd "$state" && BATON_CACHE="$work/cache" "$baton" apply dev > /dev/null 2>&1)
+target="$state/deploy/$name/current/"
+(cd "$target" && find . -type f -print0 | xargs -0 sha256sum > "$work/sums")
+drift_case() { # label, command
+    local label=$1 cmd=$2 out=() rss=0 r
+    for _ in $(seq "$runs"); do
+        r=$(cd "$state" && measure bash -c "$cmd")
+        out+=("${r% *}")
+        ((${r#* } > rss)) && rss=${r#* }
+    done
+    printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
+}
+rows+=(
+    "$(drift_case "baton drift (warm page cache)" "$baton drift dev")"
+    "$(drift_case "sha256sum -c of the same files (warm page cache)" "cd $target && sha256sum -c --quiet $work/sums")"
+)
+
+{
+    echo "### Apply — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+    echo
+    echo "Bundle: $files files, $mib MiB (scripts/gen-descriptor.py); medians of $runs runs."
+    echo
+    echo "| case | seconds | peak RSS MiB |"
+    echo "|---|---|---|"
+    for r in "${rows[@]}"; do
+        IFS='|' read -r label secs rss <<< "$r"
+        awk -v n="$label" -v s="$secs" -v r="$rss" 'BEGIN {printf "| %s | %.2f | %.0f |\n", n, s, r/1024}'
+    done
+} | tee "$results"
+echo
+echo "results written to $results; copy them into BENCHMARKS.md"
