@@ -583,3 +583,46 @@ fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn the_agent_loop_applies_heals_and_stops_on_sigterm() {
+    let w = World::new();
+    w.pin_dev(&w.build("1.4.2", |_| {}));
+    let agent = Command::new(baton_tests::baton_bin())
+        .current_dir(&w.state)
+        .args(["agent", "--env", "dev", "--interval", "1", "--log-format", "json", "-v"])
+        .env("BATON_CACHE", w.cache())
+        .env("WEB_TLS_KEY", SECRET)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..200 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the agent did not {what} within 10 s");
+    };
+    let index = w.current().join("html/index.html");
+    wait_for("apply the pin", &|| index.exists());
+    fs_err::write(&index, "defaced\n").unwrap();
+    wait_for("heal the drift", &|| {
+        fs_err::read_to_string(&index).is_ok_and(|t| t.contains("release 1.4.2"))
+    });
+    let status = Command::new("kill").args(["-TERM", &agent.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = agent.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "SIGTERM ends the loop cleanly");
+    let logs = String::from_utf8_lossy(&output.stderr).into_owned();
+    let events: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(events.iter().any(|e| e["action"] == "healed"), "{logs}");
+    assert!(events.iter().any(|e| e["message"] == "stopping"), "{logs}");
+    assert!(!logs.contains(SECRET));
+}

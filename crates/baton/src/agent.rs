@@ -31,6 +31,7 @@ pub(crate) fn run(
             match pass(args, options) {
                 Ok(reports) => {
                     failures = 0;
+                    tracing::info!(env = %args.env, bundles = reports.len(), "pass done");
                     for r in reports.iter().filter(|r| r.action != "unchanged") {
                         tracing::warn!(env = %args.env, bundle = %r.bundle, action = %r.action, changed = r.differences.changed.len(), added = r.differences.added.len(), removed = r.differences.removed.len(), "reconciled");
                     }

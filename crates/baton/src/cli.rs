@@ -31,6 +31,9 @@ pub(crate) struct GlobalArgs {
     /// itself when a registry refuses the PUT).
     #[arg(long, global = true)]
     pub(crate) chunked_uploads: bool,
+    /// Log lines on stderr as text for people or as one JSON object per line (for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
     /// More log lines on stderr (-v, -vv, -vvv); `BATON_LOG` takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -42,6 +45,15 @@ pub(crate) enum OutputFormat {
     /// Tables and sentences.
     Human,
     /// One JSON document on stdout.
+    Json,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Text for people.
+    Text,
+    /// One JSON object per line.
     Json,
 }
 

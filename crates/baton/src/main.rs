@@ -42,7 +42,7 @@ impl From<ExitStatus> for ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.output, cli.global.color);
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.log_format);
     let options =
         env::registry_options(cli.global.insecure_registries.clone(), cli.global.chunked_uploads);
     match commands::run(cli.command, &printer, &options) {
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: cli::LogFormat) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -69,9 +69,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        cli::LogFormat::Text => builder.init(),
+        cli::LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
