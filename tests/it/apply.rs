@@ -626,3 +626,54 @@ fn the_agent_loop_applies_heals_and_stops_on_sigterm() {
     assert!(events.iter().any(|e| e["message"] == "stopping"), "{logs}");
     assert!(!logs.contains(SECRET));
 }
+
+#[test]
+fn the_agent_follows_a_remote_state_repository_and_refuses_a_rewrite() {
+    let w = World::new();
+    w.pin_dev(&w.build("1.4.2", |_| {}));
+    let remote = w.tmp.path().join("remote.git");
+    git(
+        w.tmp.path(),
+        &["clone", "-q", "--bare", w.state.to_str().unwrap(), remote.to_str().unwrap()],
+    );
+    git(&w.state, &["remote", "add", "origin", remote.to_str().unwrap()]);
+    let url = format!("file://{}", remote.display());
+    // The agent runs from another directory; relative paths of baton.toml resolve there.
+    let site = w.tmp.path().join("site");
+    copy_tree(&w.state.join("stores"), &site.join("stores"));
+    let agent = |extra: &[&str]| {
+        let mut args =
+            vec!["agent", "--env", "dev", "--once", "--state", url.as_str(), "--output", "json"];
+        args.extend(extra);
+        baton_tests::baton(&site)
+            .args(&args)
+            .env("BATON_CACHE", w.cache())
+            .env("WEB_TLS_KEY", SECRET)
+            .output()
+            .unwrap()
+    };
+    let first = agent(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(stdout_json(&first)[0]["action"], "applied");
+    assert!(site.join("deploy/dev/web/current/html/index.html").exists());
+
+    // A new pin pushed to the remote is fetched and applied by the next pass.
+    let newer = w.build("1.5.0", |_| {});
+    w.pin_dev(&newer);
+    git(&w.state, &["push", "-q", "origin", "main"]);
+    fs_err::remove_dir_all(site.join("stores")).unwrap();
+    copy_tree(&w.state.join("stores"), &site.join("stores"));
+    let second = agent(&[]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(stdout_json(&second)[0]["action"], "applied");
+    let page = fs_err::read_to_string(site.join("deploy/dev/web/current/html/index.html")).unwrap();
+    assert!(page.contains("release 1.5.0"));
+
+    // History rewritten on the remote: the mirror refuses to follow.
+    git(&w.state, &["reset", "-q", "--hard", "HEAD~1"]);
+    git(&w.state, &["commit", "-q", "--allow-empty", "-m", "rewrite"]);
+    git(&w.state, &["push", "-q", "--force", "origin", "main"]);
+    let third = agent(&[]);
+    assert_eq!(third.status.code(), Some(1));
+    assert!(stderr(&third).contains("rewrote the history of `main`"), "{}", stderr(&third));
+}

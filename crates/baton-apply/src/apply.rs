@@ -116,7 +116,9 @@ fn jobs<'v>(
         .into_iter()
         .map(|pin| {
             let home = match &target {
-                Target::Dir { path, .. } => view.repo.root().join(path).join(pin.bundle.as_str()),
+                Target::Dir { path, .. } => {
+                    view.repo.paths_root().join(path).join(pin.bundle.as_str())
+                }
                 Target::Exec { .. } => {
                     options.applied_dir.join(env.name.as_str()).join(pin.bundle.as_str())
                 }

@@ -82,7 +82,7 @@ impl View {
 
     /// Where an environment's store is: relative `oci:` paths are relative to the repository.
     pub fn store_location(&self, env: &Environment) -> StoreLocation {
-        resolve_store(self.repo.root(), &env.store)
+        resolve_store(self.repo.paths_root(), &env.store)
     }
 
     /// Opens an environment's store.

@@ -24,6 +24,8 @@ pub struct StateRepo {
     repo: gix::Repository,
     root: PathBuf,
     branch: FullName,
+    /// What relative paths in `baton.toml` (layout stores, dir targets) are relative to.
+    paths_root: PathBuf,
 }
 
 /// A commit of the branch, as read at one moment: everything a command computes comes from one.
@@ -115,6 +117,20 @@ pub enum StateError {
         /// What is there now.
         found: String,
     },
+    /// A fetch would have rewritten the branch's history.
+    #[error(
+        "the state repository `{url}` rewrote the history of `{branch}` ({old} is not an ancestor of {new}); the mirror keeps {old}: an auditor should look at this"
+    )]
+    Rewritten {
+        /// The remote.
+        url: String,
+        /// The branch.
+        branch: String,
+        /// What the mirror had.
+        old: String,
+        /// What the remote has now.
+        new: String,
+    },
     /// Files baton would write differ from the commit in the work tree or index.
     #[error(
         "the state repository `{}` has uncommitted changes to {}: commit or discard them (`git status`, `git diff`) first",
@@ -178,7 +194,89 @@ impl StateRepo {
         let Some(branch) = head else {
             return Err(StateError::Detached { repo: root });
         };
-        Ok(StateRepo { repo, root, branch })
+        Ok(StateRepo { repo, paths_root: root.clone(), root, branch })
+    }
+
+    /// Mirrors the state repository at `url` into the bare repository `dir` (cloned the first
+    /// time, fetched after), and opens it. A fetch that would rewrite the branch's history (not
+    /// a fast-forward) is refused and the mirror keeps what it had. Relative paths in its
+    /// `baton.toml` resolve against `paths_root`.
+    pub fn mirror(url: &str, dir: &Path, paths_root: &Path) -> Result<StateRepo, StateError> {
+        let interrupt = std::sync::atomic::AtomicBool::new(false);
+        let fail = |what: &str, e: &dyn std::fmt::Display| StateError::Git {
+            repo: dir.to_owned(),
+            message: format!("{what} `{url}`: {e}"),
+        };
+        let repo = if dir.join("HEAD").exists() {
+            let repo = gix::open(dir).map_err(|e| fail("cannot open the mirror of", &e))?;
+            let before = StateRepo::from_repo(repo.clone())?.snapshot()?.commit;
+            // The mirror's branches are the remote's branches, fetched from the URL given now.
+            let remote = repo
+                .remote_at(url)
+                .and_then(|r| {
+                    r.with_refspecs(["+refs/heads/*:refs/heads/*"], gix::remote::Direction::Fetch)
+                })
+                .map_err(|e| fail("cannot use", &e))?;
+            remote
+                .connect(gix::remote::Direction::Fetch)
+                .map_err(|e| fail("cannot reach", &e))?
+                .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
+                .map_err(|e| fail("cannot fetch from", &e))?
+                .receive(gix::progress::Discard, &interrupt)
+                .map_err(|e| fail("cannot fetch from", &e))?;
+            let mirror = StateRepo::from_repo(repo.clone())?;
+            let after = mirror.snapshot()?.commit;
+            if let (Some(old), Some(new)) = (before, after)
+                && old != new
+                && !mirror.descends_from(new, old)?
+            {
+                // Put the branch back where it was: the mirror never follows a rewrite.
+                let edit = RefEdit {
+                    change: Change::Update {
+                        log: LogChange::default(),
+                        expected: PreviousValue::MustExistAndMatch(Target::Object(new)),
+                        new: Target::Object(old),
+                    },
+                    name: mirror.branch.clone(),
+                    deref: false,
+                };
+                mirror.repo.edit_references_as([edit], None).map_err(|e| mirror.git(&e))?;
+                return Err(StateError::Rewritten {
+                    url: url.to_owned(),
+                    branch: mirror.branch(),
+                    old: old.to_string(),
+                    new: new.to_string(),
+                });
+            }
+            repo
+        } else {
+            fs_err::create_dir_all(dir)?;
+            let mut prepare =
+                gix::prepare_clone_bare(url, dir).map_err(|e| fail("cannot clone", &e))?;
+            let (repo, _) = prepare
+                .fetch_only(gix::progress::Discard, &interrupt)
+                .map_err(|e| fail("cannot clone", &e))?;
+            repo
+        };
+        let mut state = StateRepo::from_repo(repo)?;
+        paths_root.clone_into(&mut state.paths_root);
+        Ok(state)
+    }
+
+    /// True when `descendant` has `ancestor` in its history.
+    fn descends_from(&self, descendant: ObjectId, ancestor: ObjectId) -> Result<bool, StateError> {
+        for info in self.repo.rev_walk([descendant]).all().map_err(|e| self.git(&e))? {
+            if info.map_err(|e| self.git(&e))?.id == ancestor {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// What relative paths in `baton.toml` are relative to: the work tree, or for a mirror the
+    /// directory the caller chose.
+    pub fn paths_root(&self) -> &Path {
+        &self.paths_root
     }
 
     /// The work tree, or the git directory of a bare repository.

@@ -122,6 +122,7 @@ pub(crate) struct TargetArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
+    // `--state` may also be a URL here (`file://…`, `ssh://…`): the agent mirrors it.
     /// The environment to keep applied.
     #[arg(long, value_name = "ENV")]
     pub(crate) env: String,
