@@ -577,6 +577,11 @@ fn kill_9_at_any_moment_leaves_current_at_a_complete_release() {
         leftovers.is_empty(),
         "staging directories of killed applies are cleaned up: {leftovers:?}"
     );
+    let kept = fs_err::read_dir(w.state.join("deploy/dev/web/.releases"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .count();
+    assert!(kept <= 5, "the last 5 releases are kept, not {kept}");
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -347,8 +347,11 @@ fn forget(cache: &Path, bundle: &BundleName) {
 fn clean_leftovers(home: &Path, releases: &Path) -> Result<(), ApplyError> {
     for entry in fs_err::read_dir(releases)? {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(".staging-") {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".staging-") {
             fs_err::remove_dir_all(entry.path())?;
+        } else if name.starts_with(".baton-tmp-") {
+            fs_err::remove_file(entry.path())?;
         }
     }
     for entry in fs_err::read_dir(home)? {
