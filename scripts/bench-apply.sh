@@ -46,39 +46,20 @@ name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$descriptor/bundle.toml" | head -1)
 layer=$("$baton" bundle inspect "oci:$work/store/$name@$digest" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["layers"][0]["digest"])')
 layer_path="$work/store/$name/blobs/sha256/${layer#sha256:}"
 
-case_of() { # label, command (run in the state repository)
-    local label=$1 cmd=$2 out=() rss=0 r
-    for _ in $(seq "$runs"); do
-        rm -rf "$state/deploy" "$work/cache" "$work/untar" "$work/copy"
-        sync
-        r=$(cd "$state" && measure bash -c "$cmd")
-        out+=("${r% *}")
-        ((${r#* } > rss)) && rss=${r#* }
-    done
-    printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
-}
+fresh() { rm -rf "$state/deploy" "$work/cache" "$work/untar" "$work/copy"; sync; }
 
 step "apply against tar -xzf + cp -a; drift against sha256sum -c"
 rows=(
-    "$(case_of "baton apply (empty cache: fetch, verify, unpack, render, flush, swap)" "BATON_CACHE=$work/cache $baton apply dev")"
-    "$(case_of "tar -xzf layer && cp -a tree target && sync" "mkdir -p $work/untar && tar -xzf $layer_path -C $work/untar && cp -a $work/untar $work/copy && sync")"
+    "$(median_case "baton apply (empty cache: fetch, verify, unpack, render, flush, swap)" fresh "cd $state && BATON_CACHE=$work/cache $baton apply dev")"
+    "$(median_case "tar -xzf layer && cp -a tree target && sync" fresh "mkdir -p $work/untar && tar -xzf $layer_path -C $work/untar && cp -a $work/untar $work/copy && sync")"
 )
 # Drift: the target as apply left it, and a sha256sum list of the same files.
 (cd "$state" && BATON_CACHE="$work/cache" "$baton" apply dev > /dev/null 2>&1)
 target="$state/deploy/$name/current/"
 (cd "$target" && find . -type f -print0 | xargs -0 sha256sum > "$work/sums")
-drift_case() { # label, command
-    local label=$1 cmd=$2 out=() rss=0 r
-    for _ in $(seq "$runs"); do
-        r=$(cd "$state" && measure bash -c "$cmd")
-        out+=("${r% *}")
-        ((${r#* } > rss)) && rss=${r#* }
-    done
-    printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
-}
 rows+=(
-    "$(drift_case "baton drift (warm page cache)" "$baton drift dev")"
-    "$(drift_case "sha256sum -c of the same files (warm page cache)" "cd $target && sha256sum -c --quiet $work/sums")"
+    "$(median_case "baton drift (warm page cache)" : "cd $state && $baton drift dev")"
+    "$(median_case "sha256sum -c of the same files (warm page cache)" : "cd $target && sha256sum -c --quiet $work/sums")"
 )
 
 {

@@ -87,20 +87,11 @@ if [ ! -f "$big/.git/complete" ]; then
     git -C "$big" checkout -q main
     touch "$big/.git/complete"
 fi
-read_case() { # label, command run in the big repository
-    local label=$1 cmd=$2 out=() rss=0 r
-    for _ in $(seq "$runs"); do
-        r=$(cd "$big" && measure bash -c "$cmd")
-        out+=("${r% *}")
-        ((${r#* } > rss)) && rss=${r#* }
-    done
-    printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
-}
 read_rows=(
-    "$(read_case "baton status (5,000 pins)" "$baton status --output json")"
-    "$(read_case "git ls-tree + cat-file of the same 5,000 files" "git ls-tree -r --format='%(objectname)' HEAD state | git cat-file --batch")"
-    "$(read_case "baton history env-49 (20,000 commits walked)" "$baton history env-49 --output json")"
-    "$(read_case "git log --grep 'Baton-To: env-49'" "git log --format='%H %ct %B' --grep='^Baton-To: env-49\$'")"
+    "$(median_case "baton status (5,000 pins)" : "cd $big && $baton status --output json")"
+    "$(median_case "git ls-tree + cat-file of the same 5,000 files" : "cd $big && git ls-tree -r --format='%(objectname)' HEAD state | git cat-file --batch")"
+    "$(median_case "baton history env-49 (20,000 commits walked)" : "cd $big && $baton history env-49 --output json")"
+    "$(median_case "git log --grep 'Baton-To: env-49'" : "cd $big && git log --format='%H %ct %B' --grep='^Baton-To: env-49\$'")"
 )
 
 {

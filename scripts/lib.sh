@@ -49,3 +49,16 @@ measure() {
                 /Maximum resident set size/ {m=$2} END {printf "%.3f %d\n", s, m}' "$log"
     rm -f "$log"
 }
+
+# Runs `bash -c CMD` RUNS times, each after BEFORE (a command, or `:`); prints
+# "LABEL|median seconds|peak RSS KiB".   median_case LABEL BEFORE CMD
+median_case() {
+    local label=$1 before=$2 cmd=$3 out=() rss=0 r
+    for _ in $(seq "${runs:-3}"); do
+        $before
+        r=$(measure bash -c "$cmd")
+        out+=("${r% *}")
+        ((${r#* } > rss)) && rss=${r#* }
+    done
+    printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
+}
