@@ -2,6 +2,7 @@
 
 mod apply;
 mod archive;
+mod audit;
 mod build;
 mod determinism;
 mod errors;

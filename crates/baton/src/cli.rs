@@ -95,6 +95,21 @@ pub(crate) enum Command {
     Drift(TargetArgs),
     /// The pull-based control loop: apply what changed, heal drift, until SIGTERM.
     Agent(AgentArgs),
+    /// Prove, with read access only, that every environment holds exactly the bytes that passed
+    /// the chain; exit 4 with every finding when not.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this environment.
+    #[arg(long, value_name = "ENV")]
+    pub(crate) env: Option<String>,
+    /// Only this bundle.
+    #[arg(long)]
+    pub(crate) bundle: Option<BundleName>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
 }
 
 /// Where the applier keeps what it fetched and what it applied.

@@ -1,6 +1,7 @@
 //! One module per command group; each command is a thin wrapper over library calls.
 
 mod apply;
+mod audit;
 mod bundle;
 pub(crate) mod promote;
 
@@ -16,6 +17,7 @@ pub(crate) fn run(
 ) -> Result<ExitStatus> {
     match command {
         Command::Bundle(command) => bundle::run(command, printer, options),
+        Command::Audit(args) => audit::run(&args, printer, options),
         Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Agent(_) => {
             apply::run(command, printer, options)
         }

@@ -29,7 +29,8 @@ pub(crate) fn run(
         | Command::Plan(_)
         | Command::Apply(_)
         | Command::Drift(_)
-        | Command::Agent(_) => unreachable!("dispatched elsewhere"),
+        | Command::Agent(_)
+        | Command::Audit(_) => unreachable!("dispatched elsewhere"),
         Command::Init(args) => {
             let done = init(&args.dir, args.actor.as_.as_deref())?;
             if printer.is_json() {
