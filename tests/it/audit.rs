@@ -243,3 +243,92 @@ fn unsigned_commits_where_signers_are_required_are_found() {
     let found = checks(&report);
     assert!(found.contains(&"signature dev/web".to_owned()), "{found:?}");
 }
+
+#[test]
+fn gates_are_recomputed_from_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = state_repo(tmp.path());
+    // prod also needs an hour of soak in staging.
+    let pipeline = state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline)
+        .unwrap()
+        .replace("gates = { approvals = 2,", "gates = { soak = \"1h\", approvals = 2,");
+    fs_err::write(&pipeline, text).unwrap();
+    hand_commit(&state, "prod soaks an hour");
+    let web = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[])["digest"].as_str().unwrap().to_owned();
+    let from = format!("oci:{}", tmp.path().join("build").display());
+    for args in [
+        vec![
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            web.as_str(),
+            "--from-store",
+            from.as_str(),
+            "--as",
+            "ci",
+        ],
+        vec!["promote", "web", "--to", "staging", "--as", "ci"],
+        vec!["approve", "web", "--env", "prod", "--as", "ci"],
+    ] {
+        let output = run(&state, &args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    // A promotion to prod that baton refused, written by hand to look like baton's: the only
+    // approval is the promoter's own, and the digest entered staging moments before.
+    let staged = fs_err::read_to_string(state.join("state/staging/web.toml")).unwrap();
+    let forged = staged
+        .replace("environment = \"staging\"", "environment = \"prod\"")
+        .replace("from = \"dev\"", "from = \"staging\"");
+    let params = fs_err::read(state.join("params/prod/web.toml")).unwrap();
+    let params_digest = {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&params)))
+    };
+    let forged = forged
+        .lines()
+        .map(|l| {
+            if l.starts_with("params_digest") {
+                format!("params_digest = \"{params_digest}\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    fs_err::create_dir_all(state.join("state/prod")).unwrap();
+    fs_err::write(state.join("state/prod/web.toml"), forged).unwrap();
+    git(&state, &["add", "-A"]);
+    let message = format!(
+        "promote web 1.4.2 to prod\n\nBaton-Action: promote\nBaton-Bundle: web\nBaton-Digest: {web}\nBaton-From: staging\nBaton-To: prod\nBaton-Version: 1.4.2\nBaton-By: ci\nBaton-Params: {params_digest}\n"
+    );
+    git(&state, &["commit", "-q", "-m", &message]);
+    // An approval added after the fact does not help.
+    let output =
+        run(&state, &["approve", "web", "--env", "prod", "--digest", &web, "--as", "alice"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (code, report) = audit(&state);
+    assert_eq!(code, 4);
+    let found = checks(&report);
+    assert!(found.contains(&"gate-approvals prod/web".to_owned()), "{found:?}");
+    assert!(found.contains(&"gate-soak prod/web".to_owned()), "{found:?}");
+    assert!(
+        !found.iter().any(|f| f.starts_with("hand-edit")
+            || f.starts_with("trailers")
+            || f.starts_with("chain")),
+        "{found:?}"
+    );
+    let approvals = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "gate-approvals")
+        .unwrap();
+    assert_eq!(
+        approvals["found"], "0 ()",
+        "the promoter's own approval does not count: {approvals}"
+    );
+}

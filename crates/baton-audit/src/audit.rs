@@ -109,7 +109,7 @@ pub fn audit(view: &View, scope: &Scope, options: &RegistryOptions) -> Result<Re
     commits.reverse();
     let mut findings = Vec::new();
     // Every digest each (environment, bundle) ever pinned, by any commit.
-    let mut held: HashMap<(EnvName, BundleName), BTreeSet<Digest>> = HashMap::new();
+    let mut held: HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>> = HashMap::new();
     for info in &commits {
         let snapshot = Snapshot { commit: Some(info.id), tree: info.tree };
         let parent = match info.parents.first() {
@@ -130,6 +130,8 @@ pub fn audit(view: &View, scope: &Scope, options: &RegistryOptions) -> Result<Re
             commit: info.id.to_string(),
             tree: info.tree,
             first_line: info.message.lines().next().unwrap_or_default().to_owned(),
+            time: info.time,
+            parent: parent.clone(),
             trailers,
             pipeline,
             changed: changes.len(),
@@ -175,6 +177,10 @@ struct CommitContext<'v> {
     commit: String,
     tree: ObjectId,
     first_line: String,
+    /// Committer time.
+    time: i64,
+    /// The first parent, as the promotion saw the repository.
+    parent: Option<Snapshot>,
     trailers: Option<baton_model::Trailers>,
     pipeline: Option<Pipeline>,
     changed: usize,
@@ -192,7 +198,7 @@ impl CommitContext<'_> {
         env: &EnvName,
         bundle: &BundleName,
         change: &Change,
-        held: &mut HashMap<(EnvName, BundleName), BTreeSet<Digest>>,
+        held: &mut HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>>,
         findings: &mut Vec<Finding>,
     ) -> Result<(), AuditError> {
         let (env, bundle) = (env.clone(), bundle.clone());
@@ -272,6 +278,11 @@ impl CommitContext<'_> {
         if let Some(chain) = self.chain(&env, &bundle, &record, held) {
             findings.push(Finding { commit: Some(self.commit.clone()), ..chain });
         }
+        if record.action == Action::Promote && self.trailers.is_some() {
+            for gate in self.gates(&env, &bundle, &record, held)? {
+                findings.push(Finding { commit: Some(self.commit.clone()), ..gate });
+            }
+        }
         // The params digest recorded is that of the params file at this commit.
         let params = self.view.repo.read(&self.snapshot, &params_path(&env, &bundle))?;
         let actual = params_digest(params.as_deref());
@@ -282,7 +293,9 @@ impl CommitContext<'_> {
                 format!("{} at this commit", actual.short()),
             ));
         }
-        held.entry((env.clone(), bundle.clone())).or_default().insert(record.digest.clone());
+        held.entry((env.clone(), bundle.clone()))
+            .or_default()
+            .insert(record.digest.clone(), self.time);
         Ok(())
     }
     /// The chain: upstream first, or a rollback to a digest held before, or a recorded
@@ -292,7 +305,7 @@ impl CommitContext<'_> {
         env: &EnvName,
         bundle: &BundleName,
         record: &StateRecord,
-        held: &HashMap<(EnvName, BundleName), BTreeSet<Digest>>,
+        held: &HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>>,
     ) -> Option<Finding> {
         let finding = |severity, check: &str, expected: String, found: String| Finding {
             severity,
@@ -304,7 +317,7 @@ impl CommitContext<'_> {
             found,
         };
         let holds = |e: &EnvName| {
-            held.get(&(e.clone(), bundle.clone())).is_some_and(|s| s.contains(&record.digest))
+            held.get(&(e.clone(), bundle.clone())).is_some_and(|s| s.contains_key(&record.digest))
         };
         let upstream = self
             .pipeline
@@ -334,6 +347,82 @@ impl CommitContext<'_> {
             }),
             Action::Rollback | Action::Approve => None,
         }
+    }
+    /// The gates of the environment as `baton.toml` stood at this commit, recomputed from
+    /// history: soak (commit times), approvals present before the promotion (distinct, never the
+    /// promoter), windows (commit time).
+    fn gates(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+        record: &StateRecord,
+        held: &HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>>,
+    ) -> Result<Vec<Finding>, AuditError> {
+        let mut found = Vec::new();
+        let Some(environment) = self.pipeline.as_ref().and_then(|p| p.environment(env)) else {
+            return Ok(found);
+        };
+        let gates = &environment.gates;
+        let finding = |check: &str, expected: String, seen: String| Finding {
+            severity: Severity::Error,
+            check: check.to_owned(),
+            environment: Some(env.clone()),
+            bundle: Some(bundle.clone()),
+            commit: None,
+            expected,
+            found: seen,
+        };
+        if let (Some(soak), Some(up)) = (gates.soak, &environment.upstream) {
+            let since = held.get(&(up.clone(), bundle.clone())).and_then(|s| s.get(&record.digest));
+            if let Some(since) = since {
+                let held_for = u64::try_from(self.time - since).unwrap_or(0);
+                if held_for < soak.seconds() {
+                    found.push(finding(
+                        "gate-soak",
+                        format!("pinned in `{up}` for {soak}"),
+                        format!("promoted after {}", baton_model::Duration::from_seconds(held_for)),
+                    ));
+                }
+            }
+        }
+        if gates.approvals > 0 {
+            let mut principals = BTreeSet::new();
+            if let Some(parent) = &self.parent {
+                let dir = baton_promote::approvals_dir(env, bundle, &record.digest);
+                for (name, is_dir, _) in self.view.repo.list(parent, &dir)? {
+                    if let (false, Some(principal)) = (is_dir, name.strip_suffix(".toml"))
+                        && principal != record.by.as_str()
+                    {
+                        principals.insert(principal.to_owned());
+                    }
+                }
+            }
+            if principals.len() < gates.approvals as usize {
+                found.push(finding(
+                    "gate-approvals",
+                    format!(
+                        "{} approvals by principals other than `{}` before the promotion",
+                        gates.approvals, record.by
+                    ),
+                    format!(
+                        "{} ({})",
+                        principals.len(),
+                        principals.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        if !baton_promote::window_holds(&gates.windows, self.time)? {
+            found.push(finding(
+                "gate-window",
+                format!(
+                    "a commit inside {}",
+                    gates.windows.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ")
+                ),
+                format!("committed at {}", rfc3339(self.time)),
+            ));
+        }
+        Ok(found)
     }
 }
 
@@ -487,4 +576,9 @@ fn changed_files(
         }
     }
     Ok(())
+}
+
+/// RFC 3339 in UTC, for messages.
+fn rfc3339(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }

@@ -190,6 +190,11 @@ fn soak_gate(upstream: &str, soak: Duration, pinned_at: Option<i64>, now: i64) -
     }
 }
 
+/// True when instant `at` (seconds since the epoch) is inside any of `windows`.
+pub fn window_holds(windows: &[Window], at: i64) -> Result<bool, PromoteError> {
+    Ok(windows.is_empty() || window_gate(windows, at)?.passed)
+}
+
 fn window_gate(windows: &[Window], now: i64) -> Result<GateResult, PromoteError> {
     let instant = jiff::Timestamp::from_second(now)
         .map_err(|e| PromoteError::Signing(format!("the clock is out of range: {e}")))?;

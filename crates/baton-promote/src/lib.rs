@@ -23,7 +23,7 @@ pub use context::{
     PinEvent, SignatureState, View, approvals_dir, params_path, resolve_store, state_path,
 };
 pub use error::PromoteError;
-pub use gates::GateResult;
+pub use gates::{GateResult, window_holds};
 pub use init::{Initialised, init};
 pub use promote::{
     Approval, ApproveRequest, CopySummary, PromoteRequest, Promotion, RollbackRequest, approve,
