@@ -332,3 +332,52 @@ fn gates_are_recomputed_from_history() {
         "the promoter's own approval does not count: {approvals}"
     );
 }
+
+#[test]
+fn a_commit_signed_by_a_key_not_allowed_is_found() {
+    let h = history();
+    let keygen = |name: &str| {
+        let key = h.tmp.path().join(name);
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        key
+    };
+    let ci = keygen("ci-key");
+    let mallory = keygen("mallory-key");
+    let public = fs_err::read_to_string(ci.with_extension("pub")).unwrap();
+    fs_err::create_dir_all(h.state.join(".baton")).unwrap();
+    fs_err::write(h.state.join(".baton/allowed_signers"), format!("ci {public}")).unwrap();
+    hand_commit(&h.state, "require signatures");
+    // A pin re-committed by hand, signed by git with a key the file does not list.
+    let pin = h.state.join("state/dev/web.toml");
+    let text = fs_err::read_to_string(&pin).unwrap() + "\n";
+    fs_err::write(&pin, text).unwrap();
+    git(&h.state, &["add", "-A"]);
+    git(
+        &h.state,
+        &[
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &format!("user.signingkey={}", mallory.display()),
+            "commit",
+            "-q",
+            "-S",
+            "-m",
+            "signed, but by whom",
+        ],
+    );
+    let (code, report) = audit(&h.state);
+    assert_eq!(code, 4);
+    let signature = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "signature")
+        .unwrap_or_else(|| panic!("no signature finding: {report}"));
+    assert!(signature["found"].as_str().unwrap().contains("not listed"), "{signature}");
+}
