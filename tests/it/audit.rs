@@ -90,6 +90,13 @@ fn a_hand_edit_and_a_digest_that_never_passed_staging_are_found() {
     let found = checks(&report);
     assert!(found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");
     assert!(found.contains(&"chain prod/web".to_owned()), "{found:?}");
+    // The hand commit is dated 2026-01-02 (the test's git identity); from a later date on, only
+    // the present is judged: the forged digest is still not in the store.
+    let later = run(&h.state, &["audit", "--since", "2026-06-01", "--output", "json"]);
+    let found = checks(&stdout_json(&later));
+    assert!(!found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");
+    assert!(found.contains(&"store prod/web".to_owned()), "{found:?}");
+    let found = checks(&audit(&h.state).1);
     assert!(
         found.contains(&"store prod/web".to_owned()),
         "the forged digest is not in the store: {found:?}"

@@ -108,8 +108,24 @@ pub(crate) struct AuditArgs {
     /// Only this bundle.
     #[arg(long)]
     pub(crate) bundle: Option<BundleName>,
+    /// Only findings in commits from this date on (`2026-01-01`, or RFC 3339); the pins of today
+    /// are always checked.
+    #[arg(long, value_parser = parse_since)]
+    pub(crate) since: Option<i64>,
     #[command(flatten)]
     pub(crate) state: StateArgs,
+}
+
+fn parse_since(text: &str) -> Result<i64, String> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t.as_second());
+    }
+    let date: jiff::civil::Date = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time: {e}"))?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp().as_second())
+        .map_err(|e| e.to_string())
 }
 
 /// Where the applier keeps what it fetched and what it applied.

@@ -22,7 +22,7 @@ pub(crate) fn run(
         Some(name) => Some(view.environment(name)?.name.clone()),
         None => None,
     };
-    let scope = Scope { env, bundle: args.bundle.clone() };
+    let scope = Scope { env, bundle: args.bundle.clone(), since: args.since };
     let report = audit(&view, &scope, options).context("the audit could not run")?;
     let failed = report.findings.iter().any(|f| f.severity == Severity::Error);
     if printer.is_json() {
