@@ -14,7 +14,7 @@ use baton_store::RegistryOptions;
 use serde::Serialize;
 
 /// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Recorded and allowed, but always reported (break-glass).
@@ -24,7 +24,7 @@ pub enum Severity {
 }
 
 /// One thing the audit cannot explain.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     /// How bad.
     pub severity: Severity,
@@ -43,7 +43,7 @@ pub struct Finding {
 }
 
 /// The verdict on one pin.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     /// The environment.
     pub environment: EnvName,
@@ -56,7 +56,11 @@ pub struct Verdict {
 }
 
 /// Everything the audit found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(
+    title = "baton audit --output json",
+    description = "What `baton audit` found: every finding, and a verdict per current pin."
+)]
 pub struct Report {
     /// The commit audited.
     pub commit: String,
@@ -589,4 +593,34 @@ fn changed_files(
 /// RFC 3339 in UTC, for messages.
 fn rfc3339(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
+}
+
+/// The JSON Schema of `baton audit --output json`, as committed in `schemas/`.
+pub fn report_schema() -> String {
+    let schema = schemars::schema_for!(Report);
+    let mut text = serde_json::to_string_pretty(&schema).expect("holds because a schema is JSON");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Fails when the committed schema differs from the types; `BATON_UPDATE_SCHEMAS=1` rewrites it.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn committed_report_schema_matches_the_types() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/audit-report.schema.json");
+        let text = super::report_schema();
+        if std::env::var_os("BATON_UPDATE_SCHEMAS").is_some() {
+            fs_err::write(&path, &text).unwrap();
+        }
+        let committed = fs_err::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "schemas/audit-report.schema.json is out of date: run `BATON_UPDATE_SCHEMAS=1 cargo test -p baton-audit` and commit it"
+        );
+    }
 }

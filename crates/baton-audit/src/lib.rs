@@ -11,4 +11,4 @@
 
 mod audit;
 
-pub use audit::{AuditError, Finding, Report, Scope, Severity, Verdict, audit};
+pub use audit::{AuditError, Finding, Report, Scope, Severity, Verdict, audit, report_schema};
