@@ -155,7 +155,9 @@ fn apply_one(job: &Job<'_>, options: &ApplyOptions<'_>) -> Result<Applied, Apply
         target: job.home.display().to_string(),
     };
     let is_exec = matches!(job.env.target, Some(Target::Exec { .. }));
-    // Already applied and intact: nothing to do.
+    // Already applied and intact: nothing to do. A drifted release is remembered, so that the
+    // search for an earlier release does not hash it a second time.
+    let mut drifted = None;
     if let Some(record) = &recorded
         && record.digest == job.pin.digest
         && record.params_digest == job.pin.params_digest
@@ -166,9 +168,12 @@ fn apply_one(job: &Job<'_>, options: &ApplyOptions<'_>) -> Result<Applied, Apply
         if intact && current_ok {
             return Ok(done(record, "unchanged"));
         }
+        if !intact {
+            drifted = Some(record.release.as_str());
+        }
     }
     // An earlier release of the same digest and params still intact: swap back without a fetch.
-    if !is_exec && let Some(record) = earlier_release(&releases, &job.pin)? {
+    if !is_exec && let Some(record) = earlier_release(&releases, &job.pin, drifted)? {
         switch_current(&job.home, &record.release)?;
         let record = AppliedRecord { at: now(), ..record };
         write_json(&job.home.join("applied.json"), &record)?;
@@ -304,18 +309,12 @@ fn fetch_and_unpack(
             message: e.to_string(),
         })?;
         let resolved = resolve(&values, &opened.config, &params_file, options.lookup)?;
+        // The staging directory becomes the release: unpack fills it (through a directory of
+        // its own beside it, renamed into place once every byte verified).
         let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(releases)?;
         let layer = blobs.open_blob(&opened.layer().digest)?;
-        let into = staging.path().join("tree");
-        match unpack(layer, opened.layer(), &opened.config, &into, Limits::STANDARD) {
-            Ok(()) => {
-                // The release is the tree itself: move it up so the staging dir is the release.
-                let release_staging =
-                    tempfile::Builder::new().prefix(".staging-").tempdir_in(releases)?;
-                fs_err::remove_dir(release_staging.path())?;
-                fs_err::rename(&into, release_staging.path())?;
-                return Ok((opened, resolved, params_digest, release_staging));
-            }
+        match unpack(layer, opened.layer(), &opened.config, staging.path(), Limits::STANDARD) {
+            Ok(()) => return Ok((opened, resolved, params_digest, staging)),
             Err(UnpackError::Verification { findings }) if attempt == 0 => {
                 tracing::warn!(bundle = %job.bundle, %digest, ?findings, "cached layer is damaged; fetching it again");
                 forget(&options.cache, &job.bundle);
@@ -348,7 +347,7 @@ fn clean_leftovers(home: &Path, releases: &Path) -> Result<(), ApplyError> {
     for entry in fs_err::read_dir(releases)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".staging-") {
+        if name.starts_with(".staging-") || name.starts_with(".baton-unpack-") {
             fs_err::remove_dir_all(entry.path())?;
         } else if name.starts_with(".baton-tmp-") {
             fs_err::remove_file(entry.path())?;
@@ -397,12 +396,13 @@ fn release_matches(dir: &Path, record: &AppliedRecord) -> Result<bool, ApplyErro
 fn earlier_release(
     releases: &Path,
     pin: &StateRecord,
+    skip: Option<&str>,
 ) -> Result<Option<AppliedRecord>, ApplyError> {
     let prefix = format!("{}-", pin.digest.short());
     for entry in fs_err::read_dir(releases)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         let Some(id) = name.strip_suffix(".json") else { continue };
-        if !id.starts_with(&prefix) {
+        if !id.starts_with(&prefix) || Some(id) == skip {
             continue;
         }
         let Ok(text) = fs_err::read_to_string(releases.join(&name)) else { continue };

@@ -431,7 +431,7 @@ impl CommitContext<'_> {
                     "a commit inside {}",
                     gates.windows.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ")
                 ),
-                format!("committed at {}", rfc3339(self.time)),
+                format!("committed at {}", baton_promote::rfc3339(self.time)),
             ));
         }
         Ok(found)
@@ -588,11 +588,6 @@ fn changed_files(
         }
     }
     Ok(())
-}
-
-/// RFC 3339 in UTC, for messages.
-fn rfc3339(seconds: i64) -> String {
-    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }
 
 /// The JSON Schema of `baton audit --output json`, as committed in `schemas/`.

@@ -112,13 +112,10 @@ impl View {
         bundle: &BundleName,
     ) -> Result<Option<StateRecord>, PromoteError> {
         let path = state_path(env, bundle);
-        let Some(text) = self.read_text(&path)? else {
+        let Some(bytes) = self.repo.read(&self.snapshot, &path)? else {
             return Ok(None);
         };
-        StateRecord::from_toml(&text).map(Some).map_err(|e| PromoteError::BadFile {
-            file: path.into(),
-            message: format!("{e}\nthis file is written only by baton: restore it from history"),
-        })
+        parse_pin(&path, &bytes).map(Some)
     }
 
     /// Every pin in `env`, by bundle name: one listing of `state/<env>`, then each blob by id.
@@ -129,16 +126,7 @@ impl View {
             if is_dir || name.strip_suffix(".toml").is_none() {
                 continue;
             }
-            let bytes = self.repo.blob(id)?;
-            let record = std::str::from_utf8(&bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|t| StateRecord::from_toml(t).map_err(|e| e.to_string()))
-                .map_err(|message| PromoteError::BadFile {
-                    file: format!("{dir}/{name}").into(),
-                    message: format!(
-                        "{message}\nthis file is written only by baton: restore it from history"
-                    ),
-                })?;
+            let record = parse_pin(&format!("{dir}/{name}"), &self.repo.blob(id)?)?;
             pins.push(record);
         }
         pins.sort_by(|a, b| a.bundle.cmp(&b.bundle));
@@ -418,8 +406,21 @@ fn load_pipeline(repo: &StateRepo, snapshot: &Snapshot) -> Result<Pipeline, Prom
     Pipeline::from_toml(&text).map_err(|source| PromoteError::Pipeline { file, source })
 }
 
+/// A pin's file, parsed; the error names the file and how to fix it.
+fn parse_pin(path: &str, bytes: &[u8]) -> Result<StateRecord, PromoteError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|text| StateRecord::from_toml(text).map_err(|e| e.to_string()))
+        .map_err(|message| PromoteError::BadFile {
+            file: path.into(),
+            message: format!(
+                "{message}\nthis file is written only by baton: restore it from history"
+            ),
+        })
+}
+
 /// RFC 3339 in UTC.
-pub(crate) fn rfc3339(seconds: i64) -> String {
+pub fn rfc3339(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }
 

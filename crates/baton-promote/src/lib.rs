@@ -20,7 +20,7 @@ mod promote;
 mod report;
 
 pub use context::{
-    PinEvent, SignatureState, View, approvals_dir, params_path, resolve_store, state_path,
+    PinEvent, SignatureState, View, approvals_dir, params_path, resolve_store, rfc3339, state_path,
 };
 pub use error::PromoteError;
 pub use gates::{GateResult, window_holds};
