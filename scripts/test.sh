@@ -6,7 +6,8 @@ source scripts/lib.sh
 
 need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils \
     docker-registry:docker-registry htpasswd:apache2-utils curl:curl python3:python3 \
-    ssh-keygen:openssh-client /usr/sbin/nginx:nginx
+    ssh-keygen:openssh-client /usr/sbin/nginx:nginx \
+    /usr/bin/chromium:chromium
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

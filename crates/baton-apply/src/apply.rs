@@ -554,8 +554,13 @@ pub struct DriftReport {
     pub bundle: BundleName,
     /// The environment.
     pub environment: EnvName,
+    /// Where the target keeps this bundle (a dir target's `PATH/NAME`, or the exec target's
+    /// directory under the applied dir).
+    pub target: PathBuf,
     /// The release the record names.
     pub release: Option<String>,
+    /// The digest the record names.
+    pub applied: Option<Digest>,
     /// Whether the applied digest is the pinned one.
     pub pinned: bool,
     /// File differences between the target and the record.
@@ -585,7 +590,9 @@ pub fn drift(
             None => DriftReport {
                 bundle: job.bundle.clone(),
                 environment: job.env.name.clone(),
+                target: job.home.clone(),
                 release: None,
+                applied: None,
                 pinned: false,
                 differences: Differences::default(),
                 never_applied: true,
@@ -602,6 +609,8 @@ pub fn drift(
                     pinned: record.digest == job.pin.digest
                         && record.params_digest == job.pin.params_digest,
                     differences: compare(&record.files, &found),
+                    target: job.home.clone(),
+                    applied: Some(record.digest),
                     release: Some(record.release),
                     never_applied: false,
                 }

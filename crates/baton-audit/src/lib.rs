@@ -1,14 +1,120 @@
-//! The auditor: walks the state repository's whole history and the environments' stores, with
-//! read access only, and reports every place where what is pinned is not explained by a
-//! well-formed baton promotion of bytes that passed the chain.
+//! The auditor: walks the state repository's whole history and the environments' stores (and,
+//! when asked, their targets), with read access only, and reports every place where what is
+//! pinned is not explained by a well-formed baton promotion of bytes that passed the chain.
 //!
 //! ```text
 //! let view = View::open(StateRepo::discover(Path::new("."))?)?;
-//! let report = audit(&view, &Scope::default(), &registry_options)?;
-//! for finding in &report.findings { … }   // exit 4 when there is any
+//! let report = audit(&view, &Scope::default(), &Options { registry: &registry, targets: None })?;
+//! for finding in &report.findings { … }   // exit 4 when any is an error
+//! std::fs::write("audit.html", html(&report))?;
 //! ```
 #![warn(missing_docs)]
 
-mod audit;
+mod history;
+mod html;
+mod present;
+mod report;
 
-pub use audit::{AuditError, Finding, Report, Scope, Severity, Verdict, audit, report_schema};
+use baton_apply::ApplyOptions;
+use baton_model::{BundleName, EnvName, StateRecord};
+use baton_promote::{PromoteError, View, rfc3339};
+use baton_store::RegistryOptions;
+
+pub use html::html;
+pub use report::{
+    ApprovalEvidence, Event, Finding, GateEvidence, Report, Severity, Verdict, report_schema,
+};
+
+/// What to audit.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Only this environment.
+    pub env: Option<EnvName>,
+    /// Only this bundle.
+    pub bundle: Option<BundleName>,
+    /// Only findings of commits at or after this time (seconds since the epoch); earlier
+    /// history is still read, since the chain and the gates depend on it.
+    pub since: Option<i64>,
+    /// Re-hash every digest ever pinned, not only the current pins.
+    pub deep: bool,
+}
+
+impl Scope {
+    fn covers(&self, env: &EnvName, bundle: &BundleName) -> bool {
+        self.env.as_ref().is_none_or(|e| e == env)
+            && self.bundle.as_ref().is_none_or(|b| b == bundle)
+    }
+}
+
+/// How the audit reaches stores and targets.
+pub struct Options<'a> {
+    /// How registries are reached.
+    pub registry: &'a RegistryOptions,
+    /// Check the targets reachable from here (`--targets`), with the applier's settings.
+    pub targets: Option<ApplyOptions<'a>>,
+}
+
+/// Why the audit could not run (a finding is not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The state repository could not be read.
+    #[error(transparent)]
+    State(#[from] PromoteError),
+    /// A git read failed.
+    #[error(transparent)]
+    Git(#[from] baton_state::StateError),
+}
+
+/// Audits the history and the present of the state repository read by `view`.
+pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report, AuditError> {
+    let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
+    let history = history::walk(view, scope)?;
+    let mut findings = history.findings.clone();
+    present::reflog(view, &history, &mut findings)?;
+    let mut pins: Vec<(EnvName, StateRecord)> = Vec::new();
+    for env in view.pipeline.environments() {
+        for pin in view.pins_in(&env.name)? {
+            if scope.covers(&env.name, &pin.bundle) {
+                pins.push((env.name.clone(), pin));
+            }
+        }
+    }
+    present::params(view, &pins, &mut findings)?;
+    let bundles_verified =
+        present::stores(view, &pins, &history, scope.deep, options.registry, &mut findings);
+    if let Some(targets) = &options.targets {
+        present::targets(view, scope, targets, &mut findings)?;
+    }
+    let summary = pins
+        .into_iter()
+        .map(|(env, pin)| Verdict {
+            findings: findings
+                .iter()
+                .filter(|f| {
+                    f.severity == Severity::Error
+                        && f.environment.as_ref() == Some(&env)
+                        && f.bundle.as_ref() == Some(&pin.bundle)
+                })
+                .count(),
+            environment: env,
+            bundle: pin.bundle,
+            digest: pin.digest,
+            version: pin.version.to_string(),
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(Report {
+        commit: tip.to_string(),
+        branch: view.repo.branch(),
+        at: rfc3339(now),
+        commits: history.commits,
+        bundles_verified,
+        deep: scope.deep,
+        targets: options.targets.is_some(),
+        findings,
+        timeline: history.timeline,
+        summary,
+    })
+}

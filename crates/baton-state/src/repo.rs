@@ -74,6 +74,19 @@ pub struct CommitInfo {
     pub author_email: String,
 }
 
+/// One move of the branch, from its reflog.
+#[derive(Clone, Debug)]
+pub struct ReflogEntry {
+    /// What the branch pointed to before (all zeros when it was created).
+    pub old: ObjectId,
+    /// What it pointed to after.
+    pub new: ObjectId,
+    /// When, seconds since the epoch.
+    pub time: i64,
+    /// What moved it (`commit: …`, `reset: moving to HEAD~1`, `commit (amend): …`).
+    pub message: String,
+}
+
 /// Signs the bytes of a commit object; returns the armored signature for the `gpgsig` header.
 pub type Signer<'a> = &'a dyn Fn(&[u8]) -> Result<String, String>;
 
@@ -416,6 +429,29 @@ impl StateRepo {
                 .map(|s| s.to_str_lossy().into_owned()),
             author_email: author.email.to_str_lossy().into_owned(),
         })
+    }
+
+    /// The reflog of the branch, oldest entry first: what the branch pointed to before and after
+    /// each move this clone saw. Empty when the clone keeps no reflog (a bare mirror, say).
+    pub fn reflog(&self) -> Result<Vec<ReflogEntry>, StateError> {
+        let Some(reference) =
+            self.repo.try_find_reference(self.branch.as_ref()).map_err(|e| self.git(&e))?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut platform = reference.log_iter();
+        let Some(lines) = platform.all()? else { return Ok(Vec::new()) };
+        let mut entries = Vec::new();
+        for line in lines {
+            let line = line.map_err(|e| self.git(&e))?;
+            entries.push(ReflogEntry {
+                old: line.previous_oid(),
+                new: line.new_oid(),
+                time: line.signature.time().map_or(0, |t| t.seconds),
+                message: line.message.to_str_lossy().into_owned(),
+            });
+        }
+        Ok(entries)
     }
 
     /// The bytes git would sign for a commit: the commit object without its `gpgsig` header.

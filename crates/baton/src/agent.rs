@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use baton_apply::{ApplyOptions, PassReport, reconcile};
-use baton_promote::View;
 
-use crate::{ExitStatus, cli::AgentArgs, commands::promote::open, printer::Printer};
+use crate::{ExitStatus, cli::AgentArgs, commands::promote::open_state, printer::Printer};
 
 /// Runs the loop (or one pass with `--once`).
 pub(crate) fn run(
@@ -55,20 +54,8 @@ pub(crate) fn run(
 }
 
 fn pass(args: &AgentArgs, options: &ApplyOptions<'_>) -> Result<Vec<PassReport>> {
-    let view = open_state(args, options)?;
+    let view = open_state(&args.state, &options.cache)?;
     Ok(reconcile(&view, &args.env, !args.no_heal, options)?)
-}
-
-/// The state repository: a local path is re-read; a URL (`file://`, `ssh://`) is mirrored into
-/// the cache and fetched every pass, and relative paths of its `baton.toml` resolve against the
-/// agent's working directory.
-fn open_state(args: &AgentArgs, options: &ApplyOptions<'_>) -> Result<View> {
-    let url = args.state.state.as_ref().and_then(|p| p.to_str()).filter(|s| s.contains("://"));
-    let Some(url) = url else { return open(&args.state) };
-    let mirror = options.cache.join("state").join(baton_model::Digest::of(url.as_bytes()).short());
-    let here = std::path::absolute(".")?;
-    let repo = baton_state::StateRepo::mirror(url, &mirror, &here)?;
-    Ok(View::open(repo)?)
 }
 
 /// The interval, doubled per consecutive failure up to 10 minutes, with ±20 % jitter so that a

@@ -112,8 +112,21 @@ pub(crate) struct AuditArgs {
     /// are always checked.
     #[arg(long, value_parser = parse_since)]
     pub(crate) since: Option<i64>,
+    /// Re-hash every digest ever pinned, not only the current pins.
+    #[arg(long)]
+    pub(crate) deep: bool,
+    /// Also check each target reachable from here: its applied record names the pinned digest
+    /// and its files match (drift).
+    #[arg(long)]
+    pub(crate) targets: bool,
+    /// Also write a self-contained HTML report to PATH (one file, no external assets).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) report: Option<PathBuf>,
+    // `--state` may also be a URL here (`file://…`, `ssh://…`): it is mirrored read-only.
     #[command(flatten)]
     pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) applier: ApplierArgs,
 }
 
 fn parse_since(text: &str) -> Result<i64, String> {

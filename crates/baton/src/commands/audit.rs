@@ -1,30 +1,49 @@
-//! `baton audit`: every finding (human or JSON) and a verdict per pin; exit 4 when any finding
-//! is an error.
+//! `baton audit`: every finding (human or JSON), a verdict per pin, and with `--report` a
+//! self-contained HTML file; exit 4 when any finding is an error.
 
 use anyhow::{Context, Result};
-use baton_audit::{Scope, Severity, audit};
+use baton_apply::ApplyOptions;
+use baton_audit::{Options, Scope, Severity, audit, html};
 use baton_store::RegistryOptions;
 
 use crate::{
     ExitStatus,
     cli::AuditArgs,
-    commands::promote::open,
+    commands::{bundle::transfer_progress, promote::open_state},
+    env,
     printer::{GREEN, Printer, RED},
 };
 
 pub(crate) fn run(
     args: &AuditArgs,
     printer: &Printer,
-    options: &RegistryOptions,
+    registry: &RegistryOptions,
 ) -> Result<ExitStatus> {
-    let view = open(&args.state)?;
-    let env = match &args.env {
-        Some(name) => Some(view.environment(name)?.name.clone()),
-        None => None,
+    let cache = args.applier.cache.clone().unwrap_or_else(env::default_cache);
+    let view = open_state(&args.state, &cache)?;
+    let scope = Scope {
+        env: match &args.env {
+            Some(name) => Some(view.environment(name)?.name.clone()),
+            None => None,
+        },
+        bundle: args.bundle.clone(),
+        since: args.since,
+        deep: args.deep,
     };
-    let scope = Scope { env, bundle: args.bundle.clone(), since: args.since };
-    let report = audit(&view, &scope, options).context("the audit could not run")?;
-    let failed = report.findings.iter().any(|f| f.severity == Severity::Error);
+    let (_bar, progress) = transfer_progress(printer, "fetching");
+    let targets = args.targets.then(|| ApplyOptions {
+        cache,
+        applied_dir: args.applier.applied_dir.clone().unwrap_or_else(env::default_applied_dir),
+        registry,
+        lookup: &env::secret_from_env,
+        progress: &progress,
+    });
+    let options = Options { registry, targets };
+    let report = audit(&view, &scope, &options).context("the audit could not run")?;
+    if let Some(path) = &args.report {
+        baton_store::write_atomically(path, html(&report).as_bytes())
+            .with_context(|| format!("cannot write the HTML report to `{}`", path.display()))?;
+    }
     if printer.is_json() {
         printer.json(&serde_json::to_value(&report)?)?;
     } else {
@@ -59,16 +78,26 @@ pub(crate) fn run(
                 vec![
                     v.environment.to_string(),
                     v.bundle.to_string(),
+                    v.version.clone(),
                     v.digest.short().to_owned(),
                     verdict,
                 ]
             })
             .collect();
-        printer.table(&["ENV", "BUNDLE", "DIGEST", "VERDICT"], &rows)?;
+        printer.table(&["ENV", "BUNDLE", "VERSION", "DIGEST", "VERDICT"], &rows)?;
         printer.status(
             "Audited",
-            &format!("{} commits, {} finding(s)", report.commits, report.findings.len()),
+            &format!(
+                "{} commits, {} bundle(s) re-hashed{}, {} finding(s)",
+                report.commits,
+                report.bundles_verified,
+                if report.targets { ", targets checked" } else { "" },
+                report.findings.len()
+            ),
         );
+        if let Some(path) = &args.report {
+            printer.status("Wrote", &path.display().to_string());
+        }
     }
-    Ok(if failed { ExitStatus::Findings } else { ExitStatus::Success })
+    Ok(if report.failed() { ExitStatus::Findings } else { ExitStatus::Success })
 }

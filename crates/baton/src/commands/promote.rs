@@ -150,6 +150,18 @@ pub(crate) fn open(args: &StateArgs) -> Result<View> {
     Ok(View::open(repo)?)
 }
 
+/// Like [`open`], but `--state` may also be a URL (`file://…`, `ssh://…`): it is mirrored
+/// read-only into `cache/state/<hash>` and fetched, refusing a rewritten history; relative paths
+/// of its `baton.toml` resolve against the working directory.
+pub(crate) fn open_state(args: &StateArgs, cache: &Path) -> Result<View> {
+    let url = args.state.as_ref().and_then(|p| p.to_str()).filter(|s| s.contains("://"));
+    let Some(url) = url else { return open(args) };
+    let mirror = cache.join("state").join(baton_model::Digest::of(url.as_bytes()).short());
+    let here = std::path::absolute(".")?;
+    let repo = StateRepo::mirror(url, &mirror, &here)?;
+    Ok(View::open(repo)?)
+}
+
 fn print_promotion(printer: &Printer, done: &Promotion) -> Result<ExitStatus> {
     if printer.is_json() {
         printer.json(&serde_json::to_value(done)?)?;

@@ -1,0 +1,650 @@
+//! The history, oldest commit first: every change under `state/` and `approvals/` must be a
+//! well-formed baton commit, signed where signers are required; every pinned digest must have
+//! passed the environment's upstream (or be a rollback to one it held, or a recorded
+//! break-glass); the gates are recomputed as `baton.toml` stood at each promotion.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use baton_model::{
+    Action, ApprovalRecord, BundleName, Digest, EnvName, Pipeline, StateRecord, StoreLocation,
+    Trailers,
+};
+use baton_promote::{SignatureState, View, params_digest, params_path, rfc3339};
+use baton_state::{AllowedSigners, CommitInfo, ObjectId, Snapshot};
+
+use crate::{
+    AuditError, Scope,
+    report::{ApprovalEvidence, Event, Finding, GateEvidence, Severity},
+};
+
+/// What the walk learned, for the present checks and the report.
+#[derive(Default)]
+pub(crate) struct History {
+    /// Commits walked.
+    pub(crate) commits: usize,
+    /// Every commit reachable from the tip.
+    pub(crate) reachable: std::collections::HashSet<ObjectId>,
+    /// Findings of the history, in commit order.
+    pub(crate) findings: Vec<Finding>,
+    /// Pin changes in scope, oldest first.
+    pub(crate) timeline: Vec<Event>,
+    /// Every digest ever pinned, with the store it was pinned in (for `--deep`).
+    pub(crate) ever: BTreeMap<(EnvName, BundleName, Digest), StoreLocation>,
+    /// Per environment and bundle, every digest it held and when it was last pinned.
+    held: HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>>,
+    /// Per environment, bundle and digest, the approvals recorded so far, by principal.
+    approvals: HashMap<(EnvName, BundleName, Digest), BTreeMap<String, Approval>>,
+}
+
+/// An approval as history recorded it.
+struct Approval {
+    commit: ObjectId,
+    time: i64,
+    /// Why it cannot count (not written by baton, not signed by a listed key).
+    invalid: Option<String>,
+}
+
+/// One file under `state/` or `approvals/` that a commit changed.
+struct Change {
+    path: String,
+    after: Option<ObjectId>,
+}
+
+/// Walks the history behind the view's commit.
+pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
+    let repo = &view.repo;
+    let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
+    let mut commits: Vec<CommitInfo> = repo.commits(tip)?.collect::<Result<_, _>>()?;
+    commits.reverse();
+    let mut history = History {
+        commits: commits.len(),
+        reachable: commits.iter().map(|c| c.id).collect(),
+        ..History::default()
+    };
+    let mut pipelines = Cached::default();
+    let mut signers = Cached::default();
+    for info in &commits {
+        let snapshot = Snapshot { commit: Some(info.id), tree: info.tree };
+        let parent = info.parents.first().map(|p| repo.snapshot_at(*p)).transpose()?;
+        let mut changes = Vec::new();
+        for dir in ["state", "approvals"] {
+            changed_files(view, parent.as_ref(), &snapshot, dir, &mut changes)?;
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        let pipeline = pipelines.get(view, info.tree, "baton.toml", |text| {
+            Pipeline::from_toml(text).ok()
+        })?;
+        let signers = signers.get(view, info.tree, ".baton/allowed_signers", |text| {
+            AllowedSigners::parse(text).ok()
+        })?;
+        let context = CommitContext {
+            view,
+            info,
+            first_line: info.message.lines().next().unwrap_or_default().to_owned(),
+            trailers: Trailers::parse(&info.message).and_then(Result::ok),
+            pipeline,
+            signers_required: signers.is_some(),
+            signature: std::cell::OnceCell::new(),
+            changed: changes.len(),
+            snapshot,
+        };
+        let reported = scope.since.is_none_or(|since| info.time >= since);
+        for change in &changes {
+            let mut findings = Vec::new();
+            if let Some((env, bundle)) = pin_of(&change.path) {
+                if scope.covers(&env, &bundle) {
+                    let event = context.pin(&env, &bundle, change, &mut history, &mut findings)?;
+                    if let (true, Some(mut event)) = (reported, event) {
+                        event.findings =
+                            findings.iter().filter(|f| f.severity == Severity::Error).count();
+                        history.timeline.push(event);
+                    }
+                }
+            } else if let Some((env, bundle, digest, principal)) = approval_of(&change.path) {
+                if scope.covers(&env, &bundle) {
+                    context.approval(
+                        (&env, &bundle, &digest, principal),
+                        change,
+                        &mut history,
+                        &mut findings,
+                    )?;
+                }
+            } else if scope.env.is_none() && scope.bundle.is_none() {
+                findings.push(Finding {
+                    severity: Severity::Error,
+                    check: "hand-edit".into(),
+                    environment: None,
+                    bundle: None,
+                    commit: Some(info.id.to_string()),
+                    expected: "only pins (`state/ENV/BUNDLE.toml`) and approvals (`approvals/ENV/BUNDLE/DIGEST/PRINCIPAL.toml`) under state/ and approvals/".into(),
+                    found: format!("`{}` changed (\"{}\")", change.path, context.first_line),
+                });
+            }
+            if reported {
+                history.findings.extend(findings);
+            }
+        }
+    }
+    Ok(history)
+}
+
+/// The parsed form of one file, re-parsed only when the file changes between commits.
+struct Cached<T> {
+    last: Option<(Option<ObjectId>, Option<T>)>,
+}
+
+impl<T> Default for Cached<T> {
+    fn default() -> Self {
+        Cached { last: None }
+    }
+}
+
+impl<T> Cached<T> {
+    fn get(
+        &mut self,
+        view: &View,
+        tree: ObjectId,
+        path: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<&T>, AuditError> {
+        let id = view.repo.blob_id_in(tree, path)?;
+        if self.last.as_ref().is_none_or(|(last, _)| *last != id) {
+            let parsed = match id {
+                Some(id) => std::str::from_utf8(&view.repo.blob(id)?).ok().and_then(&parse),
+                None => None,
+            };
+            self.last = Some((id, parsed));
+        }
+        Ok(self.last.as_ref().and_then(|(_, parsed)| parsed.as_ref()))
+    }
+}
+
+/// One commit that changed files under `state/` or `approvals/`.
+struct CommitContext<'a> {
+    view: &'a View,
+    info: &'a CommitInfo,
+    first_line: String,
+    trailers: Option<Trailers>,
+    /// `baton.toml` at this commit.
+    pipeline: Option<&'a Pipeline>,
+    /// Whether `.baton/allowed_signers` exists at this commit.
+    signers_required: bool,
+    signature: std::cell::OnceCell<SignatureState>,
+    /// How many files under `state/` and `approvals/` the commit changed.
+    changed: usize,
+    snapshot: Snapshot,
+}
+
+impl CommitContext<'_> {
+    fn commit(&self) -> String {
+        self.info.id.to_string()
+    }
+
+    fn signature(&self) -> Result<&SignatureState, AuditError> {
+        if let Some(state) = self.signature.get() {
+            return Ok(state);
+        }
+        let state = self.view.signature_state(self.info.id)?;
+        Ok(self.signature.get_or_init(|| state))
+    }
+
+    /// Who wrote the change: a `hand-edit` or `trailers` finding when it was not baton.
+    fn authorship(
+        &self,
+        path: &str,
+        matches: impl Fn(&Trailers) -> bool,
+        finding: &dyn Fn(&str, String, String) -> Finding,
+        findings: &mut Vec<Finding>,
+    ) -> bool {
+        match &self.trailers {
+            None => {
+                findings.push(finding(
+                    "hand-edit",
+                    "a baton commit with Baton-* trailers".into(),
+                    format!("`{path}` changed by a commit without them (\"{}\")", self.first_line),
+                ));
+                false
+            }
+            Some(t) if !matches(t) || self.changed != 1 => {
+                findings.push(finding(
+                    "trailers",
+                    format!(
+                        "one changed file, matching trailers {} {} {} {} by {}",
+                        t.action,
+                        t.to,
+                        t.bundle,
+                        t.digest.short(),
+                        t.by
+                    ),
+                    format!("`{path}` among {} changed file(s)", self.changed),
+                ));
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// Signed by a key listed for `principal`, where signers are required.
+    fn signed_by(
+        &self,
+        principal: &str,
+        finding: &dyn Fn(&str, String, String) -> Finding,
+        findings: &mut Vec<Finding>,
+    ) -> Result<bool, AuditError> {
+        if !self.signers_required {
+            return Ok(true);
+        }
+        let state = self.signature()?;
+        if state.is_good_for(principal) {
+            return Ok(true);
+        }
+        findings.push(finding(
+            "signature",
+            format!("a signature by a key listed for `{principal}` in .baton/allowed_signers"),
+            signature_words(state),
+        ));
+        Ok(false)
+    }
+
+    /// Checks one changed pin: who wrote it, its signature, the chain, the gates and its params
+    /// digest. Returns the pin change for the timeline.
+    fn pin(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+        change: &Change,
+        history: &mut History,
+        findings: &mut Vec<Finding>,
+    ) -> Result<Option<Event>, AuditError> {
+        let finding = |check: &str, expected: String, found: String| Finding {
+            severity: Severity::Error,
+            check: check.to_owned(),
+            environment: Some(env.clone()),
+            bundle: Some(bundle.clone()),
+            commit: Some(self.commit()),
+            expected,
+            found,
+        };
+        let record = match change.after {
+            Some(id) => std::str::from_utf8(&self.view.repo.blob(id)?)
+                .ok()
+                .and_then(|t| StateRecord::from_toml(t).ok()),
+            None => None,
+        };
+        let Some(record) = record else {
+            findings.push(finding(
+                "state-file",
+                "a pin written by baton".into(),
+                format!("`{}` deleted or unreadable", change.path),
+            ));
+            return Ok(None);
+        };
+        let by_baton = self.authorship(
+            &change.path,
+            |t| {
+                t.to == *env
+                    && t.bundle == *bundle
+                    && t.digest == record.digest
+                    && t.action == record.action
+            },
+            &finding,
+            findings,
+        );
+        self.signed_by(record.by.as_str(), &finding, findings)?;
+        if let Some(chain) = self.chain(env, bundle, &record, history) {
+            findings.push(chain);
+        }
+        let mut approvals = Vec::new();
+        let mut gates = Vec::new();
+        if record.action == Action::Promote && by_baton {
+            self.gates(env, bundle, &record, history, &mut approvals, &mut gates, findings);
+        }
+        let params = self.view.repo.read(&self.snapshot, &params_path(env, bundle))?;
+        let actual = params_digest(params.as_deref());
+        if actual != record.params_digest {
+            findings.push(finding(
+                "params",
+                format!("params digest {}", record.params_digest.short()),
+                format!("{} at this commit", actual.short()),
+            ));
+        }
+        history
+            .held
+            .entry((env.clone(), bundle.clone()))
+            .or_default()
+            .insert(record.digest.clone(), self.info.time);
+        let store = self
+            .pipeline
+            .and_then(|p| p.environment(env))
+            .or_else(|| self.view.pipeline.environment(env))
+            .map(|e| e.store.clone());
+        if let Some(store) = store {
+            history.ever.insert((env.clone(), bundle.clone(), record.digest.clone()), store);
+        }
+        Ok(Some(Event {
+            environment: env.clone(),
+            bundle: bundle.clone(),
+            commit: self.commit(),
+            at: rfc3339(self.info.time),
+            action: record.action,
+            digest: record.digest,
+            version: record.version.to_string(),
+            by: record.by.to_string(),
+            from: record.from,
+            reason: record.reason,
+            signature: if self.signers_required {
+                self.signature()?.word().to_owned()
+            } else {
+                "not required".to_owned()
+            },
+            approvals,
+            gates,
+            findings: 0,
+        }))
+    }
+
+    /// Checks one changed approval and records it for the gates of later promotions.
+    fn approval(
+        &self,
+        (env, bundle, digest, principal): (&EnvName, &BundleName, &Digest, &str),
+        change: &Change,
+        history: &mut History,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), AuditError> {
+        let finding = |check: &str, expected: String, found: String| Finding {
+            severity: Severity::Error,
+            check: check.to_owned(),
+            environment: Some(env.clone()),
+            bundle: Some(bundle.clone()),
+            commit: Some(self.commit()),
+            expected,
+            found,
+        };
+        let key = (env.clone(), bundle.clone(), digest.clone());
+        let Some(id) = change.after else {
+            findings.push(finding(
+                "approval",
+                "approvals kept (baton never removes one)".into(),
+                format!("`{}` deleted (\"{}\")", change.path, self.first_line),
+            ));
+            if let Some(principals) = history.approvals.get_mut(&key) {
+                principals.remove(principal);
+            }
+            return Ok(());
+        };
+        let mut invalid = None;
+        let record = std::str::from_utf8(&self.view.repo.blob(id)?)
+            .ok()
+            .and_then(|t| ApprovalRecord::from_toml(t).ok());
+        let fits = record.as_ref().is_some_and(|r| {
+            r.by.as_str() == principal
+                && r.environment == *env
+                && r.bundle == *bundle
+                && r.digest == *digest
+        });
+        if !fits {
+            findings.push(finding(
+                "approval",
+                format!("an approval record of {} by `{principal}`", digest.short()),
+                format!("`{}` unreadable or naming another place", change.path),
+            ));
+            invalid = Some("not an approval record of its place".to_owned());
+        }
+        let by_baton = self.authorship(
+            &change.path,
+            |t| {
+                t.action == Action::Approve
+                    && t.to == *env
+                    && t.bundle == *bundle
+                    && t.digest == *digest
+                    && t.by.as_str() == principal
+            },
+            &finding,
+            findings,
+        );
+        if !by_baton {
+            invalid.get_or_insert_with(|| "not written by `baton approve`".to_owned());
+        }
+        if !self.signed_by(principal, &finding, findings)? {
+            invalid.get_or_insert_with(|| format!("not signed by a key listed for `{principal}`"));
+        }
+        history
+            .approvals
+            .entry(key)
+            .or_default()
+            .insert(principal.to_owned(), Approval { commit: self.info.id, time: self.info.time, invalid });
+        Ok(())
+    }
+
+    /// The chain: upstream first, or a rollback to a digest held before, or a recorded
+    /// break-glass (always reported, as a notice).
+    fn chain(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+        record: &StateRecord,
+        history: &History,
+    ) -> Option<Finding> {
+        let finding = |severity, check: &str, expected: String, found: String| Finding {
+            severity,
+            check: check.to_owned(),
+            environment: Some(env.clone()),
+            bundle: Some(bundle.clone()),
+            commit: Some(self.commit()),
+            expected,
+            found,
+        };
+        let upstream = self.pipeline.and_then(|p| p.environment(env)).and_then(|e| e.upstream.clone());
+        match record.action {
+            Action::BreakGlass => Some(finding(
+                Severity::Notice,
+                "break-glass",
+                "gates held".into(),
+                format!("gates skipped: {}", record.reason.clone().unwrap_or_default()),
+            )),
+            Action::Rollback if history.held_at(env, bundle, &record.digest).is_none() => {
+                Some(finding(
+                    Severity::Error,
+                    "chain",
+                    format!("a rollback to a digest `{env}` held before"),
+                    format!("{} was never pinned in `{env}`", record.digest.short()),
+                ))
+            }
+            Action::Promote => upstream
+                .filter(|up| history.held_at(up, bundle, &record.digest).is_none())
+                .map(|up| {
+                    finding(
+                        Severity::Error,
+                        "chain",
+                        format!("{} pinned in `{up}` before", record.digest.short()),
+                        format!("`{up}` never pinned it"),
+                    )
+                }),
+            Action::Rollback | Action::Approve => None,
+        }
+    }
+
+    /// The gates of the environment as `baton.toml` stood at this commit, recomputed from
+    /// history: upstream and soak (commit times), approvals recorded before the promotion
+    /// (distinct, never the promoter, signed where required), windows (commit time).
+    #[allow(clippy::too_many_arguments)]
+    fn gates(
+        &self,
+        env: &EnvName,
+        bundle: &BundleName,
+        record: &StateRecord,
+        history: &History,
+        approvals: &mut Vec<ApprovalEvidence>,
+        gates: &mut Vec<GateEvidence>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let Some(environment) = self.pipeline.and_then(|p| p.environment(env)) else { return };
+        let rules = &environment.gates;
+        let mut gate = |name: &str, held: bool, detail: String, expected: Option<String>| {
+            if let (false, Some(expected)) = (held, expected) {
+                findings.push(Finding {
+                    severity: Severity::Error,
+                    check: format!("gate-{name}"),
+                    environment: Some(env.clone()),
+                    bundle: Some(bundle.clone()),
+                    commit: Some(self.commit()),
+                    expected,
+                    found: detail.clone(),
+                });
+            }
+            gates.push(GateEvidence { gate: name.to_owned(), held, detail });
+        };
+        if let Some(up) = &environment.upstream {
+            let since = history.held_at(up, bundle, &record.digest);
+            // A missing upstream pin is the chain finding already.
+            gate(
+                "upstream",
+                since.is_some(),
+                since.map_or_else(
+                    || format!("never pinned in `{up}`"),
+                    |at| format!("pinned in `{up}` at {}", rfc3339(at)),
+                ),
+                None,
+            );
+            if let (Some(soak), Some(since)) = (rules.soak, since) {
+                let held_for = u64::try_from(self.info.time - since).unwrap_or(0);
+                gate(
+                    "soak",
+                    held_for >= soak.seconds(),
+                    format!(
+                        "held in `{up}` for {} before the promotion",
+                        baton_model::Duration::from_seconds(held_for)
+                    ),
+                    Some(format!("pinned in `{up}` for {soak}")),
+                );
+            }
+        }
+        if rules.approvals > 0 {
+            let recorded = history.approvals.get(&(env.clone(), bundle.clone(), record.digest.clone()));
+            let mut counted = BTreeSet::new();
+            for (principal, approval) in recorded.into_iter().flatten() {
+                let why_not = if approval.commit == self.info.id {
+                    Some("recorded by the promotion's own commit".to_owned())
+                } else if principal == record.by.as_str() {
+                    Some("the promoter cannot approve their own promotion".to_owned())
+                } else {
+                    approval.invalid.clone()
+                };
+                if why_not.is_none() {
+                    counted.insert(principal.clone());
+                }
+                approvals.push(ApprovalEvidence {
+                    by: principal.clone(),
+                    commit: approval.commit.to_string(),
+                    at: rfc3339(approval.time),
+                    counted: why_not.is_none(),
+                    why_not,
+                });
+            }
+            let names = counted.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
+            gate(
+                "approvals",
+                counted.len() >= rules.approvals as usize,
+                format!("{} of {} counted ({names})", counted.len(), rules.approvals),
+                Some(format!(
+                    "{} approvals by principals other than `{}`, recorded before the promotion{}",
+                    rules.approvals,
+                    record.by,
+                    if self.signers_required { " and signed" } else { "" }
+                )),
+            );
+        }
+        if !rules.windows.is_empty() {
+            let inside = baton_promote::window_holds(&rules.windows, self.info.time).unwrap_or(false);
+            let windows =
+                rules.windows.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
+            gate(
+                "window",
+                inside,
+                format!(
+                    "committed at {}, {} {windows}",
+                    rfc3339(self.info.time),
+                    if inside { "inside" } else { "outside" }
+                ),
+                Some(format!("a commit inside {windows}")),
+            );
+        }
+    }
+}
+
+impl History {
+    /// When `env` last pinned `digest` of `bundle`, if it ever did.
+    fn held_at(&self, env: &EnvName, bundle: &BundleName, digest: &Digest) -> Option<i64> {
+        self.held.get(&(env.clone(), bundle.clone()))?.get(digest).copied()
+    }
+}
+
+fn signature_words(state: &SignatureState) -> String {
+    match state {
+        SignatureState::Unsigned => "no signature".into(),
+        SignatureState::Good(principals) => {
+            format!("signed by a key listed for {}", principals.join(", "))
+        }
+        SignatureState::UnknownKey(fingerprint) => {
+            format!("signed by key {fingerprint}, not listed")
+        }
+        SignatureState::Bad(reason) => format!("a bad signature: {reason}"),
+    }
+}
+
+/// `state/<env>/<bundle>.toml` → (env, bundle).
+fn pin_of(path: &str) -> Option<(EnvName, BundleName)> {
+    let rest = path.strip_prefix("state/")?;
+    let (env, file) = rest.split_once('/')?;
+    let bundle = file.strip_suffix(".toml")?;
+    Some((env.parse().ok()?, bundle.parse().ok()?))
+}
+
+/// `approvals/<env>/<bundle>/<hex>/<principal>.toml` → (env, bundle, digest, principal).
+fn approval_of(path: &str) -> Option<(EnvName, BundleName, Digest, &str)> {
+    let mut parts = path.strip_prefix("approvals/")?.split('/');
+    let (env, bundle, hex, file) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((
+        env.parse().ok()?,
+        bundle.parse().ok()?,
+        Digest::from_hex(hex).ok()?,
+        file.strip_suffix(".toml")?,
+    ))
+}
+
+/// Files under `dir` that differ between `before` and `after`, descending only into
+/// directories whose tree changed.
+fn changed_files(
+    view: &View,
+    before: Option<&Snapshot>,
+    after: &Snapshot,
+    dir: &str,
+    out: &mut Vec<Change>,
+) -> Result<(), AuditError> {
+    let list = |s: Option<&Snapshot>| -> Result<BTreeMap<String, (bool, ObjectId)>, AuditError> {
+        Ok(match s {
+            Some(s) => view.repo.list(s, dir)?.into_iter().map(|(n, d, id)| (n, (d, id))).collect(),
+            None => BTreeMap::new(),
+        })
+    };
+    let (old, new) = (list(before)?, list(Some(after))?);
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for name in names {
+        let (o, n) = (old.get(name), new.get(name));
+        if o.map(|x| x.1) == n.map(|x| x.1) {
+            continue;
+        }
+        let path = format!("{dir}/{name}");
+        if o.is_some_and(|x| x.0) || n.is_some_and(|x| x.0) {
+            changed_files(view, before, after, &path, out)?;
+        } else {
+            out.push(Change { path, after: n.map(|x| x.1) });
+        }
+    }
+    Ok(())
+}

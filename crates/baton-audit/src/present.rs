@@ -1,0 +1,279 @@
+//! The present: the branch's reflog in this clone, params files against current pins, the
+//! stores (every current pin, or with `--deep` every digest ever pinned) re-hashed, tags, and,
+//! with `--targets`, what each reachable target has applied.
+
+use std::collections::BTreeMap;
+
+use baton_apply::{ApplyOptions, drift};
+use baton_bundle::{Limits, verify_bundle};
+use baton_model::{BundleName, Digest, EnvName, Selector, StateRecord, StoreLocation};
+use baton_promote::{View, params_digest, params_path, resolve_store, rfc3339};
+use baton_store::{RegistryOptions, Store};
+
+use crate::{
+    AuditError, Scope,
+    history::History,
+    report::{Finding, Severity},
+};
+
+fn error(
+    check: &str,
+    env: Option<&EnvName>,
+    bundle: Option<&BundleName>,
+    commit: Option<String>,
+    expected: String,
+    found: String,
+) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        check: check.to_owned(),
+        environment: env.cloned(),
+        bundle: bundle.cloned(),
+        commit,
+        expected,
+        found,
+    }
+}
+
+/// Every move of the branch this clone recorded must be a fast-forward: a commit the branch once
+/// pointed to and that its history no longer holds was rewritten away (reset, amend, rebase,
+/// forced fetch).
+pub(crate) fn reflog(view: &View, history: &History, findings: &mut Vec<Finding>) -> Result<(), AuditError> {
+    let branch = view.repo.branch();
+    for entry in view.repo.reflog()? {
+        if entry.new.is_null() || history.reachable.contains(&entry.new) {
+            continue;
+        }
+        findings.push(error(
+            "rewrite",
+            None,
+            None,
+            Some(entry.new.to_string()),
+            format!("every commit `{branch}` pointed to still in its history (fast-forward moves only)"),
+            format!(
+                "`{branch}` pointed to {} at {} and no longer holds it; the move was \"{}\"",
+                entry.new,
+                rfc3339(entry.time),
+                entry.message.trim()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Params files against the current pins: a params file changed without a promotion.
+pub(crate) fn params(
+    view: &View,
+    pins: &[(EnvName, StateRecord)],
+    findings: &mut Vec<Finding>,
+) -> Result<(), AuditError> {
+    let commit = view.snapshot.commit.map(|c| c.to_string());
+    for (env, pin) in pins {
+        let path = params_path(env, &pin.bundle);
+        let actual = params_digest(view.repo.read(&view.snapshot, &path)?.as_deref());
+        if actual != pin.params_digest {
+            findings.push(error(
+                "params",
+                Some(env),
+                Some(&pin.bundle),
+                commit.clone(),
+                format!("params digest {} as pinned", pin.params_digest.short()),
+                format!("`{path}` changed without a promotion (now {})", actual.short()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What to re-hash: one bundle digest in one store, on behalf of the pins that name it.
+struct Check {
+    pinned_in: Vec<EnvName>,
+    /// The tag that must still point at it (current pins only).
+    tag: Option<String>,
+}
+
+/// Re-hashes bundles in their stores: the current pins, and with `deep` every digest ever
+/// pinned. A digest shared by several environments with one store is read once. Returns how many
+/// bundles were verified.
+pub(crate) fn stores(
+    view: &View,
+    pins: &[(EnvName, StateRecord)],
+    history: &History,
+    deep: bool,
+    options: &RegistryOptions,
+    findings: &mut Vec<Finding>,
+) -> usize {
+    let commit = view.snapshot.commit.map(|c| c.to_string());
+    let root = view.repo.paths_root();
+    let mut checks: BTreeMap<(String, BundleName, Digest), (StoreLocation, Check)> = BTreeMap::new();
+    for (env, pin) in pins {
+        let Ok(environment) = view.environment(env.as_str()) else { continue };
+        let store = resolve_store(root, &environment.store);
+        let (_, check) = checks
+            .entry((store.to_string(), pin.bundle.clone(), pin.digest.clone()))
+            .or_insert_with(|| (store.clone(), Check { pinned_in: Vec::new(), tag: None }));
+        check.pinned_in.push(env.clone());
+        check.tag = Some(pin.version.to_string());
+    }
+    if deep {
+        for ((env, bundle, digest), store) in &history.ever {
+            let store = resolve_store(root, store);
+            let (_, check) = checks
+                .entry((store.to_string(), bundle.clone(), digest.clone()))
+                .or_insert_with(|| (store.clone(), Check { pinned_in: Vec::new(), tag: None }));
+            if !check.pinned_in.contains(env) {
+                check.pinned_in.push(env.clone());
+            }
+        }
+    }
+    let mut opened: BTreeMap<String, Result<Store, String>> = BTreeMap::new();
+    for ((key, bundle, digest), (location, check)) in &checks {
+        let store = opened
+            .entry(key.clone())
+            .or_insert_with(|| Store::open(location, options).map_err(|e| e.to_string()));
+        let mut report = |expected: String, found: String| {
+            for env in &check.pinned_in {
+                findings.push(error(
+                    "store",
+                    Some(env),
+                    Some(bundle),
+                    commit.clone(),
+                    expected.clone(),
+                    found.clone(),
+                ));
+            }
+        };
+        let store = match store {
+            Ok(store) => store,
+            Err(e) => {
+                report(format!("store `{key}` readable"), e.clone());
+                continue;
+            }
+        };
+        let blobs = store.blobs(bundle);
+        match verify_bundle(blobs.as_ref(), digest, Limits::STANDARD) {
+            Ok((_, problems)) => {
+                for problem in problems {
+                    report(format!("{} intact in `{key}`", digest.short()), problem.to_string());
+                }
+            }
+            Err(e) => report(format!("{} in `{key}`", digest.short()), e.to_string()),
+        }
+        let Some(tag) = &check.tag else { continue };
+        let (expected, found) = match store.resolve(bundle, &Selector::Tag(tag.clone())) {
+            Ok(tagged) if tagged == *digest => continue,
+            Ok(tagged) => (
+                format!("tag {bundle}:{tag} on {}", digest.short()),
+                format!("it points to {}", tagged.short()),
+            ),
+            Err(e) => (format!("tag {bundle}:{tag}"), e.to_string()),
+        };
+        for env in &check.pinned_in {
+            findings.push(error(
+                "tag",
+                Some(env),
+                Some(bundle),
+                commit.clone(),
+                expected.clone(),
+                found.clone(),
+            ));
+        }
+    }
+    checks.len()
+}
+
+/// Each target's applied record against its pin, and its files against the record. A target
+/// whose directory does not exist from here is reported as a notice: not reachable.
+pub(crate) fn targets(
+    view: &View,
+    scope: &Scope,
+    options: &ApplyOptions<'_>,
+    findings: &mut Vec<Finding>,
+) -> Result<(), AuditError> {
+    for environment in view.pipeline.environments() {
+        let env = &environment.name;
+        if environment.target.is_none() || scope.env.as_ref().is_some_and(|e| e != env) {
+            continue;
+        }
+        let pins = view.pins_in(env)?;
+        for pin in pins.iter().filter(|p| scope.covers(env, &p.bundle)) {
+            let reports = match drift(view, env.as_str(), Some(&pin.bundle), options) {
+                Ok(reports) => reports,
+                Err(e) => {
+                    findings.push(error(
+                        "target",
+                        Some(env),
+                        Some(&pin.bundle),
+                        None,
+                        "a target that can be read".into(),
+                        e.to_string(),
+                    ));
+                    continue;
+                }
+            };
+            for report in reports {
+                let place = report.target.display().to_string();
+                let reachable = report.target.parent().is_some_and(std::path::Path::is_dir);
+                let (severity, check, expected, found) = if report.never_applied && !reachable {
+                    (
+                        Severity::Notice,
+                        "target",
+                        format!("the target `{place}` reachable from here"),
+                        "not reachable: checked nothing".to_owned(),
+                    )
+                } else if report.never_applied {
+                    (
+                        Severity::Error,
+                        "target",
+                        format!("an applied record of {} at `{place}`", pin.digest.short()),
+                        "nothing applied".to_owned(),
+                    )
+                } else if !report.pinned {
+                    (
+                        Severity::Error,
+                        "target",
+                        format!(
+                            "{} {} applied (params {})",
+                            pin.version,
+                            pin.digest.short(),
+                            pin.params_digest.short()
+                        ),
+                        format!(
+                            "`{place}` applied {}",
+                            report.applied.as_ref().map_or("nothing", Digest::short)
+                        ),
+                    )
+                } else if !report.differences.is_empty() {
+                    let d = &report.differences;
+                    let mut paths: Vec<&str> =
+                        d.changed.iter().chain(&d.added).chain(&d.removed).map(String::as_str).collect();
+                    paths.truncate(5);
+                    (
+                        Severity::Error,
+                        "drift",
+                        format!("the files of {} as applied at `{place}`", pin.digest.short()),
+                        format!(
+                            "{} changed, {} added, {} removed ({})",
+                            d.changed.len(),
+                            d.added.len(),
+                            d.removed.len(),
+                            paths.join(", ")
+                        ),
+                    )
+                } else {
+                    continue;
+                };
+                findings.push(Finding {
+                    severity,
+                    check: check.to_owned(),
+                    environment: Some(env.clone()),
+                    bundle: Some(pin.bundle.clone()),
+                    commit: None,
+                    expected,
+                    found,
+                });
+            }
+        }
+    }
+    Ok(())
+}
