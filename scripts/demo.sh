@@ -113,6 +113,19 @@ echo "exit code: $code"
 [ "$code" = 4 ] || { echo "demo: drift should have exited 4" >&2; exit 1; }
 run "$baton" agent --env prod --once
 run "$baton" drift prod
+
+step "audit: every commit, every current pin re-hashed in its store, the targets; an HTML report"
+run "$baton" audit --targets --report "$work/audit.html"
+
+step "a pin in prod edited and committed by hand: the audit names it and exits 4"
+sed -i 's/^by = .*/by = "mallory@example.com"/' state/prod/web.toml
+git add -A && git -c user.name=mallory -c user.email=mallory@example.com commit -q -m "quick fix"
+set +e
+run "$baton" audit --report "$work/audit.html"
+code=$?
+set -e
+echo "exit code: $code; report: $work/audit.html"
+[ "$code" = 4 ] || { echo "demo: the audit should have exited 4" >&2; exit 1; }
 cd - >/dev/null
 
 step "tamper with the layer: verify exits 4 and names the blob"
@@ -130,4 +143,5 @@ echo "exit code: $code"
 step "done"
 echo "built, verified, copied, exported and imported; promoted web unchanged from dev to prod"
 echo "through its gates (refused with exit 3 until two approvals); applied it to prod's dir target,"
-echo "found and healed drift (exit 4); a tampered blob was caught (exit 4)"
+echo "found and healed drift (exit 4); the audit proved the chain, then caught a hand edit (exit 4);"
+echo "a tampered blob was caught (exit 4)"

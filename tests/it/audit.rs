@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_tests::{build_json, example, git, run, state_repo, stderr, stdout_json};
+use baton_tests::{build_json, example, git, run, state_repo, stderr, stdout, stdout_json};
 use serde_json::Value;
 
 /// web promoted through dev, staging and prod (two approvals), all by baton.
@@ -57,6 +57,64 @@ fn checks(report: &Value) -> Vec<String> {
 fn hand_commit(state: &Path, message: &str) {
     git(state, &["add", "-A"]);
     git(state, &["commit", "-q", "-m", message]);
+}
+
+/// Pins in prod, by a hand commit made to look like baton's (trailers and all, signed with
+/// `sign_key` when given), the digest staging holds: a promotion baton itself refused.
+fn forge_prod_pin(state: &Path, web: &str, sign_key: Option<&Path>) {
+    let staged = fs_err::read_to_string(state.join("state/staging/web.toml")).unwrap();
+    let params = fs_err::read(state.join("params/prod/web.toml")).unwrap();
+    let params_digest = {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&params)))
+    };
+    let forged = staged
+        .replace("environment = \"staging\"", "environment = \"prod\"")
+        .replace("from = \"dev\"", "from = \"staging\"")
+        .lines()
+        .map(|l| {
+            if l.starts_with("params_digest") {
+                format!("params_digest = \"{params_digest}\"")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    fs_err::create_dir_all(state.join("state/prod")).unwrap();
+    fs_err::write(state.join("state/prod/web.toml"), forged).unwrap();
+    git(state, &["add", "-A"]);
+    let message = format!(
+        "promote web 1.4.2 to prod\n\nBaton-Action: promote\nBaton-Bundle: web\nBaton-Digest: {web}\nBaton-From: staging\nBaton-To: prod\nBaton-Version: 1.4.2\nBaton-By: ci\nBaton-Params: {params_digest}\n"
+    );
+    signed_commit(state, &message, sign_key);
+}
+
+/// A hand commit of everything staged, signed by git with `key` when given.
+fn signed_commit(state: &Path, message: &str, key: Option<&Path>) {
+    let signing = key.map(|k| format!("user.signingkey={}", k.display()));
+    let mut args = Vec::new();
+    if let Some(signing) = &signing {
+        args.extend(["-c", "gpg.format=ssh", "-c", signing.as_str()]);
+    }
+    args.extend(["commit", "-q", "-m", message]);
+    if key.is_some() {
+        args.push("-S");
+    }
+    git(state, &args);
+}
+
+/// A new ed25519 key pair `dir/name` (and `.pub`).
+fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    key
 }
 
 #[test]
@@ -205,13 +263,7 @@ fn break_glass_is_always_reported_but_does_not_fail() {
 #[test]
 fn unsigned_commits_where_signers_are_required_are_found() {
     let h = history();
-    let key = h.tmp.path().join("ci-key");
-    let status = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let key = keygen(h.tmp.path(), "ci-key");
     let public = fs_err::read_to_string(key.with_extension("pub")).unwrap();
     fs_err::create_dir_all(h.state.join(".baton")).unwrap();
     fs_err::write(h.state.join(".baton/allowed_signers"), format!("ci {public}")).unwrap();
@@ -285,34 +337,7 @@ fn gates_are_recomputed_from_history() {
     }
     // A promotion to prod that baton refused, written by hand to look like baton's: the only
     // approval is the promoter's own, and the digest entered staging moments before.
-    let staged = fs_err::read_to_string(state.join("state/staging/web.toml")).unwrap();
-    let forged = staged
-        .replace("environment = \"staging\"", "environment = \"prod\"")
-        .replace("from = \"dev\"", "from = \"staging\"");
-    let params = fs_err::read(state.join("params/prod/web.toml")).unwrap();
-    let params_digest = {
-        use sha2::Digest;
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&params)))
-    };
-    let forged = forged
-        .lines()
-        .map(|l| {
-            if l.starts_with("params_digest") {
-                format!("params_digest = \"{params_digest}\"")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n";
-    fs_err::create_dir_all(state.join("state/prod")).unwrap();
-    fs_err::write(state.join("state/prod/web.toml"), forged).unwrap();
-    git(&state, &["add", "-A"]);
-    let message = format!(
-        "promote web 1.4.2 to prod\n\nBaton-Action: promote\nBaton-Bundle: web\nBaton-Digest: {web}\nBaton-From: staging\nBaton-To: prod\nBaton-Version: 1.4.2\nBaton-By: ci\nBaton-Params: {params_digest}\n"
-    );
-    git(&state, &["commit", "-q", "-m", &message]);
+    forge_prod_pin(&state, &web, None);
     // An approval added after the fact does not help.
     let output =
         run(&state, &["approve", "web", "--env", "prod", "--digest", &web, "--as", "alice"]);
@@ -335,26 +360,28 @@ fn gates_are_recomputed_from_history() {
         .find(|f| f["check"] == "gate-approvals")
         .unwrap();
     assert_eq!(
-        approvals["found"], "0 ()",
+        approvals["found"], "0 of 2 counted ()",
         "the promoter's own approval does not count: {approvals}"
     );
+    // The timeline shows the evidence: ci's approval weighed and refused, alice's not there yet.
+    let event =
+        report["timeline"].as_array().unwrap().iter().find(|e| e["environment"] == "prod").unwrap();
+    let weighed: Vec<(&str, bool)> = event["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["by"].as_str().unwrap(), a["counted"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(weighed, [("ci", false)], "{event}");
+    let soak = event["gates"].as_array().unwrap().iter().find(|g| g["gate"] == "soak").unwrap();
+    assert_eq!(soak["held"], false, "{event}");
 }
 
 #[test]
 fn a_commit_signed_by_a_key_not_allowed_is_found() {
     let h = history();
-    let keygen = |name: &str| {
-        let key = h.tmp.path().join(name);
-        let status = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        key
-    };
-    let ci = keygen("ci-key");
-    let mallory = keygen("mallory-key");
+    let ci = keygen(h.tmp.path(), "ci-key");
+    let mallory = keygen(h.tmp.path(), "mallory-key");
     let public = fs_err::read_to_string(ci.with_extension("pub")).unwrap();
     fs_err::create_dir_all(h.state.join(".baton")).unwrap();
     fs_err::write(h.state.join(".baton/allowed_signers"), format!("ci {public}")).unwrap();
@@ -364,20 +391,7 @@ fn a_commit_signed_by_a_key_not_allowed_is_found() {
     let text = fs_err::read_to_string(&pin).unwrap() + "\n";
     fs_err::write(&pin, text).unwrap();
     git(&h.state, &["add", "-A"]);
-    git(
-        &h.state,
-        &[
-            "-c",
-            "gpg.format=ssh",
-            "-c",
-            &format!("user.signingkey={}", mallory.display()),
-            "commit",
-            "-q",
-            "-S",
-            "-m",
-            "signed, but by whom",
-        ],
-    );
+    signed_commit(&h.state, "signed, but by whom", Some(&mallory));
     let (code, report) = audit(&h.state);
     assert_eq!(code, 4);
     let signature = report["findings"]
@@ -387,4 +401,266 @@ fn a_commit_signed_by_a_key_not_allowed_is_found() {
         .find(|f| f["check"] == "signature")
         .unwrap_or_else(|| panic!("no signature finding: {report}"));
     assert!(signature["found"].as_str().unwrap().contains("not listed"), "{signature}");
+}
+
+#[test]
+fn approvals_count_only_when_signed_by_their_principal_where_signers_are_required() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = state_repo(tmp.path());
+    let keys: Vec<PathBuf> =
+        ["ci", "alice", "bob"].iter().map(|n| keygen(tmp.path(), &format!("{n}-key"))).collect();
+    let mut listed = String::new();
+    for (name, key) in ["ci", "alice", "bob"].iter().zip(&keys) {
+        listed.push_str(name);
+        listed.push(' ');
+        listed.push_str(&fs_err::read_to_string(key.with_extension("pub")).unwrap());
+    }
+    fs_err::create_dir_all(state.join(".baton")).unwrap();
+    fs_err::write(state.join(".baton/allowed_signers"), listed).unwrap();
+    hand_commit(&state, "require signatures");
+    let web = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[])
+        ["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from = format!("oci:{}", tmp.path().join("build").display());
+    let key = |i: usize| keys[i].to_str().unwrap().to_owned();
+    for args in [
+        vec![
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &web,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+            "--sign-key",
+            &key(0),
+        ],
+        vec!["promote", "web", "--to", "staging", "--as", "ci", "--sign-key", &key(0)],
+        vec!["approve", "web", "--env", "prod", "--as", "alice", "--sign-key", &key(1)],
+    ] {
+        let output = run(&state, &args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    // bob's approval, forged: alice's record copied under bob's name, with baton's trailers, but
+    // signed with ci's key.
+    let dir = state.join(format!("approvals/prod/web/{}", web.trim_start_matches("sha256:")));
+    let record =
+        fs_err::read_to_string(dir.join("alice.toml")).unwrap().replace("\"alice\"", "\"bob\"");
+    fs_err::write(dir.join("bob.toml"), record).unwrap();
+    git(&state, &["add", "-A"]);
+    let message = format!(
+        "approve web for prod\n\nBaton-Action: approve\nBaton-Bundle: web\nBaton-Digest: {web}\nBaton-To: prod\nBaton-By: bob\n"
+    );
+    signed_commit(&state, &message, Some(&keys[0]));
+    // baton itself does not count it.
+    let refused =
+        run(&state, &["promote", "web", "--to", "prod", "--as", "ci", "--sign-key", &key(0)]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    // A promotion written by hand and signed with ci's key, counting on it.
+    forge_prod_pin(&state, &web, Some(&keys[0]));
+    let (code, report) = audit(&state);
+    assert_eq!(code, 4, "{report}");
+    let findings = report["findings"].as_array().unwrap();
+    let find = |check: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} finding: {report}"))
+    };
+    assert!(find("signature")["expected"].as_str().unwrap().contains("`bob`"), "{report}");
+    assert_eq!(find("gate-approvals")["found"], "1 of 2 counted (alice)", "{report}");
+    assert!(
+        !findings.iter().any(|f| f["check"] == "hand-edit" || f["check"] == "chain"),
+        "{report}"
+    );
+    let prod =
+        report["timeline"].as_array().unwrap().iter().find(|e| e["environment"] == "prod").unwrap();
+    let bob = prod["approvals"].as_array().unwrap().iter().find(|a| a["by"] == "bob").unwrap();
+    assert_eq!(bob["counted"], false);
+    assert!(
+        bob["why_not"].as_str().unwrap().contains("not signed by a key listed for `bob`"),
+        "{bob}"
+    );
+}
+
+#[test]
+fn a_history_rewritten_in_this_clone_is_found() {
+    let h = history();
+    assert_eq!(audit(&h.state).0, 0);
+    // The prod promotion is dropped from the branch, the way a careless `reset` would.
+    git(&h.state, &["reset", "-q", "--hard", "HEAD~1"]);
+    let (code, report) = audit(&h.state);
+    assert_eq!(code, 4, "{report}");
+    let rewrite = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "rewrite")
+        .unwrap_or_else(|| panic!("no rewrite finding: {report}"));
+    let found = rewrite["found"].as_str().unwrap();
+    assert!(
+        found.contains("reset: moving to HEAD~1") && found.contains("promote web 1.4.2 to prod"),
+        "{rewrite}"
+    );
+}
+
+#[test]
+fn a_remote_state_is_audited_through_a_read_only_mirror() {
+    let h = history();
+    let url = format!("file://{}", h.state.display());
+    let cache = h.tmp.path().join("cache");
+    let output = run(
+        &h.state,
+        &["audit", "--state", &url, "--cache", cache.to_str().unwrap(), "--output", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = stdout_json(&output);
+    assert_eq!(report["summary"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["commit"], git(&h.state, &["rev-parse", "HEAD"]));
+}
+
+#[test]
+fn deep_rehashes_every_digest_ever_pinned() {
+    let h = history();
+    // A newer web in dev: the first one is no longer pinned there but was.
+    let newer = example(&h.tmp.path().join("v2"), "web");
+    let text = fs_err::read_to_string(newer.join("bundle.toml"))
+        .unwrap()
+        .replace("version = \"1.4.2\"", "version = \"1.4.3\"");
+    fs_err::write(newer.join("bundle.toml"), text).unwrap();
+    fs_err::write(newer.join("CHANGES"), "1.4.3: a newer one\n").unwrap();
+    let v2 = build_json(h.tmp.path(), &newer, &h.tmp.path().join("build"), &[])["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from = format!("oci:{}", h.tmp.path().join("build").display());
+    let output = run(
+        &h.state,
+        &["promote", "web", "--to", "dev", "--digest", &v2, "--from-store", &from, "--as", "ci"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The first one's manifest in dev's store is damaged (a new file: the other stores keep
+    // theirs).
+    let manifest = baton_tests::blob_path(&h.state.join("stores/dev"), "web", &h.web);
+    let mut bytes = fs_err::read(&manifest).unwrap();
+    bytes[10] ^= 1;
+    fs_err::remove_file(&manifest).unwrap();
+    fs_err::write(&manifest, bytes).unwrap();
+    let (code, report) = audit(&h.state);
+    assert_eq!(code, 0, "only current pins are re-hashed: {report}");
+    let output = run(&h.state, &["audit", "--deep", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let report = stdout_json(&output);
+    assert_eq!(report["deep"], true);
+    assert!(report["bundles_verified"].as_u64().unwrap() > 3, "{report}");
+    let found = checks(&report);
+    assert_eq!(found, ["store dev/web"], "{report}");
+}
+
+#[test]
+fn targets_are_checked_where_they_are_reachable() {
+    let h = history();
+    let output = baton_tests::baton(&h.state)
+        .args(["apply", "prod", "--cache"])
+        .arg(h.tmp.path().join("cache"))
+        .env("WEB_TLS_KEY", "not-a-real-key")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let targets = |state: &Path| {
+        let output = run(state, &["audit", "--targets", "--output", "json"]);
+        (output.status.code().unwrap(), stdout_json(&output))
+    };
+    // prod applied and intact; dev and staging have no target directory here: notices.
+    let (code, report) = targets(&h.state);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["targets"], true);
+    let notices: Vec<&Value> = report["findings"].as_array().unwrap().iter().collect();
+    assert_eq!(notices.len(), 2, "{report}");
+    assert!(notices.iter().all(|f| f["severity"] == "notice" && f["check"] == "target"));
+    // staging's target exists but holds nothing; prod's files were changed by hand.
+    fs_err::create_dir_all(h.state.join("deploy/staging")).unwrap();
+    let current = h.state.join("deploy/prod/web/current");
+    let file = fs_err::read_dir(&current)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file())
+        .unwrap();
+    fs_err::write(&file, "edited on the box\n").unwrap();
+    let (code, report) = targets(&h.state);
+    assert_eq!(code, 4, "{report}");
+    let found = checks(&report);
+    assert!(found.contains(&"target staging/web".to_owned()), "{found:?}");
+    assert!(found.contains(&"drift prod/web".to_owned()), "{found:?}");
+    let drift =
+        report["findings"].as_array().unwrap().iter().find(|f| f["check"] == "drift").unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert!(drift["found"].as_str().unwrap().contains(name), "{drift}");
+}
+
+#[test]
+fn the_html_report_renders_in_headless_chromium() {
+    let h = history();
+    fs_err::write(h.state.join("params/dev/web.toml"), "server_name = \"elsewhere.example.com\"\n")
+        .unwrap();
+    hand_commit(&h.state, "tweak dev params");
+    let html = h.tmp.path().join("audit.html");
+    let output = run(&h.state, &["audit", "--report", html.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let text = fs_err::read_to_string(&html).unwrap();
+    for external in ["<script", "src=", "href=", "@import", "url("] {
+        assert!(!text.contains(external), "the report must be self-contained: `{external}`");
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = |extra: &[&str]| {
+        let output = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", html.display()))
+            .output()
+            .expect("chromium runs (make test installs Debian's chromium)");
+        assert!(output.status.success(), "chromium: {}", stderr(&output));
+        output
+    };
+    let dom = stdout(&chromium(&["--dump-dom"]));
+    let summary = section(&dom, "summary");
+    for text in ["<th>dev</th>", "<th>staging</th>", "<th>prod</th>", "<th>web</th>", "1.4.2"] {
+        assert!(summary.contains(text), "summary lacks {text}: {summary}");
+    }
+    assert!(summary.contains("1 finding(s)") && summary.contains(">ok<"), "{summary}");
+    let findings = section(&dom, "findings");
+    assert!(findings.contains("<code>params</code>"), "{findings}");
+    assert!(findings.contains("changed without a promotion"), "{findings}");
+    let chains = section(&dom, "chains");
+    assert!(chains.contains("approvals: 2 of 2 counted (alice, bob)"), "{chains}");
+    // And it paints: a screenshot of the page.
+    let png = h.tmp.path().join("audit.png");
+    chromium(&[&format!("--screenshot={}", png.display()), "--window-size=1200,1600"]);
+    let image = fs_err::read(&png).unwrap();
+    assert!(image.starts_with(b"\x89PNG") && image.len() > 10_000, "{} bytes", image.len());
+}
+
+/// The `<section id="…">` of a page, up to the next top-level section.
+fn section<'d>(dom: &'d str, id: &str) -> &'d str {
+    let start = dom
+        .find(&format!("<section id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no section {id}: {dom}"));
+    let rest = &dom[start..];
+    let end = rest[1..].find("<section id=").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
 }

@@ -73,9 +73,8 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
         if changes.is_empty() {
             continue;
         }
-        let pipeline = pipelines.get(view, info.tree, "baton.toml", |text| {
-            Pipeline::from_toml(text).ok()
-        })?;
+        let pipeline =
+            pipelines.get(view, info.tree, "baton.toml", |text| Pipeline::from_toml(text).ok())?;
         let signers = signers.get(view, info.tree, ".baton/allowed_signers", |text| {
             AllowedSigners::parse(text).ok()
         })?;
@@ -410,11 +409,10 @@ impl CommitContext<'_> {
         if !self.signed_by(principal, &finding, findings)? {
             invalid.get_or_insert_with(|| format!("not signed by a key listed for `{principal}`"));
         }
-        history
-            .approvals
-            .entry(key)
-            .or_default()
-            .insert(principal.to_owned(), Approval { commit: self.info.id, time: self.info.time, invalid });
+        history.approvals.entry(key).or_default().insert(
+            principal.to_owned(),
+            Approval { commit: self.info.id, time: self.info.time, invalid },
+        );
         Ok(())
     }
 
@@ -436,7 +434,8 @@ impl CommitContext<'_> {
             expected,
             found,
         };
-        let upstream = self.pipeline.and_then(|p| p.environment(env)).and_then(|e| e.upstream.clone());
+        let upstream =
+            self.pipeline.and_then(|p| p.environment(env)).and_then(|e| e.upstream.clone());
         match record.action {
             Action::BreakGlass => Some(finding(
                 Severity::Notice,
@@ -522,7 +521,8 @@ impl CommitContext<'_> {
             }
         }
         if rules.approvals > 0 {
-            let recorded = history.approvals.get(&(env.clone(), bundle.clone(), record.digest.clone()));
+            let recorded =
+                history.approvals.get(&(env.clone(), bundle.clone(), record.digest.clone()));
             let mut counted = BTreeSet::new();
             for (principal, approval) in recorded.into_iter().flatten() {
                 let why_not = if approval.commit == self.info.id {
@@ -557,7 +557,8 @@ impl CommitContext<'_> {
             );
         }
         if !rules.windows.is_empty() {
-            let inside = baton_promote::window_holds(&rules.windows, self.info.time).unwrap_or(false);
+            let inside =
+                baton_promote::window_holds(&rules.windows, self.info.time).unwrap_or(false);
             let windows =
                 rules.windows.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
             gate(

@@ -93,7 +93,8 @@ pub fn html(report: &Report) -> String {
     };
     let mut env = minijinja::Environment::new();
     // Lenient: fields left out of the JSON when empty (`from`, `reason`, `why_not`) read as false.
-    env.add_template("report.html", TEMPLATE).expect("holds because the template is ours and tested");
+    env.add_template("report.html", TEMPLATE)
+        .expect("holds because the template is ours and tested");
     env.get_template("report.html")
         .and_then(|t| t.render(minijinja::value::Serde(&page)))
         .expect("holds because the template only reads fields the page has (tested)")

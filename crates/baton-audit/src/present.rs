@@ -35,26 +35,37 @@ fn error(
     }
 }
 
-/// Every move of the branch this clone recorded must be a fast-forward: a commit the branch once
-/// pointed to and that its history no longer holds was rewritten away (reset, amend, rebase,
-/// forced fetch).
-pub(crate) fn reflog(view: &View, history: &History, findings: &mut Vec<Finding>) -> Result<(), AuditError> {
+/// Every move of the branch this clone recorded must be a fast-forward. A move from a commit the
+/// history no longer holds back onto the history is where it was rewritten (reset, amend, rebase,
+/// forced fetch): reported with what the dropped commit was.
+pub(crate) fn reflog(
+    view: &View,
+    history: &History,
+    findings: &mut Vec<Finding>,
+) -> Result<(), AuditError> {
     let branch = view.repo.branch();
-    for entry in view.repo.reflog()? {
-        if entry.new.is_null() || history.reachable.contains(&entry.new) {
+    let entries = view.repo.reflog()?;
+    let made: std::collections::HashMap<_, &str> =
+        entries.iter().map(|e| (e.new, e.message.trim())).collect();
+    for entry in &entries {
+        let dropped = !entry.old.is_null() && !history.reachable.contains(&entry.old);
+        if !dropped || !history.reachable.contains(&entry.new) {
             continue;
         }
+        let what = made.get(&entry.old).map_or(String::new(), |m| format!(" (\"{m}\")"));
         findings.push(error(
             "rewrite",
             None,
             None,
-            Some(entry.new.to_string()),
-            format!("every commit `{branch}` pointed to still in its history (fast-forward moves only)"),
+            Some(entry.old.to_string()),
+            format!("only fast-forward moves of `{branch}`"),
             format!(
-                "`{branch}` pointed to {} at {} and no longer holds it; the move was \"{}\"",
+                "`{branch}` moved from {} to {} at {} (\"{}\"), dropping {}{what} from its history",
+                entry.old,
                 entry.new,
                 rfc3339(entry.time),
-                entry.message.trim()
+                entry.message.trim(),
+                entry.old,
             ),
         ));
     }
@@ -105,7 +116,8 @@ pub(crate) fn stores(
 ) -> usize {
     let commit = view.snapshot.commit.map(|c| c.to_string());
     let root = view.repo.paths_root();
-    let mut checks: BTreeMap<(String, BundleName, Digest), (StoreLocation, Check)> = BTreeMap::new();
+    let mut checks: BTreeMap<(String, BundleName, Digest), (StoreLocation, Check)> =
+        BTreeMap::new();
     for (env, pin) in pins {
         let Ok(environment) = view.environment(env.as_str()) else { continue };
         let store = resolve_store(root, &environment.store);
@@ -218,8 +230,8 @@ pub(crate) fn targets(
                     (
                         Severity::Notice,
                         "target",
-                        format!("the target `{place}` reachable from here"),
-                        "not reachable: checked nothing".to_owned(),
+                        format!("the target directory `{place}` reachable from here"),
+                        "it does not exist here: not checked".to_owned(),
                     )
                 } else if report.never_applied {
                     (
@@ -245,8 +257,13 @@ pub(crate) fn targets(
                     )
                 } else if !report.differences.is_empty() {
                     let d = &report.differences;
-                    let mut paths: Vec<&str> =
-                        d.changed.iter().chain(&d.added).chain(&d.removed).map(String::as_str).collect();
+                    let mut paths: Vec<&str> = d
+                        .changed
+                        .iter()
+                        .chain(&d.added)
+                        .chain(&d.removed)
+                        .map(String::as_str)
+                        .collect();
                     paths.truncate(5);
                     (
                         Severity::Error,

@@ -85,14 +85,15 @@ pub(crate) fn run(
             })
             .collect();
         printer.table(&["ENV", "BUNDLE", "VERSION", "DIGEST", "VERDICT"], &rows)?;
+        let errors = report.findings.iter().filter(|f| f.severity == Severity::Error).count();
+        let notices = report.findings.len() - errors;
         printer.status(
             "Audited",
             &format!(
-                "{} commits, {} bundle(s) re-hashed{}, {} finding(s)",
+                "{} commits, {} bundle(s) re-hashed{}: {errors} finding(s), {notices} notice(s)",
                 report.commits,
                 report.bundles_verified,
                 if report.targets { ", targets checked" } else { "" },
-                report.findings.len()
             ),
         );
         if let Some(path) = &args.report {
