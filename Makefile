@@ -1,6 +1,6 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench bench-promote bench-apply
+.PHONY: help demo test bench bench-promote bench-apply bench-audit
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,3 +19,6 @@ bench-promote: ## Only the promoter's part of `make bench`
 
 bench-apply: ## Only the applier's part of `make bench`
 	@bash scripts/bench-apply.sh
+
+bench-audit: ## Only the auditor's part of `make bench` (audit of 20,000 commits, verify of 1 GiB)
+	@bash scripts/bench-audit.sh

@@ -151,3 +151,4 @@ echo
 echo "results written to $results; copy them into BENCHMARKS.md"
 bash scripts/bench-promote.sh
 bash scripts/bench-apply.sh
+bash scripts/bench-audit.sh

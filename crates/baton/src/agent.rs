@@ -72,7 +72,7 @@ fn next_wait(interval: Duration, failures: u32) -> Duration {
 
 fn print(printer: &Printer, reports: &[PassReport]) -> Result<()> {
     if printer.is_json() {
-        return printer.json(&serde_json::to_value(reports)?);
+        return printer.json(&reports);
     }
     for r in reports {
         let d = &r.differences;

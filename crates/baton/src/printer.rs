@@ -58,10 +58,12 @@ impl Printer {
     }
 
     /// One JSON document on stdout.
-    pub(crate) fn json(&self, value: &serde_json::Value) -> Result<()> {
-        let mut out = std::io::stdout().lock();
+    /// Streamed as it serializes: a large report is never held twice.
+    pub(crate) fn json(&self, value: &impl serde::Serialize) -> Result<()> {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, value)?;
         writeln!(out)?;
+        out.flush()?;
         Ok(())
     }
 

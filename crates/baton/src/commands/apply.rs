@@ -30,7 +30,7 @@ pub(crate) fn run(
             let view = open(&args.state)?;
             let plans = plan(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
             if printer.is_json() {
-                printer.json(&serde_json::to_value(&plans)?)?;
+                printer.json(&plans)?;
                 return Ok(ExitStatus::Success);
             }
             for p in &plans {
@@ -56,7 +56,7 @@ pub(crate) fn run(
             let view = open(&args.state)?;
             let done = apply(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
             if printer.is_json() {
-                printer.json(&serde_json::to_value(&done)?)?;
+                printer.json(&done)?;
                 return Ok(ExitStatus::Success);
             }
             for a in &done {
@@ -92,7 +92,7 @@ pub(crate) fn run(
 pub(crate) fn print_drift(printer: &Printer, reports: &[DriftReport]) -> Result<ExitStatus> {
     let clean = reports.iter().all(DriftReport::is_clean);
     if printer.is_json() {
-        printer.json(&serde_json::to_value(reports)?)?;
+        printer.json(&reports)?;
     } else {
         for r in reports {
             if r.is_clean() {

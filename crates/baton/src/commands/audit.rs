@@ -45,7 +45,7 @@ pub(crate) fn run(
             .with_context(|| format!("cannot write the HTML report to `{}`", path.display()))?;
     }
     if printer.is_json() {
-        printer.json(&serde_json::to_value(&report)?)?;
+        printer.json(&report)?;
     } else {
         for f in &report.findings {
             let word = match f.severity {

@@ -34,7 +34,7 @@ pub(crate) fn run(
         Command::Init(args) => {
             let done = init(&args.dir, args.actor.as_.as_deref())?;
             if printer.is_json() {
-                printer.json(&serde_json::to_value(&done)?)?;
+                printer.json(&done)?;
             } else {
                 printer.status("Initialised", &format!("state repository {}", done.path));
                 for file in &done.files {
@@ -74,7 +74,7 @@ pub(crate) fn run(
             };
             let done = approve(&mut view, &request)?;
             if printer.is_json() {
-                printer.json(&serde_json::to_value(&done)?)?;
+                printer.json(&done)?;
             } else {
                 let what = format!(
                     "{} {} for {} by {}",
@@ -119,7 +119,7 @@ fn print_history(
 ) -> Result<ExitStatus> {
     let entries = history(view, env, bundle)?;
     if printer.is_json() {
-        printer.json(&serde_json::to_value(&entries)?)?;
+        printer.json(&entries)?;
         return Ok(ExitStatus::Success);
     }
     let rows: Vec<Vec<String>> = entries
@@ -164,7 +164,7 @@ pub(crate) fn open_state(args: &StateArgs, cache: &Path) -> Result<View> {
 
 fn print_promotion(printer: &Printer, done: &Promotion) -> Result<ExitStatus> {
     if printer.is_json() {
-        printer.json(&serde_json::to_value(done)?)?;
+        printer.json(&done)?;
         return Ok(ExitStatus::Success);
     }
     let what = format!("{} {} {}", done.bundle, done.version, done.digest);
@@ -208,7 +208,7 @@ fn print_gates(printer: &Printer, gates: &[GateResult]) {
 fn print_status(printer: &Printer, view: &View) -> Result<ExitStatus> {
     let rows = status(view)?;
     if printer.is_json() {
-        printer.json(&serde_json::to_value(&rows)?)?;
+        printer.json(&rows)?;
         return Ok(ExitStatus::Success);
     }
     let envs: Vec<String> =
@@ -250,7 +250,7 @@ fn print_diff(
 ) -> Result<ExitStatus> {
     let diffs = diff(view, a, b, bundle).context("cannot compare environments")?;
     if printer.is_json() {
-        printer.json(&serde_json::to_value(&diffs)?)?;
+        printer.json(&diffs)?;
         return Ok(ExitStatus::Success);
     }
     let pin = |p: &Option<baton_promote::PinSummary>| {
