@@ -84,7 +84,7 @@ for src in "$descriptor" "$noise"; do
     layer=$("$baton" bundle inspect "$ref" --output json \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifest"]["layers"][0]["digest"].split(":")[1])')
     what=$([ "$src" = "$noise" ] && echo "1 GiB incompressible, 8 files" || echo "$files files, 1 GiB")
-    tar -cf - "$store" | cat > /dev/null
+    cat "$store"/*/blobs/sha256/* > /dev/null
     verify_rows+=(
         "$(median_case "baton bundle verify ($what)" : "$baton bundle verify $ref")"
         "$(median_case "sha256sum of the blobs, then tar -xzf -O into sha256sum ($what)" : "sha256sum $store/*/blobs/sha256/* && tar -xzf $store/*/blobs/sha256/$layer -O | sha256sum")"

@@ -522,6 +522,15 @@ fn a_remote_state_is_audited_through_a_read_only_mirror() {
     let report = stdout_json(&output);
     assert_eq!(report["summary"].as_array().unwrap().len(), 3, "{report}");
     assert_eq!(report["commit"], git(&h.state, &["rev-parse", "HEAD"]));
+    // The remote drops its last commit and moves on: the mirror refuses to follow, exit 4.
+    let dropped = git(&h.state, &["rev-parse", "HEAD"]);
+    git(&h.state, &["reset", "-q", "--hard", "HEAD~1"]);
+    fs_err::write(h.state.join("params/dev/web.toml"), "server_name = \"again.example.com\"\n")
+        .unwrap();
+    hand_commit(&h.state, "moving on");
+    let output = run(&h.state, &["audit", "--state", &url, "--cache", cache.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&dropped), "{}", stderr(&output));
 }
 
 #[test]

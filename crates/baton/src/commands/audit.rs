@@ -20,7 +20,20 @@ pub(crate) fn run(
     registry: &RegistryOptions,
 ) -> Result<ExitStatus> {
     let cache = args.applier.cache.clone().unwrap_or_else(env::default_cache);
-    let view = open_state(&args.state, &cache)?;
+    let view = match open_state(&args.state, &cache) {
+        Ok(view) => view,
+        // A remote whose branch no longer holds what the mirror fetched before: that is a
+        // finding about the history, not a failure to run.
+        Err(error)
+            if error
+                .downcast_ref::<baton_state::StateError>()
+                .is_some_and(|e| matches!(e, baton_state::StateError::Rewritten { .. })) =>
+        {
+            printer.error(&error);
+            return Ok(ExitStatus::Findings);
+        }
+        Err(error) => return Err(error),
+    };
     let scope = Scope {
         env: match &args.env {
             Some(name) => Some(view.environment(name)?.name.clone()),
