@@ -673,3 +673,38 @@ fn section<'d>(dom: &'d str, id: &str) -> &'d str {
     let end = rest[1..].find("<section id=").map_or(rest.len(), |e| e + 1);
     &rest[..end]
 }
+
+#[test]
+fn a_baton_commit_that_also_changes_other_files_is_found() {
+    let h = history();
+    // dev's pin touched again with the trailers of baton's own dev promotion copied, and the
+    // pipeline changed in the same commit.
+    let trailers = git(&h.state, &["log", "-1", "--format=%B", "--", "state/dev/web.toml"]);
+    let pin = h.state.join("state/dev/web.toml");
+    let text = fs_err::read_to_string(&pin).unwrap() + "\n";
+    fs_err::write(&pin, text).unwrap();
+    let pipeline = h.state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline).unwrap().replace("approvals = 2", "approvals = 0");
+    fs_err::write(&pipeline, text).unwrap();
+    git(&h.state, &["add", "-A"]);
+    git(&h.state, &["commit", "-q", "-m", &trailers]);
+    let (code, report) = audit(&h.state);
+    assert_eq!(code, 4, "{report}");
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "trailers")
+        .unwrap_or_else(|| panic!("no trailers finding: {report}"));
+    assert!(finding["found"].as_str().unwrap().contains("baton.toml"), "{finding}");
+}
+
+#[test]
+fn a_repository_made_by_baton_init_audits_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let output = run(tmp.path(), &["init", state.to_str().unwrap(), "--as", "ci"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (code, report) = audit(&state);
+    assert_eq!((code, report["findings"].clone()), (0, serde_json::json!([])), "{report}");
+}

@@ -70,6 +70,8 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
         for dir in ["state", "approvals"] {
             changed_files(view, parent.as_ref(), &snapshot, dir, &mut changes)?;
         }
+        // The READMEs `baton init` writes are documentation, not state.
+        changes.retain(|c| !DOCUMENTATION.contains(&c.path.as_str()));
         if changes.is_empty() {
             continue;
         }
@@ -87,6 +89,7 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
             signers_required: signers.is_some(),
             signature: std::cell::OnceCell::new(),
             changed: changes.len(),
+            elsewhere: changed_elsewhere(view, parent.as_ref(), &snapshot)?,
             snapshot,
         };
         let reported = scope.since.is_none_or(|since| info.time >= since);
@@ -173,6 +176,8 @@ struct CommitContext<'a> {
     signature: std::cell::OnceCell<SignatureState>,
     /// How many files under `state/` and `approvals/` the commit changed.
     changed: usize,
+    /// Top-level entries besides `state/` and `approvals/` the commit changed.
+    elsewhere: Vec<String>,
     snapshot: Snapshot,
 }
 
@@ -206,18 +211,26 @@ impl CommitContext<'_> {
                 ));
                 false
             }
-            Some(t) if !matches(t) || self.changed != 1 => {
+            Some(t) if !matches(t) || self.changed != 1 || !self.elsewhere.is_empty() => {
+                let elsewhere = if self.elsewhere.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", and changes outside state/ and approvals/ ({})",
+                        self.elsewhere.join(", ")
+                    )
+                };
                 findings.push(finding(
                     "trailers",
                     format!(
-                        "one changed file, matching trailers {} {} {} {} by {}",
+                        "one changed file and nothing else, matching trailers {} {} {} {} by {}",
                         t.action,
                         t.to,
                         t.bundle,
                         t.digest.short(),
                         t.by
                     ),
-                    format!("`{path}` among {} changed file(s)", self.changed),
+                    format!("`{path}` among {} changed file(s){elsewhere}", self.changed),
                 ));
                 false
             }
@@ -593,6 +606,29 @@ fn signature_words(state: &SignatureState) -> String {
         }
         SignatureState::Bad(reason) => format!("a bad signature: {reason}"),
     }
+}
+
+/// Files `baton init` writes under `state/` and `approvals/` that are not state.
+const DOCUMENTATION: [&str; 2] = ["state/README.md", "approvals/README.md"];
+
+/// The top-level entries other than `state` and `approvals` that differ between the commit and
+/// its parent (`baton.toml`, `params`, …).
+fn changed_elsewhere(
+    view: &View,
+    before: Option<&Snapshot>,
+    after: &Snapshot,
+) -> Result<Vec<String>, AuditError> {
+    let Some(before) = before else { return Ok(Vec::new()) };
+    let old: BTreeMap<String, ObjectId> =
+        view.repo.list(before, "")?.into_iter().map(|(n, _, id)| (n, id)).collect();
+    let new: BTreeMap<String, ObjectId> =
+        view.repo.list(after, "")?.into_iter().map(|(n, _, id)| (n, id)).collect();
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    Ok(names
+        .into_iter()
+        .filter(|n| *n != "state" && *n != "approvals" && old.get(*n) != new.get(*n))
+        .cloned()
+        .collect())
 }
 
 /// `state/<env>/<bundle>.toml` → (env, bundle).
