@@ -62,17 +62,6 @@ rows+=(
     "$(median_case "sha256sum -c of the same files (warm page cache)" : "cd $target && sha256sum -c --quiet $work/sums")"
 )
 
-{
-    echo "### Apply — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-    echo
-    echo "Bundle: $files files, $mib MiB (scripts/gen-descriptor.py); medians of $runs runs."
-    echo
-    echo "| case | seconds | peak RSS MiB |"
-    echo "|---|---|---|"
-    for r in "${rows[@]}"; do
-        IFS='|' read -r label secs rss <<< "$r"
-        awk -v n="$label" -v s="$secs" -v r="$rss" 'BEGIN {printf "| %s | %.2f | %.0f |\n", n, s, r/1024}'
-    done
-} | tee "$results"
+results_table "Apply" "Bundle: $files files, $mib MiB (scripts/gen-descriptor.py); medians of $runs runs." "${rows[@]}" | tee "$results"
 echo
 echo "results written to $results; copy them into BENCHMARKS.md"

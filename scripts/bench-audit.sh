@@ -91,17 +91,6 @@ for src in "$descriptor" "$noise"; do
     )
 done
 
-{
-    echo "### Audit and verify — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-    echo
-    echo "Medians of $runs runs, warm page cache."
-    echo
-    echo "| case | seconds | peak RSS MiB |"
-    echo "|---|---|---|"
-    for r in "${audit_rows[@]}" "${verify_rows[@]}"; do
-        IFS='|' read -r label secs rss <<< "$r"
-        awk -v n="$label" -v s="$secs" -v r="$rss" 'BEGIN {printf "| %s | %.3f | %.0f |\n", n, s, r/1024}'
-    done
-} | tee "$results"
+results_table "Audit and verify" "Medians of $runs runs, warm page cache." "${audit_rows[@]}" "${verify_rows[@]}" | tee "$results"
 echo
 echo "results written to $results; copy them into BENCHMARKS.md"

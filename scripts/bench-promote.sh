@@ -94,17 +94,6 @@ read_rows=(
     "$(median_case "git log --grep 'Baton-To: env-49'" : "cd $big && git log --format='%H %ct %B' --grep='^Baton-To: env-49\$'")"
 )
 
-{
-    echo "### Promotion — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-    echo
-    echo "Promote latency of an unchanged bundle of 1 GiB of blobs, dev → staging, gates and commit included; medians of $runs runs, each in a fresh state repository."
-    echo
-    echo "| case | seconds | peak RSS MiB |"
-    echo "|---|---|---|"
-    for r in "${rows[@]}" "${read_rows[@]}"; do
-        IFS='|' read -r label secs rss <<< "$r"
-        awk -v n="$label" -v s="$secs" -v r="$rss" 'BEGIN {printf "| %s | %.3f | %.0f |\n", n, s, r/1024}'
-    done
-} | tee "$results"
+results_table "Promotion" "Promote latency of an unchanged bundle of 1 GiB of blobs, dev → staging, gates and commit included; medians of $runs runs, each in a fresh state repository." "${rows[@]}" "${read_rows[@]}" | tee "$results"
 echo
 echo "results written to $results; copy them into BENCHMARKS.md"

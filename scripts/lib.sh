@@ -62,3 +62,20 @@ median_case() {
     done
     printf '%s\n' "${out[@]}" | sort -n | awk -v rss="$rss" -v l="$label" '{a[NR]=$1} END {printf "%s|%s|%d\n", l, a[int((NR+1)/2)], rss}'
 }
+
+# Prints a results section: a heading "### TITLE — date, cores, CPU", NOTE, and a table of
+# "LABEL|seconds|peak RSS KiB" rows (as median_case prints them).   results_table TITLE NOTE ROW…
+results_table() {
+    local title=$1 note=$2 r label secs rss
+    shift 2
+    echo "### $title — $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+    echo
+    echo "$note"
+    echo
+    echo "| case | seconds | peak RSS MiB |"
+    echo "|---|---|---|"
+    for r in "$@"; do
+        IFS='|' read -r label secs rss <<< "$r"
+        awk -v n="$label" -v s="$secs" -v r="$rss" 'BEGIN {printf "| %s | %.3f | %.0f |\n", n, s, r/1024}'
+    done
+}

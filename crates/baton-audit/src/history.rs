@@ -186,6 +186,23 @@ impl CommitContext<'_> {
         self.info.id.to_string()
     }
 
+    /// Makes error findings about `env` and `bundle` at this commit.
+    fn error_about<'s>(
+        &'s self,
+        env: &'s EnvName,
+        bundle: &'s BundleName,
+    ) -> impl Fn(&str, String, String) -> Finding + 's {
+        move |check, expected, found| Finding {
+            severity: Severity::Error,
+            check: check.to_owned(),
+            environment: Some(env.clone()),
+            bundle: Some(bundle.clone()),
+            commit: Some(self.commit()),
+            expected,
+            found,
+        }
+    }
+
     fn signature(&self) -> Result<&SignatureState, AuditError> {
         if let Some(state) = self.signature.get() {
             return Ok(state);
@@ -270,15 +287,7 @@ impl CommitContext<'_> {
         history: &mut History,
         findings: &mut Vec<Finding>,
     ) -> Result<Option<Event>, AuditError> {
-        let finding = |check: &str, expected: String, found: String| Finding {
-            severity: Severity::Error,
-            check: check.to_owned(),
-            environment: Some(env.clone()),
-            bundle: Some(bundle.clone()),
-            commit: Some(self.commit()),
-            expected,
-            found,
-        };
+        let finding = self.error_about(env, bundle);
         let record = match change.after {
             Some(id) => std::str::from_utf8(&self.view.repo.blob(id)?)
                 .ok()
@@ -365,15 +374,7 @@ impl CommitContext<'_> {
         history: &mut History,
         findings: &mut Vec<Finding>,
     ) -> Result<(), AuditError> {
-        let finding = |check: &str, expected: String, found: String| Finding {
-            severity: Severity::Error,
-            check: check.to_owned(),
-            environment: Some(env.clone()),
-            bundle: Some(bundle.clone()),
-            commit: Some(self.commit()),
-            expected,
-            found,
-        };
+        let finding = self.error_about(env, bundle);
         let key = (env.clone(), bundle.clone(), digest.clone());
         let Some(id) = change.after else {
             findings.push(finding(
@@ -438,14 +439,10 @@ impl CommitContext<'_> {
         record: &StateRecord,
         history: &History,
     ) -> Option<Finding> {
+        let error = self.error_about(env, bundle);
         let finding = |severity, check: &str, expected: String, found: String| Finding {
             severity,
-            check: check.to_owned(),
-            environment: Some(env.clone()),
-            bundle: Some(bundle.clone()),
-            commit: Some(self.commit()),
-            expected,
-            found,
+            ..error(check, expected, found)
         };
         let upstream =
             self.pipeline.and_then(|p| p.environment(env)).and_then(|e| e.upstream.clone());
