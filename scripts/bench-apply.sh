@@ -18,17 +18,9 @@ descriptor="$bench/descriptor"
 results="$bench/apply-results.md"
 mkdir -p "$bench"
 
-step "release build"
-cargo build --release --locked -p baton --bin baton
-baton="$PWD/target/release/baton"
+release_baton
 
-if [ ! -f "$descriptor/.complete-$files-$mib" ]; then
-    step "generate $files files, $mib MiB into $descriptor"
-    rm -rf "$descriptor"
-    python3 scripts/gen-descriptor.py "$descriptor" "$files" "$mib"
-    touch "$descriptor/.complete-$files-$mib"
-fi
-printf '.complete-*\n' > "$descriptor/.batonignore"
+ensure_descriptor "$descriptor" "$files" "$mib"
 
 work="$bench/apply"
 rm -rf "$work" && mkdir -p "$work"

@@ -21,9 +21,7 @@ descriptor="$bench/descriptor"
 results="$bench/audit-results.md"
 mkdir -p "$bench"
 
-step "release build"
-cargo build --release --locked -p baton --bin baton
-baton="$PWD/target/release/baton"
+release_baton
 
 work="$bench/audit"
 state="$work/state"
@@ -67,12 +65,7 @@ audit_rows=(
 )
 
 step "verify: 1 GiB bundles against sha256sum of the blobs and tar -xzf | sha256sum of the files"
-if [ ! -f "$descriptor/.complete-$files-$mib" ]; then
-    rm -rf "$descriptor"
-    python3 scripts/gen-descriptor.py "$descriptor" "$files" "$mib"
-    touch "$descriptor/.complete-$files-$mib"
-fi
-printf '.complete-*\n' > "$descriptor/.batonignore"
+ensure_descriptor "$descriptor" "$files" "$mib"
 noise="$bench/noise"
 make_noise "$noise"
 verify_rows=()

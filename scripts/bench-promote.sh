@@ -16,9 +16,7 @@ runs=${RUNS:-3}
 results="$bench/promote-results.md"
 mkdir -p "$bench"
 
-step "release build"
-cargo build --release --locked -p baton --bin baton
-baton="$PWD/target/release/baton"
+release_baton
 
 noise="$bench/noise"
 make_noise "$noise"

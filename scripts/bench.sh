@@ -18,18 +18,10 @@ runs=${RUNS:-3}
 descriptor="$bench/descriptor"
 results="$bench/results.md"
 
-step "release build"
-cargo build --release --locked -p baton --bin baton
-baton="$PWD/target/release/baton"
+release_baton
 
-if [ ! -f "$descriptor/.complete-$files-$mib" ]; then
-    step "generate $files files, $mib MiB into $descriptor"
-    rm -rf "$descriptor"
-    python3 scripts/gen-descriptor.py "$descriptor" "$files" "$mib"
-    touch "$descriptor/.complete-$files-$mib"
-fi
-# The marker must not be part of what is measured.
-printf '.complete-*\n' > "$descriptor/.batonignore"
+# The marker is not part of what is measured.
+ensure_descriptor "$descriptor" "$files" "$mib"
 bytes=$(du -sb --exclude='.complete-*' "$descriptor" | cut -f1)
 
 step "warm the page cache"

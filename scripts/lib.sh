@@ -79,3 +79,23 @@ results_table() {
         awk -v n="$label" -v s="$secs" -v r="$rss" 'BEGIN {printf "| %s | %.3f | %.0f |\n", n, s, r/1024}'
     done
 }
+
+# Builds the release binary and sets `baton` to it.
+release_baton() {
+    step "release build"
+    cargo build --release --locked -p baton --bin baton
+    baton="$PWD/target/release/baton"
+}
+
+# Generates the descriptor of scripts/gen-descriptor.py (FILES files, MIB MiB) into DIR, once:
+# it is kept between runs. Its marker is ignored by builds.   ensure_descriptor DIR FILES MIB
+ensure_descriptor() {
+    local dir=$1 files=$2 mib=$3
+    if [ ! -f "$dir/.complete-$files-$mib" ]; then
+        step "generate $files files, $mib MiB into $dir"
+        rm -rf "$dir"
+        python3 scripts/gen-descriptor.py "$dir" "$files" "$mib"
+        touch "$dir/.complete-$files-$mib"
+    fi
+    printf '.complete-*\n' > "$dir/.batonignore"
+}
