@@ -135,3 +135,53 @@ fn a_file_that_disagrees_with_the_index_is_named() {
         "{report}"
     );
 }
+
+/// A layer large enough that its compressed and tar streams are hashed on helper threads:
+/// sound, it verifies and unpacks; one byte changed in its stored (incompressible) part, it is
+/// named, and unpack writes nothing.
+#[test]
+fn a_large_layer_hashed_on_helper_threads_is_checked_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = example(tmp.path(), "web");
+    let mut noise = vec![0u8; 12 << 20];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for byte in &mut noise {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state.to_le_bytes()[0];
+    }
+    fs_err::write(dir.join("html/noise.bin"), &noise).unwrap();
+    let json = build_json(tmp.path(), &dir, &tmp.path().join("store"), &[]);
+    let digest = json["digest"].as_str().unwrap();
+    let layer = json["layer"]["digest"].as_str().unwrap();
+    let path = blob_path(&tmp.path().join("store"), "web", layer);
+    assert!(fs_err::metadata(&path).unwrap().len() > 8 << 20);
+    assert_eq!(verify(tmp.path(), digest).0, Some(0));
+    let unpack = |to: &str| {
+        baton(tmp.path())
+            .args(["bundle", "unpack", &format!("oci:store/web@{digest}"), "--into", to])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(unpack("sound").status.code(), Some(0));
+    assert_eq!(fs_err::read(tmp.path().join("sound/html/noise.bin")).unwrap(), noise);
+    let mut bytes = fs_err::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    fs_err::write(&path, &bytes).unwrap();
+    let (code, report) = verify(tmp.path(), digest);
+    assert_eq!(code, Some(4), "{report}");
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["subject"] == format!("layer {layer}").as_str()
+            && f["problem"].as_str().unwrap().contains("bytes hash to")),
+        "{report}"
+    );
+    assert!(
+        findings.iter().any(|f| f["subject"] == "file html/noise.bin"),
+        "the changed file is named too: {report}"
+    );
+    assert_ne!(unpack("damaged").status.code(), Some(0));
+    assert!(!tmp.path().join("damaged").exists());
+}

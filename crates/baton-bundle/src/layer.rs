@@ -145,7 +145,7 @@ fn drain(r: &mut impl Read) -> io::Result<()> {
 /// A reader that hashes everything read through it.
 struct HashingReader<R> {
     inner: R,
-    hash: DigestWriter<io::Sink>,
+    hash: StreamHash,
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -153,6 +153,114 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+/// Layers at least this large hash their compressed and tar streams on helper threads; for a
+/// small one, starting threads would cost more than the hashing.
+const BACKGROUND_HASH_FROM: u64 = 8 << 20;
+
+/// Bytes handed to a helper thread at a time.
+const HASH_CHUNK: usize = 256 * 1024;
+
+/// A SHA-256 of a stream, computed inline or on a helper thread. Reading a layer hashes three
+/// streams (compressed, tar, files); on a helper thread, the first two overlap the inflate and
+/// the file hashes instead of adding to them.
+enum StreamHash {
+    Inline(DigestWriter<io::Sink>),
+    Background(BackgroundHash),
+}
+
+impl StreamHash {
+    fn for_layer(size: u64) -> StreamHash {
+        if size >= BACKGROUND_HASH_FROM {
+            StreamHash::Background(BackgroundHash::start())
+        } else {
+            StreamHash::Inline(DigestWriter::sink())
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            StreamHash::Inline(hash) => hash.update(bytes),
+            StreamHash::Background(hash) => hash.update(bytes),
+        }
+    }
+
+    /// The digest and length of everything seen.
+    fn finish(self) -> (Digest, u64) {
+        match self {
+            StreamHash::Inline(hash) => {
+                let (digest, size, _) = hash.finish();
+                (digest, size)
+            }
+            StreamHash::Background(hash) => hash.finish(),
+        }
+    }
+}
+
+/// Copies bytes into chunks and hands them to a thread that hashes them; chunks come back
+/// through a second channel to be reused, so the stream allocates a handful of buffers in all.
+struct BackgroundHash {
+    chunk: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    worker: Option<std::thread::JoinHandle<(Digest, u64)>>,
+}
+
+impl BackgroundHash {
+    fn start() -> BackgroundHash {
+        let (full, to_hash) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (give_back, empty) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let mut hash = DigestWriter::sink();
+            for mut chunk in to_hash {
+                hash.update(&chunk);
+                chunk.clear();
+                // The reader may be gone already; then the chunk is simply dropped.
+                let _ = give_back.send(chunk);
+            }
+            let (digest, size, _) = hash.finish();
+            (digest, size)
+        });
+        BackgroundHash {
+            chunk: Vec::with_capacity(HASH_CHUNK),
+            full: Some(full),
+            empty,
+            worker: Some(worker),
+        }
+    }
+
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (HASH_CHUNK - self.chunk.len()).min(bytes.len());
+            self.chunk.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.chunk.len() == HASH_CHUNK {
+                self.hand_over();
+            }
+        }
+    }
+
+    fn hand_over(&mut self) {
+        let next = self.empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        if let Some(full) = &self.full {
+            full.send(chunk)
+                .expect("holds because the hashing thread runs until the sender is dropped");
+        }
+    }
+
+    fn finish(mut self) -> (Digest, u64) {
+        if !self.chunk.is_empty() {
+            self.hand_over();
+        }
+        drop(self.full.take());
+        self.worker
+            .take()
+            .expect("holds because finish consumes the hash")
+            .join()
+            .expect("holds because hashing bytes cannot panic")
     }
 }
 
@@ -216,10 +324,10 @@ fn read_layer(
     let mut total = 0u64;
     let stop_early = dest.is_some();
 
-    let mut compressed = HashingReader { inner: layer, hash: DigestWriter::sink() };
+    let mut compressed = HashingReader { inner: layer, hash: StreamHash::for_layer(expected.size) };
     let mut tar_stream = HashingReader {
         inner: flate2::read::GzDecoder::new(&mut compressed),
-        hash: DigestWriter::sink(),
+        hash: StreamHash::for_layer(expected.size),
     };
     let decode_result: io::Result<()> = (|| {
         let mut archive = tar::Archive::new(&mut tar_stream);
@@ -387,8 +495,8 @@ fn read_layer(
         }
         Err(e) => return Err(e),
     }
-    let (layer_digest, layer_size, _) = compressed.hash.finish();
-    let (tar_digest, tar_size, _) = tar_hash.finish();
+    let (layer_digest, layer_size) = compressed.hash.finish();
+    let (tar_digest, tar_size) = tar_hash.finish();
     if layer_digest != expected.digest || layer_size != expected.size {
         findings.push(Finding {
             subject: layer_subject,
