@@ -29,6 +29,10 @@ fn a_sound_bundle_verifies() {
     assert_eq!(code, Some(0));
     assert_eq!(report["ok"], true);
     assert_eq!(report["files"], 9);
+    // The auditor's spelling, `baton verify`, is the same command.
+    let output = baton(tmp.path()).args(["verify", "oci:store/web:1.4.2"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
 }
 
 #[test]

@@ -98,6 +98,8 @@ pub(crate) enum Command {
     /// Prove, with read access only, that every environment holds exactly the bytes that passed
     /// the chain; exit 4 with every finding when not.
     Audit(AuditArgs),
+    /// Re-hash every byte of a bundle; exit 4 when anything does not match (`bundle verify`).
+    Verify(RefArgs),
 }
 
 #[derive(Debug, Args)]

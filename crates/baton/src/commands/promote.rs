@@ -30,7 +30,8 @@ pub(crate) fn run(
         | Command::Apply(_)
         | Command::Drift(_)
         | Command::Agent(_)
-        | Command::Audit(_) => unreachable!("dispatched elsewhere"),
+        | Command::Audit(_)
+        | Command::Verify(_) => unreachable!("dispatched elsewhere"),
         Command::Init(args) => {
             let done = init(&args.dir, args.actor.as_.as_deref())?;
             if printer.is_json() {
