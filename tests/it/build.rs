@@ -278,3 +278,32 @@ fn a_store_inside_the_descriptor_is_not_packed() {
     );
     assert_eq!(second["files"], 9);
 }
+
+/// Store files are as readable as any file the user writes (0666 less the umask): a store built
+/// by one user can be read by the applier running as another. Temporary files start at 0600, so
+/// this holds only because baton asks for more.
+#[test]
+fn store_files_follow_the_umask_like_any_written_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let descriptor = example(tmp.path(), "web");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" bundle build \"$1\" --store \"oci:$2\" 2>/dev/null")
+        .arg(baton_tests::baton_bin())
+        .arg(&descriptor)
+        .arg(tmp.path().join("store"))
+        .env("HOME", tmp.path())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let layout = tmp.path().join("store/web");
+    let mut files = walk(&layout);
+    files.retain(|p| p.file_name().is_some_and(|n| n != "index.json.lock"));
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        let mode = fs_err::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", file.display());
+    }
+}

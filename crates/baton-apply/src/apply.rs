@@ -2,8 +2,6 @@
 //! unpack and render it into a new release, hand it to the target, record what was applied.
 
 use std::{
-    io::Write,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -349,14 +347,14 @@ fn clean_leftovers(home: &Path, releases: &Path) -> Result<(), ApplyError> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".staging-") || name.starts_with(".baton-unpack-") {
             fs_err::remove_dir_all(entry.path())?;
-        } else if name.starts_with(".baton-tmp-") {
+        } else if name.starts_with(".tmp-") {
             fs_err::remove_file(entry.path())?;
         }
     }
     for entry in fs_err::read_dir(home)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".current-") || name.starts_with(".baton-tmp-") {
+        if name.starts_with(".current-") || name.starts_with(".tmp-") {
             fs_err::remove_file(entry.path())?;
         }
     }
@@ -524,17 +522,11 @@ fn read_record(home: &Path) -> Result<Option<AppliedRecord>, ApplyError> {
     }
 }
 
-/// Temp file, fsync, rename, fsync of the directory.
+/// A record as pretty JSON, written whole or not at all (`.tmp-*` beside it until the rename).
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ApplyError> {
-    let dir = path.parent().expect("holds because records live in a directory");
-    let mut temp = tempfile::Builder::new().prefix(".baton-tmp-").tempfile_in(dir)?;
-    serde_json::to_writer_pretty(&mut temp, value).map_err(std::io::Error::other)?;
-    temp.write_all(b"\n")?;
-    temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)?;
-    Ok(())
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(baton_store::write_atomically(path, &bytes)?)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

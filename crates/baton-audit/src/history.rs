@@ -22,8 +22,8 @@ use crate::{
 pub(crate) struct History {
     /// Commits walked.
     pub(crate) commits: usize,
-    /// Every commit reachable from the tip.
-    pub(crate) reachable: std::collections::HashSet<ObjectId>,
+    /// Every commit reachable from the tip, with its root tree.
+    pub(crate) trees: HashMap<ObjectId, ObjectId>,
     /// Findings of the history, in commit order.
     pub(crate) findings: Vec<Finding>,
     /// Pin changes in scope, oldest first.
@@ -58,14 +58,16 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
     commits.reverse();
     let mut history = History {
         commits: commits.len(),
-        reachable: commits.iter().map(|c| c.id).collect(),
+        trees: commits.iter().map(|c| (c.id, c.tree)).collect(),
         ..History::default()
     };
     let mut pipelines = Cached::default();
     let mut signers = Cached::default();
     for info in &commits {
         let snapshot = Snapshot { commit: Some(info.id), tree: info.tree };
-        let parent = info.parents.first().map(|p| repo.snapshot_at(*p)).transpose()?;
+        // The first parent is in the walk already (it is reachable): no need to decode it again.
+        let parent =
+            info.parents.first().map(|p| Snapshot { commit: Some(*p), tree: history.trees[p] });
         let mut changes = Vec::new();
         for dir in ["state", "approvals"] {
             changed_files(view, parent.as_ref(), &snapshot, dir, &mut changes)?;
@@ -75,10 +77,15 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
         if changes.is_empty() {
             continue;
         }
-        let pipeline =
-            pipelines.get(view, info.tree, "baton.toml", |text| Pipeline::from_toml(text).ok())?;
+        // A `baton.toml` that does not parse leaves the gates of this commit unknown; an
+        // allowed-signers file that does not parse still requires signatures, and lists no key.
+        let pipeline = pipelines
+            .get(view, info.tree, "baton.toml", |text| {
+                Pipeline::from_toml(text).map_err(|e| e.to_string())
+            })?
+            .and_then(|parsed| parsed.as_ref().ok());
         let signers = signers.get(view, info.tree, ".baton/allowed_signers", |text| {
-            AllowedSigners::parse(text).ok()
+            AllowedSigners::parse(text).map_err(|e| e.to_string())
         })?;
         let context = CommitContext {
             view,
@@ -86,7 +93,7 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
             first_line: info.message.lines().next().unwrap_or_default().to_owned(),
             trailers: Trailers::parse(&info.message).and_then(Result::ok),
             pipeline,
-            signers_required: signers.is_some(),
+            signers,
             signature: std::cell::OnceCell::new(),
             changed: changes.len(),
             elsewhere: changed_elsewhere(view, parent.as_ref(), &snapshot)?,
@@ -132,9 +139,10 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
     Ok(history)
 }
 
-/// The parsed form of one file, re-parsed only when the file changes between commits.
+/// The parsed form of one file (`None` when it does not exist), re-parsed only when the file
+/// changes between commits.
 struct Cached<T> {
-    last: Option<(Option<ObjectId>, Option<T>)>,
+    last: Option<(Option<ObjectId>, Option<Result<T, String>>)>,
 }
 
 impl<T> Default for Cached<T> {
@@ -149,12 +157,16 @@ impl<T> Cached<T> {
         view: &View,
         tree: ObjectId,
         path: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<Option<&T>, AuditError> {
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<&Result<T, String>>, AuditError> {
         let id = view.repo.blob_id_in(tree, path)?;
         if self.last.as_ref().is_none_or(|(last, _)| *last != id) {
             let parsed = match id {
-                Some(id) => std::str::from_utf8(&view.repo.blob(id)?).ok().and_then(&parse),
+                Some(id) => Some(
+                    String::from_utf8(view.repo.blob(id)?)
+                        .map_err(|_| "it is not UTF-8".to_owned())
+                        .and_then(|text| parse(&text)),
+                ),
                 None => None,
             };
             self.last = Some((id, parsed));
@@ -171,8 +183,8 @@ struct CommitContext<'a> {
     trailers: Option<Trailers>,
     /// `baton.toml` at this commit.
     pipeline: Option<&'a Pipeline>,
-    /// Whether `.baton/allowed_signers` exists at this commit.
-    signers_required: bool,
+    /// `.baton/allowed_signers` at this commit, when it exists: signatures are required then.
+    signers: Option<&'a Result<AllowedSigners, String>>,
     signature: std::cell::OnceCell<SignatureState>,
     /// How many files under `state/` and `approvals/` the commit changed.
     changed: usize,
@@ -207,7 +219,13 @@ impl CommitContext<'_> {
         if let Some(state) = self.signature.get() {
             return Ok(state);
         }
-        let state = self.view.signature_state(self.info.id)?;
+        let state = match self.signers {
+            Some(Ok(signers)) => self.view.signature_state_of(self.info, signers)?,
+            Some(Err(e)) => SignatureState::Bad(format!(
+                "`.baton/allowed_signers` at this commit does not parse ({e}), so it lists no key"
+            )),
+            None => self.view.signature_state_of(self.info, &AllowedSigners::default())?,
+        };
         Ok(self.signature.get_or_init(|| state))
     }
 
@@ -262,7 +280,7 @@ impl CommitContext<'_> {
         finding: &dyn Fn(&str, String, String) -> Finding,
         findings: &mut Vec<Finding>,
     ) -> Result<bool, AuditError> {
-        if !self.signers_required {
+        if self.signers.is_none() {
             return Ok(true);
         }
         let state = self.signature()?;
@@ -302,6 +320,13 @@ impl CommitContext<'_> {
             ));
             return Ok(None);
         };
+        if record.environment != *env || record.bundle != *bundle {
+            findings.push(finding(
+                "state-file",
+                format!("a pin of `{bundle}` in `{env}`, as its place says"),
+                format!("`{}` names `{}` in `{}`", change.path, record.bundle, record.environment),
+            ));
+        }
         let by_baton = self.authorship(
             &change.path,
             |t| {
@@ -355,7 +380,7 @@ impl CommitContext<'_> {
             by: record.by.to_string(),
             from: record.from,
             reason: record.reason,
-            signature: if self.signers_required {
+            signature: if self.signers.is_some() {
                 self.signature()?.word().to_owned()
             } else {
                 "not required".to_owned()
@@ -491,17 +516,10 @@ impl CommitContext<'_> {
     ) {
         let Some(environment) = self.pipeline.and_then(|p| p.environment(env)) else { return };
         let rules = &environment.gates;
+        let error = self.error_about(env, bundle);
         let mut gate = |name: &str, held: bool, detail: String, expected: Option<String>| {
             if let (false, Some(expected)) = (held, expected) {
-                findings.push(Finding {
-                    severity: Severity::Error,
-                    check: format!("gate-{name}"),
-                    environment: Some(env.clone()),
-                    bundle: Some(bundle.clone()),
-                    commit: Some(self.commit()),
-                    expected,
-                    found: detail.clone(),
-                });
+                findings.push(error(&format!("gate-{name}"), expected, detail.clone()));
             }
             gates.push(GateEvidence { gate: name.to_owned(), held, detail });
         };
@@ -562,7 +580,7 @@ impl CommitContext<'_> {
                     "{} approvals by principals other than `{}`, recorded before the promotion{}",
                     rules.approvals,
                     record.by,
-                    if self.signers_required { " and signed" } else { "" }
+                    if self.signers.is_some() { " and signed" } else { "" }
                 )),
             );
         }

@@ -2,11 +2,11 @@
 //! findings, then per environment the chain of pin changes as a timeline with its evidence.
 //! One file, no external asset and no script, so an auditor can archive it and read it offline.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::report::{Event, Report, Severity};
+use crate::report::{Event, Report, Severity, Verdict};
 
 const TEMPLATE: &str = include_str!("report.html");
 
@@ -53,6 +53,8 @@ pub fn html(report: &Report) -> String {
             envs.push(name);
         }
     }
+    let verdicts: HashMap<(&str, &str), &Verdict> =
+        report.summary.iter().map(|v| ((v.environment.as_str(), v.bundle.as_str()), v)).collect();
     let bundles: BTreeSet<&str> = report.summary.iter().map(|v| v.bundle.as_str()).collect();
     let rows = bundles
         .into_iter()
@@ -61,15 +63,11 @@ pub fn html(report: &Report) -> String {
             cells: envs
                 .iter()
                 .map(|env| {
-                    report
-                        .summary
-                        .iter()
-                        .find(|v| v.environment.as_str() == *env && v.bundle.as_str() == bundle)
-                        .map(|v| Cell {
-                            version: &v.version,
-                            digest: v.digest.short(),
-                            findings: v.findings,
-                        })
+                    verdicts.get(&(*env, bundle)).map(|v| Cell {
+                        version: &v.version,
+                        digest: v.digest.short(),
+                        findings: v.findings,
+                    })
                 })
                 .collect(),
         })

@@ -15,6 +15,8 @@ mod html;
 mod present;
 mod report;
 
+use std::collections::HashMap;
+
 use baton_apply::ApplyOptions;
 use baton_model::{BundleName, EnvName, StateRecord};
 use baton_promote::{PromoteError, View, rfc3339};
@@ -68,8 +70,8 @@ pub enum AuditError {
 /// Audits the history and the present of the state repository read by `view`.
 pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report, AuditError> {
     let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
-    let history = history::walk(view, scope)?;
-    let mut findings = history.findings.clone();
+    let mut history = history::walk(view, scope)?;
+    let mut findings = std::mem::take(&mut history.findings);
     present::reflog(view, &history, &mut findings)?;
     let mut pins: Vec<(EnvName, StateRecord)> = Vec::new();
     for env in view.pipeline.environments() {
@@ -85,20 +87,19 @@ pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report
     if let Some(targets) = &options.targets {
         present::targets(view, scope, targets, &mut findings)?;
     }
+    let mut errors: HashMap<(&EnvName, &BundleName), usize> = HashMap::new();
+    for f in findings.iter().filter(|f| f.severity == Severity::Error) {
+        if let (Some(env), Some(bundle)) = (&f.environment, &f.bundle) {
+            *errors.entry((env, bundle)).or_default() += 1;
+        }
+    }
     let summary = pins
-        .into_iter()
+        .iter()
         .map(|(env, pin)| Verdict {
-            findings: findings
-                .iter()
-                .filter(|f| {
-                    f.severity == Severity::Error
-                        && f.environment.as_ref() == Some(&env)
-                        && f.bundle.as_ref() == Some(&pin.bundle)
-                })
-                .count(),
-            environment: env,
-            bundle: pin.bundle,
-            digest: pin.digest,
+            findings: errors.get(&(env, &pin.bundle)).copied().unwrap_or(0),
+            environment: env.clone(),
+            bundle: pin.bundle.clone(),
+            digest: pin.digest.clone(),
             version: pin.version.to_string(),
         })
         .collect();

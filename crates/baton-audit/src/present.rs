@@ -48,8 +48,8 @@ pub(crate) fn reflog(
     let made: std::collections::HashMap<_, &str> =
         entries.iter().map(|e| (e.new, e.message.trim())).collect();
     for entry in &entries {
-        let dropped = !entry.old.is_null() && !history.reachable.contains(&entry.old);
-        if !dropped || !history.reachable.contains(&entry.new) {
+        let dropped = !entry.old.is_null() && !history.trees.contains_key(&entry.old);
+        if !dropped || !history.trees.contains_key(&entry.new) {
             continue;
         }
         let what = made.get(&entry.old).map_or(String::new(), |m| format!(" (\"{m}\")"));

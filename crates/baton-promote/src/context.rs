@@ -8,7 +8,7 @@ use baton_model::{
     StateRecord, StoreLocation, Trailers,
 };
 use baton_state::{
-    AllowedSigners, Identity, ObjectId, SignatureCheck, SigningKey, Snapshot, StateRepo,
+    AllowedSigners, CommitInfo, Identity, ObjectId, SignatureCheck, SigningKey, Snapshot, StateRepo,
 };
 use baton_store::{RegistryOptions, Store};
 
@@ -295,11 +295,21 @@ impl View {
     /// What the signature of `commit` proves, against the allowed signers of that commit.
     pub fn signature_state(&self, commit: ObjectId) -> Result<SignatureState, PromoteError> {
         let info = self.repo.commit_info(commit)?;
+        let signers = self.allowed_signers_in(info.tree)?.unwrap_or_default();
+        self.signature_state_of(&info, &signers)
+    }
+
+    /// What the signature of a decoded commit proves against `signers` (for a caller that has
+    /// both already, such as the auditor walking history).
+    pub fn signature_state_of(
+        &self,
+        info: &CommitInfo,
+        signers: &AllowedSigners,
+    ) -> Result<SignatureState, PromoteError> {
         let Some(signature) = info.signature.as_deref() else {
             return Ok(SignatureState::Unsigned);
         };
-        let payload = self.repo.signed_payload(commit)?;
-        let signers = self.allowed_signers_in(info.tree)?.unwrap_or_default();
+        let payload = self.repo.signed_payload(info.id)?;
         Ok(match signers.check(Some(signature), &payload) {
             SignatureCheck::Good { principals, .. } => SignatureState::Good(principals),
             SignatureCheck::UnknownKey { fingerprint } => SignatureState::UnknownKey(fingerprint),

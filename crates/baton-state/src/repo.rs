@@ -787,11 +787,15 @@ fn collect_work_files(workdir: &Path, dir: &str, out: &mut Vec<String>) -> Resul
     Ok(())
 }
 
-/// Temp file beside `path`, fsync, rename, fsync of the directory.
+/// Temp file beside `path`, fsync, rename, fsync of the directory. The file is 0666 less the
+/// umask, as git's checkout would make it (tempfile's own 0600 would hide it from the team).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let dir = path.parent().expect("holds because repository paths have a parent");
     fs_err::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new().prefix(".baton-tmp-").tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".baton-tmp-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| StateError::Io(e.error))?;

@@ -130,7 +130,7 @@ impl LayoutStore {
     /// Opens a writer for a new blob of bundle `name`.
     pub fn blob_writer(&self, name: &BundleName) -> Result<BlobWriter, StoreError> {
         let dir = self.ensure_layout(name)?;
-        let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+        let temp = temp_builder().tempfile_in(&dir)?;
         Ok(BlobWriter {
             store: self.label(),
             dir,
@@ -470,14 +470,23 @@ impl Write for BlobWriter {
     }
 }
 
+/// Temporary files that become store files: `.tmp-*`, and readable as any file the user writes
+/// (0666 less the umask; tempfile's own default, 0600, would hide a store from its readers).
+pub(crate) fn temp_builder() -> tempfile::Builder<'static, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-").permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder
+}
+
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs
-/// the directory: readers see the old file or the new one, never a part.
+/// the directory: readers see the old file or the new one, never a part. The file is 0666 less
+/// the umask, as a plain write would make it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut temp = temp_builder().tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| {
