@@ -139,10 +139,12 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
     Ok(history)
 }
 
-/// The parsed form of one file (`None` when it does not exist), re-parsed only when the file
-/// changes between commits.
+/// A file parsed: `None` when it does not exist, else the value or why it does not parse.
+type Parsed<T> = Option<Result<T, String>>;
+
+/// The parsed form of one file, re-parsed only when its blob changes between commits.
 struct Cached<T> {
-    last: Option<(Option<ObjectId>, Option<Result<T, String>>)>,
+    last: Option<(Option<ObjectId>, Parsed<T>)>,
 }
 
 impl<T> Default for Cached<T> {
