@@ -132,11 +132,14 @@ pub enum StateError {
     },
     /// A fetch would have rewritten the branch's history.
     #[error(
-        "the state repository `{url}` rewrote the history of `{branch}` ({old} is not an ancestor of {new}); the mirror keeps {old}: an auditor should look at this"
+        "the state repository `{url}` rewrote the history of `{branch}` ({old} is not an ancestor of {new}); the mirror `{}` keeps {old} and will not follow. Find out why: `baton audit` in a clone that still has {old} names what was dropped. If the rewrite was intended, remove `{}` and the next run mirrors the new history",
+        mirror.display(), mirror.display()
     )]
     Rewritten {
         /// The remote.
         url: String,
+        /// The local mirror.
+        mirror: PathBuf,
         /// The branch.
         branch: String,
         /// What the mirror had.
@@ -256,6 +259,7 @@ impl StateRepo {
                 mirror.repo.edit_references_as([edit], None).map_err(|e| mirror.git(&e))?;
                 return Err(StateError::Rewritten {
                     url: url.to_owned(),
+                    mirror: dir.to_owned(),
                     branch: mirror.branch(),
                     old: old.to_string(),
                     new: new.to_string(),

@@ -1,6 +1,6 @@
 //! One module per command group; each command is a thin wrapper over library calls.
 
-mod apply;
+pub(crate) mod apply;
 mod audit;
 mod bundle;
 pub(crate) mod promote;

@@ -2,12 +2,12 @@
 
 use anyhow::Result;
 use baton_apply::{ApplyOptions, DriftReport, apply, drift, plan};
-use baton_store::RegistryOptions;
+use baton_store::{Progress, RegistryOptions};
 
 use crate::{
     ExitStatus,
     cli::{ApplierArgs, Command},
-    commands::{bundle::transfer_progress, promote::open},
+    commands::{bundle::transfer_progress, promote::open_state},
     env,
     printer::Printer,
 };
@@ -18,17 +18,12 @@ pub(crate) fn run(
     registry: &RegistryOptions,
 ) -> Result<ExitStatus> {
     let (_bar, progress) = transfer_progress(printer, "fetching");
-    let options = |applier: &ApplierArgs| ApplyOptions {
-        cache: applier.cache.clone().unwrap_or_else(env::default_cache),
-        applied_dir: applier.applied_dir.clone().unwrap_or_else(env::default_applied_dir),
-        registry,
-        lookup: &env::secret_from_env,
-        progress: &progress,
-    };
+    let options = |applier: &ApplierArgs| apply_options(applier, registry, &progress);
     match command {
         Command::Plan(args) => {
-            let view = open(&args.state)?;
-            let plans = plan(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
+            let options = options(&args.applier);
+            let view = open_state(&args.state, &options.cache)?;
+            let plans = plan(&view, &args.env, args.bundle.as_ref(), &options)?;
             if printer.is_json() {
                 printer.json(&plans)?;
                 return Ok(ExitStatus::Success);
@@ -53,8 +48,9 @@ pub(crate) fn run(
             Ok(ExitStatus::Success)
         }
         Command::Apply(args) => {
-            let view = open(&args.state)?;
-            let done = apply(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
+            let options = options(&args.applier);
+            let view = open_state(&args.state, &options.cache)?;
+            let done = apply(&view, &args.env, args.bundle.as_ref(), &options)?;
             if printer.is_json() {
                 printer.json(&done)?;
                 return Ok(ExitStatus::Success);
@@ -77,8 +73,9 @@ pub(crate) fn run(
             Ok(ExitStatus::Success)
         }
         Command::Drift(args) => {
-            let view = open(&args.state)?;
-            let reports = drift(&view, &args.env, args.bundle.as_ref(), &options(&args.applier))?;
+            let options = options(&args.applier);
+            let view = open_state(&args.state, &options.cache)?;
+            let reports = drift(&view, &args.env, args.bundle.as_ref(), &options)?;
             print_drift(printer, &reports)
         }
         Command::Agent(args) => {
@@ -86,6 +83,22 @@ pub(crate) fn run(
             crate::agent::run(&args, printer, &options)
         }
         _ => unreachable!("dispatched elsewhere"),
+    }
+}
+
+/// The applier's settings from its arguments: the cache and applied dir (defaults under the
+/// XDG directories), secrets from the process environment.
+pub(crate) fn apply_options<'a>(
+    applier: &ApplierArgs,
+    registry: &'a RegistryOptions,
+    progress: &'a Progress,
+) -> ApplyOptions<'a> {
+    ApplyOptions {
+        cache: applier.cache.clone().unwrap_or_else(env::default_cache),
+        applied_dir: applier.applied_dir.clone().unwrap_or_else(env::default_applied_dir),
+        registry,
+        lookup: &env::secret_from_env,
+        progress,
     }
 }
 

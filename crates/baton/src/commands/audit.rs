@@ -2,15 +2,13 @@
 //! self-contained HTML file; exit 4 when any finding is an error.
 
 use anyhow::{Context, Result};
-use baton_apply::ApplyOptions;
 use baton_audit::{Options, Scope, Severity, audit, html};
 use baton_store::RegistryOptions;
 
 use crate::{
     ExitStatus,
     cli::AuditArgs,
-    commands::{bundle::transfer_progress, promote::open_state},
-    env,
+    commands::{apply::apply_options, bundle::transfer_progress, promote::open_state},
     printer::{GREEN, Printer, RED},
 };
 
@@ -19,8 +17,9 @@ pub(crate) fn run(
     printer: &Printer,
     registry: &RegistryOptions,
 ) -> Result<ExitStatus> {
-    let cache = args.applier.cache.clone().unwrap_or_else(env::default_cache);
-    let view = match open_state(&args.state, &cache) {
+    let (_bar, progress) = transfer_progress(printer, "fetching");
+    let applier = apply_options(&args.applier, registry, &progress);
+    let view = match open_state(&args.state, &applier.cache) {
         Ok(view) => view,
         // A remote whose branch no longer holds what the mirror fetched before: that is a
         // finding about the history, not a failure to run.
@@ -43,15 +42,7 @@ pub(crate) fn run(
         since: args.since,
         deep: args.deep,
     };
-    let (_bar, progress) = transfer_progress(printer, "fetching");
-    let targets = args.targets.then(|| ApplyOptions {
-        cache,
-        applied_dir: args.applier.applied_dir.clone().unwrap_or_else(env::default_applied_dir),
-        registry,
-        lookup: &env::secret_from_env,
-        progress: &progress,
-    });
-    let options = Options { registry, targets };
+    let options = Options { registry, targets: args.targets.then_some(applier) };
     let report = audit(&view, &scope, &options).context("the audit could not run")?;
     if let Some(path) = &args.report {
         baton_store::write_atomically(path, html(&report).as_bytes())

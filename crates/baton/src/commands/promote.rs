@@ -146,6 +146,11 @@ fn print_history(
 }
 
 pub(crate) fn open(args: &StateArgs) -> Result<View> {
+    if let Some(url) = remote_url(args) {
+        anyhow::bail!(
+            "`--state {url}` is a URL: this command needs a local clone of the state repository (`git clone {url}`, then `--state PATH`); `apply`, `plan`, `drift`, `agent` and `audit` can read a URL through a read-only mirror"
+        );
+    }
     let start = args.state.as_deref().unwrap_or(Path::new("."));
     let repo = StateRepo::discover(start)?;
     Ok(View::open(repo)?)
@@ -155,12 +160,16 @@ pub(crate) fn open(args: &StateArgs) -> Result<View> {
 /// read-only into `cache/state/<hash>` and fetched, refusing a rewritten history; relative paths
 /// of its `baton.toml` resolve against the working directory.
 pub(crate) fn open_state(args: &StateArgs, cache: &Path) -> Result<View> {
-    let url = args.state.as_ref().and_then(|p| p.to_str()).filter(|s| s.contains("://"));
-    let Some(url) = url else { return open(args) };
+    let Some(url) = remote_url(args) else { return open(args) };
     let mirror = cache.join("state").join(baton_model::Digest::of(url.as_bytes()).short());
     let here = std::path::absolute(".")?;
     let repo = StateRepo::mirror(url, &mirror, &here)?;
     Ok(View::open(repo)?)
+}
+
+/// `--state` when it is a URL (`file://…`, `ssh://…`) rather than a path.
+fn remote_url(args: &StateArgs) -> Option<&str> {
+    args.state.as_ref().and_then(|p| p.to_str()).filter(|s| s.contains("://"))
 }
 
 fn print_promotion(printer: &Printer, done: &Promotion) -> Result<ExitStatus> {
