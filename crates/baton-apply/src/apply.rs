@@ -133,10 +133,16 @@ pub fn apply(
     bundle: Option<&BundleName>,
     options: &ApplyOptions<'_>,
 ) -> Result<Vec<Applied>, ApplyError> {
-    jobs(view, env, bundle, options)?.iter().map(|job| apply_one(job, options)).collect()
+    jobs(view, env, bundle, options)?.iter().map(|job| apply_one(job, options, None)).collect()
 }
 
-fn apply_one(job: &Job<'_>, options: &ApplyOptions<'_>) -> Result<Applied, ApplyError> {
+/// Applies one bundle. `known_drifted` names a release the caller has just found drifted (the
+/// agent's drift check), so that it is not hashed again here.
+fn apply_one(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+    known_drifted: Option<&str>,
+) -> Result<Applied, ApplyError> {
     let releases = job.home.join(".releases");
     fs_err::create_dir_all(&releases)
         .map_err(|e| ApplyError::Target { path: job.home.clone(), source: e })?;
@@ -153,16 +159,18 @@ fn apply_one(job: &Job<'_>, options: &ApplyOptions<'_>) -> Result<Applied, Apply
         target: job.home.display().to_string(),
     };
     let is_exec = matches!(job.env.target, Some(Target::Exec { .. }));
-    // Already applied and intact: nothing to do. A drifted release is remembered, so that the
-    // search for an earlier release does not hash it a second time.
+    // Already applied and intact: nothing to do. A drifted release is remembered, so that
+    // neither the search for an earlier release nor the new render hashes it a second time.
+    let same_pin = recorded
+        .as_ref()
+        .is_some_and(|r| r.digest == job.pin.digest && r.params_digest == job.pin.params_digest);
     let mut drifted = None;
-    if let Some(record) = &recorded
-        && record.digest == job.pin.digest
-        && record.params_digest == job.pin.params_digest
-    {
-        let intact = release_matches(&releases.join(&record.release), record)?;
+    if let Some(record) = recorded.as_ref().filter(|_| same_pin) {
         let current_ok =
             is_exec || current_release(&job.home)?.as_deref() == Some(record.release.as_str());
+        // The caller's drift check looked at this very release when `current` names it.
+        let known = current_ok && known_drifted == Some(record.release.as_str());
+        let intact = !known && release_matches(&releases.join(&record.release), record)?;
         if intact && current_ok {
             return Ok(done(record, "unchanged"));
         }
@@ -177,10 +185,7 @@ fn apply_one(job: &Job<'_>, options: &ApplyOptions<'_>) -> Result<Applied, Apply
         write_json(&job.home.join("applied.json"), &record)?;
         return Ok(done(&record, "swapped"));
     }
-    let healing = recorded
-        .as_ref()
-        .is_some_and(|r| r.digest == job.pin.digest && r.params_digest == job.pin.params_digest);
-    let (record, resolved) = render_release(job, options, &releases)?;
+    let (record, resolved) = render_release(job, options, &releases, drifted)?;
     match &job.env.target {
         Some(Target::Exec { command, check, timeout }) => {
             let dir = releases.join(&record.release);
@@ -196,15 +201,17 @@ fn apply_one(job: &Job<'_>, options: &ApplyOptions<'_>) -> Result<Applied, Apply
     if let Some(Target::Dir { keep, .. }) = &job.env.target {
         prune(&releases, &record.release, *keep)?;
     }
-    Ok(done(&record, if healing { "healed" } else { "applied" }))
+    Ok(done(&record, if same_pin { "healed" } else { "applied" }))
 }
 
 /// Fetches, verifies, unpacks and renders the pinned bundle into `.releases/<id>`; returns the
 /// record of that release (also written beside it as `<id>.json`) and the resolved parameters.
+/// `drifted` names a release already known to have drifted: it is not hashed again.
 fn render_release(
     job: &Job<'_>,
     options: &ApplyOptions<'_>,
     releases: &Path,
+    drifted: Option<&str>,
 ) -> Result<(AppliedRecord, Resolved), ApplyError> {
     let (opened, resolved, params_digest, staging) = fetch_and_unpack(job, options, releases)?;
     let context = RenderContext {
@@ -227,7 +234,8 @@ fn render_release(
         // Same bundle, same rendered bytes, still intact: that release is this one. A drifted
         // one is left for pruning; the new release gets the next free name, so `current` never
         // points at a directory being replaced.
-        let intact = compare(&files, &hash_tree(&dir)?).is_empty();
+        let intact =
+            drifted != Some(release.as_str()) && compare(&files, &hash_tree(&dir)?).is_empty();
         if intact {
             reuse = true;
             break;
@@ -575,42 +583,41 @@ pub fn drift(
     bundle: Option<&BundleName>,
     options: &ApplyOptions<'_>,
 ) -> Result<Vec<DriftReport>, ApplyError> {
-    let mut reports = Vec::new();
-    for job in jobs(view, env, bundle, options)? {
-        let record = read_record(&job.home)?;
-        let report = match record {
-            None => DriftReport {
-                bundle: job.bundle.clone(),
-                environment: job.env.name.clone(),
-                target: job.home.clone(),
-                release: None,
-                applied: None,
-                pinned: false,
-                differences: Differences::default(),
-                never_applied: true,
-            },
-            Some(record) => {
-                let dir = match &job.env.target {
-                    Some(Target::Exec { .. }) => job.home.join(".releases").join(&record.release),
-                    _ => job.home.join("current"),
-                };
-                let found = if dir.is_dir() { hash_tree(&dir)? } else { Tree::new() };
-                DriftReport {
-                    bundle: job.bundle.clone(),
-                    environment: job.env.name.clone(),
-                    pinned: record.digest == job.pin.digest
-                        && record.params_digest == job.pin.params_digest,
-                    differences: compare(&record.files, &found),
-                    target: job.home.clone(),
-                    applied: Some(record.digest),
-                    release: Some(record.release),
-                    never_applied: false,
-                }
-            }
-        };
-        reports.push(report);
+    jobs(view, env, bundle, options)?.iter().map(drift_one).collect()
+}
+
+/// Re-hashes one bundle's target against its record.
+fn drift_one(job: &Job<'_>) -> Result<DriftReport, ApplyError> {
+    let report = DriftReport {
+        bundle: job.bundle.clone(),
+        environment: job.env.name.clone(),
+        target: job.home.clone(),
+        release: None,
+        applied: None,
+        pinned: false,
+        differences: Differences::default(),
+        never_applied: true,
+    };
+    let Some(record) = read_record(&job.home)? else { return Ok(report) };
+    let dir = applied_tree(job, &record);
+    let found = if dir.is_dir() { hash_tree(&dir)? } else { Tree::new() };
+    Ok(DriftReport {
+        pinned: record.digest == job.pin.digest && record.params_digest == job.pin.params_digest,
+        differences: compare(&record.files, &found),
+        applied: Some(record.digest),
+        release: Some(record.release),
+        never_applied: false,
+        ..report
+    })
+}
+
+/// Where the files of what `record` applied are: the release an exec target ran in, or what a
+/// dir target's `current` points at.
+fn applied_tree(job: &Job<'_>, record: &AppliedRecord) -> PathBuf {
+    match &job.env.target {
+        Some(Target::Exec { .. }) => job.home.join(".releases").join(&record.release),
+        _ => job.home.join("current"),
     }
-    Ok(reports)
 }
 
 /// What `apply` would change for one bundle.
@@ -645,14 +652,14 @@ pub fn plan(
             digest: &job.pin.digest,
             resolved: &resolved,
         };
-        render_tree(staging.path(), &context)?;
-        let new = hash_tree(staging.path())?;
-        let current_dir = match (&job.env.target, read_record(&job.home)?) {
-            (Some(Target::Exec { .. }), Some(record)) => {
-                Some(job.home.join(".releases").join(record.release))
-            }
-            (Some(Target::Exec { .. }), None) => None,
-            _ => Some(job.home.join("current")),
+        // The unpack verified every file against the index: only rendered ones are hashed.
+        let rendered = render_tree(staging.path(), &context)?;
+        let new = tree_of_release(staging.path(), &opened.config.files, &rendered)?;
+        let is_exec = matches!(job.env.target, Some(Target::Exec { .. }));
+        let current_dir = match read_record(&job.home)? {
+            Some(record) => Some(applied_tree(&job, &record)),
+            None if !is_exec => Some(job.home.join("current")),
+            None => None,
         };
         let old = match &current_dir {
             Some(dir) if dir.is_dir() => hash_tree(dir)?,
@@ -715,14 +722,16 @@ pub fn reconcile(
     options: &ApplyOptions<'_>,
 ) -> Result<Vec<PassReport>, ApplyError> {
     let mut reports = Vec::new();
-    for report in drift(view, env, None, options)? {
+    for job in jobs(view, env, None, options)? {
+        let report = drift_one(&job)?;
         let action = if report.is_clean() {
             "unchanged".to_owned()
         } else if !report.never_applied && report.pinned && !heal {
             "drift".to_owned()
         } else {
-            let done = apply(view, env, Some(&report.bundle), options)?;
-            done.first().map_or_else(|| "unchanged".to_owned(), |a| a.action.clone())
+            // What drift just hashed and found changed is not hashed again by the apply.
+            let drifted = report.release.as_deref().filter(|_| report.pinned);
+            apply_one(&job, options, drifted)?.action
         };
         reports.push(PassReport { bundle: report.bundle, action, differences: report.differences });
     }

@@ -60,9 +60,10 @@ pub(crate) fn tree_of_release(
     files: &[baton_model::FileEntry],
     rendered: &[String],
 ) -> std::io::Result<Tree> {
+    let rendered: std::collections::HashSet<&str> = rendered.iter().map(String::as_str).collect();
     let mut tree = Tree::new();
     for file in files {
-        let entry = if rendered.contains(&file.path) {
+        let entry = if rendered.contains(file.path.as_str()) {
             let path = root.join(&file.path);
             let executable = fs_err::metadata(&path)?.permissions().mode() & 0o111 != 0;
             FileHash {
