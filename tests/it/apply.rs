@@ -85,12 +85,18 @@ impl World {
     }
 
     fn pin_dev(&self, digest: &str) {
+        self.pin("dev", digest);
+    }
+
+    /// Pins `digest` of web in `env` straight from the build store (gates of dev and staging
+    /// hold; the tests here are about applying, not promoting).
+    fn pin(&self, env: &str, digest: &str) {
         let from = format!("oci:{}", self.tmp.path().join("build").display());
         self.ok(&[
             "promote",
             "web",
             "--to",
-            "dev",
+            env,
             "--digest",
             digest,
             "--from-store",
@@ -340,18 +346,7 @@ fn bad_input_is_refused_and_the_running_release_stays() {
     fs_err::write(&pipeline, text).unwrap();
     fs_err::write(w.state.join("blocker"), "a file where a directory should be\n").unwrap();
     w.commit("staging target under a file");
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "staging",
-        "--digest",
-        &digest,
-        "--from-store",
-        &format!("oci:{}", w.tmp.path().join("build").display()),
-        "--as",
-        "ci",
-    ]);
+    w.pin("staging", &digest);
     let err = w.fails(&["apply", "staging"], 1);
     assert!(
         err.contains("cannot write the target") && err.contains("blocker/staging/web"),
@@ -401,19 +396,7 @@ fn an_exec_target_runs_its_check_first_and_keeps_the_last_success() {
         ),
     );
     w.pin_dev(&digest);
-    let from = format!("oci:{}", w.tmp.path().join("build").display());
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "staging",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--as",
-        "ci",
-    ]);
+    w.pin("staging", &digest);
     let applied = w.ok(&["apply", "staging"]);
     assert_eq!(applied[0]["action"], "applied");
     let seen = fs_err::read_to_string(&out).unwrap();
@@ -427,18 +410,7 @@ fn an_exec_target_runs_its_check_first_and_keeps_the_last_success() {
 
     fs_err::write(w.state.join("params/staging/web.toml"), "server_name = \"staging.shop.example.com\"\nworker_connections = 0\ntls_key = { from_env = \"WEB_TLS_KEY\" }\n").unwrap();
     w.commit("zero workers");
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "staging",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--as",
-        "ci",
-    ]);
+    w.pin("staging", &digest);
     let err = w.fails(&["apply", "staging"], 1);
     assert!(err.contains("nginx -t -q") && err.contains("failed"), "{err}");
     assert!(err.contains("worker_connections"), "the check's stderr is shown: {err}");
@@ -456,18 +428,7 @@ fn an_exec_target_runs_its_check_first_and_keeps_the_last_success() {
     )
     .unwrap();
     w.commit("good params");
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "staging",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--as",
-        "ci",
-    ]);
+    w.pin("staging", &digest);
     let err = w.fails(&["apply", "staging"], 1);
     assert!(err.contains("command `no-such-program-baton` cannot be started"), "{err}");
 }
@@ -478,19 +439,7 @@ fn a_second_apply_on_a_busy_target_is_refused() {
     let digest = w.build("1.4.2", |_| {});
     exec_staging(&w, "[\"sleep\", \"3\"]", "[]");
     w.pin_dev(&digest);
-    let from = format!("oci:{}", w.tmp.path().join("build").display());
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "staging",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--as",
-        "ci",
-    ]);
+    w.pin("staging", &digest);
     let mut first = Command::new(baton_tests::baton_bin())
         .current_dir(&w.state)
         .args(["apply", "staging"])

@@ -217,49 +217,35 @@ fn changed_bytes_a_moved_tag_and_params_changed_without_a_promotion_are_found() 
 fn break_glass_is_always_reported_but_does_not_fail() {
     let h = history();
     let from = format!("oci:{}", h.tmp.path().join("build").display());
-    let output = run(
-        &h.state,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "prod",
-            "--digest",
-            &h.web,
-            "--from-store",
-            &from,
-            "--break-glass",
-            "INC-7",
-            "--as",
-            "oncall",
-        ],
-    );
+    let break_glass = || {
+        let output = run(
+            &h.state,
+            &[
+                "promote",
+                "web",
+                "--to",
+                "prod",
+                "--digest",
+                &h.web,
+                "--from-store",
+                &from,
+                "--break-glass",
+                "INC-7",
+                "--as",
+                "oncall",
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
     // The digest is pinned already: a no-op. Break glass for a new params file instead.
-    assert!(output.status.success(), "{}", stderr(&output));
+    break_glass();
     fs_err::write(
         h.state.join("params/prod/web.toml"),
         "server_name = \"shop.example.com\"\nworker_connections = 2048\n",
     )
     .unwrap();
     hand_commit(&h.state, "prod params");
-    let output = run(
-        &h.state,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "prod",
-            "--digest",
-            &h.web,
-            "--from-store",
-            &from,
-            "--break-glass",
-            "INC-7",
-            "--as",
-            "oncall",
-        ],
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
+    break_glass();
     let (code, report) = audit(&h.state);
     assert_eq!(code, 0, "{report}");
     let notice = &report["findings"][0];
@@ -691,4 +677,37 @@ fn a_repository_made_by_baton_init_audits_clean() {
     assert!(output.status.success(), "{}", stderr(&output));
     let (code, report) = audit(&state);
     assert_eq!((code, report["findings"].clone()), (0, serde_json::json!([])), "{report}");
+}
+
+#[test]
+fn an_allowed_signers_file_that_does_not_parse_still_requires_signatures() {
+    let h = history();
+    fs_err::create_dir_all(h.state.join(".baton")).unwrap();
+    fs_err::write(h.state.join(".baton/allowed_signers"), "ci not-a-key-type AAAA\n").unwrap();
+    hand_commit(&h.state, "signers, garbled");
+    // An unsigned pin change dressed as baton's own dev promotion.
+    let trailers = git(&h.state, &["log", "-1", "--format=%B", "--", "state/dev/web.toml"]);
+    let pin = h.state.join("state/dev/web.toml");
+    let text = fs_err::read_to_string(&pin).unwrap() + "\n";
+    fs_err::write(&pin, text).unwrap();
+    git(&h.state, &["add", "-A"]);
+    git(&h.state, &["commit", "-q", "-m", &trailers]);
+    let (code, report) = audit(&h.state);
+    assert_eq!(code, 4, "{report}");
+    let signature = finding(&report, "signature");
+    assert!(signature["found"].as_str().unwrap().contains("does not parse"), "{signature}");
+}
+
+#[test]
+fn a_pin_naming_another_place_is_found() {
+    let h = history();
+    // staging's pin copied over prod's, by hand: prod's file now says it is staging's.
+    fs_err::copy(h.state.join("state/staging/web.toml"), h.state.join("state/prod/web.toml"))
+        .unwrap();
+    hand_commit(&h.state, "sync prod with staging");
+    let (code, report) = audit(&h.state);
+    assert_eq!(code, 4, "{report}");
+    let found = checks(&report);
+    assert!(found.contains(&"state-file prod/web".to_owned()), "{found:?}");
+    assert!(found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");
 }
