@@ -101,6 +101,18 @@ fn forge_prod_pin(state: &Path, web: &str, sign_key: Option<&Path>) {
     signed_commit(state, &message, sign_key);
 }
 
+/// Touches dev's pin and commits it by hand (with whatever `also` changes) under the message
+/// and trailers of baton's own last dev promotion: a hand commit dressed as baton's.
+fn recommit_dev_pin_as_baton(state: &Path, also: impl FnOnce()) {
+    let trailers = git(state, &["log", "-1", "--format=%B", "--", "state/dev/web.toml"]);
+    let pin = state.join("state/dev/web.toml");
+    let text = fs_err::read_to_string(&pin).unwrap() + "\n";
+    fs_err::write(&pin, text).unwrap();
+    also();
+    git(state, &["add", "-A"]);
+    git(state, &["commit", "-q", "-m", &trailers]);
+}
+
 /// A hand commit of everything staged, signed by git with `key` when given.
 fn signed_commit(state: &Path, message: &str, key: Option<&Path>) {
     let signing = key.map(|k| format!("user.signingkey={}", k.display()));
@@ -654,15 +666,12 @@ fn a_baton_commit_that_also_changes_other_files_is_found() {
     let h = history();
     // dev's pin touched again with the trailers of baton's own dev promotion copied, and the
     // pipeline changed in the same commit.
-    let trailers = git(&h.state, &["log", "-1", "--format=%B", "--", "state/dev/web.toml"]);
-    let pin = h.state.join("state/dev/web.toml");
-    let text = fs_err::read_to_string(&pin).unwrap() + "\n";
-    fs_err::write(&pin, text).unwrap();
-    let pipeline = h.state.join("baton.toml");
-    let text = fs_err::read_to_string(&pipeline).unwrap().replace("approvals = 2", "approvals = 0");
-    fs_err::write(&pipeline, text).unwrap();
-    git(&h.state, &["add", "-A"]);
-    git(&h.state, &["commit", "-q", "-m", &trailers]);
+    recommit_dev_pin_as_baton(&h.state, || {
+        let pipeline = h.state.join("baton.toml");
+        let text =
+            fs_err::read_to_string(&pipeline).unwrap().replace("approvals = 2", "approvals = 0");
+        fs_err::write(&pipeline, text).unwrap();
+    });
     let (code, report) = audit(&h.state);
     assert_eq!(code, 4, "{report}");
     let trailers = finding(&report, "trailers");
@@ -686,12 +695,7 @@ fn an_allowed_signers_file_that_does_not_parse_still_requires_signatures() {
     fs_err::write(h.state.join(".baton/allowed_signers"), "ci not-a-key-type AAAA\n").unwrap();
     hand_commit(&h.state, "signers, garbled");
     // An unsigned pin change dressed as baton's own dev promotion.
-    let trailers = git(&h.state, &["log", "-1", "--format=%B", "--", "state/dev/web.toml"]);
-    let pin = h.state.join("state/dev/web.toml");
-    let text = fs_err::read_to_string(&pin).unwrap() + "\n";
-    fs_err::write(&pin, text).unwrap();
-    git(&h.state, &["add", "-A"]);
-    git(&h.state, &["commit", "-q", "-m", &trailers]);
+    recommit_dev_pin_as_baton(&h.state, || {});
     let (code, report) = audit(&h.state);
     assert_eq!(code, 4, "{report}");
     let signature = finding(&report, "signature");

@@ -213,15 +213,8 @@ fn render_release(
     releases: &Path,
     drifted: Option<&str>,
 ) -> Result<(AppliedRecord, Resolved), ApplyError> {
-    let (opened, resolved, params_digest, staging) = fetch_and_unpack(job, options, releases)?;
-    let context = RenderContext {
-        env: &job.env.name,
-        config: &opened.config,
-        digest: &job.pin.digest,
-        resolved: &resolved,
-    };
-    let rendered = render_tree(staging.path(), &context)?;
-    let files = tree_of_release(staging.path(), &opened.config.files, &rendered)?;
+    let Staged { opened, resolved, params_digest, staging, files } =
+        fetch_and_render(job, options, releases)?;
     let tree = tree_digest(&files);
     let id = format!("{}-{}", job.pin.digest.short(), tree.short());
     let mut release = id.clone();
@@ -263,6 +256,35 @@ fn render_release(
     };
     write_json(&releases.join(format!("{release}.json")), &record)?;
     Ok((record, resolved))
+}
+
+/// A bundle fetched, verified, unpacked and rendered into a staging directory.
+struct Staged {
+    opened: Opened,
+    resolved: Resolved,
+    /// The params file's digest, as checked against the bundle's schema.
+    params_digest: Digest,
+    staging: tempfile::TempDir,
+    /// The rendered tree, from the verified index with only the rendered files hashed.
+    files: Tree,
+}
+
+/// Fetches and unpacks the pinned bundle into a staging directory under `under`, and renders it.
+fn fetch_and_render(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+    under: &Path,
+) -> Result<Staged, ApplyError> {
+    let (opened, resolved, params_digest, staging) = fetch_and_unpack(job, options, under)?;
+    let context = RenderContext {
+        env: &job.env.name,
+        config: &opened.config,
+        digest: &job.pin.digest,
+        resolved: &resolved,
+    };
+    let rendered = render_tree(staging.path(), &context)?;
+    let files = tree_of_release(staging.path(), &opened.config.files, &rendered)?;
+    Ok(Staged { opened, resolved, params_digest, staging, files })
 }
 
 type Unpacked = (Opened, Resolved, Digest, tempfile::TempDir);
@@ -645,16 +667,8 @@ pub fn plan(
     let mut plans = Vec::new();
     for job in jobs(view, env, bundle, options)? {
         let scratch = tempfile::tempdir()?;
-        let (opened, resolved, _, staging) = fetch_and_unpack(&job, options, scratch.path())?;
-        let context = RenderContext {
-            env: &job.env.name,
-            config: &opened.config,
-            digest: &job.pin.digest,
-            resolved: &resolved,
-        };
-        // The unpack verified every file against the index: only rendered ones are hashed.
-        let rendered = render_tree(staging.path(), &context)?;
-        let new = tree_of_release(staging.path(), &opened.config.files, &rendered)?;
+        let Staged { resolved, staging, files: new, .. } =
+            fetch_and_render(&job, options, scratch.path())?;
         let is_exec = matches!(job.env.target, Some(Target::Exec { .. }));
         let current_dir = match read_record(&job.home)? {
             Some(record) => Some(applied_tree(&job, &record)),
