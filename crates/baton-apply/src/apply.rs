@@ -240,7 +240,7 @@ fn render_release(
     } else {
         let kept = staging.keep();
         fs_err::rename(&kept, releases.join(&release))?;
-        sync_dir(releases)?;
+        baton_fs::sync_dir(releases)?;
     }
     let record = AppliedRecord {
         environment: job.env.name.clone(),
@@ -339,7 +339,7 @@ fn fetch_and_unpack(
         let resolved = resolve(&values, &opened.config, &params_file, options.lookup)?;
         // The staging directory becomes the release: unpack fills it (through a directory of
         // its own beside it, renamed into place once every byte verified).
-        let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(releases)?;
+        let staging = baton_fs::temp_dir_in(releases, ".staging-")?;
         let layer = blobs.open_blob(&opened.layer().digest)?;
         match unpack(layer, opened.layer(), &opened.config, staging.path(), Limits::STANDARD) {
             Ok(()) => return Ok((opened, resolved, params_digest, staging)),
@@ -399,7 +399,7 @@ fn switch_current(home: &Path, release: &str) -> Result<(), ApplyError> {
         .map_err(|e| ApplyError::Target { path: home.to_owned(), source: e })?;
     fs_err::rename(&temp, home.join("current"))
         .map_err(|e| ApplyError::Target { path: home.to_owned(), source: e })?;
-    sync_dir(home)?;
+    baton_fs::sync_dir(home)?;
     Ok(())
 }
 
@@ -532,16 +532,9 @@ fn tail(mut file: std::fs::File) -> std::io::Result<String> {
     Ok(lines[lines.len().saturating_sub(20)..].join("\n"))
 }
 
-fn lock(home: &Path) -> Result<fs_err::File, ApplyError> {
-    let path = home.join(".lock");
-    let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
-    match file.file().try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            Err(ApplyError::Busy { target: home.to_owned(), lock: path })
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-    }
+fn lock(home: &Path) -> Result<baton_fs::LockFile, ApplyError> {
+    baton_fs::LockFile::try_acquire(&home.join(".lock"))?
+        .map_err(|busy| ApplyError::Busy { target: home.to_owned(), lock: busy.path })
 }
 
 fn read_record(home: &Path) -> Result<Option<AppliedRecord>, ApplyError> {
@@ -556,11 +549,7 @@ fn read_record(home: &Path) -> Result<Option<AppliedRecord>, ApplyError> {
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ApplyError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    Ok(baton_store::write_atomically(path, &bytes)?)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs_err::File::open(dir)?.sync_all()
+    Ok(baton_fs::write_atomic(path, &bytes)?)
 }
 
 fn now() -> String {

@@ -170,11 +170,7 @@ fn render_message(error: &minijinja::Error) -> String {
 
 /// Replaces `path` with `bytes` at `mode`: temp file beside it, fsync, rename.
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path.parent().expect("holds because a bundle file has a parent");
-    let mut temp = tempfile::Builder::new().prefix(".baton-render-").tempfile_in(dir)?;
-    temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let mut file = baton_fs::AtomicFile::create_with_mode(path, mode)?;
+    file.write_all(bytes)?;
+    file.commit()
 }

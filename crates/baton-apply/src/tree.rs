@@ -1,7 +1,7 @@
 //! The hash of a directory tree: every file and link by path, and one digest over the listing.
 //! Records keep it, `drift` compares against it.
 
-use std::{collections::BTreeMap, io::Read, os::unix::fs::PermissionsExt, path::Path};
+use std::{collections::BTreeMap, os::unix::fs::PermissionsExt, path::Path};
 
 use baton_model::Digest;
 use serde::{Deserialize, Serialize};
@@ -84,19 +84,9 @@ pub(crate) fn tree_of_release(
     Ok(tree)
 }
 
-/// sha256 of a file, streamed.
+/// sha256 of a file, streamed, as hex.
 pub(crate) fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 256 * 1024];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(baton_fs::hash_file(path)?.hex().to_owned())
 }
 
 /// One digest over a tree's listing: `path NUL kind NUL sha256 LF`, sorted by path.

@@ -131,10 +131,7 @@ pub fn import(archive: impl Read, dir: &Path) -> Result<(Digest, Option<String>)
                 ArchiveError::NotALayout(format!("`{path}` is not named by a sha256 digest"))
             })?;
             // 0666 less the umask: a blob linked from here into a store stays readable.
-            let mut temp = tempfile::Builder::new()
-                .prefix(".tmp-")
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                .tempfile_in(&blobs_dir)?;
+            let mut temp = baton_fs::temp_file_in(&blobs_dir)?;
             let mut hash = DigestWriter::new(temp.as_file_mut());
             io::copy(&mut entry, &mut hash)?;
             let actual = hash.finish().0;

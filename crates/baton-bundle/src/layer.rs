@@ -110,7 +110,7 @@ pub fn unpack(
         _ => PathBuf::from("."),
     };
     fs_err::create_dir_all(&parent)?;
-    let staging = tempfile::Builder::new().prefix(".baton-unpack-").tempdir_in(&parent)?;
+    let staging = baton_fs::temp_dir_in(&parent, ".baton-unpack-")?;
     let mut findings = Vec::new();
     read_layer(layer, expected, config, limits, Some(staging.path()), &mut findings)?;
     if !findings.is_empty() {
@@ -129,12 +129,8 @@ pub fn unpack(
         let _ = fs_err::remove_dir_all(&staged);
         return Err(e.into());
     }
-    sync_dir(&parent)?;
+    baton_fs::sync_dir(&parent)?;
     Ok(())
-}
-
-fn sync_dir(path: &Path) -> io::Result<()> {
-    fs_err::File::open(path)?.sync_all()
 }
 
 /// Reads `r` to its end into `sink`, counting bytes; used to finish hashes after a decode error.

@@ -2,10 +2,7 @@
 //! the branch with compare-and-swap, keeping the index and work tree of a non-bare repository in
 //! step so that `git status` stays clean.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use gix::{
     ObjectId,
@@ -655,7 +652,10 @@ impl StateRepo {
         for change in changes {
             let path = workdir.join(&change.path);
             match &change.content {
-                Some(bytes) => write_atomically(&path, bytes)?,
+                Some(bytes) => {
+                    fs_err::create_dir_all(baton_fs::parent_of(&path))?;
+                    baton_fs::write_atomic(&path, bytes)?;
+                }
                 None => match fs_err::remove_file(&path) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                     _ => {}
@@ -726,26 +726,12 @@ impl StateRepo {
 
     /// Serialises writers of this repository on this machine (`baton.lock` in the git dir);
     /// compare-and-swap on the branch still guards against every other writer.
-    fn lock(&self) -> Result<LockGuard, StateError> {
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.repo.git_dir().join("baton.lock"))?;
-        file.file().lock()?;
-        Ok(LockGuard(file))
+    fn lock(&self) -> Result<baton_fs::LockFile, StateError> {
+        Ok(baton_fs::LockFile::acquire(&self.repo.git_dir().join("baton.lock"))?)
     }
 
     fn git(&self, error: &dyn std::fmt::Display) -> StateError {
         git(&self.root, error)
-    }
-}
-
-struct LockGuard(fs_err::File);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let _ = self.0.file().unlock();
     }
 }
 
@@ -788,22 +774,6 @@ fn collect_work_files(workdir: &Path, dir: &str, out: &mut Vec<String>) -> Resul
             out.push(path);
         }
     }
-    Ok(())
-}
-
-/// Temp file beside `path`, fsync, rename, fsync of the directory. The file is 0666 less the
-/// umask, as git's checkout would make it (tempfile's own 0600 would hide it from the team).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let dir = path.parent().expect("holds because repository paths have a parent");
-    fs_err::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".baton-tmp-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| StateError::Io(e.error))?;
-    fs_err::File::open(dir)?.sync_all()?;
     Ok(())
 }
 

@@ -10,6 +10,8 @@ use baton_model::{
     oci::{self, Index, Manifest},
 };
 
+use baton_fs::{LockFile, sync_dir, temp_file_in, write_atomic};
+
 use crate::StoreError;
 
 const OCI_LAYOUT: &[u8] = b"{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -122,7 +124,7 @@ impl LayoutStore {
         fs_err::create_dir_all(&blobs)?;
         let marker = dir.join("oci-layout");
         if !marker.exists() {
-            write_atomically(&marker, OCI_LAYOUT)?;
+            write_atomic(&marker, OCI_LAYOUT)?;
         }
         Ok(blobs)
     }
@@ -130,7 +132,7 @@ impl LayoutStore {
     /// Opens a writer for a new blob of bundle `name`.
     pub fn blob_writer(&self, name: &BundleName) -> Result<BlobWriter, StoreError> {
         let dir = self.ensure_layout(name)?;
-        let temp = temp_builder().tempfile_in(&dir)?;
+        let temp = temp_file_in(&dir)?;
         Ok(BlobWriter {
             store: self.label(),
             dir,
@@ -388,12 +390,7 @@ impl LayoutStore {
         change: impl FnOnce(&mut Index),
     ) -> Result<(), StoreError> {
         let dir = self.layout_dir(name);
-        let lock = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("index.json.lock"))?;
-        lock.file().lock()?;
+        let lock = LockFile::acquire(&dir.join("index.json.lock"))?;
         let mut index = match self.read_index(name) {
             Ok(index) => index,
             Err(StoreError::UnknownBundle { .. }) => Index::empty(),
@@ -404,8 +401,8 @@ impl LayoutStore {
         let mut bytes =
             serde_json::to_vec_pretty(&index).expect("holds because an index serialises to JSON");
         bytes.push(b'\n');
-        write_atomically(&dir.join("index.json"), &bytes)?;
-        lock.file().unlock()?;
+        write_atomic(&dir.join("index.json"), &bytes)?;
+        drop(lock);
         Ok(())
     }
 }
@@ -468,46 +465,6 @@ impl Write for BlobWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
-}
-
-/// Temporary files that become store files: `.tmp-*`, and readable as any file the user writes
-/// (0666 less the umask; tempfile's own default, 0600, would hide a store from its readers).
-pub(crate) fn temp_builder() -> tempfile::Builder<'static, 'static> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-").permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    builder
-}
-
-/// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs
-/// the directory: readers see the old file or the new one, never a part. The file is 0666 less
-/// the umask, as a plain write would make it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = temp_builder().tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| {
-        io::Error::new(
-            e.error.kind(),
-            format!("failed to replace `{}`: {}", path.display(), e.error),
-        )
-    })?;
-    sync_dir(dir)
-}
-
-/// The digest of a file's bytes, streamed.
-pub(crate) fn hash_file(path: &Path) -> io::Result<Digest> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hash = DigestWriter::sink();
-    io::copy(&mut file, &mut hash)?;
-    Ok(hash.finish().0)
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs_err::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

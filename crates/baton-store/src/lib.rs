@@ -20,6 +20,6 @@ mod registry;
 mod store;
 
 pub use error::StoreError;
-pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored, write_atomically};
+pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored};
 pub use registry::{Progress, ProgressEvent, RegistryBlobs, RegistryOptions, RegistryStore};
 pub use store::{CopyReport, Store, copy};

@@ -384,7 +384,7 @@ impl RegistryStore {
             Err(e) => {
                 // The registry checks the digest of what it receives; only when it refuses is the
                 // source re-hashed, so that a corrupt blob in the layout is named as such.
-                let actual = crate::layout::hash_file(&path)?;
+                let actual = baton_fs::hash_file(&path)?;
                 if &actual == digest {
                     Err(self.error(&format!("upload blob {digest}"), &e))
                 } else {

@@ -45,7 +45,7 @@ pub(crate) fn run(
     let options = Options { registry, targets: args.targets.then_some(applier) };
     let report = audit(&view, &scope, &options).context("the audit could not run")?;
     if let Some(path) = &args.report {
-        baton_store::write_atomically(path, html(&report).as_bytes())
+        baton_fs::write_atomic(path, html(&report).as_bytes())
             .with_context(|| format!("cannot write the HTML report to `{}`", path.display()))?;
     }
     if printer.is_json() {

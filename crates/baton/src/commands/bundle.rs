@@ -597,14 +597,9 @@ fn export(args: &ExportArgs, printer: &Printer, options: &RegistryOptions) -> Re
         Selector::Digest(_) => opened.config.version.to_string(),
     };
     let file = &args.output_file;
-    let dir = match file.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".baton-export-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write into `{}`", dir.display()))?;
+    // The archive appears whole or not at all, 0666 less the umask like any file the user writes.
+    let mut out = baton_fs::AtomicFile::create(file)
+        .with_context(|| format!("cannot write `{}`", file.display()))?;
     let blobs = resolved.blobs();
     baton_bundle::archive::export(
         &*blobs,
@@ -612,11 +607,10 @@ fn export(args: &ExportArgs, printer: &Printer, options: &RegistryOptions) -> Re
         &opened.manifest_bytes,
         &opened.manifest,
         &tag,
-        std::io::BufWriter::new(temp.as_file_mut()),
+        &mut out,
     )
     .with_context(|| format!("cannot export {}", resolved.pinned()))?;
-    temp.as_file().sync_all()?;
-    temp.persist(file).with_context(|| format!("cannot write `{}`", file.display()))?;
+    out.commit().with_context(|| format!("cannot write `{}`", file.display()))?;
     let size = fs_err::metadata(file)?.len();
     if printer.is_json() {
         printer.json(&json!({"reference": resolved.pinned(), "digest": opened.digest, "file": file, "size": size, "tag": tag}))?;
