@@ -363,7 +363,8 @@ fn gates_are_recomputed_from_history() {
     );
     let approvals = finding(&report, "gate-approvals");
     assert_eq!(
-        approvals["found"], "0 of 2 counted ()",
+        approvals["found"],
+        "0 of 2 counted (); not counted: `ci` (the promoter cannot approve their own promotion)",
         "the promoter's own approval does not count: {approvals}"
     );
     // The timeline shows the evidence: ci's approval weighed and refused, alice's not there yet.
@@ -465,7 +466,11 @@ fn approvals_count_only_when_signed_by_their_principal_where_signers_are_require
     assert_eq!(code, 4, "{report}");
     let signature = finding(&report, "signature");
     assert!(signature["expected"].as_str().unwrap().contains("`bob`"), "{report}");
-    assert_eq!(finding(&report, "gate-approvals")["found"], "1 of 2 counted (alice)", "{report}");
+    assert_eq!(
+        finding(&report, "gate-approvals")["found"],
+        "1 of 2 counted (alice); not counted: `bob` (not signed by a key listed for `bob`)",
+        "{report}"
+    );
     let found = checks(&report);
     assert!(
         !found.iter().any(|f| f.starts_with("hand-edit") || f.starts_with("chain")),

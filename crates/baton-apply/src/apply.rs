@@ -8,11 +8,9 @@ use std::{
 };
 
 use baton_bundle::{Limits, Opened, UnpackError, open_bundle, unpack};
-use baton_model::{
-    BundleName, Digest, EnvName, Environment, ParamValues, Selector, StateRecord, Target,
-};
-use baton_promote::{View, check_params, params_path};
+use baton_model::{BundleName, Digest, EnvName, Environment, Selector, StateRecord, Target};
 use baton_store::{LayoutStore, Progress, RegistryOptions, Store, copy};
+use baton_view::View;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -302,11 +300,11 @@ fn fetch_and_unpack(
     let digest = &job.pin.digest;
     for attempt in 0..2 {
         store.resolve(&job.bundle, &Selector::Digest(digest.clone())).map_err(|e| {
-            ApplyError::State(baton_promote::PromoteError::NotInStore {
+            ApplyError::State(baton_view::ViewError::NotInStore {
                 bundle: job.bundle.clone(),
                 digest: digest.clone(),
                 store: store.label(),
-                detail: e.to_string(),
+                source: Box::new(e),
             })
         })?;
         copy(&store, &job.bundle, digest, &cache, None, options.progress)?;
@@ -328,15 +326,9 @@ fn fetch_and_unpack(
             }
             Err(baton_bundle::OpenError::Io(e)) => return Err(e.into()),
         };
-        let params_digest = check_params(job.view, &job.env.name, &job.bundle, &opened.config)?;
-        let params_file = params_path(&job.env.name, &job.bundle);
-        let text = job.view.read_text(&params_file)?.unwrap_or_default();
-        let values = ParamValues::from_toml(&text).map_err(|e| ApplyError::Render {
-            file: params_file.clone(),
-            line: None,
-            message: e.to_string(),
-        })?;
-        let resolved = resolve(&values, &opened.config, &params_file, options.lookup)?;
+        let params = job.view.checked_params(&job.env.name, &job.bundle, &opened.config)?;
+        let params_digest = params.digest.clone();
+        let resolved = resolve(&params.values, &opened.config, &params.path, options.lookup)?;
         // The staging directory becomes the release: unpack fills it (through a directory of
         // its own beside it, renamed into place once every byte verified).
         let staging = baton_fs::temp_dir_in(releases, ".staging-")?;

@@ -5,15 +5,15 @@ use std::path::PathBuf;
 
 use baton_bundle::Finding;
 use baton_model::{BundleName, Digest, EnvName};
-use baton_promote::PromoteError;
 use baton_store::StoreError;
+use baton_view::ViewError;
 
 /// Why an apply, plan or drift check failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// Reading the state repository failed.
     #[error(transparent)]
-    State(#[from] PromoteError),
+    State(#[from] ViewError),
     /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

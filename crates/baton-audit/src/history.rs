@@ -6,15 +6,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use baton_model::{
-    Action, ApprovalRecord, BundleName, Digest, EnvName, Pipeline, StateRecord, StoreLocation,
-    Trailers,
+    Action, ApprovalRecord, BundleName, Digest, Dir, EnvName, Pipeline, Principal, StatePath,
+    StateRecord, StoreLocation, Trailers,
 };
-use baton_promote::{SignatureState, View, params_digest, params_path, rfc3339};
 use baton_state::{AllowedSigners, CommitInfo, ObjectId, Snapshot};
+use baton_view::{
+    Evidence, GateName, GateOutcome, RecordedApproval, SignatureState, UpstreamEvidence, View,
+    evaluate, params_digest, params_path, rfc3339,
+};
+use jiff::Timestamp;
 
 use crate::{
     AuditError, Scope,
-    report::{ApprovalEvidence, Event, Finding, GateEvidence, Severity},
+    report::{ApprovalEvidence, Event, Finding, Severity},
 };
 
 /// What the walk learned, for the present checks and the report.
@@ -32,8 +36,10 @@ pub(crate) struct History {
     pub(crate) ever: BTreeMap<(EnvName, BundleName, Digest), StoreLocation>,
     /// Per environment and bundle, every digest it held and when it was last pinned.
     held: HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>>,
+    /// Per environment and bundle, the digest pinned last.
+    current: HashMap<(EnvName, BundleName), Digest>,
     /// Per environment, bundle and digest, the approvals recorded so far, by principal.
-    approvals: HashMap<(EnvName, BundleName, Digest), BTreeMap<String, Approval>>,
+    approvals: HashMap<(EnvName, BundleName, Digest), BTreeMap<Principal, Approval>>,
 }
 
 /// An approval as history recorded it.
@@ -69,11 +75,11 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
         let parent =
             info.parents.first().map(|p| Snapshot { commit: Some(*p), tree: history.trees[p] });
         let mut changes = Vec::new();
-        for dir in ["state", "approvals"] {
-            changed_files(view, parent.as_ref(), &snapshot, dir, &mut changes)?;
+        for dir in Dir::BATON_WRITES {
+            changed_files(view, parent.as_ref(), &snapshot, dir.as_str(), &mut changes)?;
         }
         // The READMEs `baton init` writes are documentation, not state.
-        changes.retain(|c| !DOCUMENTATION.contains(&c.path.as_str()));
+        changes.retain(|c| !matches!(StatePath::parse(&c.path), Some(StatePath::Readme(_))));
         if changes.is_empty() {
             continue;
         }
@@ -102,19 +108,20 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
         let reported = scope.since.is_none_or(|since| info.time >= since);
         for change in &changes {
             let mut findings = Vec::new();
-            if let Some((env, bundle)) = pin_of(&change.path) {
-                if scope.covers(&env, &bundle) {
-                    let event = context.pin(&env, &bundle, change, &mut history, &mut findings)?;
+            let place = StatePath::parse(&change.path);
+            if let Some(StatePath::Pin { env, bundle }) = &place {
+                if scope.covers(env, bundle) {
+                    let event = context.pin(env, bundle, change, &mut history, &mut findings)?;
                     if let (true, Some(mut event)) = (reported, event) {
                         event.findings =
                             findings.iter().filter(|f| f.severity == Severity::Error).count();
                         history.timeline.push(event);
                     }
                 }
-            } else if let Some((env, bundle, digest, principal)) = approval_of(&change.path) {
-                if scope.covers(&env, &bundle) {
+            } else if let Some(StatePath::Approval { env, bundle, digest, principal }) = &place {
+                if scope.covers(env, bundle) {
                     context.approval(
-                        (&env, &bundle, &digest, principal),
+                        (env, bundle, digest, principal),
                         change,
                         &mut history,
                         &mut findings,
@@ -347,7 +354,7 @@ impl CommitContext<'_> {
         let mut approvals = Vec::new();
         let mut gates = Vec::new();
         if record.action == Action::Promote && by_baton {
-            self.gates(env, bundle, &record, history, &mut approvals, &mut gates, findings);
+            gates = self.gates(env, bundle, &record, history, &mut approvals, findings);
         }
         let params = self.view.repo.read(&self.snapshot, &params_path(env, bundle))?;
         let actual = params_digest(params.as_deref());
@@ -363,6 +370,7 @@ impl CommitContext<'_> {
             .entry((env.clone(), bundle.clone()))
             .or_default()
             .insert(record.digest.clone(), self.info.time);
+        history.current.insert((env.clone(), bundle.clone()), record.digest.clone());
         let store = self
             .pipeline
             .and_then(|p| p.environment(env))
@@ -396,7 +404,7 @@ impl CommitContext<'_> {
     /// Checks one changed approval and records it for the gates of later promotions.
     fn approval(
         &self,
-        (env, bundle, digest, principal): (&EnvName, &BundleName, &Digest, &str),
+        (env, bundle, digest, principal): (&EnvName, &BundleName, &Digest, &Principal),
         change: &Change,
         history: &mut History,
         findings: &mut Vec<Finding>,
@@ -419,7 +427,7 @@ impl CommitContext<'_> {
             .ok()
             .and_then(|t| ApprovalRecord::from_toml(t).ok());
         let fits = record.as_ref().is_some_and(|r| {
-            r.by.as_str() == principal
+            r.by == *principal
                 && r.environment == *env
                 && r.bundle == *bundle
                 && r.digest == *digest
@@ -439,7 +447,7 @@ impl CommitContext<'_> {
                     && t.to == *env
                     && t.bundle == *bundle
                     && t.digest == *digest
-                    && t.by.as_str() == principal
+                    && t.by == *principal
             },
             &finding,
             findings,
@@ -447,11 +455,11 @@ impl CommitContext<'_> {
         if !by_baton {
             invalid.get_or_insert_with(|| "not written by `baton approve`".to_owned());
         }
-        if !self.signed_by(principal, &finding, findings)? {
+        if !self.signed_by(principal.as_str(), &finding, findings)? {
             invalid.get_or_insert_with(|| format!("not signed by a key listed for `{principal}`"));
         }
         history.approvals.entry(key).or_default().insert(
-            principal.to_owned(),
+            principal.clone(),
             Approval { commit: self.info.id, time: self.info.time, invalid },
         );
         Ok(())
@@ -503,9 +511,9 @@ impl CommitContext<'_> {
     }
 
     /// The gates of the environment as `baton.toml` stood at this commit, recomputed from
-    /// history: upstream and soak (commit times), approvals recorded before the promotion
-    /// (distinct, never the promoter, signed where required), windows (commit time).
-    #[allow(clippy::too_many_arguments)]
+    /// history by the promoter's own evaluator: upstream and soak (commit times), approvals
+    /// recorded before the promotion (never the promoter's, valid, signed where required),
+    /// windows (commit time).
     fn gates(
         &self,
         env: &EnvName,
@@ -513,95 +521,64 @@ impl CommitContext<'_> {
         record: &StateRecord,
         history: &History,
         approvals: &mut Vec<ApprovalEvidence>,
-        gates: &mut Vec<GateEvidence>,
         findings: &mut Vec<Finding>,
-    ) {
-        let Some(environment) = self.pipeline.and_then(|p| p.environment(env)) else { return };
-        let rules = &environment.gates;
-        let error = self.error_about(env, bundle);
-        let mut gate = |name: &str, held: bool, detail: String, expected: Option<String>| {
-            if let (false, Some(expected)) = (held, expected) {
-                findings.push(error(&format!("gate-{name}"), expected, detail.clone()));
-            }
-            gates.push(GateEvidence { gate: name.to_owned(), held, detail });
+    ) -> Vec<GateOutcome> {
+        let Some(environment) = self.pipeline.and_then(|p| p.environment(env)) else {
+            return Vec::new();
         };
-        if let Some(up) = &environment.upstream {
-            let since = history.held_at(up, bundle, &record.digest);
-            // A missing upstream pin is the chain finding already.
-            gate(
-                "upstream",
-                since.is_some(),
-                since.map_or_else(
-                    || format!("never pinned in `{up}`"),
-                    |at| format!("pinned in `{up}` at {}", rfc3339(at)),
-                ),
-                None,
-            );
-            if let (Some(soak), Some(since)) = (rules.soak, since) {
-                let held_for = u64::try_from(self.info.time - since).unwrap_or(0);
-                gate(
-                    "soak",
-                    held_for >= soak.seconds(),
-                    format!(
-                        "held in `{up}` for {} before the promotion",
-                        baton_model::Duration::from_seconds(held_for)
-                    ),
-                    Some(format!("pinned in `{up}` for {soak}")),
-                );
-            }
-        }
-        if rules.approvals > 0 {
-            let recorded =
-                history.approvals.get(&(env.clone(), bundle.clone(), record.digest.clone()));
-            let mut counted = BTreeSet::new();
-            for (principal, approval) in recorded.into_iter().flatten() {
-                let why_not = if approval.commit == self.info.id {
+        let key = (env.clone(), bundle.clone(), record.digest.clone());
+        let recorded: Vec<RecordedApproval> = history
+            .approvals
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .map(|(principal, approval)| RecordedApproval {
+                by: principal.clone(),
+                commit: Some(approval.commit.to_string()),
+                at: Timestamp::from_second(approval.time).ok(),
+                invalid: if approval.commit == self.info.id {
                     Some("recorded by the promotion's own commit".to_owned())
-                } else if principal == record.by.as_str() {
-                    Some("the promoter cannot approve their own promotion".to_owned())
                 } else {
                     approval.invalid.clone()
-                };
-                if why_not.is_none() {
-                    counted.insert(principal.clone());
-                }
-                approvals.push(ApprovalEvidence {
-                    by: principal.clone(),
-                    commit: approval.commit.to_string(),
-                    at: rfc3339(approval.time),
-                    counted: why_not.is_none(),
-                    why_not,
-                });
+                },
+            })
+            .collect();
+        for approval in &recorded {
+            let why_not = approval.why_not(&record.by);
+            approvals.push(ApprovalEvidence {
+                by: approval.by.to_string(),
+                commit: approval.commit.clone().unwrap_or_default(),
+                at: approval.at.map(|t| t.to_string()).unwrap_or_default(),
+                counted: why_not.is_none(),
+                why_not,
+            });
+        }
+        let evidence = Evidence {
+            promoter: record.by.clone(),
+            upstream: environment.upstream.as_ref().map(|up| UpstreamEvidence {
+                env: up.clone(),
+                current: history.current.get(&(up.clone(), bundle.clone())).cloned(),
+                pinned_at: history
+                    .held_at(up, bundle, &record.digest)
+                    .and_then(|at| Timestamp::from_second(at).ok()),
+            }),
+            approvals: recorded,
+            // `--allow-superseded` is the promoter's to give and is not recorded: a digest the
+            // upstream held before is accepted here, as the promoter may have been told to.
+            allow_superseded: true,
+            signatures_required: self.signers.is_some(),
+        };
+        let at = Timestamp::from_second(self.info.time).unwrap_or(Timestamp::UNIX_EPOCH);
+        let outcomes = evaluate(environment, bundle, &record.digest, &evidence, at);
+        let error = self.error_about(env, bundle);
+        for outcome in outcomes.iter().filter(|o| !o.held) {
+            // A digest never pinned upstream is the chain's finding already.
+            if outcome.gate != GateName::Upstream {
+                let check = format!("gate-{}", outcome.gate);
+                findings.push(error(&check, outcome.rule.clone(), outcome.detail.clone()));
             }
-            let names = counted.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
-            gate(
-                "approvals",
-                counted.len() >= rules.approvals as usize,
-                format!("{} of {} counted ({names})", counted.len(), rules.approvals),
-                Some(format!(
-                    "{} approvals by principals other than `{}`, recorded before the promotion{}",
-                    rules.approvals,
-                    record.by,
-                    if self.signers.is_some() { " and signed" } else { "" }
-                )),
-            );
         }
-        if !rules.windows.is_empty() {
-            let inside =
-                baton_promote::window_holds(&rules.windows, self.info.time).unwrap_or(false);
-            let windows =
-                rules.windows.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
-            gate(
-                "window",
-                inside,
-                format!(
-                    "committed at {}, {} {windows}",
-                    rfc3339(self.info.time),
-                    if inside { "inside" } else { "outside" }
-                ),
-                Some(format!("a commit inside {windows}")),
-            );
-        }
+        outcomes
     }
 }
 
@@ -625,9 +602,6 @@ fn signature_words(state: &SignatureState) -> String {
     }
 }
 
-/// Files `baton init` writes under `state/` and `approvals/` that are not state.
-const DOCUMENTATION: [&str; 2] = ["state/README.md", "approvals/README.md"];
-
 /// The top-level entries other than `state` and `approvals` that differ between the commit and
 /// its parent (`baton.toml`, `params`, …).
 fn changed_elsewhere(
@@ -643,32 +617,11 @@ fn changed_elsewhere(
     let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     Ok(names
         .into_iter()
-        .filter(|n| *n != "state" && *n != "approvals" && old.get(*n) != new.get(*n))
+        .filter(|n| {
+            Dir::BATON_WRITES.iter().all(|d| d.as_str() != n.as_str()) && old.get(*n) != new.get(*n)
+        })
         .cloned()
         .collect())
-}
-
-/// `state/<env>/<bundle>.toml` → (env, bundle).
-fn pin_of(path: &str) -> Option<(EnvName, BundleName)> {
-    let rest = path.strip_prefix("state/")?;
-    let (env, file) = rest.split_once('/')?;
-    let bundle = file.strip_suffix(".toml")?;
-    Some((env.parse().ok()?, bundle.parse().ok()?))
-}
-
-/// `approvals/<env>/<bundle>/<hex>/<principal>.toml` → (env, bundle, digest, principal).
-fn approval_of(path: &str) -> Option<(EnvName, BundleName, Digest, &str)> {
-    let mut parts = path.strip_prefix("approvals/")?.split('/');
-    let (env, bundle, hex, file) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    Some((
-        env.parse().ok()?,
-        bundle.parse().ok()?,
-        Digest::from_hex(hex).ok()?,
-        file.strip_suffix(".toml")?,
-    ))
 }
 
 /// Files under `dir` that differ between `before` and `after`, descending only into

@@ -19,13 +19,11 @@ use std::collections::HashMap;
 
 use baton_apply::ApplyOptions;
 use baton_model::{BundleName, EnvName, StateRecord};
-use baton_promote::{PromoteError, View, rfc3339};
 use baton_store::RegistryOptions;
+use baton_view::{View, ViewError, rfc3339};
 
 pub use html::html;
-pub use report::{
-    ApprovalEvidence, Event, Finding, GateEvidence, Report, Severity, Verdict, report_schema,
-};
+pub use report::{ApprovalEvidence, Event, Finding, Report, Severity, Verdict, report_schema};
 
 /// What to audit.
 #[derive(Clone, Debug, Default)]
@@ -61,7 +59,7 @@ pub struct Options<'a> {
 pub enum AuditError {
     /// The state repository could not be read.
     #[error(transparent)]
-    State(#[from] PromoteError),
+    State(#[from] ViewError),
     /// A git read failed.
     #[error(transparent)]
     Git(#[from] baton_state::StateError),

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use baton_apply::{ApplyOptions, drift};
 use baton_bundle::{Limits, verify_bundle};
 use baton_model::{BundleName, Digest, EnvName, Selector, StateRecord, StoreLocation};
-use baton_promote::{View, params_digest, params_path, resolve_store, rfc3339};
 use baton_store::{RegistryOptions, Store};
+use baton_view::{View, params_digest, params_path, resolve_store, rfc3339};
 
 use crate::{
     AuditError, Scope,

@@ -68,17 +68,6 @@ pub struct ApprovalEvidence {
     pub why_not: Option<String>,
 }
 
-/// One gate of a promotion, recomputed from history.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
-pub struct GateEvidence {
-    /// `upstream`, `soak`, `approvals`, `window`.
-    pub gate: String,
-    /// Whether it held.
-    pub held: bool,
-    /// What the audit found (`pinned in staging 2026-03-01T10:00:00Z`, `held 26h for 24h`).
-    pub detail: String,
-}
-
 /// One change of a pin in history: the timeline of an environment.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Event {
@@ -109,7 +98,7 @@ pub struct Event {
     /// The approvals present when it was promoted.
     pub approvals: Vec<ApprovalEvidence>,
     /// The gates of the environment as they stood, recomputed.
-    pub gates: Vec<GateEvidence>,
+    pub gates: Vec<baton_view::GateOutcome>,
     /// How many error findings this commit has for this pin.
     pub findings: usize,
 }

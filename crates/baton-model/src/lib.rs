@@ -15,6 +15,7 @@ mod blobs;
 mod bundle_file;
 mod config;
 mod digest;
+pub mod layout;
 mod name;
 pub mod oci;
 mod params;
@@ -28,6 +29,7 @@ pub use blobs::BlobSource;
 pub use bundle_file::{BundleFile, BundleFileError, BundleSection};
 pub use config::{BundleConfig, Compressor, FileEntry, FileKind, LayerInfo, Source};
 pub use digest::{Digest, DigestError, DigestWriter};
+pub use layout::{Dir, StatePath};
 pub use name::{BundleName, NameError, Version, VersionError};
 pub use params::{ParamSchema, ParamSpec, ParamType, SchemaError, Violation};
 pub use pipeline::{

@@ -5,7 +5,9 @@ use std::path::Path;
 use baton_state::{FileChange, StateRepo};
 use serde::Serialize;
 
-use crate::{PromoteError, context::PIPELINE};
+use baton_model::layout::PIPELINE;
+
+use crate::PromoteError;
 
 const PIPELINE_TEMPLATE: &str = r#"# The pipeline: environments in chain order. A bundle enters the first one with
 # `baton promote NAME --to dev --digest sha256:… --from-store STORE` and moves on with
@@ -68,7 +70,11 @@ pub struct Initialised {
 
 /// Creates (or adopts) a git repository at `dir` and commits a commented `baton.toml`,
 /// `params/README.md`, `state/README.md` and a `.gitignore` for local stores.
-pub fn init(dir: &Path, as_: Option<&str>) -> Result<Initialised, PromoteError> {
+pub fn init(
+    dir: &Path,
+    as_: Option<&str>,
+    at: jiff::Timestamp,
+) -> Result<Initialised, PromoteError> {
     fs_err::create_dir_all(dir)?;
     let repo = StateRepo::init(dir)?;
     let snapshot = repo.snapshot()?;
@@ -80,12 +86,16 @@ pub fn init(dir: &Path, as_: Option<&str>) -> Result<Initialised, PromoteError> 
         (Some(principal), None) => {
             baton_state::Identity { name: principal.into(), email: principal.into() }
         }
-        (None, None) => return Err(PromoteError::NoPrincipal),
+        (None, None) => return Err(baton_view::ViewError::NoPrincipal.into()),
     };
+    let (readme_params, readme_state) = (
+        baton_model::StatePath::Readme(baton_model::Dir::Params).to_path(),
+        baton_model::StatePath::Readme(baton_model::Dir::State).to_path(),
+    );
     let mut files = vec![
         (PIPELINE, PIPELINE_TEMPLATE),
-        ("params/README.md", PARAMS_README),
-        ("state/README.md", STATE_README),
+        (readme_params.as_str(), PARAMS_README),
+        (readme_state.as_str(), STATE_README),
     ];
     if repo.read(&snapshot, ".gitignore")?.is_none() && !repo.root().join(".gitignore").exists() {
         files.push((".gitignore", GITIGNORE));
@@ -102,7 +112,7 @@ pub fn init(dir: &Path, as_: Option<&str>) -> Result<Initialised, PromoteError> 
         &changes,
         "baton init: pipeline, params and state\n",
         &identity,
-        crate::context::now(),
+        at.as_second(),
         None,
     )?;
     Ok(Initialised {

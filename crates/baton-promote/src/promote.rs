@@ -2,10 +2,9 @@
 //! that commit, moves bytes first, and commits last with compare-and-swap. When the branch moved
 //! meanwhile, it reads again and checks again.
 
-use baton_bundle::open_bundle;
 use baton_model::{
-    Action, ApprovalRecord, BundleConfig, BundleName, Digest, EnvName, Environment, ParamValues,
-    Principal, Selector, StateRecord, StoreLocation, Trailers,
+    Action, ApprovalRecord, BundleName, Digest, EnvName, Environment, Principal, StateRecord,
+    StoreLocation, Trailers,
 };
 use std::path::Path;
 
@@ -13,11 +12,11 @@ use baton_state::{FileChange, Signer, SigningKey, StateError};
 use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
 use serde::Serialize;
 
-use crate::{
-    GateResult, PromoteError,
-    context::{View, approvals_dir, now, params_path, rfc3339, state_path},
-    gates::{GateQuestion, evaluate},
-};
+use baton_model::layout::{self, ALLOWED_SIGNERS, PIPELINE};
+use baton_view::{GateOutcome, View, evaluate, load_config, params_path, rfc3339, state_path};
+use jiff::Timestamp;
+
+use crate::PromoteError;
 
 /// How often a command re-reads and retries when another writer moved the branch.
 const ATTEMPTS: u32 = 32;
@@ -44,6 +43,8 @@ pub struct PromoteRequest<'a> {
     pub progress: &'a Progress,
     /// The SSH key that signs the commit (default: git's `user.signingkey`).
     pub sign_key: Option<&'a Path>,
+    /// Now: the instant the gates are evaluated at and the commit is dated.
+    pub at: Timestamp,
 }
 
 /// What a promotion (or rollback) did.
@@ -74,7 +75,7 @@ pub struct Promotion {
     /// True when nothing had to change.
     pub no_op: bool,
     /// The gates as evaluated.
-    pub gates: Vec<GateResult>,
+    pub gates: Vec<GateOutcome>,
     /// What the copy did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copy: Option<CopySummary>,
@@ -107,81 +108,14 @@ impl From<CopyReport> for CopySummary {
     }
 }
 
-/// sha256 of a params file's bytes; of no bytes when there is none.
-pub fn params_digest(bytes: Option<&[u8]>) -> Digest {
-    Digest::of(bytes.unwrap_or_default())
-}
-
-/// Reads the bundle config of `digest` from `store` (manifest and config only, not the layer).
-pub fn load_config(
-    store: &Store,
-    bundle: &BundleName,
-    digest: &Digest,
-) -> Result<BundleConfig, PromoteError> {
-    store.resolve(bundle, &Selector::Digest(digest.clone())).map_err(|e| {
-        PromoteError::NotInStore {
-            bundle: bundle.clone(),
-            digest: digest.clone(),
-            store: store.label(),
-            detail: e.to_string(),
-        }
-    })?;
-    let blobs = store.blobs(bundle);
-    let opened = open_bundle(blobs.as_ref(), digest).map_err(|e| PromoteError::BadBundle {
-        bundle: bundle.clone(),
-        digest: digest.clone(),
-        store: store.label(),
-        detail: e.to_string(),
-    })?;
-    if opened.config.name != *bundle {
-        return Err(PromoteError::WrongBundle {
-            bundle: bundle.clone(),
-            found: opened.config.name,
-            digest: digest.clone(),
-            store: store.label(),
-        });
-    }
-    Ok(opened.config)
-}
-
-/// Checks the environment's params file at the view against the bundle's schema; returns its digest.
-pub fn check_params(
-    view: &View,
-    env: &EnvName,
-    bundle: &BundleName,
-    config: &BundleConfig,
-) -> Result<Digest, PromoteError> {
-    let path = params_path(env, bundle);
-    let bytes = view.repo.read(&view.snapshot, &path)?;
-    let text = match &bytes {
-        Some(b) => std::str::from_utf8(b).map_err(|_| PromoteError::BadFile {
-            file: path.clone().into(),
-            message: "is not UTF-8".into(),
-        })?,
-        None => "",
-    };
-    let values = ParamValues::from_toml(text)
-        .map_err(|e| PromoteError::BadFile { file: path.clone().into(), message: e.to_string() })?;
-    let violations = values.check(&config.params);
-    if !violations.is_empty() {
-        return Err(PromoteError::Params {
-            file: path.into(),
-            bundle: bundle.clone(),
-            env: env.clone(),
-            violations,
-        });
-    }
-    Ok(params_digest(bytes.as_deref()))
-}
-
 fn dirty_check(view: &View, env: &EnvName, bundle: &BundleName) -> Result<(), PromoteError> {
     let paths = vec![
-        crate::context::PIPELINE.to_owned(),
-        crate::context::ALLOWED_SIGNERS.to_owned(),
+        PIPELINE.to_owned(),
+        ALLOWED_SIGNERS.to_owned(),
         params_path(env, bundle),
         state_path(env, bundle),
     ];
-    let dirs = vec![format!("approvals/{env}/{bundle}")];
+    let dirs = vec![layout::bundle_approvals_dir(env, bundle)];
     let dirty = view.repo.dirty_paths(&view.snapshot, &paths, &dirs)?;
     if dirty.is_empty() {
         Ok(())
@@ -261,32 +195,33 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let source = resolve_source(view, &env, request)?;
         let target = view.open_store(&env, request.options)?;
         let config = load_config(&source.store, bundle, &source.digest)?;
-        let params = check_params(view, &env.name, bundle, &config)?;
-        let time = now();
+        let params = view.checked_params(&env.name, bundle, &config)?.digest;
+        let time = request.at.as_second();
         let action =
             if request.break_glass.is_some() { Action::BreakGlass } else { Action::Promote };
-        let outcome =
-            |commit: Option<String>, gates: Vec<GateResult>, copy: Option<CopySummary>| Promotion {
-                bundle: bundle.clone(),
-                environment: env.name.clone(),
-                digest: source.digest.clone(),
-                version: config.version.to_string(),
-                action,
-                from: source.from.clone(),
-                source_store: source.label.clone(),
-                store: env.store.to_string(),
-                no_op: commit.is_none(),
-                commit,
-                previous: current.as_ref().map(|c| c.digest.clone()),
-                gates,
-                copy,
-            };
+        let outcome = |commit: Option<String>,
+                       gates: Vec<GateOutcome>,
+                       copy: Option<CopySummary>| Promotion {
+            bundle: bundle.clone(),
+            environment: env.name.clone(),
+            digest: source.digest.clone(),
+            version: config.version.to_string(),
+            action,
+            from: source.from.clone(),
+            source_store: source.label.clone(),
+            store: env.store.to_string(),
+            no_op: commit.is_none(),
+            commit,
+            previous: current.as_ref().map(|c| c.digest.clone()),
+            gates,
+            copy,
+        };
         // A rerun of a finished promotion is a no-op, whatever the gates say now.
         if current.as_ref().is_some_and(|c| c.digest == source.digest && c.params_digest == params)
         {
             return Ok(outcome(None, Vec::new(), None));
         }
-        let gates = check_gates(view, &env, request, &source.digest, &principal, time)?;
+        let gates = check_gates(view, &env, request, &source.digest, &principal, request.at)?;
         // Bytes first: the pin never names a bundle that is not wholly in the target store.
         let report = match &copied {
             Some((digest, report)) if *digest == source.digest => report.clone(),
@@ -337,24 +272,18 @@ fn check_gates(
     request: &PromoteRequest<'_>,
     digest: &Digest,
     principal: &Principal,
-    now: i64,
-) -> Result<Vec<GateResult>, PromoteError> {
+    now: Timestamp,
+) -> Result<Vec<GateOutcome>, PromoteError> {
     if request.break_glass.is_some() {
         if !env.gates.break_glass {
             return Err(PromoteError::BreakGlassNotAllowed { env: env.name.clone() });
         }
         return Ok(Vec::new());
     }
-    let question = GateQuestion {
-        env,
-        bundle: &request.bundle,
-        digest,
-        promoter: principal,
-        allow_superseded: request.allow_superseded,
-        now,
-    };
-    let gates = evaluate(view, &question)?;
-    let failures: Vec<GateResult> = gates.iter().filter(|g| !g.passed).cloned().collect();
+    let evidence =
+        view.gate_evidence(env, &request.bundle, digest, principal, request.allow_superseded)?;
+    let gates = evaluate(env, &request.bundle, digest, &evidence, now);
+    let failures: Vec<GateOutcome> = gates.iter().filter(|g| !g.held).cloned().collect();
     if failures.is_empty() {
         Ok(gates)
     } else {
@@ -437,6 +366,8 @@ pub struct ApproveRequest<'a> {
     pub comment: Option<String>,
     /// The SSH key that signs the commit (default: git's `user.signingkey`).
     pub sign_key: Option<&'a Path>,
+    /// Now: the instant the commit is dated.
+    pub at: Timestamp,
 }
 
 /// What an approval did.
@@ -483,8 +414,13 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
                     .digest
             }
         };
-        let dir = approvals_dir(&env.name, bundle, &digest);
-        let path = format!("{dir}/{principal}.toml");
+        let path = baton_model::StatePath::Approval {
+            env: env.name.clone(),
+            bundle: bundle.clone(),
+            digest: digest.clone(),
+            principal: principal.clone(),
+        }
+        .to_path();
         let dirty = view.repo.dirty_paths(&view.snapshot, std::slice::from_ref(&path), &[])?;
         if !dirty.is_empty() {
             return Err(
@@ -502,7 +438,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
         if view.approvals(&env.name, bundle, &digest)?.iter().any(|a| a.by == principal) {
             return Ok(outcome(None));
         }
-        let time = now();
+        let time = request.at.as_second();
         let record = ApprovalRecord {
             bundle: bundle.clone(),
             environment: env.name.clone(),
@@ -555,6 +491,8 @@ pub struct RollbackRequest<'a> {
     pub options: &'a RegistryOptions,
     /// The SSH key that signs the commit (default: git's `user.signingkey`).
     pub sign_key: Option<&'a Path>,
+    /// Now: the instant the commit is dated.
+    pub at: Timestamp,
 }
 
 /// Re-pins a digest the environment held before, recorded as a rollback. The bytes must still be
@@ -595,8 +533,8 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         };
         let store = view.open_store(&env, request.options)?;
         let config = load_config(&store, bundle, &digest)?;
-        let params = check_params(view, &env.name, bundle, &config)?;
-        let time = now();
+        let params = view.checked_params(&env.name, bundle, &config)?.digest;
+        let time = request.at.as_second();
         let outcome = |commit: Option<String>| Promotion {
             bundle: bundle.clone(),
             environment: env.name.clone(),

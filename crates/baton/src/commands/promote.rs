@@ -6,11 +6,12 @@ use std::{collections::BTreeMap, path::Path};
 use anyhow::{Context, Result};
 use baton_model::BundleName;
 use baton_promote::{
-    ApproveRequest, GateResult, PromoteRequest, Promotion, RollbackRequest, View, approve, diff,
-    history, init, promote, rollback, status,
+    ApproveRequest, PromoteRequest, Promotion, RollbackRequest, approve, init, promote, rollback,
 };
 use baton_state::StateRepo;
 use baton_store::RegistryOptions;
+use baton_view::{GateOutcome, View, diff, history, status};
+use jiff::Timestamp;
 
 use crate::{
     ExitStatus,
@@ -33,7 +34,7 @@ pub(crate) fn run(
         | Command::Audit(_)
         | Command::Verify(_) => unreachable!("dispatched elsewhere"),
         Command::Init(args) => {
-            let done = init(&args.dir, args.actor.as_.as_deref())?;
+            let done = init(&args.dir, args.actor.as_.as_deref(), Timestamp::now())?;
             if printer.is_json() {
                 printer.json(&done)?;
             } else {
@@ -58,6 +59,7 @@ pub(crate) fn run(
                 options,
                 progress: &progress,
                 sign_key: args.actor.sign_key.as_deref(),
+                at: Timestamp::now(),
             };
             let result = promote(&mut view, &request);
             bar.finish_and_clear();
@@ -72,6 +74,7 @@ pub(crate) fn run(
                 as_: args.actor.as_,
                 comment: args.comment,
                 sign_key: args.actor.sign_key.as_deref(),
+                at: Timestamp::now(),
             };
             let done = approve(&mut view, &request)?;
             if printer.is_json() {
@@ -98,6 +101,7 @@ pub(crate) fn run(
                 as_: args.actor.as_,
                 options,
                 sign_key: args.actor.sign_key.as_deref(),
+                at: Timestamp::now(),
             };
             print_promotion(printer, &rollback(&mut view, &request)?)
         }
@@ -208,15 +212,15 @@ fn print_promotion(printer: &Printer, done: &Promotion) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn print_gates(printer: &Printer, gates: &[GateResult]) {
+fn print_gates(printer: &Printer, gates: &[GateOutcome]) {
     for gate in gates {
-        let mark = if gate.passed { printer.paint(GREEN, "ok") } else { printer.paint(RED, "no") };
+        let mark = if gate.held { printer.paint(GREEN, "ok") } else { printer.paint(RED, "no") };
         printer.status("Gate", &format!("{} {mark}: {}", gate.gate, gate.detail));
     }
 }
 
 fn print_status(printer: &Printer, view: &View) -> Result<ExitStatus> {
-    let rows = status(view)?;
+    let rows = status(view, Timestamp::now())?;
     if printer.is_json() {
         printer.json(&rows)?;
         return Ok(ExitStatus::Success);
@@ -263,7 +267,7 @@ fn print_diff(
         printer.json(&diffs)?;
         return Ok(ExitStatus::Success);
     }
-    let pin = |p: &Option<baton_promote::PinSummary>| {
+    let pin = |p: &Option<baton_view::PinSummary>| {
         p.as_ref()
             .map_or_else(|| "nothing".to_owned(), |p| format!("{} {}", p.version, p.digest.short()))
     };

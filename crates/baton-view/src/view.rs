@@ -12,28 +12,21 @@ use baton_state::{
 };
 use baton_store::{RegistryOptions, Store};
 
-use crate::PromoteError;
+use crate::ViewError;
+use baton_model::{
+    StatePath,
+    layout::{self, ALLOWED_SIGNERS, PIPELINE},
+};
 
 /// The path of the pin of `bundle` in `env`.
 pub fn state_path(env: &EnvName, bundle: &BundleName) -> String {
-    format!("state/{env}/{bundle}.toml")
+    StatePath::Pin { env: env.clone(), bundle: bundle.clone() }.to_path()
 }
 
 /// The path of the parameters of `bundle` in `env`.
 pub fn params_path(env: &EnvName, bundle: &BundleName) -> String {
-    format!("params/{env}/{bundle}.toml")
+    StatePath::Params { env: env.clone(), bundle: bundle.clone() }.to_path()
 }
-
-/// The directory of the approvals of `digest` of `bundle` for `env`.
-pub fn approvals_dir(env: &EnvName, bundle: &BundleName, digest: &Digest) -> String {
-    format!("approvals/{env}/{bundle}/{}", digest.hex())
-}
-
-/// The pipeline file.
-pub(crate) const PIPELINE: &str = "baton.toml";
-
-/// Who may sign baton's commits; when present, every baton commit must be signed.
-pub(crate) const ALLOWED_SIGNERS: &str = ".baton/allowed_signers";
 
 /// One pin change found in history.
 #[derive(Clone, Debug)]
@@ -60,23 +53,23 @@ pub struct View {
 
 impl View {
     /// Reads the branch head of `repo` and the pipeline there.
-    pub fn open(repo: StateRepo) -> Result<View, PromoteError> {
+    pub fn open(repo: StateRepo) -> Result<View, ViewError> {
         let snapshot = repo.head()?;
         let pipeline = load_pipeline(&repo, &snapshot)?;
         Ok(View { repo, snapshot, pipeline })
     }
 
     /// Reads the head again (after the branch moved).
-    pub fn refresh(&mut self) -> Result<(), PromoteError> {
+    pub fn refresh(&mut self) -> Result<(), ViewError> {
         self.snapshot = self.repo.head()?;
         self.pipeline = load_pipeline(&self.repo, &self.snapshot)?;
         Ok(())
     }
 
     /// The environment named `name`.
-    pub fn environment(&self, name: &str) -> Result<&Environment, PromoteError> {
+    pub fn environment(&self, name: &str) -> Result<&Environment, ViewError> {
         name.parse::<EnvName>().ok().and_then(|n| self.pipeline.environment(&n)).ok_or_else(|| {
-            PromoteError::UnknownEnvironment { env: name.to_owned(), known: self.pipeline.names() }
+            ViewError::UnknownEnvironment { env: name.to_owned(), known: self.pipeline.names() }
         })
     }
 
@@ -90,19 +83,18 @@ impl View {
         &self,
         env: &Environment,
         options: &RegistryOptions,
-    ) -> Result<Store, PromoteError> {
+    ) -> Result<Store, ViewError> {
         Ok(Store::open(&self.store_location(env), options)?)
     }
 
     /// A file at the snapshot, as text.
-    pub fn read_text(&self, path: &str) -> Result<Option<String>, PromoteError> {
+    pub fn read_text(&self, path: &str) -> Result<Option<String>, ViewError> {
         let Some(bytes) = self.repo.read(&self.snapshot, path)? else {
             return Ok(None);
         };
-        String::from_utf8(bytes).map(Some).map_err(|_| PromoteError::BadFile {
-            file: path.into(),
-            message: "is not UTF-8".into(),
-        })
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| ViewError::BadFile { file: path.into(), message: "is not UTF-8".into() })
     }
 
     /// The pin of `bundle` in `env` at the snapshot.
@@ -110,7 +102,7 @@ impl View {
         &self,
         env: &EnvName,
         bundle: &BundleName,
-    ) -> Result<Option<StateRecord>, PromoteError> {
+    ) -> Result<Option<StateRecord>, ViewError> {
         let path = state_path(env, bundle);
         let Some(bytes) = self.repo.read(&self.snapshot, &path)? else {
             return Ok(None);
@@ -119,8 +111,8 @@ impl View {
     }
 
     /// Every pin in `env`, by bundle name: one listing of `state/<env>`, then each blob by id.
-    pub fn pins_in(&self, env: &EnvName) -> Result<Vec<StateRecord>, PromoteError> {
-        let dir = format!("state/{env}");
+    pub fn pins_in(&self, env: &EnvName) -> Result<Vec<StateRecord>, ViewError> {
+        let dir = layout::pins_dir(env);
         let mut pins = Vec::new();
         for (name, is_dir, id) in self.repo.list(&self.snapshot, &dir)? {
             if is_dir || name.strip_suffix(".toml").is_none() {
@@ -134,10 +126,10 @@ impl View {
     }
 
     /// The bundles with a pin in `env`, sorted.
-    pub fn pinned_bundles(&self, env: &EnvName) -> Result<Vec<BundleName>, PromoteError> {
+    pub fn pinned_bundles(&self, env: &EnvName) -> Result<Vec<BundleName>, ViewError> {
         let mut names: Vec<BundleName> = self
             .repo
-            .list(&self.snapshot, &format!("state/{env}"))?
+            .list(&self.snapshot, &layout::pins_dir(env))?
             .into_iter()
             .filter(|(_, is_dir, _)| !is_dir)
             .filter_map(|(name, _, _)| name.strip_suffix(".toml").and_then(|n| n.parse().ok()))
@@ -152,8 +144,8 @@ impl View {
         env: &EnvName,
         bundle: &BundleName,
         digest: &Digest,
-    ) -> Result<Vec<ApprovalRecord>, PromoteError> {
-        let dir = approvals_dir(env, bundle, digest);
+    ) -> Result<Vec<ApprovalRecord>, ViewError> {
+        let dir = layout::approvals_dir(env, bundle, digest);
         let mut found = Vec::new();
         for (name, is_dir, id) in self.repo.list(&self.snapshot, &dir)? {
             let Some(stem) = name.strip_suffix(".toml") else { continue };
@@ -165,13 +157,13 @@ impl View {
             let record = std::str::from_utf8(&bytes)
                 .map_err(|e| e.to_string())
                 .and_then(|t| ApprovalRecord::from_toml(t).map_err(|e| e.to_string()))
-                .map_err(|message| PromoteError::BadFile { file: path.clone().into(), message })?;
+                .map_err(|message| ViewError::BadFile { file: path.clone().into(), message })?;
             if record.by.as_str() != stem
                 || record.digest != *digest
                 || record.environment != *env
                 || record.bundle != *bundle
             {
-                return Err(PromoteError::BadFile {
+                return Err(ViewError::BadFile {
                     file: path.into(),
                     message: "does not match its place (principal, environment, bundle, digest): it was not written by `baton approve`; remove it".into(),
                 });
@@ -186,7 +178,7 @@ impl View {
         &self,
         keep: impl Fn(&Trailers) -> bool,
         limit: usize,
-    ) -> Result<Vec<PinEvent>, PromoteError> {
+    ) -> Result<Vec<PinEvent>, ViewError> {
         let mut events = Vec::new();
         let Some(tip) = self.snapshot.commit else { return Ok(events) };
         for info in self.repo.commits(tip)? {
@@ -214,7 +206,7 @@ impl View {
         &self,
         env: &EnvName,
         bundle: &BundleName,
-    ) -> Result<(), PromoteError> {
+    ) -> Result<(), ViewError> {
         let path = state_path(env, bundle);
         let current = self.repo.blob_id(&self.snapshot, &path)?;
         let last = self.pin_events(|t| t.to == *env && t.bundle == *bundle, 1)?;
@@ -228,7 +220,7 @@ impl View {
         if current == written {
             return Ok(());
         }
-        let text = |id: Option<ObjectId>| -> Result<String, PromoteError> {
+        let text = |id: Option<ObjectId>| -> Result<String, ViewError> {
             Ok(match id {
                 Some(id) => String::from_utf8_lossy(&self.repo.blob(id)?).into_owned(),
                 None => String::new(),
@@ -238,7 +230,7 @@ impl View {
             .unified_diff()
             .header(&format!("a/{path} (as baton wrote it)"), &format!("b/{path} (now)"))
             .to_string();
-        Err(PromoteError::HandEdited {
+        Err(ViewError::HandEdited {
             path,
             commit: commit.map_or_else(|| "none (baton never wrote it)".into(), |c| c.to_string()),
             diff,
@@ -246,13 +238,10 @@ impl View {
     }
 
     /// `.baton/allowed_signers` at `tree`, if the repository has one there.
-    pub fn allowed_signers_in(
-        &self,
-        tree: ObjectId,
-    ) -> Result<Option<AllowedSigners>, PromoteError> {
+    pub fn allowed_signers_in(&self, tree: ObjectId) -> Result<Option<AllowedSigners>, ViewError> {
         let Some(id) = self.repo.blob_id_in(tree, ALLOWED_SIGNERS)? else { return Ok(None) };
         let text = String::from_utf8_lossy(&self.repo.blob(id)?).into_owned();
-        AllowedSigners::parse(&text).map(Some).map_err(|e| PromoteError::Signing(e.to_string()))
+        AllowedSigners::parse(&text).map(Some).map_err(|e| ViewError::Signing(e.to_string()))
     }
 
     /// The key that signs this command's commit: `--sign-key`, else git's `user.signingkey`.
@@ -261,19 +250,19 @@ impl View {
         &self,
         principal: &Principal,
         explicit: Option<&Path>,
-    ) -> Result<Option<SigningKey>, PromoteError> {
+    ) -> Result<Option<SigningKey>, ViewError> {
         let signers = self.allowed_signers_in(self.snapshot.tree)?;
         let configured = self.repo.config_path("user.signingkey");
         let path = explicit.map(Path::to_path_buf).or(configured);
         let Some(path) = path else {
             if signers.is_some() {
-                return Err(PromoteError::Signing(format!(
+                return Err(ViewError::Signing(format!(
                     "this state repository requires signed commits ({ALLOWED_SIGNERS} exists): pass `--sign-key PATH` or set `git config user.signingkey PATH` to an SSH private key listed there for `{principal}`"
                 )));
             }
             return Ok(None);
         };
-        let key = SigningKey::load(&path).map_err(|e| PromoteError::Signing(e.to_string()))?;
+        let key = SigningKey::load(&path).map_err(|e| ViewError::Signing(e.to_string()))?;
         if let Some(signers) = signers
             && !signers.allows(principal.as_str(), key.public())
         {
@@ -283,7 +272,7 @@ impl View {
             } else {
                 format!("is listed for {}, not for `{principal}`", listed.join(", "))
             };
-            return Err(PromoteError::Signing(format!(
+            return Err(ViewError::Signing(format!(
                 "signing key {} ({}) {why} in {ALLOWED_SIGNERS}: baton refuses to write a commit git would not verify; sign with a key listed for `{principal}`",
                 key.fingerprint(),
                 path.display()
@@ -293,7 +282,7 @@ impl View {
     }
 
     /// What the signature of `commit` proves, against the allowed signers of that commit.
-    pub fn signature_state(&self, commit: ObjectId) -> Result<SignatureState, PromoteError> {
+    pub fn signature_state(&self, commit: ObjectId) -> Result<SignatureState, ViewError> {
         let info = self.repo.commit_info(commit)?;
         let signers = self.allowed_signers_in(info.tree)?.unwrap_or_default();
         self.signature_state_of(&info, &signers)
@@ -305,7 +294,7 @@ impl View {
         &self,
         info: &CommitInfo,
         signers: &AllowedSigners,
-    ) -> Result<SignatureState, PromoteError> {
+    ) -> Result<SignatureState, ViewError> {
         let Some(signature) = info.signature.as_deref() else {
             return Ok(SignatureState::Unsigned);
         };
@@ -325,7 +314,7 @@ impl View {
         bundle: &BundleName,
         digest: &Digest,
         by: &Principal,
-    ) -> Result<Option<ObjectId>, PromoteError> {
+    ) -> Result<Option<ObjectId>, ViewError> {
         let Some(tip) = self.snapshot.commit else { return Ok(None) };
         for info in self.repo.commits(tip)? {
             let info = info?;
@@ -343,7 +332,7 @@ impl View {
     }
 
     /// The principal: `--as`, else git's `user.email`.
-    pub fn principal(&self, as_: Option<&str>) -> Result<Principal, PromoteError> {
+    pub fn principal(&self, as_: Option<&str>) -> Result<Principal, ViewError> {
         let text = match as_ {
             Some(text) => text.to_owned(),
             None => self
@@ -351,10 +340,10 @@ impl View {
                 .configured_identity()
                 .map(|i| i.email)
                 .filter(|e| !e.is_empty())
-                .ok_or(PromoteError::NoPrincipal)?,
+                .ok_or(ViewError::NoPrincipal)?,
         };
         text.parse()
-            .map_err(|e: baton_model::PrincipalError| PromoteError::BadPrincipal(e.to_string()))
+            .map_err(|e: baton_model::PrincipalError| ViewError::BadPrincipal(e.to_string()))
     }
 
     /// The identity commits are written as: git's, else the principal.
@@ -404,24 +393,22 @@ pub fn resolve_store(root: &Path, store: &StoreLocation) -> StoreLocation {
     }
 }
 
-fn load_pipeline(repo: &StateRepo, snapshot: &Snapshot) -> Result<Pipeline, PromoteError> {
+fn load_pipeline(repo: &StateRepo, snapshot: &Snapshot) -> Result<Pipeline, ViewError> {
     let file: PathBuf = repo.root().join(PIPELINE);
     let Some(bytes) = repo.read(snapshot, PIPELINE)? else {
-        return Err(PromoteError::NoPipeline { repo: repo.root().to_owned() });
+        return Err(ViewError::NoPipeline { repo: repo.root().to_owned() });
     };
-    let text = String::from_utf8(bytes).map_err(|_| PromoteError::BadFile {
-        file: file.clone(),
-        message: "is not UTF-8".into(),
-    })?;
-    Pipeline::from_toml(&text).map_err(|source| PromoteError::Pipeline { file, source })
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ViewError::BadFile { file: file.clone(), message: "is not UTF-8".into() })?;
+    Pipeline::from_toml(&text).map_err(|source| ViewError::Pipeline { file, source })
 }
 
 /// A pin's file, parsed; the error names the file and how to fix it.
-fn parse_pin(path: &str, bytes: &[u8]) -> Result<StateRecord, PromoteError> {
+fn parse_pin(path: &str, bytes: &[u8]) -> Result<StateRecord, ViewError> {
     std::str::from_utf8(bytes)
         .map_err(|e| e.to_string())
         .and_then(|text| StateRecord::from_toml(text).map_err(|e| e.to_string()))
-        .map_err(|message| PromoteError::BadFile {
+        .map_err(|message| ViewError::BadFile {
             file: path.into(),
             message: format!(
                 "{message}\nthis file is written only by baton: restore it from history"
@@ -432,9 +419,4 @@ fn parse_pin(path: &str, bytes: &[u8]) -> Result<StateRecord, PromoteError> {
 /// RFC 3339 in UTC.
 pub fn rfc3339(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
-}
-
-/// Seconds since the epoch now.
-pub(crate) fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
 }

@@ -6,10 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use baton_model::{Action, BundleName, Digest, EnvName, Principal, StateRecord};
 use serde::Serialize;
 
-use crate::{
-    PromoteError,
-    context::{View, params_path},
-};
+use crate::{View, ViewError, view::params_path};
 
 /// One pin in `status`.
 #[derive(Clone, Debug, Serialize)]
@@ -33,8 +30,8 @@ pub struct StatusRow {
 }
 
 /// Every pin of every environment, environments in chain order, bundles sorted.
-pub fn status(view: &View) -> Result<Vec<StatusRow>, PromoteError> {
-    let now = crate::context::now();
+pub fn status(view: &View, now: jiff::Timestamp) -> Result<Vec<StatusRow>, ViewError> {
+    let now = now.as_second();
     let mut rows = Vec::new();
     for env in view.pipeline.environments() {
         for record in view.pins_in(&env.name)? {
@@ -95,7 +92,7 @@ pub fn diff(
     a: &str,
     b: &str,
     bundle: Option<&BundleName>,
-) -> Result<Vec<BundleDiff>, PromoteError> {
+) -> Result<Vec<BundleDiff>, ViewError> {
     let env_a = view.environment(a)?.name.clone();
     let env_b = view.environment(b)?.name.clone();
     let bundles: BTreeSet<BundleName> = match bundle {
@@ -138,11 +135,11 @@ fn read_params(
     view: &View,
     env: &EnvName,
     bundle: &BundleName,
-) -> Result<BTreeMap<String, String>, PromoteError> {
+) -> Result<BTreeMap<String, String>, ViewError> {
     let path = params_path(env, bundle);
     let Some(text) = view.read_text(&path)? else { return Ok(BTreeMap::new()) };
     let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| PromoteError::BadFile { file: path.into(), message: e.to_string() })?;
+        .map_err(|e| ViewError::BadFile { file: path.into(), message: e.to_string() })?;
     Ok(table.into_iter().map(|(k, v)| (k, v.to_string())).collect())
 }
 
@@ -180,7 +177,7 @@ pub fn history(
     view: &View,
     env: &str,
     bundle: Option<&BundleName>,
-) -> Result<Vec<HistoryEntry>, PromoteError> {
+) -> Result<Vec<HistoryEntry>, ViewError> {
     let env = view.environment(env)?.name.clone();
     let events =
         view.pin_events(|t| t.to == env && bundle.is_none_or(|b| t.bundle == *b), usize::MAX)?;
@@ -190,7 +187,7 @@ pub fn history(
             let signature = if e.signed {
                 let state = view.signature_state(e.commit)?;
                 match state {
-                    crate::context::SignatureState::Good(_)
+                    crate::view::SignatureState::Good(_)
                         if !state.is_good_for(e.trailers.by.as_str()) =>
                     {
                         "wrong-principal".to_owned()
@@ -202,7 +199,7 @@ pub fn history(
             };
             Ok(HistoryEntry {
                 commit: e.commit.to_string(),
-                at: crate::context::rfc3339(e.time),
+                at: crate::view::rfc3339(e.time),
                 environment: e.trailers.to,
                 bundle: e.trailers.bundle,
                 digest: e.trailers.digest,

@@ -1,0 +1,66 @@
+//! The promoter's side of the gates: the evidence for one promotion, read from the view at the
+//! branch head. The auditor gathers the same evidence from history instead; both hand it to
+//! [`crate::evaluate`].
+
+use baton_model::{BundleName, Digest, Environment, Principal};
+use jiff::Timestamp;
+
+use crate::{Evidence, RecordedApproval, UpstreamEvidence, View, ViewError};
+
+impl View {
+    /// What the gates of `env` look at for promoting `digest` of `bundle` by `promoter` now.
+    pub fn gate_evidence(
+        &self,
+        env: &Environment,
+        bundle: &BundleName,
+        digest: &Digest,
+        promoter: &Principal,
+        allow_superseded: bool,
+    ) -> Result<Evidence, ViewError> {
+        let upstream = match &env.upstream {
+            Some(up) => {
+                let current = self.pin(up, bundle)?.map(|p| p.digest);
+                // When it was pinned upstream: the most recent baton commit that pinned it there.
+                let events = self
+                    .pin_events(|t| t.to == *up && t.bundle == *bundle && t.digest == *digest, 1)?;
+                let pinned_at = events.first().and_then(|e| Timestamp::from_second(e.time).ok());
+                Some(UpstreamEvidence { env: up.clone(), current, pinned_at })
+            }
+            None => None,
+        };
+        let signatures_required = self.allowed_signers_in(self.snapshot.tree)?.is_some();
+        let mut approvals = Vec::new();
+        if env.gates.approvals > 0 {
+            for record in self.approvals(&env.name, bundle, digest)? {
+                // Where signers are required, an approval counts only when the commit that
+                // recorded it is signed by a key listed for its principal.
+                let commit = self.approval_commit(&env.name, bundle, digest, &record.by)?;
+                let invalid = if signatures_required {
+                    let good = match commit {
+                        Some(commit) => {
+                            self.signature_state(commit)?.is_good_for(record.by.as_str())
+                        }
+                        None => false,
+                    };
+                    // The same words as the auditor's, who weighs the same approval.
+                    (!good).then(|| format!("not signed by a key listed for `{}`", record.by))
+                } else {
+                    None
+                };
+                approvals.push(RecordedApproval {
+                    by: record.by,
+                    commit: commit.map(|c| c.to_string()),
+                    at: record.at.parse().ok(),
+                    invalid,
+                });
+            }
+        }
+        Ok(Evidence {
+            promoter: promoter.clone(),
+            upstream,
+            approvals,
+            allow_superseded,
+            signatures_required,
+        })
+    }
+}

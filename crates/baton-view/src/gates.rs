@@ -1,0 +1,297 @@
+//! The one gate evaluator. The promoter asks it before it commits a pin, the auditor asks it
+//! again for every promotion in history, and both hand it the same kind of [`Evidence`]: so
+//! the audit proves what the promoter did, by the same rule, not by a copy of it.
+//!
+//! ```text
+//! let evidence = view.gate_evidence(&env, &bundle, &digest, &promoter, allow_superseded)?;
+//! let outcomes = evaluate(&env, &bundle, &digest, &evidence, now);
+//! ```
+//!
+//! The evaluator reads nothing: no repository, no clock. Time is the `at` it is given (now for
+//! the promoter, the commit time for the auditor).
+
+use std::fmt;
+
+use baton_model::{BundleName, Digest, Duration, EnvName, Environment, Principal, Window};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The gates an environment can have.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateName {
+    /// The digest came from the upstream environment.
+    Upstream,
+    /// It was pinned upstream long enough.
+    Soak,
+    /// Enough other principals approved it.
+    Approvals,
+    /// The promotion is inside a window.
+    Window,
+}
+
+impl GateName {
+    /// The word used in tables, findings (`gate-<word>`) and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateName::Upstream => "upstream",
+            GateName::Soak => "soak",
+            GateName::Approvals => "approvals",
+            GateName::Window => "window",
+        }
+    }
+}
+
+impl fmt::Display for GateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one gate decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GateOutcome {
+    /// The gate.
+    pub gate: GateName,
+    /// Whether it holds.
+    pub held: bool,
+    /// What was found.
+    pub detail: String,
+    /// What the gate requires, in words.
+    pub rule: String,
+    /// What would make it hold (a command to run, when the soak ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// Everything the gates look at, gathered by the caller from the state repository.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    /// Who promotes.
+    pub promoter: Principal,
+    /// What the upstream environment held, when the environment has one.
+    pub upstream: Option<UpstreamEvidence>,
+    /// Every approval recorded for the digest and environment.
+    pub approvals: Vec<RecordedApproval>,
+    /// Whether a digest pinned upstream before, but not now, is acceptable.
+    pub allow_superseded: bool,
+    /// Whether `.baton/allowed_signers` exists (so approvals must be signed to count).
+    pub signatures_required: bool,
+}
+
+/// What the upstream environment held of the bundle.
+#[derive(Clone, Debug)]
+pub struct UpstreamEvidence {
+    /// The upstream environment.
+    pub env: EnvName,
+    /// The digest it pins now, if any.
+    pub current: Option<Digest>,
+    /// When it last pinned the digest being promoted, if it ever did.
+    pub pinned_at: Option<Timestamp>,
+}
+
+/// One approval as recorded, with why it cannot count when it cannot.
+#[derive(Clone, Debug)]
+pub struct RecordedApproval {
+    /// Who approved.
+    pub by: Principal,
+    /// The commit that recorded it, when known.
+    pub commit: Option<String>,
+    /// When it was recorded.
+    pub at: Option<Timestamp>,
+    /// Why it cannot count, whoever promotes (not written by baton, not signed, …).
+    pub invalid: Option<String>,
+}
+
+impl RecordedApproval {
+    /// Why this approval does not count for `promoter`'s promotion; `None` when it counts.
+    pub fn why_not(&self, promoter: &Principal) -> Option<String> {
+        if self.by == *promoter {
+            return Some("the promoter cannot approve their own promotion".to_owned());
+        }
+        self.invalid.clone()
+    }
+}
+
+/// Evaluates every gate of `env` for promoting `digest` of `bundle` at instant `at`: every
+/// outcome, holding or not, in the order upstream, soak, approvals, window.
+pub fn evaluate(
+    env: &Environment,
+    bundle: &BundleName,
+    digest: &Digest,
+    evidence: &Evidence,
+    at: Timestamp,
+) -> Vec<GateOutcome> {
+    let mut outcomes = Vec::new();
+    if let Some(upstream) = &evidence.upstream {
+        outcomes.push(upstream_gate(upstream, digest, evidence.allow_superseded));
+        if let Some(soak) = env.gates.soak {
+            outcomes.push(soak_gate(&upstream.env, soak, upstream.pinned_at, at));
+        }
+    }
+    if env.gates.approvals > 0 {
+        outcomes.push(approvals_gate(env, bundle, digest, evidence));
+    }
+    if !env.gates.windows.is_empty() {
+        outcomes.push(window_gate(&env.gates.windows, at));
+    }
+    outcomes
+}
+
+fn outcome(gate: GateName, held: bool, detail: String, rule: String, fix: String) -> GateOutcome {
+    GateOutcome { gate, held, detail, rule, fix: (!held).then_some(fix) }
+}
+
+fn upstream_gate(upstream: &UpstreamEvidence, digest: &Digest, superseded_ok: bool) -> GateOutcome {
+    let (up, short) = (&upstream.env, digest.short());
+    let rule = format!("{short} pinned in `{up}` first");
+    let is_current = upstream.current.as_ref() == Some(digest);
+    let gate = |held, detail, fix: &str| {
+        outcome(GateName::Upstream, held, detail, rule.clone(), fix.to_owned())
+    };
+    match (is_current, upstream.pinned_at) {
+        (true, _) => gate(true, format!("{short} is pinned in `{up}`"), ""),
+        (false, Some(_)) if superseded_ok => {
+            gate(true, format!("{short} was pinned in `{up}` before (superseded, allowed)"), "")
+        }
+        (false, Some(_)) => gate(
+            false,
+            format!(
+                "{short} was pinned in `{up}` before, but `{up}` now pins {}",
+                upstream.current.as_ref().map_or("nothing", Digest::short)
+            ),
+            "pass `--allow-superseded` to promote it anyway, or promote what upstream pins now",
+        ),
+        (false, None) => gate(
+            false,
+            format!("{short} was never pinned in `{up}`"),
+            &format!("promote it to `{up}` first"),
+        ),
+    }
+}
+
+fn soak_gate(
+    up: &EnvName,
+    soak: Duration,
+    pinned_at: Option<Timestamp>,
+    at: Timestamp,
+) -> GateOutcome {
+    let rule = format!("pinned in `{up}` for {soak}");
+    let Some(since) = pinned_at else {
+        return outcome(
+            GateName::Soak,
+            false,
+            format!("never pinned in `{up}`, needs {soak} there"),
+            rule,
+            format!("promote it to `{up}` and wait {soak}"),
+        );
+    };
+    let held = u64::try_from(at.as_second() - since.as_second()).unwrap_or(0);
+    // Shown to the minute once it is a minute or more: the seconds are noise in a table.
+    let shown = Duration::from_seconds(if held >= 60 { held / 60 * 60 } else { held });
+    if held >= soak.seconds() {
+        return outcome(
+            GateName::Soak,
+            true,
+            format!("pinned in `{up}` for {shown} (needs {soak})"),
+            rule,
+            String::new(),
+        );
+    }
+    let wait = soak.seconds() - held;
+    let until = since
+        .checked_add(jiff::SignedDuration::from_secs(
+            i64::try_from(soak.seconds()).unwrap_or(i64::MAX),
+        ))
+        .map_or_else(|_| "a time out of range".to_owned(), |t| t.to_string());
+    outcome(
+        GateName::Soak,
+        false,
+        format!("pinned in `{up}` for {shown}, needs {soak}"),
+        rule,
+        format!("wait {} more, until {until}", Duration::from_seconds(wait)),
+    )
+}
+
+fn approvals_gate(
+    env: &Environment,
+    bundle: &BundleName,
+    digest: &Digest,
+    evidence: &Evidence,
+) -> GateOutcome {
+    let needed = env.gates.approvals as usize;
+    let mut counted: Vec<&Principal> = Vec::new();
+    let mut not_counted = Vec::new();
+    for approval in &evidence.approvals {
+        match approval.why_not(&evidence.promoter) {
+            None if !counted.contains(&&approval.by) => counted.push(&approval.by),
+            None => {}
+            Some(why) => not_counted.push(format!("`{}` ({why})", approval.by)),
+        }
+    }
+    let names = counted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let mut detail = format!("{} of {needed} counted ({names})", counted.len());
+    if !not_counted.is_empty() {
+        detail.push_str("; not counted: ");
+        detail.push_str(&not_counted.join(", "));
+    }
+    let rule = format!(
+        "{needed} approvals by principals other than `{}`, recorded before the promotion{}",
+        evidence.promoter,
+        if evidence.signatures_required { " and signed" } else { "" }
+    );
+    let fix = format!(
+        "{} more by other principals: `baton approve {bundle} --env {} --digest {digest}`",
+        needed.saturating_sub(counted.len()),
+        env.name,
+    );
+    outcome(GateName::Approvals, counted.len() >= needed, detail, rule, fix)
+}
+
+/// Whether instant `at` is inside one of `windows`; an unknown time zone never is.
+fn window_gate(windows: &[Window], at: Timestamp) -> GateOutcome {
+    let all = windows.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
+    let rule = format!("a promotion inside {all}");
+    let fix =
+        "promote inside a window, or use `--break-glass \"reason\"` where baton.toml allows it";
+    let mut seen = Vec::new();
+    for window in windows {
+        let zone = match jiff::tz::TimeZone::get(window.zone()) {
+            Ok(zone) => zone,
+            Err(e) => {
+                seen.push(format!(
+                    "`{window}` has an unknown time zone `{}` ({e}): correct it in baton.toml",
+                    window.zone()
+                ));
+                continue;
+            }
+        };
+        let local = at.to_zoned(zone);
+        let weekday = usize::from(local.weekday().to_monday_zero_offset().unsigned_abs());
+        let minute = u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute()))
+            .expect("holds because a time of day has fewer than 65536 minutes");
+        let shown = local.strftime("%a %H:%M %Z").to_string();
+        if window.contains(weekday, minute) {
+            let detail = format!("inside `{window}` (at {shown})");
+            return outcome(GateName::Window, true, detail, rule, String::new());
+        }
+        seen.push(format!("`{window}` (at {shown})"));
+    }
+    let detail = format!("outside every window: {}", seen.join(", "));
+    outcome(GateName::Window, false, detail, rule, fix.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

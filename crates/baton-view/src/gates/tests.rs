@@ -1,0 +1,130 @@
+//! The evaluator as a table: evidence in, outcomes out, at a pinned instant.
+
+use baton_model::Pipeline;
+
+use super::*;
+
+const PIPELINE: &str = r#"
+[[environment]]
+name = "staging"
+store = "oci:stores/staging"
+
+[[environment]]
+name = "prod"
+store = "oci:stores/prod"
+gates = { soak = "2h", approvals = 2, windows = ["Mon-Fri 09:00-16:00 Europe/Berlin"] }
+"#;
+
+/// 2026-11-24 is a Tuesday.
+fn at(hh_mm: &str) -> Timestamp {
+    format!("2026-11-24T{hh_mm}:00Z").parse().unwrap()
+}
+
+fn principal(name: &str) -> Principal {
+    name.parse().unwrap()
+}
+
+fn approval(by: &str, invalid: Option<&str>) -> RecordedApproval {
+    RecordedApproval { by: principal(by), commit: None, at: None, invalid: invalid.map(Into::into) }
+}
+
+/// Evaluates prod's gates with `digest` pinned in staging at `pinned` (HH:MM) and `approvals`.
+fn check(pinned: Option<&str>, approvals: Vec<RecordedApproval>, now: &str) -> Vec<GateOutcome> {
+    let pipeline = Pipeline::from_toml(PIPELINE).unwrap();
+    let prod = pipeline.environment(&"prod".parse().unwrap()).unwrap();
+    let digest = Digest::of(b"bundle");
+    let evidence = Evidence {
+        promoter: principal("ci@example.com"),
+        upstream: Some(UpstreamEvidence {
+            env: "staging".parse().unwrap(),
+            current: pinned.map(|_| digest.clone()),
+            pinned_at: pinned.map(at),
+        }),
+        approvals,
+        allow_superseded: false,
+        signatures_required: false,
+    };
+    evaluate(prod, &"web".parse().unwrap(), &digest, &evidence, at(now))
+}
+
+fn gate(outcomes: &[GateOutcome], name: GateName) -> &GateOutcome {
+    outcomes.iter().find(|o| o.gate == name).unwrap()
+}
+
+#[test]
+fn soak_counts_from_the_upstream_pin_and_says_when_it_ends() {
+    let two = vec![approval("alice", None), approval("bob", None)];
+    let early = check(Some("08:00"), two.clone(), "09:25");
+    let soak = gate(&early, GateName::Soak);
+    assert!(!soak.held);
+    assert_eq!(soak.detail, "pinned in `staging` for 1h25m, needs 2h");
+    assert_eq!(soak.fix.as_deref(), Some("wait 35m more, until 2026-11-24T10:00:00Z"));
+    // One second short, then exactly on time.
+    let short = check(Some("08:00"), two.clone(), "09:59");
+    assert!(!gate(&short, GateName::Soak).held);
+    let on_time = check(Some("08:00"), two, "10:00");
+    assert!(on_time.iter().all(|o| o.held), "{on_time:#?}");
+    assert_eq!(gate(&on_time, GateName::Soak).detail, "pinned in `staging` for 2h (needs 2h)");
+}
+
+#[test]
+fn approvals_count_distinct_principals_other_than_the_promoter() {
+    let approvals = vec![
+        approval("alice", None),
+        approval("ci@example.com", None),
+        approval("carol", Some("not signed by a key listed for `carol`")),
+    ];
+    let outcomes = check(Some("08:00"), approvals, "12:00");
+    let approvals = gate(&outcomes, GateName::Approvals);
+    assert!(!approvals.held);
+    assert_eq!(
+        approvals.detail,
+        "1 of 2 counted (alice); not counted: `ci@example.com` (the promoter cannot approve their own promotion), `carol` (not signed by a key listed for `carol`)"
+    );
+    assert!(
+        approvals.fix.as_deref().unwrap().starts_with(
+            "1 more by other principals: `baton approve web --env prod --digest sha256:"
+        )
+    );
+}
+
+#[test]
+fn windows_are_evaluated_in_their_zone_at_the_instant_given() {
+    let two = vec![approval("alice", None), approval("bob", None)];
+    // 08:30 UTC is 09:30 in Berlin: inside. 07:59 UTC is 08:59: outside. 15:00 UTC is 16:00:
+    // the window's end is not in it.
+    assert!(gate(&check(Some("00:00"), two.clone(), "08:30"), GateName::Window).held);
+    let before = check(Some("00:00"), two.clone(), "07:59");
+    let window = gate(&before, GateName::Window);
+    assert!(!window.held);
+    assert!(window.detail.contains("at Tue 08:59 CET"), "{}", window.detail);
+    assert!(!gate(&check(Some("00:00"), two.clone(), "15:00"), GateName::Window).held);
+    assert!(gate(&check(Some("00:00"), two, "14:59"), GateName::Window).held);
+}
+
+#[test]
+fn an_unknown_zone_holds_no_window_and_says_so() {
+    let window: Window = "Mon-Sun 00:00-24:00 Mars/Olympus".parse().unwrap();
+    let outcome = window_gate(&[window], at("12:00"));
+    assert!(!outcome.held);
+    assert!(outcome.detail.contains("unknown time zone `Mars/Olympus`"), "{}", outcome.detail);
+}
+
+#[test]
+fn upstream_names_what_upstream_pins_instead() {
+    let digest = Digest::of(b"bundle");
+    let other = Digest::of(b"other");
+    let upstream = |current: Option<&Digest>, pinned: bool| UpstreamEvidence {
+        env: "staging".parse().unwrap(),
+        current: current.cloned(),
+        pinned_at: pinned.then(|| at("08:00")),
+    };
+    let superseded = upstream(Some(&other), true);
+    let refused = upstream_gate(&superseded, &digest, false);
+    assert!(!refused.held);
+    assert!(refused.detail.contains(&format!("now pins {}", other.short())), "{}", refused.detail);
+    assert!(upstream_gate(&superseded, &digest, true).held);
+    let never = upstream_gate(&upstream(None, false), &digest, true);
+    assert!(!never.held);
+    assert_eq!(never.fix.as_deref(), Some("promote it to `staging` first"));
+}

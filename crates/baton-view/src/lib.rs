@@ -1,0 +1,30 @@
+//! The read model: the state repository read at one commit, and the one judge of gates.
+//!
+//! Every operation stands on this crate and none reaches through another: the promoter reads
+//! pins, params and approvals here before it writes; the applier reads the pin and params it
+//! acts on; the auditor reads history and asks the same [`evaluate`] what the promoter asked.
+//!
+//! ```text
+//! let view = View::open(StateRepo::discover(Path::new("."))?)?;
+//! let env = view.environment("prod")?;
+//! let params = view.checked_params(&env.name, &bundle, &config)?;   // parsed, checked, digest
+//! let evidence = view.gate_evidence(env, &bundle, &digest, &promoter, false)?;
+//! let outcomes = evaluate(env, &bundle, &digest, &evidence, Timestamp::now());
+//! let rows = status(&view, Timestamp::now())?;
+//! ```
+#![warn(missing_docs)]
+
+mod error;
+mod evidence;
+mod gates;
+mod params;
+mod query;
+mod view;
+
+pub use error::ViewError;
+pub use gates::{Evidence, GateName, GateOutcome, RecordedApproval, UpstreamEvidence, evaluate};
+pub use params::{CheckedParams, load_config, params_digest};
+pub use query::{
+    BundleDiff, HistoryEntry, ParamDiff, PinSummary, StatusRow, diff, history, status,
+};
+pub use view::{PinEvent, SignatureState, View, params_path, resolve_store, rfc3339, state_path};
