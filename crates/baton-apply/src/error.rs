@@ -1,8 +1,6 @@
 //! Everything that can stop the applier, each naming the environment, bundle, file or command
 //! involved and what to do. No message ever holds a secret's value.
 
-use std::path::PathBuf;
-
 use baton_bundle::Finding;
 use baton_model::{BundleName, Digest, EnvName};
 use baton_store::StoreError;
@@ -76,25 +74,9 @@ pub enum ApplyError {
         /// What is missing.
         message: String,
     },
-    /// Another apply holds the target.
-    #[error(
-        "another apply is running on `{}` (it holds `{}`): wait for it to finish",
-        target.display(), lock.display()
-    )]
-    Busy {
-        /// The target directory.
-        target: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
-    },
-    /// The target directory cannot be written.
-    #[error("cannot write the target `{}`: {source}", path.display())]
-    Target {
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The target's files or records could not be read or written.
+    #[error(transparent)]
+    Target(#[from] baton_target::TargetError),
     /// A command of an exec target failed.
     #[error(
         "{what} `{command}` {outcome}; the previous release stays applied{}",

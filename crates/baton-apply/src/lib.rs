@@ -16,13 +16,17 @@
 
 mod apply;
 mod error;
+mod exec;
+mod fetch;
+mod job;
+mod plan;
+mod reconcile;
 mod render;
-mod tree;
 
-pub use apply::{
-    Applied, AppliedRecord, ApplyOptions, DriftReport, PassReport, Plan, apply, drift, plan,
-    reconcile,
-};
+pub use apply::{Applied, ApplyAction, apply};
+pub use baton_target::{AppliedRecord, Differences, DriftReport, FileHash, Tree};
 pub use error::ApplyError;
+pub use job::ApplyOptions;
+pub use plan::{Plan, plan};
+pub use reconcile::{PassReport, drift, reconcile};
 pub use render::{EnvLookup, Resolved};
-pub use tree::{Differences, FileHash, Tree, hash_tree, tree_digest};

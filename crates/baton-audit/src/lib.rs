@@ -17,7 +17,6 @@ mod report;
 
 use std::collections::HashMap;
 
-use baton_apply::ApplyOptions;
 use baton_model::{BundleName, EnvName, StateRecord};
 use baton_store::RegistryOptions;
 use baton_view::{View, ViewError, rfc3339};
@@ -50,8 +49,9 @@ impl Scope {
 pub struct Options<'a> {
     /// How registries are reached.
     pub registry: &'a RegistryOptions,
-    /// Check the targets reachable from here (`--targets`), with the applier's settings.
-    pub targets: Option<ApplyOptions<'a>>,
+    /// Check the targets reachable from here (`--targets`): the applier's directory of exec
+    /// targets' releases and records.
+    pub targets: Option<std::path::PathBuf>,
 }
 
 /// Why the audit could not run (a finding is not an error).

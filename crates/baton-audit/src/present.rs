@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use baton_apply::{ApplyOptions, drift};
 use baton_bundle::{Limits, verify_bundle};
 use baton_model::{BundleName, Digest, EnvName, Selector, StateRecord, StoreLocation};
 use baton_store::{RegistryOptions, Store};
+use baton_target::{Home, drift};
 use baton_view::{View, params_digest, params_path, resolve_store, rfc3339};
 
 use crate::{
@@ -199,18 +199,20 @@ pub(crate) fn stores(
 pub(crate) fn targets(
     view: &View,
     scope: &Scope,
-    options: &ApplyOptions<'_>,
+    applied_dir: &std::path::Path,
     findings: &mut Vec<Finding>,
 ) -> Result<(), AuditError> {
     for environment in view.pipeline.environments() {
         let env = &environment.name;
-        if environment.target.is_none() || scope.env.as_ref().is_some_and(|e| e != env) {
+        let Some(target) = &environment.target else { continue };
+        if scope.env.as_ref().is_some_and(|e| e != env) {
             continue;
         }
         let pins = view.pins_in(env)?;
         for pin in pins.iter().filter(|p| scope.covers(env, &p.bundle)) {
-            let reports = match drift(view, env.as_str(), Some(&pin.bundle), options) {
-                Ok(reports) => reports,
+            let home = Home::of(target, view.repo.paths_root(), applied_dir, env, &pin.bundle);
+            let reports = match drift(&home, pin) {
+                Ok(report) => [report],
                 Err(e) => {
                     findings.push(error(
                         "target",

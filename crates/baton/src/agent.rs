@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use baton_apply::{ApplyOptions, PassReport, reconcile};
+use baton_apply::{ApplyAction, ApplyOptions, PassReport, reconcile};
 
 use crate::{ExitStatus, cli::AgentArgs, commands::promote::open_state, printer::Printer};
 
@@ -18,7 +18,7 @@ pub(crate) fn run(
     if args.once {
         let reports = pass(args, options)?;
         print(printer, &reports)?;
-        let drifted = reports.iter().any(|r| r.action == "drift");
+        let drifted = reports.iter().any(|r| r.action == ApplyAction::Drift);
         return Ok(if drifted { ExitStatus::Findings } else { ExitStatus::Success });
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -32,7 +32,7 @@ pub(crate) fn run(
                 Ok(reports) => {
                     failures = 0;
                     tracing::info!(env = %args.env, bundles = reports.len(), "pass done");
-                    for r in reports.iter().filter(|r| r.action != "unchanged") {
+                    for r in reports.iter().filter(|r| r.action != ApplyAction::Unchanged) {
                         tracing::warn!(env = %args.env, bundle = %r.bundle, action = %r.action, changed = r.differences.changed.len(), added = r.differences.added.len(), removed = r.differences.removed.len(), "reconciled");
                     }
                 }
@@ -77,7 +77,7 @@ fn print(printer: &Printer, reports: &[PassReport]) -> Result<()> {
     for r in reports {
         let d = &r.differences;
         printer.status(
-            &r.action,
+            r.action.as_str(),
             &format!(
                 "{} ({} changed, {} added, {} removed before the pass)",
                 r.bundle,

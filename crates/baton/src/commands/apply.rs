@@ -1,7 +1,7 @@
 //! `baton plan`, `apply`, `drift` and `agent`: thin wrappers over `baton_apply`.
 
 use anyhow::Result;
-use baton_apply::{ApplyOptions, DriftReport, apply, drift, plan};
+use baton_apply::{ApplyAction, ApplyOptions, DriftReport, apply, drift, plan};
 use baton_store::{Progress, RegistryOptions};
 
 use crate::{
@@ -56,11 +56,11 @@ pub(crate) fn run(
                 return Ok(ExitStatus::Success);
             }
             for a in &done {
-                let verb = match a.action.as_str() {
-                    "unchanged" => "Unchanged",
-                    "swapped" => "Swapped",
-                    "healed" => "Healed",
-                    _ => "Applied",
+                let verb = match a.action {
+                    ApplyAction::Unchanged => "Unchanged",
+                    ApplyAction::Swapped => "Swapped",
+                    ApplyAction::Healed => "Healed",
+                    ApplyAction::Applied | ApplyAction::Drift => "Applied",
                 };
                 printer.status(
                     verb,
@@ -99,6 +99,7 @@ pub(crate) fn apply_options<'a>(
         registry,
         lookup: &env::secret_from_env,
         progress,
+        clock: &jiff::Timestamp::now,
     }
 }
 

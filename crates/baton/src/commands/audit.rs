@@ -42,7 +42,7 @@ pub(crate) fn run(
         since: args.since,
         deep: args.deep,
     };
-    let options = Options { registry, targets: args.targets.then_some(applier) };
+    let options = Options { registry, targets: args.targets.then_some(applier.applied_dir) };
     let report = audit(&view, &scope, &options).context("the audit could not run")?;
     if let Some(path) = &args.report {
         baton_fs::write_atomic(path, html(&report).as_bytes())

@@ -7,13 +7,40 @@ use baton_model::Digest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+/// What an entry of a tree is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A plain file.
+    File,
+    /// A file with an execute bit.
+    Executable,
+    /// A symbolic link.
+    Link,
+}
+
+impl EntryKind {
+    /// The word in records and in the tree digest's listing.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Executable => "executable",
+            EntryKind::Link => "link",
+        }
+    }
+
+    fn of_mode(executable: bool) -> EntryKind {
+        if executable { EntryKind::Executable } else { EntryKind::File }
+    }
+}
+
 /// One entry of a tree.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileHash {
-    /// sha256 of the content (of the link target, for a link).
+    /// sha256 of the content (of the link target, for a link), as hex.
     pub sha256: String,
-    /// `file`, `executable` or `link`.
-    pub kind: String,
+    /// What it is.
+    pub kind: EntryKind,
 }
 
 /// Every file and link below a directory, by `/`-separated relative path.
@@ -38,14 +65,14 @@ fn walk(dir: &Path, prefix: &str, tree: &mut Tree) -> std::io::Result<()> {
         } else if kind.is_symlink() {
             let target = fs_err::read_link(entry.path())?;
             let digest = hex::encode(Sha256::digest(target.to_string_lossy().as_bytes()));
-            tree.insert(path, FileHash { sha256: digest, kind: "link".into() });
+            tree.insert(path, FileHash { sha256: digest, kind: EntryKind::Link });
         } else {
             let executable = entry.metadata()?.permissions().mode() & 0o111 != 0;
             tree.insert(
                 path,
                 FileHash {
                     sha256: hash_file(&entry.path())?,
-                    kind: if executable { "executable" } else { "file" }.into(),
+                    kind: EntryKind::of_mode(executable),
                 },
             );
         }
@@ -55,7 +82,7 @@ fn walk(dir: &Path, prefix: &str, tree: &mut Tree) -> std::io::Result<()> {
 
 /// The tree an unpacked bundle has after rendering, without reading it back: every file as the
 /// bundle's verified index says, except the `rendered` ones, which are hashed from `root`.
-pub(crate) fn tree_of_release(
+pub fn tree_of_release(
     root: &Path,
     files: &[baton_model::FileEntry],
     rendered: &[String],
@@ -66,17 +93,17 @@ pub(crate) fn tree_of_release(
         let entry = if rendered.contains(file.path.as_str()) {
             let path = root.join(&file.path);
             let executable = fs_err::metadata(&path)?.permissions().mode() & 0o111 != 0;
-            FileHash {
-                sha256: hash_file(&path)?,
-                kind: if executable { "executable" } else { "file" }.into(),
-            }
+            FileHash { sha256: hash_file(&path)?, kind: EntryKind::of_mode(executable) }
         } else if file.kind == baton_model::FileKind::Symlink {
             let target = file.target.as_deref().unwrap_or_default();
-            FileHash { sha256: hex::encode(Sha256::digest(target.as_bytes())), kind: "link".into() }
+            FileHash {
+                sha256: hex::encode(Sha256::digest(target.as_bytes())),
+                kind: EntryKind::Link,
+            }
         } else {
             FileHash {
                 sha256: file.sha256.as_ref().map(|d| d.hex().to_owned()).unwrap_or_default(),
-                kind: if file.mode == "0755" { "executable" } else { "file" }.into(),
+                kind: EntryKind::of_mode(file.mode == "0755"),
             }
         };
         tree.insert(file.path.clone(), entry);
@@ -85,7 +112,7 @@ pub(crate) fn tree_of_release(
 }
 
 /// sha256 of a file, streamed, as hex.
-pub(crate) fn hash_file(path: &Path) -> std::io::Result<String> {
+fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(baton_fs::hash_file(path)?.hex().to_owned())
 }
 
@@ -95,7 +122,7 @@ pub fn tree_digest(tree: &Tree) -> Digest {
     for (path, file) in tree {
         listing.extend_from_slice(path.as_bytes());
         listing.push(0);
-        listing.extend_from_slice(file.kind.as_bytes());
+        listing.extend_from_slice(file.kind.as_str().as_bytes());
         listing.push(0);
         listing.extend_from_slice(file.sha256.as_bytes());
         listing.push(b'\n');
@@ -104,7 +131,7 @@ pub fn tree_digest(tree: &Tree) -> Digest {
 }
 
 /// How a tree differs from what was recorded.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Differences {
     /// In both, with other content or kind.
     pub changed: Vec<String>,
@@ -122,7 +149,7 @@ impl Differences {
 }
 
 /// Compares `found` against `expected`.
-pub(crate) fn compare(expected: &Tree, found: &Tree) -> Differences {
+pub fn compare(expected: &Tree, found: &Tree) -> Differences {
     let mut differences = Differences::default();
     for (path, file) in expected {
         match found.get(path) {

@@ -1,0 +1,124 @@
+//! Fetch, verify, unpack, render: the one path from a pin to a rendered tree on disk, shared by
+//! `apply` (into the target's releases) and `plan` (into a scratch directory).
+
+use std::path::Path;
+
+use baton_bundle::{Limits, Opened, UnpackError, open_bundle, unpack};
+use baton_model::{BundleName, Selector};
+use baton_store::{LayoutStore, Store, copy};
+use baton_target::{Tree, tree_of_release};
+use baton_view::ViewError;
+
+use crate::{
+    ApplyError, ApplyOptions,
+    job::Job,
+    render::{RenderContext, Resolved, render_tree, resolve},
+};
+
+/// A bundle fetched, verified, unpacked and rendered into a staging directory.
+pub(crate) struct Staged {
+    pub(crate) opened: Opened,
+    pub(crate) resolved: Resolved,
+    /// The params file's digest, as checked against the bundle's schema.
+    pub(crate) params_digest: baton_model::Digest,
+    pub(crate) staging: tempfile::TempDir,
+    /// The rendered tree, from the verified index with only the rendered files hashed.
+    pub(crate) files: Tree,
+}
+
+/// Fetches and unpacks the pinned bundle into a staging directory under `under`, and renders it.
+pub(crate) fn fetch_and_render(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+    under: &Path,
+) -> Result<Staged, ApplyError> {
+    let (opened, resolved, params_digest, staging) = fetch_and_unpack(job, options, under)?;
+    let context = RenderContext {
+        env: &job.env.name,
+        config: &opened.config,
+        digest: &job.pin.digest,
+        resolved: &resolved,
+    };
+    let rendered = render_tree(staging.path(), &context)?;
+    let files = tree_of_release(staging.path(), &opened.config.files, &rendered)?;
+    Ok(Staged { opened, resolved, params_digest, staging, files })
+}
+
+type Unpacked = (Opened, Resolved, baton_model::Digest, tempfile::TempDir);
+
+/// Copies the bundle into the cache, opens it, checks and resolves params, unpacks the layer
+/// (verified) into a staging directory under `releases`. A cached blob that fails verification
+/// is removed and fetched again, once.
+fn fetch_and_unpack(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+    releases: &Path,
+) -> Result<Unpacked, ApplyError> {
+    let store = job.view.open_store(&job.env, options.registry)?;
+    let cache = Store::Layout(LayoutStore::new(options.cache.clone()));
+    let digest = &job.pin.digest;
+    for attempt in 0..2 {
+        store.resolve(&job.bundle, &Selector::Digest(digest.clone())).map_err(|e| {
+            ViewError::NotInStore {
+                bundle: job.bundle.clone(),
+                digest: digest.clone(),
+                store: store.label(),
+                source: Box::new(e),
+            }
+        })?;
+        copy(&store, &job.bundle, digest, &cache, None, options.progress)?;
+        let blobs = cache.blobs(&job.bundle);
+        let opened = match open_bundle(blobs.as_ref(), digest) {
+            Ok(opened) => opened,
+            Err(baton_bundle::OpenError::Findings(findings)) if attempt == 0 => {
+                tracing::warn!(bundle = %job.bundle, %digest, ?findings, "cached bundle is damaged; fetching it again");
+                forget(&options.cache, &job.bundle);
+                continue;
+            }
+            Err(baton_bundle::OpenError::Findings(findings)) => {
+                return Err(ApplyError::Verification {
+                    bundle: job.bundle.clone(),
+                    digest: digest.clone(),
+                    store: store.label(),
+                    findings,
+                });
+            }
+            Err(baton_bundle::OpenError::Io(e)) => return Err(e.into()),
+        };
+        let params = job.view.checked_params(&job.env.name, &job.bundle, &opened.config)?;
+        let resolved = resolve(&params.values, &opened.config, &params.path, options.lookup)?;
+        // The staging directory becomes the release: unpack fills it (through a directory of
+        // its own beside it, renamed into place once every byte verified).
+        let staging = baton_fs::temp_dir_in(releases, ".staging-")?;
+        let layer = blobs.open_blob(&opened.layer().digest)?;
+        match unpack(layer, opened.layer(), &opened.config, staging.path(), Limits::STANDARD) {
+            Ok(()) => return Ok((opened, resolved, params.digest, staging)),
+            Err(UnpackError::Verification { findings }) if attempt == 0 => {
+                tracing::warn!(bundle = %job.bundle, %digest, ?findings, "cached layer is damaged; fetching it again");
+                forget(&options.cache, &job.bundle);
+            }
+            Err(UnpackError::Verification { findings }) => {
+                return Err(ApplyError::Verification {
+                    bundle: job.bundle.clone(),
+                    digest: digest.clone(),
+                    store: store.label(),
+                    findings,
+                });
+            }
+            Err(UnpackError::Destination { path, reason }) => {
+                return Err(baton_target::TargetError::Write {
+                    path,
+                    source: std::io::Error::other(reason),
+                }
+                .into());
+            }
+            Err(UnpackError::Io(e)) => return Err(e.into()),
+        }
+    }
+    unreachable!("the second attempt returns")
+}
+
+/// Drops a bundle's cached blobs so the next copy fetches them again.
+fn forget(cache: &Path, bundle: &BundleName) {
+    let _ = fs_err::remove_dir_all(cache.join(bundle.as_str()));
+}
