@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use baton_bundle::{BuildContext, Descriptor, Finding, Limits, OpenError, Opened, UnpackError};
+use anyhow::{Context, Result};
+use baton_build::{
+    BuildProgress, BuildRequest, CopyOutcome, InspectReport, ListedBundle, UnpackReport,
+    VerifyFinding, VerifyReport,
+};
+use baton_bundle::{Finding, Limits, OpenError, Opened, UnpackError};
 use baton_model::{BlobSource, Digest, Reference, Selector, StoreLocation};
-use baton_state::WorkFile;
-use baton_store::{CopyReport, LayoutStore, Progress, ProgressEvent, RegistryOptions, Store};
-use serde_json::json;
+use baton_store::{Progress, ProgressEvent, RegistryOptions, Store};
 
 use crate::{
     ExitStatus,
@@ -64,150 +66,54 @@ impl Resolved {
 }
 
 fn build(args: &BuildArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
-    // A registry store is built into a temporary layout first, then copied: one code path writes
-    // bundles, and `copy` is the one path that moves them.
-    let staging = match &args.store {
-        StoreLocation::Layout(_) => None,
-        StoreLocation::Registry { .. } => {
-            Some(tempfile::tempdir().context("cannot create a temporary store")?)
-        }
-    };
-    let store = match (&args.store, &staging) {
-        (StoreLocation::Layout(path), _) => LayoutStore::new(path.clone()),
-        (_, Some(temp)) => LayoutStore::new(temp.path().to_owned()),
-        (_, None) => unreachable!("a registry store always has a staging layout"),
-    };
-    let dir = &args.dir;
-    let context = || format!("cannot build a bundle from `{}`", dir.display());
-    let descriptor = Descriptor::read_skipping(dir, store_inside(&store, dir).as_deref())
-        .with_context(context)?;
-    let files: Vec<WorkFile<'_>> = descriptor
-        .entries
-        .iter()
-        .map(|e| WorkFile {
-            path: &e.path,
-            kind: e.kind,
-            executable: e.executable,
-            target: e.target.as_deref(),
-        })
-        .collect();
-    let provenance = baton_state::provenance(dir, &files).with_context(context)?;
-    if let Some(found) = &provenance
-        && !found.source.clean
-    {
-        if !args.allow_dirty {
-            bail!(
-                "cannot build a bundle from `{}`: its files differ from commit {} in {}\n\
-                 commit them, or pass --allow-dirty to build anyway (the bundle then records the tree as dirty)",
-                dir.display(),
-                &found.source.commit[..12.min(found.source.commit.len())],
-                list_some(&found.dirty_paths, 5),
-            );
-        }
-        printer.warn(&format!("building from a dirty tree: {}", list_some(&found.dirty_paths, 5)));
-    }
-    let epoch = match crate::env::source_date_epoch()? {
-        Some(epoch) => epoch,
-        None => provenance.as_ref().map_or(0, |p| p.commit_time),
-    };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    let build_context = BuildContext { epoch, source: provenance.map(|p| p.source), threads };
-
-    let name = &descriptor.file.bundle.name;
-    let writer = store.blob_writer(name).with_context(context)?;
-    let bar = printer.progress(descriptor.content_size(), &format!("packing {name}"));
-    let (built, writer) =
-        baton_bundle::build(&descriptor, &build_context, writer, &|done| bar.set_position(done))
-            .with_context(context)?;
+    let request = BuildRequest {
+        dir: args.dir.clone(),
+        store: args.store.clone(),
+        allow_dirty: args.allow_dirty,
+        threads,
+        epoch: crate::env::source_date_epoch()?,
+        registry: options,
+    };
+    let bar = printer.progress(0, &format!("packing {}", args.dir.display()));
+    let (push_bar, push) = transfer_progress(printer, "pushing");
+    let progress = BuildProgress {
+        packing_total: &|total| bar.set_length(total),
+        packed: &|done| bar.set_position(done),
+        push: &push,
+    };
+    let built = baton_build::build(&request, &progress);
     bar.finish_and_clear();
-    let (layer_digest, _) = writer.commit()?;
-    if layer_digest != built.layer().digest {
-        bail!(
-            "internal error: the store hashed the layer to {layer_digest}, the bundler to {}",
-            built.layer().digest
-        );
+    push_bar.finish_and_clear();
+    let built = built?;
+    let (name, tag) = (&built.name, &built.version);
+    if !built.dirty.is_empty() {
+        printer.warn(&format!("building from a dirty tree: {}", list_some(&built.dirty, 5)));
     }
-    store.put_blob(name, &built.config_bytes)?;
-    let tag = built.config.version.to_string();
-    let mut stored = store.put_manifest(name, &built.manifest_bytes, Some(&tag))?;
-    let mut pushed = None;
-    if staging.is_some() {
-        let target = open_store(&args.store, options)?;
-        let (bar, progress) = transfer_progress(printer, &format!("pushing {name}"));
-        let report = baton_store::copy(
-            &Store::Layout(store.clone()),
-            name,
-            &built.digest,
-            &target,
-            Some(&tag),
-            &progress,
-        )
-        .with_context(|| format!("cannot push {name}:{tag} to `{}`", args.store))?;
-        bar.finish_and_clear();
-        stored.moved_from.clone_from(&report.moved_from);
-        pushed = Some(report);
-    }
-    if let Some(previous) = &stored.moved_from {
+    if let Some(previous) = &built.moved_from {
         printer.warn(&format!(
             "tag {name}:{tag} moved from {previous} to {}: the content changed but the version did not; \
              bump the version in bundle.toml so that a tag keeps meaning one bundle",
-            stored.digest
+            built.digest
         ));
     }
-    report_built(&built, &args.store, pushed.as_ref(), printer)?;
-    Ok(ExitStatus::Success)
-}
-
-fn report_built(
-    built: &baton_bundle::Built,
-    store: &StoreLocation,
-    pushed: Option<&CopyReport>,
-    printer: &Printer,
-) -> Result<()> {
-    let name = &built.config.name;
-    let tag = built.config.version.to_string();
-    let reference = format!("{store}/{name}@{}", built.digest);
     if printer.is_json() {
-        printer.json(&json!({
-            "name": name.as_str(),
-            "version": tag,
-            "digest": built.digest,
-            "reference": reference,
-            "tag_reference": format!("{store}/{name}:{tag}"),
-            "size": built.size(),
-            "store": store.to_string(),
-            "files": built.config.files.len(),
-            "config": built.manifest.config,
-            "layer": built.layer(),
-            "source": built.config.source,
-            "created": built.config.created,
-            "pushed": pushed.map(|report| copy_json(report, &reference)),
-        }))?;
+        printer.json(&built)?;
     } else {
         printer.status(
             "Built",
             &format!(
-                "{name} {tag} ({} files, {}) into {store}",
-                built.config.files.len(),
-                human_size(built.size()),
+                "{name} {tag} ({} files, {}) into {}",
+                built.files,
+                human_size(built.size),
+                built.store
             ),
         );
         printer.line(&format!("{name}:{tag}@{}", built.digest))?;
     }
-    Ok(())
-}
-
-/// The store's directory relative to the descriptor, when the store lives inside it.
-fn store_inside(store: &LayoutStore, descriptor: &Path) -> Option<std::path::PathBuf> {
-    let store = fs_err::canonicalize(store.root()).ok()?;
-    let descriptor = fs_err::canonicalize(descriptor).ok()?;
-    store
-        .strip_prefix(&descriptor)
-        .ok()
-        .filter(|rel| !rel.as_os_str().is_empty())
-        .map(Path::to_owned)
+    Ok(ExitStatus::Success)
 }
 
 /// `a, b, c and 4 more`.
@@ -226,20 +132,18 @@ fn list(args: &ListArgs, printer: &Printer, options: &RegistryOptions) -> Result
     if printer.is_json() {
         let items: Vec<_> = listed
             .iter()
-            .map(|l| {
-                json!({
-                    "name": l.name,
-                    "tag": l.tag,
-                    "version": annotation(&l.manifest, "version"),
-                    "digest": l.digest,
-                    "reference": format!("{}/{}@{}", args.store, l.name, l.digest),
-                    "size": l.size,
-                    "created": annotation(&l.manifest, "created"),
-                    "bundle": l.manifest.is_bundle(),
-                })
+            .map(|l| ListedBundle {
+                name: l.name.clone(),
+                tag: l.tag.clone(),
+                version: annotation(&l.manifest, "version"),
+                digest: l.digest.clone(),
+                reference: format!("{}/{}@{}", args.store, l.name, l.digest),
+                size: l.size,
+                created: annotation(&l.manifest, "created"),
+                bundle: l.manifest.is_bundle(),
             })
             .collect();
-        printer.json(&serde_json::Value::Array(items))?;
+        printer.json(&items)?;
         return Ok(ExitStatus::Success);
     }
     if listed.is_empty() {
@@ -288,13 +192,13 @@ fn inspect(args: &RefArgs, printer: &Printer, options: &RegistryOptions) -> Resu
     };
     let config = &opened.config;
     if printer.is_json() {
-        printer.json(&json!({
-            "reference": resolved.pinned(),
-            "digest": opened.digest,
-            "size": opened.size(),
-            "manifest": opened.manifest,
-            "config": config,
-        }))?;
+        printer.json(&InspectReport {
+            reference: resolved.pinned(),
+            digest: opened.digest.clone(),
+            size: opened.size(),
+            manifest: opened.manifest.clone(),
+            config: config.clone(),
+        })?;
         return Ok(ExitStatus::Success);
     }
     let heading = |text: &str| printer.paint(BOLD, text);
@@ -443,15 +347,17 @@ fn report_findings(
     printer: &Printer,
 ) -> Result<()> {
     if printer.is_json() {
-        let findings: Vec<_> =
-            findings.iter().map(|f| json!({"subject": f.subject, "problem": f.problem})).collect();
-        printer.json(&json!({
-            "reference": resolved.pinned(),
-            "digest": resolved.digest,
-            "ok": findings.is_empty(),
-            "files": opened.map(|o| o.config.files.len()),
-            "findings": findings,
-        }))?;
+        let findings: Vec<_> = findings
+            .iter()
+            .map(|f| VerifyFinding { subject: f.subject.clone(), problem: f.problem.clone() })
+            .collect();
+        printer.json(&VerifyReport {
+            reference: resolved.pinned(),
+            digest: resolved.digest.clone(),
+            ok: findings.is_empty(),
+            files: opened.map(|o| o.config.files.len()),
+            findings,
+        })?;
         return Ok(());
     }
     if findings.is_empty() {
@@ -508,12 +414,12 @@ fn unpack(args: &UnpackArgs, printer: &Printer, options: &RegistryOptions) -> Re
         Err(e) => return Err(e).with_context(|| format!("cannot unpack {}", resolved.pinned())),
     }
     if printer.is_json() {
-        printer.json(&json!({
-            "reference": resolved.pinned(),
-            "digest": resolved.digest,
-            "into": args.into,
-            "files": opened.config.files.len(),
-        }))?;
+        printer.json(&UnpackReport {
+            reference: resolved.pinned(),
+            digest: resolved.digest.clone(),
+            into: args.into.clone(),
+            files: opened.config.files.len(),
+        })?;
     } else {
         printer.status(
             "Unpacked",
@@ -554,7 +460,7 @@ fn copy(args: &CopyArgs, printer: &Printer, options: &RegistryOptions) -> Result
         ));
     }
     if printer.is_json() {
-        printer.json(&copy_json(&report, &destination))?;
+        printer.json(&CopyOutcome::of(&report, &destination))?;
     } else {
         printer.status(
             "Copied",
@@ -574,18 +480,6 @@ fn copy(args: &CopyArgs, printer: &Printer, options: &RegistryOptions) -> Result
     Ok(ExitStatus::Success)
 }
 
-fn copy_json(report: &CopyReport, reference: &str) -> serde_json::Value {
-    json!({
-        "digest": report.digest,
-        "reference": reference,
-        "blobs_skipped": report.blobs_skipped,
-        "blobs_mounted": report.blobs_mounted,
-        "blobs_uploaded": report.blobs_uploaded,
-        "bytes_uploaded": report.bytes_uploaded,
-        "seconds": report.seconds,
-    })
-}
-
 fn export(args: &ExportArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
     let resolved = Resolved::new(&args.reference, options)?;
     let opened = match open_or_report(&resolved, printer)? {
@@ -596,32 +490,18 @@ fn export(args: &ExportArgs, printer: &Printer, options: &RegistryOptions) -> Re
         Selector::Tag(tag) => tag.clone(),
         Selector::Digest(_) => opened.config.version.to_string(),
     };
-    let file = &args.output_file;
-    // The archive appears whole or not at all, 0666 less the umask like any file the user writes.
-    let mut out = baton_fs::AtomicFile::create(file)
-        .with_context(|| format!("cannot write `{}`", file.display()))?;
     let blobs = resolved.blobs();
-    baton_bundle::archive::export(
-        &*blobs,
-        &opened.digest,
-        &opened.manifest_bytes,
-        &opened.manifest,
-        &tag,
-        &mut out,
-    )
-    .with_context(|| format!("cannot export {}", resolved.pinned()))?;
-    out.commit().with_context(|| format!("cannot write `{}`", file.display()))?;
-    let size = fs_err::metadata(file)?.len();
+    let done = baton_build::export(&*blobs, &opened, &resolved.pinned(), &tag, &args.output_file)?;
     if printer.is_json() {
-        printer.json(&json!({"reference": resolved.pinned(), "digest": opened.digest, "file": file, "size": size, "tag": tag}))?;
+        printer.json(&done)?;
     } else {
         printer.status(
             "Exported",
             &format!(
                 "{} as {tag} into {} ({})",
-                resolved.pinned(),
-                file.display(),
-                human_size(size)
+                done.reference,
+                done.file.display(),
+                human_size(done.size)
             ),
         );
     }
@@ -629,35 +509,15 @@ fn export(args: &ExportArgs, printer: &Printer, options: &RegistryOptions) -> Re
 }
 
 fn import(args: &ImportArgs, printer: &Printer, options: &RegistryOptions) -> Result<ExitStatus> {
-    let context = || format!("cannot import `{}`", args.file.display());
-    let archive = fs_err::File::open(&args.file).with_context(context)?;
-    let temp = tempfile::tempdir().with_context(context)?;
-    let staging = temp.path().join("staging");
-    let (digest, tag) = baton_bundle::archive::import(std::io::BufReader::new(archive), &staging)
-        .with_context(context)?;
-    // The layout's name is the bundle's: read it from the (verified) manifest and config.
-    let name = {
-        let blobs = baton_store::LayoutStore::new(temp.path());
-        let probe: baton_model::BundleName =
-            "staging".parse().expect("holds because `staging` is a valid name");
-        match baton_bundle::open_bundle(&blobs.blobs(&probe), &digest) {
-            Ok(opened) => opened.config.name,
-            Err(e) => return Err(anyhow::anyhow!("{e}")).with_context(context),
-        }
-    };
-    fs_err::rename(&staging, temp.path().join(name.as_str())).with_context(context)?;
-    let source = Store::Layout(LayoutStore::new(temp.path()));
-    let target = open_store(&args.store, options)?;
-    let (bar, progress) = transfer_progress(printer, &format!("importing {name}"));
-    let report = baton_store::copy(&source, &name, &digest, &target, tag.as_deref(), &progress)
-        .with_context(context)?;
+    let (bar, progress) = transfer_progress(printer, &format!("importing {}", args.file.display()));
+    let imported = baton_build::import(&args.file, &args.store, options, &progress);
     bar.finish_and_clear();
-    let destination = format!("{}/{name}@{digest}", args.store);
+    let (_, done) = imported?;
     if printer.is_json() {
-        printer.json(&copy_json(&report, &destination))?;
+        printer.json(&done)?;
     } else {
         printer.status("Imported", &format!("{} into {}", args.file.display(), args.store));
-        printer.line(&destination)?;
+        printer.line(&done.reference)?;
     }
     Ok(ExitStatus::Success)
 }

@@ -1,0 +1,20 @@
+//! Bundles into stores: `build` packs a descriptor into a store (a layout directly, a registry
+//! through a temporary layout and `copy`), `export` writes one bundle as a tar of an OCI layout,
+//! `import` brings one back. Each returns a typed report; the binary only prints it.
+//!
+//! ```text
+//! let built = build(&BuildRequest { dir, store, allow_dirty: false, threads: 2, epoch: None,
+//!                                   registry: &options }, &progress)?;
+//! let exported = export(&reference, &file, &options)?;
+//! ```
+#![warn(missing_docs)]
+
+mod build;
+mod error;
+mod reports;
+mod transfer;
+
+pub use build::{BuildProgress, BuildReport, BuildRequest, build};
+pub use error::BuildError;
+pub use reports::{InspectReport, ListedBundle, UnpackReport, VerifyFinding, VerifyReport};
+pub use transfer::{CopyOutcome, ExportReport, export, import};
