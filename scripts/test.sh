@@ -7,7 +7,7 @@ source scripts/lib.sh
 need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils \
     docker-registry:docker-registry htpasswd:apache2-utils curl:curl python3:python3 \
     ssh-keygen:openssh-client /usr/sbin/nginx:nginx \
-    /usr/bin/chromium:chromium
+    /usr/bin/chromium:chromium /usr/bin/jsonschema:python3-jsonschema
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

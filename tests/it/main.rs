@@ -4,6 +4,7 @@ mod apply;
 mod archive;
 mod audit;
 mod build;
+mod contract;
 mod determinism;
 mod errors;
 mod faults;

@@ -50,7 +50,7 @@ pub enum PromoteError {
     /// At least one gate does not hold (exit 3).
     #[error(
         "promotion of `{bundle}` {digest} to `{env}` refused:\n{}",
-        failures.iter().map(|g| format!("  - {}: {}", g.gate, g.detail) + &g.fix.as_ref().map(|f| format!(" ({f})")).unwrap_or_default()).collect::<Vec<_>>().join("\n")
+        gates.iter().filter(|g| !g.held).map(|g| format!("  - {}: {}", g.gate, g.detail) + &g.fix.as_ref().map(|f| format!(" ({f})")).unwrap_or_default()).collect::<Vec<_>>().join("\n")
     )]
     Refused {
         /// The bundle.
@@ -59,8 +59,8 @@ pub enum PromoteError {
         env: EnvName,
         /// The digest.
         digest: Digest,
-        /// Every failing gate.
-        failures: Vec<GateOutcome>,
+        /// Every gate, holding or not (the message lists those that do not).
+        gates: Vec<GateOutcome>,
     },
     /// Break-glass where baton.toml does not allow it.
     #[error(
@@ -110,6 +110,14 @@ pub enum PromoteError {
 }
 
 impl PromoteError {
+    /// The gates of a refusal, holding or not; empty for any other error.
+    pub fn gates(&self) -> &[GateOutcome] {
+        match self {
+            PromoteError::Refused { gates, .. } => gates,
+            _ => &[],
+        }
+    }
+
     /// True when a gate refused (exit code 3).
     pub fn is_refusal(&self) -> bool {
         matches!(self, PromoteError::Refused { .. } | PromoteError::BreakGlassNotAllowed { .. })

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use baton_state::{FileChange, StateRepo};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use baton_model::layout::PIPELINE;
 
@@ -58,7 +58,7 @@ const GITIGNORE: &str =
     "# Local OCI layout stores and dir targets: bytes, not state.\n/stores/\n/deploy/\n";
 
 /// What `init` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Initialised {
     /// The repository's root.
     pub path: String,

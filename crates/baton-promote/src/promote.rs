@@ -10,7 +10,7 @@ use std::path::Path;
 
 use baton_state::{FileChange, Signer, SigningKey, StateError};
 use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use baton_model::layout::{self, ALLOWED_SIGNERS, PIPELINE};
 use baton_view::{GateOutcome, View, evaluate, load_config, params_path, rfc3339, state_path};
@@ -48,7 +48,7 @@ pub struct PromoteRequest<'a> {
 }
 
 /// What a promotion (or rollback) did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Promotion {
     /// The bundle.
     pub bundle: BundleName,
@@ -82,7 +82,7 @@ pub struct Promotion {
 }
 
 /// The copy's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CopySummary {
     /// Blobs already there.
     pub blobs_skipped: u64,
@@ -283,15 +283,14 @@ fn check_gates(
     let evidence =
         view.gate_evidence(env, &request.bundle, digest, principal, request.allow_superseded)?;
     let gates = evaluate(env, &request.bundle, digest, &evidence, now);
-    let failures: Vec<GateOutcome> = gates.iter().filter(|g| !g.held).cloned().collect();
-    if failures.is_empty() {
+    if gates.iter().all(|g| g.held) {
         Ok(gates)
     } else {
         Err(PromoteError::Refused {
             bundle: request.bundle.clone(),
             env: env.name.clone(),
             digest: digest.clone(),
-            failures,
+            gates,
         })
     }
 }
@@ -371,7 +370,7 @@ pub struct ApproveRequest<'a> {
 }
 
 /// What an approval did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Approval {
     /// The bundle.
     pub bundle: BundleName,

@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use baton_model::{Action, BundleName, Digest, EnvName, Principal, StateRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{View, ViewError, view::params_path};
 
 /// One pin in `status`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusRow {
     /// The bundle.
     pub bundle: BundleName,
@@ -52,7 +52,7 @@ pub fn status(view: &View, now: jiff::Timestamp) -> Result<Vec<StatusRow>, ViewE
 }
 
 /// How one bundle differs between two environments.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BundleDiff {
     /// The bundle.
     pub bundle: BundleName,
@@ -67,7 +67,7 @@ pub struct BundleDiff {
 }
 
 /// A pin, short.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PinSummary {
     /// The digest.
     pub digest: Digest,
@@ -76,7 +76,7 @@ pub struct PinSummary {
 }
 
 /// One parameter that differs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ParamDiff {
     /// The parameter.
     pub name: String,
@@ -144,7 +144,7 @@ fn read_params(
 }
 
 /// One pin change.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryEntry {
     /// The commit.
     pub commit: String,

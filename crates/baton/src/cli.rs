@@ -17,6 +17,7 @@ pub(crate) struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
     /// Output for people (tables) or for pipelines (one JSON document on stdout).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]

@@ -6,6 +6,7 @@ mod agent;
 mod cli;
 mod commands;
 mod env;
+mod output;
 mod printer;
 
 use std::process::ExitCode;
@@ -28,19 +29,44 @@ pub(crate) enum ExitStatus {
 }
 // Exit code 2 (usage) is clap's own.
 
-impl From<ExitStatus> for ExitCode {
-    fn from(status: ExitStatus) -> ExitCode {
-        ExitCode::from(match status {
+impl ExitStatus {
+    /// The process exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
             ExitStatus::Success => 0,
             ExitStatus::Error => 1,
             ExitStatus::Refused => 3,
             ExitStatus::Findings => 4,
-        })
+        }
     }
 }
 
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        ExitCode::from(status.code())
+    }
+}
+
+/// Whether the raw command line asks for `--output json` (read only when clap refused it).
+fn json_requested() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--output=json")
+        || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // A pipeline that asked for JSON gets its one document on stdout even for a
+            // command line clap refused; clap's own text still goes to stderr (exit 2).
+            if error.use_stderr() && json_requested() {
+                Printer::new(cli::OutputFormat::Json, cli::ColorChoice::Never)
+                    .error_json(&output::ErrorDocument::usage(&error));
+            }
+            error.exit();
+        }
+    };
     let printer = Printer::new(cli.global.output, cli.global.color);
     init_logging(cli.global.verbose, cli.global.log_format);
     let options =
@@ -51,11 +77,16 @@ fn main() -> ExitCode {
             if printer::is_broken_pipe(&error) {
                 return ExitStatus::Success.into();
             }
-            printer.error(&error);
             let refused = error
-                .downcast_ref::<baton_promote::PromoteError>()
-                .is_some_and(baton_promote::PromoteError::is_refusal);
-            if refused { ExitStatus::Refused.into() } else { ExitStatus::Error.into() }
+                .chain()
+                .filter_map(|e| e.downcast_ref::<baton_promote::PromoteError>())
+                .any(baton_promote::PromoteError::is_refusal);
+            let status = if refused { ExitStatus::Refused } else { ExitStatus::Error };
+            printer.error(&error);
+            if printer.is_json() {
+                printer.error_json(&output::ErrorDocument::of(&error, status.code()));
+            }
+            status.into()
         }
     }
 }

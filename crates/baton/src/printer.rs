@@ -118,9 +118,15 @@ impl Printer {
     /// An error and its causes on stderr.
     pub(crate) fn error(&self, error: &anyhow::Error) {
         eprintln!("{} {error}", self.paint_err(RED, "error:"));
-        for cause in error.chain().skip(1) {
+        for cause in crate::output::causes(error) {
             eprintln!("  {} {cause}", self.paint_err(DIM, "caused by:"));
         }
+    }
+
+    /// The one JSON document of a failure on stdout; a failure to write it is not reported
+    /// again (stderr already holds the error).
+    pub(crate) fn error_json(&self, document: &crate::output::ErrorDocument) {
+        let _ = self.json(document);
     }
 }
 

@@ -1,0 +1,198 @@
+//! The machine-output contract: every command's `--output json` document is one of the types
+//! listed in [`documents`], each with a JSON Schema committed under `schemas/output/`, and every
+//! failure (exit 1, 2, 3) prints one [`ErrorDocument`] on stdout.
+
+use baton_view::GateOutcome;
+use serde::{Deserialize, Serialize};
+
+/// What `--output json` prints on stdout when a command fails.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub(crate) struct ErrorDocument {
+    /// What went wrong.
+    pub(crate) error: ErrorBody,
+    /// For a gate refusal (exit 3): every gate, holding or not, with what would make it hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gates: Vec<GateOutcome>,
+}
+
+/// The error itself.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub(crate) struct ErrorBody {
+    /// Which part failed.
+    pub(crate) kind: ErrorKind,
+    /// The message, as printed on stderr after `error:`.
+    pub(crate) message: String,
+    /// What caused it, outermost first, each once.
+    pub(crate) causes: Vec<String>,
+    /// What to do, when baton knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) hint: Option<String>,
+    /// The exit code.
+    pub(crate) exit_code: u8,
+}
+
+/// Which part of baton an error comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ErrorKind {
+    /// The command line (exit 2).
+    Usage,
+    /// A gate refused, or break-glass is not allowed (exit 3).
+    Refused,
+    /// The state repository: discovery, a file in it, a signature, the branch.
+    State,
+    /// A store: layout or registry.
+    Store,
+    /// A descriptor or a bundle's bytes.
+    Bundle,
+    /// The applier or a target: secrets, rendering, files, records, the lock, a command.
+    Target,
+    /// Anything else (an IO error outside the parts above).
+    Other,
+}
+
+impl ErrorDocument {
+    /// The document of `error`, which ends the command with `exit_code`.
+    pub(crate) fn of(error: &anyhow::Error, exit_code: u8) -> ErrorDocument {
+        let promote = error.chain().find_map(|e| e.downcast_ref::<baton_promote::PromoteError>());
+        let gates = promote.map(|e| e.gates().to_vec()).unwrap_or_default();
+        let fixes: Vec<&str> =
+            gates.iter().filter(|g| !g.held).filter_map(|g| g.fix.as_deref()).collect();
+        ErrorDocument {
+            error: ErrorBody {
+                kind: kind_of(error),
+                message: error.to_string(),
+                causes: causes(error),
+                hint: (!fixes.is_empty()).then(|| fixes.join("; ")),
+                exit_code,
+            },
+            gates,
+        }
+    }
+
+    /// The document of a command line clap refused.
+    pub(crate) fn usage(error: &clap::Error) -> ErrorDocument {
+        let text = error.render().to_string();
+        // clap's message is every line before its usage and help lines.
+        let message = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_start_matches("error: ")
+            .to_owned();
+        let hint = text.lines().find(|l| l.contains("--help")).map(|l| l.trim().to_owned());
+        ErrorDocument {
+            error: ErrorBody {
+                kind: ErrorKind::Usage,
+                message,
+                causes: Vec::new(),
+                hint,
+                exit_code: 2,
+            },
+            gates: Vec::new(),
+        }
+    }
+}
+
+/// The causes below the message, each once: a cause whose text the message (or an outer
+/// cause) already holds is not repeated.
+pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
+    let mut shown = error.to_string();
+    let mut out = Vec::new();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if text.is_empty() || shown.contains(&text) {
+            continue;
+        }
+        shown.push('\n');
+        shown.push_str(&text);
+        out.push(text);
+    }
+    out
+}
+
+fn kind_of(error: &anyhow::Error) -> ErrorKind {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<baton_promote::PromoteError>()
+            && e.is_refusal()
+        {
+            return ErrorKind::Refused;
+        }
+        let kind = if cause.is::<baton_promote::PromoteError>()
+            || cause.is::<baton_view::ViewError>()
+            || cause.is::<baton_state::StateError>()
+        {
+            ErrorKind::State
+        } else if cause.is::<baton_store::StoreError>() {
+            ErrorKind::Store
+        } else if cause.is::<baton_build::BuildError>()
+            || cause.is::<baton_bundle::DescriptorError>()
+            || cause.is::<baton_bundle::UnpackError>()
+        {
+            ErrorKind::Bundle
+        } else if cause.is::<baton_apply::ApplyError>() {
+            ErrorKind::Target
+        } else {
+            continue;
+        };
+        return kind;
+    }
+    ErrorKind::Other
+}
+
+/// Every `--output json` document: its schema's file under `schemas/output/` and the schema.
+/// (The audit report's is `schemas/audit-report.schema.json`, generated by `baton-audit`.)
+#[cfg(test)]
+pub(crate) fn documents() -> Vec<(&'static str, schemars::Schema)> {
+    use schemars::schema_for;
+    vec![
+        ("error.schema.json", schema_for!(ErrorDocument)),
+        ("bundle-build.schema.json", schema_for!(baton_build::BuildReport)),
+        ("bundle-list.schema.json", schema_for!(Vec<baton_build::ListedBundle>)),
+        ("bundle-inspect.schema.json", schema_for!(baton_build::InspectReport)),
+        ("bundle-verify.schema.json", schema_for!(baton_build::VerifyReport)),
+        ("bundle-unpack.schema.json", schema_for!(baton_build::UnpackReport)),
+        ("bundle-copy.schema.json", schema_for!(baton_build::CopyOutcome)),
+        ("bundle-export.schema.json", schema_for!(baton_build::ExportReport)),
+        ("init.schema.json", schema_for!(baton_promote::Initialised)),
+        ("promote.schema.json", schema_for!(baton_promote::Promotion)),
+        ("approve.schema.json", schema_for!(baton_promote::Approval)),
+        ("status.schema.json", schema_for!(Vec<baton_view::StatusRow>)),
+        ("diff.schema.json", schema_for!(Vec<baton_view::BundleDiff>)),
+        ("history.schema.json", schema_for!(Vec<baton_view::HistoryEntry>)),
+        ("plan.schema.json", schema_for!(Vec<baton_apply::Plan>)),
+        ("apply.schema.json", schema_for!(Vec<baton_apply::Applied>)),
+        ("drift.schema.json", schema_for!(Vec<baton_apply::DriftReport>)),
+        ("agent.schema.json", schema_for!(Vec<baton_apply::PassReport>)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Fails when a committed schema differs from the types; `BATON_UPDATE_SCHEMAS=1` rewrites them.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn committed_output_schemas_match_the_types() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/output");
+        let update = std::env::var_os("BATON_UPDATE_SCHEMAS").is_some();
+        for (name, schema) in super::documents() {
+            let mut text = serde_json::to_string_pretty(&schema).unwrap();
+            text.push('\n');
+            let path = dir.join(name);
+            if update {
+                fs_err::create_dir_all(&dir).unwrap();
+                fs_err::write(&path, &text).unwrap();
+            }
+            let committed = fs_err::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == text,
+                "schemas/output/{name} is out of date: run `BATON_UPDATE_SCHEMAS=1 cargo test -p baton output` and commit it"
+            );
+        }
+    }
+}
