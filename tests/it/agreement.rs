@@ -58,13 +58,13 @@ impl Repo {
         git(&state, &["add", "-A"]);
         git(&state, &["commit", "-q", "-m", "pipeline"]);
         let options = registry();
-        let build = tmp.path().join("build");
+        let build_store = tmp.path().join("build");
         let none = |_| {};
         let progress: baton_store::Progress = std::sync::Arc::new(|_| {});
         let built = baton_build::build(
             &baton_build::BuildRequest {
                 dir: repo_root().join("examples/web"),
-                store: StoreLocation::Layout(build.clone()),
+                store: StoreLocation::Layout(build_store.clone()),
                 allow_dirty: true,
                 threads: 1,
                 epoch: Some(1_700_000_000),
@@ -80,7 +80,7 @@ impl Repo {
                 bundle: web(),
                 to: "staging".into(),
                 digest: Some(built.digest.clone()),
-                from_store: Some(StoreLocation::Layout(build)),
+                from_store: Some(StoreLocation::Layout(build_store)),
                 as_: Some("ci".into()),
                 allow_superseded: false,
                 break_glass: None,
