@@ -364,7 +364,7 @@ fn gates_are_recomputed_from_history() {
     let approvals = finding(&report, "gate-approvals");
     assert_eq!(
         approvals["found"],
-        "0 of 2 counted (); not counted: `ci` (the promoter cannot approve their own promotion)",
+        "0 of 2 counted; not counted: `ci` (the promoter cannot approve their own promotion)",
         "the promoter's own approval does not count: {approvals}"
     );
     // The timeline shows the evidence: ci's approval weighed and refused, alice's not there yet.

@@ -13,6 +13,7 @@ mod interop;
 mod promote;
 mod provenance;
 mod registry;
+mod snapshots;
 mod tidy;
 mod unpack;
 mod verify;

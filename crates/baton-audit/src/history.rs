@@ -11,14 +11,14 @@ use baton_model::{
 };
 use baton_state::{AllowedSigners, CommitInfo, ObjectId, Snapshot};
 use baton_view::{
-    Evidence, GateName, GateOutcome, RecordedApproval, SignatureState, UpstreamEvidence, View,
-    evaluate, params_digest, params_path, rfc3339,
+    Evidence, GateOutcome, RecordedApproval, SignatureState, UpstreamEvidence, View, evaluate,
+    params_digest, params_path, rfc3339,
 };
 use jiff::Timestamp;
 
 use crate::{
     AuditError, Scope,
-    report::{ApprovalEvidence, Event, Finding, Severity},
+    report::{ApprovalEvidence, Check, Event, Finding, Severity},
 };
 
 /// What the walk learned, for the present checks and the report.
@@ -130,7 +130,7 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
             } else if scope.env.is_none() && scope.bundle.is_none() {
                 findings.push(Finding {
                     severity: Severity::Error,
-                    check: "hand-edit".into(),
+                    check: Check::HandEdit,
                     environment: None,
                     bundle: None,
                     commit: Some(info.id.to_string()),
@@ -212,10 +212,10 @@ impl CommitContext<'_> {
         &'s self,
         env: &'s EnvName,
         bundle: &'s BundleName,
-    ) -> impl Fn(&str, String, String) -> Finding + 's {
+    ) -> impl Fn(Check, String, String) -> Finding + 's {
         move |check, expected, found| Finding {
             severity: Severity::Error,
-            check: check.to_owned(),
+            check,
             environment: Some(env.clone()),
             bundle: Some(bundle.clone()),
             commit: Some(self.commit()),
@@ -243,13 +243,13 @@ impl CommitContext<'_> {
         &self,
         path: &str,
         matches: impl Fn(&Trailers) -> bool,
-        finding: &dyn Fn(&str, String, String) -> Finding,
+        finding: &dyn Fn(Check, String, String) -> Finding,
         findings: &mut Vec<Finding>,
     ) -> bool {
         match &self.trailers {
             None => {
                 findings.push(finding(
-                    "hand-edit",
+                    Check::HandEdit,
                     "a baton commit with Baton-* trailers".into(),
                     format!("`{path}` changed by a commit without them (\"{}\")", self.first_line),
                 ));
@@ -265,7 +265,7 @@ impl CommitContext<'_> {
                     )
                 };
                 findings.push(finding(
-                    "trailers",
+                    Check::Trailers,
                     format!(
                         "one changed file and nothing else, matching trailers {} {} {} {} by {}",
                         t.action,
@@ -286,7 +286,7 @@ impl CommitContext<'_> {
     fn signed_by(
         &self,
         principal: &str,
-        finding: &dyn Fn(&str, String, String) -> Finding,
+        finding: &dyn Fn(Check, String, String) -> Finding,
         findings: &mut Vec<Finding>,
     ) -> Result<bool, AuditError> {
         if self.signers.is_none() {
@@ -297,7 +297,7 @@ impl CommitContext<'_> {
             return Ok(true);
         }
         findings.push(finding(
-            "signature",
+            Check::Signature,
             format!("a signature by a key listed for `{principal}` in .baton/allowed_signers"),
             signature_words(state),
         ));
@@ -323,7 +323,7 @@ impl CommitContext<'_> {
         };
         let Some(record) = record else {
             findings.push(finding(
-                "state-file",
+                Check::StateFile,
                 "a pin written by baton".into(),
                 format!("`{}` deleted or unreadable", change.path),
             ));
@@ -331,7 +331,7 @@ impl CommitContext<'_> {
         };
         if record.environment != *env || record.bundle != *bundle {
             findings.push(finding(
-                "state-file",
+                Check::StateFile,
                 format!("a pin of `{bundle}` in `{env}`, as its place says"),
                 format!("`{}` names `{}` in `{}`", change.path, record.bundle, record.environment),
             ));
@@ -360,7 +360,7 @@ impl CommitContext<'_> {
         let actual = params_digest(params.as_deref());
         if actual != record.params_digest {
             findings.push(finding(
-                "params",
+                Check::Params,
                 format!("params digest {}", record.params_digest.short()),
                 format!("{} at this commit", actual.short()),
             ));
@@ -413,7 +413,7 @@ impl CommitContext<'_> {
         let key = (env.clone(), bundle.clone(), digest.clone());
         let Some(id) = change.after else {
             findings.push(finding(
-                "approval",
+                Check::Approval,
                 "approvals kept (baton never removes one)".into(),
                 format!("`{}` deleted (\"{}\")", change.path, self.first_line),
             ));
@@ -434,7 +434,7 @@ impl CommitContext<'_> {
         });
         if !fits {
             findings.push(finding(
-                "approval",
+                Check::Approval,
                 format!("an approval record of {} by `{principal}`", digest.short()),
                 format!("`{}` unreadable or naming another place", change.path),
             ));
@@ -475,7 +475,7 @@ impl CommitContext<'_> {
         history: &History,
     ) -> Option<Finding> {
         let error = self.error_about(env, bundle);
-        let finding = |severity, check: &str, expected: String, found: String| Finding {
+        let finding = |severity, check: Check, expected: String, found: String| Finding {
             severity,
             ..error(check, expected, found)
         };
@@ -484,14 +484,14 @@ impl CommitContext<'_> {
         match record.action {
             Action::BreakGlass => Some(finding(
                 Severity::Notice,
-                "break-glass",
+                Check::BreakGlass,
                 "gates held".into(),
                 format!("gates skipped: {}", record.reason.clone().unwrap_or_default()),
             )),
             Action::Rollback if history.held_at(env, bundle, &record.digest).is_none() => {
                 Some(finding(
                     Severity::Error,
-                    "chain",
+                    Check::Chain,
                     format!("a rollback to a digest `{env}` held before"),
                     format!("{} was never pinned in `{env}`", record.digest.short()),
                 ))
@@ -501,7 +501,7 @@ impl CommitContext<'_> {
                 .map(|up| {
                     finding(
                         Severity::Error,
-                        "chain",
+                        Check::Chain,
                         format!("{} pinned in `{up}` before", record.digest.short()),
                         format!("`{up}` never pinned it"),
                     )
@@ -572,10 +572,8 @@ impl CommitContext<'_> {
         let outcomes = evaluate(environment, bundle, &record.digest, &evidence, at);
         let error = self.error_about(env, bundle);
         for outcome in outcomes.iter().filter(|o| !o.held) {
-            // A digest never pinned upstream is the chain's finding already.
-            if outcome.gate != GateName::Upstream {
-                let check = format!("gate-{}", outcome.gate);
-                findings.push(error(&check, outcome.rule.clone(), outcome.detail.clone()));
+            if let Some(check) = Check::of_gate(outcome.gate) {
+                findings.push(error(check, outcome.rule.clone(), outcome.detail.clone()));
             }
         }
         outcomes

@@ -22,7 +22,9 @@ use baton_store::RegistryOptions;
 use baton_view::{View, ViewError, rfc3339};
 
 pub use html::html;
-pub use report::{ApprovalEvidence, Event, Finding, Report, Severity, Verdict, report_schema};
+pub use report::{
+    ApprovalEvidence, Check, Event, Finding, Report, Severity, Verdict, report_schema,
+};
 
 /// What to audit.
 #[derive(Clone, Debug, Default)]

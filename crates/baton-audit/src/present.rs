@@ -13,11 +13,11 @@ use baton_view::{View, params_digest, params_path, resolve_store, rfc3339};
 use crate::{
     AuditError, Scope,
     history::History,
-    report::{Finding, Severity},
+    report::{Check, Finding, Severity},
 };
 
 fn error(
-    check: &str,
+    check: Check,
     env: Option<&EnvName>,
     bundle: Option<&BundleName>,
     commit: Option<String>,
@@ -26,7 +26,7 @@ fn error(
 ) -> Finding {
     Finding {
         severity: Severity::Error,
-        check: check.to_owned(),
+        check,
         environment: env.cloned(),
         bundle: bundle.cloned(),
         commit,
@@ -54,7 +54,7 @@ pub(crate) fn reflog(
         }
         let what = made.get(&entry.old).map_or(String::new(), |m| format!(" (\"{m}\")"));
         findings.push(error(
-            "rewrite",
+            Check::Rewrite,
             None,
             None,
             Some(entry.old.to_string()),
@@ -84,7 +84,7 @@ pub(crate) fn params(
         let actual = params_digest(view.repo.read(&view.snapshot, &path)?.as_deref());
         if actual != pin.params_digest {
             findings.push(error(
-                "params",
+                Check::Params,
                 Some(env),
                 Some(&pin.bundle),
                 commit.clone(),
@@ -97,7 +97,7 @@ pub(crate) fn params(
 }
 
 /// What to re-hash: one bundle digest in one store, on behalf of the pins that name it.
-struct Check {
+struct Rehash {
     pinned_in: Vec<EnvName>,
     /// The tag that must still point at it (current pins only).
     tag: Option<String>,
@@ -116,14 +116,14 @@ pub(crate) fn stores(
 ) -> usize {
     let commit = view.snapshot.commit.map(|c| c.to_string());
     let root = view.repo.paths_root();
-    let mut checks: BTreeMap<(String, BundleName, Digest), (StoreLocation, Check)> =
+    let mut checks: BTreeMap<(String, BundleName, Digest), (StoreLocation, Rehash)> =
         BTreeMap::new();
     for (env, pin) in pins {
         let Ok(environment) = view.environment(env.as_str()) else { continue };
         let store = resolve_store(root, &environment.store);
         let (_, check) = checks
             .entry((store.to_string(), pin.bundle.clone(), pin.digest.clone()))
-            .or_insert_with(|| (store.clone(), Check { pinned_in: Vec::new(), tag: None }));
+            .or_insert_with(|| (store.clone(), Rehash { pinned_in: Vec::new(), tag: None }));
         check.pinned_in.push(env.clone());
         check.tag = Some(pin.version.to_string());
     }
@@ -132,7 +132,7 @@ pub(crate) fn stores(
             let store = resolve_store(root, store);
             let (_, check) = checks
                 .entry((store.to_string(), bundle.clone(), digest.clone()))
-                .or_insert_with(|| (store.clone(), Check { pinned_in: Vec::new(), tag: None }));
+                .or_insert_with(|| (store.clone(), Rehash { pinned_in: Vec::new(), tag: None }));
             if !check.pinned_in.contains(env) {
                 check.pinned_in.push(env.clone());
             }
@@ -146,7 +146,7 @@ pub(crate) fn stores(
         let mut report = |expected: String, found: String| {
             for env in &check.pinned_in {
                 findings.push(error(
-                    "store",
+                    Check::Store,
                     Some(env),
                     Some(bundle),
                     commit.clone(),
@@ -182,7 +182,7 @@ pub(crate) fn stores(
         };
         for env in &check.pinned_in {
             findings.push(error(
-                "tag",
+                Check::Tag,
                 Some(env),
                 Some(bundle),
                 commit.clone(),
@@ -215,7 +215,7 @@ pub(crate) fn targets(
                 Ok(report) => [report],
                 Err(e) => {
                     findings.push(error(
-                        "target",
+                        Check::Target,
                         Some(env),
                         Some(&pin.bundle),
                         None,
@@ -231,21 +231,21 @@ pub(crate) fn targets(
                 let (severity, check, expected, found) = if report.never_applied && !reachable {
                     (
                         Severity::Notice,
-                        "target",
+                        Check::Target,
                         format!("the target directory `{place}` reachable from here"),
                         "it does not exist here: not checked".to_owned(),
                     )
                 } else if report.never_applied {
                     (
                         Severity::Error,
-                        "target",
+                        Check::Target,
                         format!("an applied record of {} at `{place}`", pin.digest.short()),
                         "nothing applied".to_owned(),
                     )
                 } else if !report.pinned {
                     (
                         Severity::Error,
-                        "target",
+                        Check::Target,
                         format!(
                             "{} {} applied (params {})",
                             pin.version,
@@ -269,7 +269,7 @@ pub(crate) fn targets(
                     paths.truncate(5);
                     (
                         Severity::Error,
-                        "drift",
+                        Check::Drift,
                         format!("the files of {} as applied at `{place}`", pin.digest.short()),
                         format!(
                             "{} changed, {} added, {} removed ({})",
@@ -284,7 +284,7 @@ pub(crate) fn targets(
                 };
                 findings.push(Finding {
                     severity,
-                    check: check.to_owned(),
+                    check,
                     environment: Some(env.clone()),
                     bundle: Some(pin.bundle.clone()),
                     commit: None,

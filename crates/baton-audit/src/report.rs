@@ -3,7 +3,7 @@
 //! `schemas/audit-report.schema.json`.
 
 use baton_model::{Action, BundleName, Digest, EnvName};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
@@ -21,10 +21,8 @@ pub enum Severity {
 pub struct Finding {
     /// How bad.
     pub severity: Severity,
-    /// A short name of the check: `hand-edit`, `trailers`, `state-file`, `approval`,
-    /// `signature`, `chain`, `break-glass`, `gate-soak`, `gate-approvals`, `gate-window`,
-    /// `params`, `store`, `tag`, `rewrite`, `target`, `drift`.
-    pub check: String,
+    /// Which check found it.
+    pub check: Check,
     /// The environment, when one is concerned.
     pub environment: Option<EnvName>,
     /// The bundle, when one is concerned.
@@ -35,6 +33,87 @@ pub struct Finding {
     pub expected: String,
     /// What was found.
     pub found: String,
+}
+
+/// The checks of the audit, each a kind of finding.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// A change under `state/` or `approvals/` by a commit that is not baton's.
+    HandEdit,
+    /// A baton commit whose trailers do not match what it changed, or that changed more.
+    Trailers,
+    /// A pin that does not parse, was deleted, or names another place.
+    StateFile,
+    /// An approval that does not fit its place or was removed.
+    Approval,
+    /// A commit not signed by a key listed for its principal where signers are required.
+    Signature,
+    /// A digest that did not pass the upstream environment first.
+    Chain,
+    /// A recorded break-glass (a notice).
+    BreakGlass,
+    /// A promotion before the soak was over.
+    GateSoak,
+    /// A promotion without enough valid approvals.
+    GateApprovals,
+    /// A promotion outside every window.
+    GateWindow,
+    /// A params file that differs from the digest its pin recorded.
+    Params,
+    /// A store that does not hold the pinned bytes intact.
+    Store,
+    /// A version tag that no longer names the pinned digest.
+    Tag,
+    /// History rewritten under the branch.
+    Rewrite,
+    /// A target whose record does not name the pin, or that cannot be read.
+    Target,
+    /// A target whose files differ from its record.
+    Drift,
+}
+
+impl Check {
+    /// The finding of a gate that did not hold; none for `upstream`, whose failure is the
+    /// chain's finding.
+    pub fn of_gate(gate: baton_view::GateName) -> Option<Check> {
+        match gate {
+            baton_view::GateName::Upstream => None,
+            baton_view::GateName::Soak => Some(Check::GateSoak),
+            baton_view::GateName::Approvals => Some(Check::GateApprovals),
+            baton_view::GateName::Window => Some(Check::GateWindow),
+        }
+    }
+
+    /// The word in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::HandEdit => "hand-edit",
+            Check::Trailers => "trailers",
+            Check::StateFile => "state-file",
+            Check::Approval => "approval",
+            Check::Signature => "signature",
+            Check::Chain => "chain",
+            Check::BreakGlass => "break-glass",
+            Check::GateSoak => "gate-soak",
+            Check::GateApprovals => "gate-approvals",
+            Check::GateWindow => "gate-window",
+            Check::Params => "params",
+            Check::Store => "store",
+            Check::Tag => "tag",
+            Check::Rewrite => "rewrite",
+            Check::Target => "target",
+            Check::Drift => "drift",
+        }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The verdict on one pin.

@@ -99,6 +99,29 @@ pub enum StateError {
         /// Where the search started.
         start: PathBuf,
     },
+    /// The search for a repository could not read a directory.
+    #[error("cannot look for a state repository at `{}`", path.display())]
+    Unreadable {
+        /// The directory.
+        path: PathBuf,
+        /// Why (not found, permission denied, …).
+        #[source]
+        source: std::io::Error,
+    },
+    /// A git directory was found but cannot be opened.
+    #[error(
+        "`{}` is a git directory baton cannot open ({detail}): check it with `git -C {} status`, or pass `--state PATH`",
+        git_dir.display(),
+        work_tree.display()
+    )]
+    Broken {
+        /// The `.git` found.
+        git_dir: PathBuf,
+        /// The directory holding it.
+        work_tree: PathBuf,
+        /// What gix said.
+        detail: String,
+    },
     /// HEAD is detached.
     #[error(
         "the state repository `{}` has a detached HEAD: check out the branch baton should write to (for example `git switch main`)",
@@ -171,15 +194,18 @@ pub enum StateError {
 impl StateRepo {
     /// Finds the state repository at or above `start`, as git does, and its branch.
     pub fn discover(start: &Path) -> Result<StateRepo, StateError> {
-        let repo =
-            gix::discover(start).map_err(|_| StateError::NotFound { start: start.to_owned() })?;
-        StateRepo::from_repo(repo)
+        match gix::discover(start) {
+            Ok(repo) => StateRepo::from_repo(repo),
+            Err(e) => Err(why_not_found(start, &e.to_string())),
+        }
     }
 
     /// Opens the repository at exactly `path`.
     pub fn open(path: &Path) -> Result<StateRepo, StateError> {
-        let repo = gix::open(path).map_err(|_| StateError::NotFound { start: path.to_owned() })?;
-        StateRepo::from_repo(repo)
+        match gix::open(path) {
+            Ok(repo) => StateRepo::from_repo(repo),
+            Err(e) => Err(why_not_found(path, &e.to_string())),
+        }
     }
 
     /// Creates a repository at `path` (non-bare) on branch `main`, unless one exists there.
@@ -737,6 +763,26 @@ impl StateRepo {
 
 fn git(root: &Path, error: &dyn std::fmt::Display) -> StateError {
     StateError::Git { repo: root.to_owned(), message: error.to_string() }
+}
+
+/// Says what actually happened when gix found no repository at or above `start`: a directory
+/// that cannot be read, a `.git` that cannot be opened (corrupt, not trusted), or none at all.
+fn why_not_found(start: &Path, detail: &str) -> StateError {
+    let start_abs = std::path::absolute(start).unwrap_or_else(|_| start.to_owned());
+    for dir in start_abs.ancestors() {
+        if let Err(source) = fs_err::read_dir(dir) {
+            return StateError::Unreadable { path: dir.to_owned(), source };
+        }
+        let dot_git = dir.join(".git");
+        if fs_err::symlink_metadata(&dot_git).is_ok() {
+            return StateError::Broken {
+                git_dir: dot_git,
+                work_tree: dir.to_owned(),
+                detail: detail.to_owned(),
+            };
+        }
+    }
+    StateError::NotFound { start: start.to_owned() }
 }
 
 fn stat_of(path: &Path) -> Result<gix::index::entry::Stat, StateError> {

@@ -242,7 +242,10 @@ fn approvals_gate(
         }
     }
     let names = counted.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-    let mut detail = format!("{} of {needed} counted ({names})", counted.len());
+    let mut detail = format!("{} of {needed} counted", counted.len());
+    if !names.is_empty() {
+        detail = format!("{detail} ({names})");
+    }
     if !not_counted.is_empty() {
         detail.push_str("; not counted: ");
         detail.push_str(&not_counted.join(", "));

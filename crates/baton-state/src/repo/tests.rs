@@ -104,3 +104,31 @@ fn a_detached_head_is_refused() {
     git_in(dir.path(), &["checkout", "-q", "--detach", &id.to_string()]);
     assert!(matches!(StateRepo::discover(dir.path()), Err(StateError::Detached { .. })));
 }
+
+#[test]
+fn discovery_says_what_actually_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("plain");
+    fs_err::create_dir_all(&nowhere).unwrap();
+    // Nothing found up to the root: the one case where `baton init` is the answer (a temporary
+    // directory has no repository above it on this machine).
+    // (A repository above the temp dir, as in some containers, is reported as what it is.)
+    let found = StateRepo::discover(&nowhere).err();
+    assert!(
+        matches!(found, Some(StateError::NotFound { .. } | StateError::Broken { .. })),
+        "{found:?}"
+    );
+    // A directory that does not exist.
+    let missing = dir.path().join("missing");
+    assert!(matches!(StateRepo::discover(&missing), Err(StateError::Unreadable { .. })));
+    // A `.git` that is not a repository.
+    let broken = dir.path().join("broken");
+    fs_err::create_dir_all(broken.join(".git")).unwrap();
+    fs_err::write(broken.join(".git/HEAD"), "garbage").unwrap();
+    let error = StateRepo::discover(&broken).err().unwrap();
+    assert!(
+        matches!(error, StateError::Broken { ref git_dir, .. } if *git_dir == broken.join(".git")),
+        "{error}"
+    );
+    assert!(error.to_string().contains("git -C"), "{error}");
+}
