@@ -480,6 +480,9 @@ fn kill_9_at_any_moment_leaves_current_at_a_complete_release() {
     w.pin_dev(&digest);
     w.ok(&["apply", "dev"]);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    // Rounds whose kill landed mid-apply: the process died by the signal and left a staging
+    // directory behind (the next apply cleans it). Without one, the test proved nothing.
+    let mut mid_apply = 0;
     for round in 0..50 {
         // A new params value each round, so every apply renders a new release.
         fs_err::write(w.state.join("params/dev/web.toml"), format!("server_name = \"r{round}.example.com\"\ntls_key = {{ from_env = \"WEB_TLS_KEY\" }}\n")).unwrap();
@@ -499,7 +502,13 @@ fn kill_9_at_any_moment_leaves_current_at_a_complete_release() {
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(seed % 400));
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        let staged = fs_err::read_dir(w.state.join("deploy/dev/web/.releases"))
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".staging-"));
+        if std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) && staged {
+            mid_apply += 1;
+        }
         // `current` names a complete release whose files match its record.
         let release = fs_err::read_link(w.current()).unwrap();
         let id = release.file_name().unwrap().to_string_lossy().into_owned();
@@ -514,6 +523,7 @@ fn kill_9_at_any_moment_leaves_current_at_a_complete_release() {
             assert_eq!(sha256(&content), hash["sha256"].as_str().unwrap(), "round {round}: {path}");
         }
     }
+    assert!(mid_apply >= 1, "no kill landed mid-apply in 50 rounds");
     let done = w.ok(&["apply", "dev"]);
     assert!(["applied", "unchanged"].contains(&done[0]["action"].as_str().unwrap()));
     assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(0));
