@@ -57,6 +57,8 @@ struct Change {
 }
 
 /// Walks the history behind the view's commit.
+/// (Long because one pass over the commits keeps the caches (pipeline, signers, trees) that make a
+/// 20,000-commit audit linear.)
 pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
     let repo = &view.repo;
     let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
@@ -306,6 +308,8 @@ impl CommitContext<'_> {
 
     /// Checks one changed pin: who wrote it, its signature, the chain, the gates and its params
     /// digest. Returns the pin change for the timeline.
+    /// (Long because each check of a pin (authorship, signature, chain, gates, params, history) is
+    /// a few lines and they share the parsed record.)
     fn pin(
         &self,
         env: &EnvName,

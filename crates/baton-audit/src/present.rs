@@ -106,6 +106,8 @@ struct Rehash {
 /// Re-hashes bundles in their stores: the current pins, and with `deep` every digest ever
 /// pinned. A digest shared by several environments with one store is read once. Returns how many
 /// bundles were verified.
+/// (Long because it first groups every pin by (store, bundle, digest), so each is re-hashed once,
+/// then reports per pin.)
 pub(crate) fn stores(
     view: &View,
     pins: &[(EnvName, StateRecord)],
@@ -196,6 +198,8 @@ pub(crate) fn stores(
 
 /// Each target's applied record against its pin, and its files against the record. A target
 /// whose directory does not exist from here is reported as a notice: not reachable.
+/// (Long because each way a target can disagree with its pin is its own finding with its own
+/// words.)
 pub(crate) fn targets(
     view: &View,
     scope: &Scope,

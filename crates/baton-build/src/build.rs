@@ -75,6 +75,8 @@ pub struct BuildReport {
 }
 
 /// Builds the descriptor at `request.dir` into `request.store`.
+/// (Long because it is the whole build in order: descriptor, provenance, pack, store, push; each
+/// step a few lines.)
 pub fn build(
     request: &BuildRequest<'_>,
     progress: &BuildProgress<'_>,

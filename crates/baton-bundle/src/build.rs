@@ -60,6 +60,8 @@ impl Built {
 
 /// Packs `descriptor` and writes the gzip layer into `layer_out`; `progress` is called after
 /// each entry with the content bytes packed so far.
+/// (Long because it is one streaming pass: every file through the tar and gzip writers, then the
+/// config and manifest from what was hashed.)
 pub fn build<W: Write>(
     descriptor: &Descriptor,
     context: &BuildContext,

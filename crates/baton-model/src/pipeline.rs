@@ -151,6 +151,8 @@ struct GatePositions {
 
 impl Pipeline {
     /// Parses and checks the text of a `baton.toml`.
+    /// (Long because every inconsistency of a pipeline is checked here and named with its key and
+    /// line.)
     pub fn from_toml(text: &str) -> Result<Pipeline, PipelineError> {
         let file: PipelineFile = toml::from_str(text)?;
         let positions: Positions = toml::from_str(text)?;

@@ -175,6 +175,8 @@ fn resolve_source(
 /// Promotes `request.bundle` into `request.to`: resolve the digest, load the bundle config,
 /// check params and gates, copy, commit with compare-and-swap; again from the top when the
 /// branch moved. A digest already pinned there is a no-op.
+/// (One attempt reads, checks, copies and commits in that order; it stays one function so the order
+/// that makes it safe reads top to bottom.)
 pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotion, PromoteError> {
     let mut copied: Option<(Digest, CopyReport)> = None;
     for attempt in 1..=ATTEMPTS {
@@ -387,6 +389,8 @@ pub struct Approval {
 }
 
 /// Records that a principal approves a digest for an environment.
+/// (One attempt reads, checks and commits in that order; it stays one function so the compare-and-
+/// swap retry reads top to bottom.)
 pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval, PromoteError> {
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {

@@ -59,6 +59,8 @@ pub enum ProvenanceError {
 /// Reads the provenance of the descriptor at `dir`, comparing `files` with the commit at `HEAD`.
 ///
 /// Returns `None` when `dir` is not inside a git work tree.
+/// (Long because finding the repository, the commit, the tree and the dirty paths is one walk that
+/// shares the opened repository.)
 pub fn provenance(
     dir: &Path,
     files: &[WorkFile<'_>],

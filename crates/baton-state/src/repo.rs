@@ -579,6 +579,8 @@ impl StateRepo {
     ///
     /// A work-tree file baton would overwrite must equal the file in `base`; otherwise nothing
     /// is written and the error names it.
+    /// (Long because the steps of a compare-and-swap commit (tree, signature, ref edit, work tree)
+    /// must run in this order under one lock.)
     pub fn commit(
         &self,
         base: &Snapshot,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use baton_apply::{ApplyAction, ApplyOptions, PassReport, reconcile};
 
-use crate::{ExitStatus, cli::AgentArgs, commands::promote::open_state, printer::Printer};
+use crate::{ExitStatus, cli::AgentArgs, commands::open_state, printer::Printer};
 
 /// Runs the loop (or one pass with `--once`).
 pub(crate) fn run(

@@ -4,13 +4,18 @@ pub(crate) mod apply;
 mod audit;
 mod bundle;
 pub(crate) mod promote;
+mod query;
+
+use std::path::Path;
 
 use anyhow::Result;
+use baton_state::StateRepo;
 use baton_store::RegistryOptions;
+use baton_view::View;
 
 use crate::{
     ExitStatus,
-    cli::{self, Command},
+    cli::{self, Command, StateArgs},
     printer::Printer,
 };
 
@@ -27,6 +32,37 @@ pub(crate) fn run(
         Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Agent(_) => {
             apply::run(command, printer, options)
         }
+        Command::Status(_) | Command::Diff(_) | Command::History(_) => {
+            query::run(command, printer, options)
+        }
         other => promote::run(other, printer, options),
     }
+}
+
+/// Opens the state repository `--state` names (default: found upwards from here).
+pub(crate) fn open(args: &StateArgs) -> Result<View> {
+    if let Some(url) = remote_url(args) {
+        anyhow::bail!(
+            "`--state {url}` is a URL: this command needs a local clone of the state repository (`git clone {url}`, then `--state PATH`); `apply`, `plan`, `drift`, `agent` and `audit` can read a URL through a read-only mirror"
+        );
+    }
+    let start = args.state.as_deref().unwrap_or(Path::new("."));
+    let repo = StateRepo::discover(start)?;
+    Ok(View::open(repo)?)
+}
+
+/// Like [`open`], but `--state` may also be a URL (`file://…`, `ssh://…`): it is mirrored
+/// read-only into `cache/state/<hash>` and fetched, refusing a rewritten history; relative paths
+/// of its `baton.toml` resolve against the working directory.
+pub(crate) fn open_state(args: &StateArgs, cache: &Path) -> Result<View> {
+    let Some(url) = remote_url(args) else { return open(args) };
+    let mirror = cache.join("state").join(baton_model::Digest::of(url.as_bytes()).short());
+    let here = std::path::absolute(".")?;
+    let repo = StateRepo::mirror(url, &mirror, &here)?;
+    Ok(View::open(repo)?)
+}
+
+/// `--state` when it is a URL (`file://…`, `ssh://…`) rather than a path.
+fn remote_url(args: &StateArgs) -> Option<&str> {
+    args.state.as_ref().and_then(|p| p.to_str()).filter(|s| s.contains("://"))
 }

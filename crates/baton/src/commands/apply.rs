@@ -7,7 +7,7 @@ use baton_store::{Progress, RegistryOptions};
 use crate::{
     ExitStatus,
     cli::{ApplierArgs, Command},
-    commands::{bundle::transfer_progress, promote::open_state},
+    commands::{bundle::transfer_progress, open_state},
     env,
     printer::Printer,
 };

@@ -8,10 +8,12 @@ use baton_store::RegistryOptions;
 use crate::{
     ExitStatus,
     cli::AuditArgs,
-    commands::{apply::apply_options, bundle::transfer_progress, promote::open_state},
+    commands::{apply::apply_options, bundle::transfer_progress, open_state},
     printer::{GREEN, Printer, RED},
 };
 
+/// Long because the audit has three outputs (table, JSON, HTML file) and a rewritten remote that is
+/// a finding rather than an error; each is a few lines.
 pub(crate) fn run(
     args: &AuditArgs,
     printer: &Printer,
