@@ -62,14 +62,18 @@ impl Resolved {
 
 /// Opens a bundle, turning findings about its manifest or config into an error for commands
 /// that cannot go on without them.
+/// `Ok(Err(status))` is the exit status after the findings were printed.
 fn open_or_report(
-    resolved: &Resolved,
+    reference: &Reference,
+    options: &RegistryOptions,
     printer: &Printer,
-) -> Result<std::result::Result<Opened, ExitStatus>> {
-    match baton_bundle::open_bundle(&*resolved.blobs(), &resolved.digest) {
-        Ok(opened) => Ok(Ok(opened)),
+) -> Result<std::result::Result<(Resolved, Opened), ExitStatus>> {
+    let resolved = Resolved::new(reference, options)?;
+    let opened = baton_bundle::open_bundle(&*resolved.blobs(), &resolved.digest);
+    match opened {
+        Ok(opened) => Ok(Ok((resolved, opened))),
         Err(OpenError::Findings(findings)) => {
-            check::report_findings(resolved, None, &findings, printer)?;
+            check::report_findings(&resolved, None, &findings, printer)?;
             Ok(Err(ExitStatus::Findings))
         }
         Err(OpenError::Io(e)) => {

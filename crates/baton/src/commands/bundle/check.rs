@@ -77,8 +77,7 @@ pub(super) fn unpack(
     printer: &Printer,
     options: &RegistryOptions,
 ) -> Result<ExitStatus> {
-    let resolved = Resolved::new(&args.reference, options)?;
-    let opened = match open_or_report(&resolved, printer)? {
+    let (resolved, opened) = match open_or_report(&args.reference, options, printer)? {
         Ok(opened) => opened,
         Err(status) => return Ok(status),
     };

@@ -4,7 +4,7 @@ use anyhow::Result;
 use baton_build::InspectReport;
 use baton_store::RegistryOptions;
 
-use super::{Resolved, open_or_report};
+use super::open_or_report;
 use crate::{
     ExitStatus,
     cli::RefArgs,
@@ -18,8 +18,7 @@ pub(super) fn inspect(
     printer: &Printer,
     options: &RegistryOptions,
 ) -> Result<ExitStatus> {
-    let resolved = Resolved::new(&args.reference, options)?;
-    let opened = match open_or_report(&resolved, printer)? {
+    let (resolved, opened) = match open_or_report(&args.reference, options, printer)? {
         Ok(opened) => opened,
         Err(status) => return Ok(status),
     };

@@ -63,8 +63,7 @@ pub(super) fn export(
     printer: &Printer,
     options: &RegistryOptions,
 ) -> Result<ExitStatus> {
-    let resolved = Resolved::new(&args.reference, options)?;
-    let opened = match open_or_report(&resolved, printer)? {
+    let (resolved, opened) = match open_or_report(&args.reference, options, printer)? {
         Ok(opened) => opened,
         Err(status) => return Ok(status),
     };
