@@ -287,3 +287,151 @@ pub fn state_repo(dir: &Path) -> PathBuf {
 pub fn run(cwd: &Path, args: &[&str]) -> std::process::Output {
     baton(cwd).args(args).output().unwrap()
 }
+
+/// The secret the example params read (`tls_key = { from_env = "WEB_TLS_KEY" }`); a test that
+/// finds it anywhere but in the one rendered file that uses it has found a leak.
+pub const SECRET: &str = "s3cr3t-tls-key-8f2c1a";
+
+/// The one fixture: a temporary directory with the example state repository, examples/web
+/// built into `oci:build`, and a private cache and applied dir. Every `baton` it runs has the
+/// isolated environment of [`baton`] (its own HOME, docker config and git config) and the secret.
+pub struct World {
+    /// The temporary directory; everything lives under it.
+    pub tmp: tempfile::TempDir,
+    /// The state repository (`tmp/state`).
+    pub state: PathBuf,
+    /// The digest of examples/web in `oci:build`.
+    pub web: String,
+}
+
+impl World {
+    /// The example state repository, and web built into `oci:build`.
+    pub fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = state_repo(tmp.path());
+        let built =
+            build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[]);
+        let web = built["digest"].as_str().unwrap().to_owned();
+        World { tmp, state, web }
+    }
+
+    /// web promoted by baton through dev, staging and prod (approved by alice and bob).
+    pub fn chain() -> World {
+        let w = World::new();
+        w.pin("dev", &w.web.clone());
+        w.ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
+        w.ok(&["approve", "web", "--env", "prod", "--as", "alice"]);
+        w.ok(&["approve", "web", "--env", "prod", "--as", "bob"]);
+        w.ok(&["promote", "web", "--to", "prod", "--as", "ci"]);
+        w
+    }
+
+    /// The temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `oci:tmp/build`, where [`World::new`] and [`World::build`] put bundles.
+    pub fn build_store(&self) -> String {
+        format!("oci:{}", self.dir().join("build").display())
+    }
+
+    /// The applier's cache.
+    pub fn cache(&self) -> PathBuf {
+        self.dir().join("cache")
+    }
+
+    /// `baton ARGS` in the state repository.
+    pub fn baton(&self, args: &[&str]) -> std::process::Output {
+        baton(&self.state)
+            .args(args)
+            .env("BATON_CACHE", self.cache())
+            .env("BATON_APPLIED_DIR", self.dir().join("applied"))
+            .env("WEB_TLS_KEY", SECRET)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs with `--output json`, expects exit 0, returns the document.
+    pub fn ok(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let output = self.baton(&all);
+        assert!(output.status.success(), "baton {args:?}: {}", stderr(&output));
+        stdout_json(&output)
+    }
+
+    /// Like [`World::ok`], decoded into the command's typed report.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> T {
+        serde_json::from_value(self.ok(args)).unwrap_or_else(|e| panic!("baton {args:?}: {e}"))
+    }
+
+    /// Runs, expects exit `code`, returns stderr and stdout.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let output = self.baton(args);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "baton {args:?}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        stderr(&output) + &stdout(&output)
+    }
+
+    /// Commits everything in the state repository by hand (real git).
+    pub fn commit(&self, message: &str) {
+        git(&self.state, &["add", "-A"]);
+        git(&self.state, &["commit", "-q", "-m", message]);
+    }
+
+    /// Pins `digest` of web in `env` straight from `oci:build`, as `ci`.
+    pub fn pin(&self, env: &str, digest: &str) -> Value {
+        self.pin_as(env, digest, "ci")
+    }
+
+    /// Pins `digest` of web in `env` straight from `oci:build`, as `principal`.
+    pub fn pin_as(&self, env: &str, digest: &str, principal: &str) -> Value {
+        let from = self.build_store();
+        self.ok(&[
+            "promote",
+            "web",
+            "--to",
+            env,
+            "--digest",
+            digest,
+            "--from-store",
+            &from,
+            "--as",
+            principal,
+        ])
+    }
+
+    /// Builds a variant of examples/web (its version, a line naming it in the page, and `edit`
+    /// of its files) into `oci:build`; returns the digest.
+    pub fn build(&self, version: &str, edit: impl FnOnce(&Path)) -> String {
+        let dir = self.dir().join(format!("src-{version}"));
+        copy_tree(&repo_root().join("examples/web"), &dir);
+        let manifest = dir.join("bundle.toml");
+        let text = fs_err::read_to_string(&manifest)
+            .unwrap()
+            .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
+        fs_err::write(&manifest, text).unwrap();
+        let index = dir.join("html/index.html");
+        let page = fs_err::read_to_string(&index)
+            .unwrap()
+            .replace("</body>", &format!("<p id=\"version\">release {version}</p></body>"));
+        fs_err::write(&index, page).unwrap();
+        edit(&dir);
+        build_json(self.dir(), &dir, &self.dir().join("build"), &[])["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Default for World {
+    fn default() -> World {
+        World::new()
+    }
+}

@@ -9,110 +9,22 @@ use std::{
     time::Duration,
 };
 
-use baton_tests::{build_json, copy_tree, git, repo_root, state_repo, stderr, stdout, stdout_json};
+use baton_tests::{SECRET, World, copy_tree, git, stderr, stdout, stdout_json};
 use serde_json::Value;
 
-const SECRET: &str = "s3cr3t-tls-key-8f2c1a";
-
-/// A state repository with web built and pinned in dev; the cache and applied dir are private.
-struct World {
-    tmp: tempfile::TempDir,
-    state: PathBuf,
+/// The applier's fixture is the shared one, with the paths of the dev target.
+trait DevTarget {
+    fn pin_dev(&self, digest: &str);
+    fn current(&self) -> PathBuf;
 }
 
-impl World {
-    fn new() -> World {
-        let tmp = tempfile::tempdir().unwrap();
-        let state = state_repo(tmp.path());
-        World { tmp, state }
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.tmp.path().join("cache")
-    }
-
-    /// `baton ARGS` in the state repository, with a private cache and the secret set.
-    fn baton(&self, args: &[&str]) -> std::process::Output {
-        baton_tests::baton(&self.state)
-            .args(args)
-            .env("BATON_CACHE", self.cache())
-            .env("BATON_APPLIED_DIR", self.tmp.path().join("applied"))
-            .env("WEB_TLS_KEY", SECRET)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["--output", "json"]);
-        let output = self.baton(&all);
-        assert!(output.status.success(), "baton {args:?}: {}", stderr(&output));
-        stdout_json(&output)
-    }
-
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let output = self.baton(args);
-        assert_eq!(
-            output.status.code(),
-            Some(code),
-            "baton {args:?}: {}{}",
-            stdout(&output),
-            stderr(&output)
-        );
-        stderr(&output) + &stdout(&output)
-    }
-
-    /// Builds a variant of examples/web (its name, version and an edit of its files) into
-    /// `oci:build`; returns the digest.
-    fn build(&self, version: &str, edit: impl FnOnce(&Path)) -> String {
-        let dir = self.tmp.path().join(format!("src-{version}"));
-        copy_tree(&repo_root().join("examples/web"), &dir);
-        let manifest = dir.join("bundle.toml");
-        let text = fs_err::read_to_string(&manifest)
-            .unwrap()
-            .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
-        fs_err::write(&manifest, text).unwrap();
-        let index = dir.join("html/index.html");
-        let page = fs_err::read_to_string(&index)
-            .unwrap()
-            .replace("</body>", &format!("<p id=\"version\">release {version}</p></body>"));
-        fs_err::write(&index, page).unwrap();
-        edit(&dir);
-        build_json(self.tmp.path(), &dir, &self.tmp.path().join("build"), &[])["digest"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
+impl DevTarget for World {
     fn pin_dev(&self, digest: &str) {
         self.pin("dev", digest);
     }
 
-    /// Pins `digest` of web in `env` straight from the build store (gates of dev and staging
-    /// hold; the tests here are about applying, not promoting).
-    fn pin(&self, env: &str, digest: &str) {
-        let from = format!("oci:{}", self.tmp.path().join("build").display());
-        self.ok(&[
-            "promote",
-            "web",
-            "--to",
-            env,
-            "--digest",
-            digest,
-            "--from-store",
-            &from,
-            "--as",
-            "ci",
-        ]);
-    }
-
     fn current(&self) -> PathBuf {
         self.state.join("deploy/dev/web/current")
-    }
-
-    fn commit(&self, message: &str) {
-        git(&self.state, &["add", "-A"]);
-        git(&self.state, &["commit", "-q", "-m", message]);
     }
 }
 

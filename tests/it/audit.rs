@@ -4,32 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_tests::{build_json, example, git, run, state_repo, stderr, stdout, stdout_json};
+use baton_tests::{World, build_json, example, git, run, stderr, stdout, stdout_json};
 use serde_json::Value;
 
-/// web promoted through dev, staging and prod (two approvals), all by baton.
-struct History {
-    tmp: tempfile::TempDir,
-    state: PathBuf,
-    web: String,
-}
-
-fn history() -> History {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = state_repo(tmp.path());
-    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[]);
-    let web = built["digest"].as_str().unwrap().to_owned();
-    let from = format!("oci:{}", tmp.path().join("build").display());
-    let ok = |args: &[&str]| {
-        let output = run(&state, args);
-        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
-    };
-    ok(&["promote", "web", "--to", "dev", "--digest", &web, "--from-store", &from, "--as", "ci"]);
-    ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
-    ok(&["approve", "web", "--env", "prod", "--as", "alice"]);
-    ok(&["approve", "web", "--env", "prod", "--as", "bob"]);
-    ok(&["promote", "web", "--to", "prod", "--as", "ci"]);
-    History { tmp, state, web }
+/// web promoted through dev, staging and prod (two approvals), all by baton: the shared
+/// fixture's chain.
+fn history() -> World {
+    World::chain()
 }
 
 /// Runs the audit; returns the exit code and the JSON report.
@@ -313,8 +294,8 @@ fn unsigned_commits_where_signers_are_required_are_found() {
 
 #[test]
 fn gates_are_recomputed_from_history() {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = state_repo(tmp.path());
+    let w = World::new();
+    let (tmp, state) = (&w.tmp, w.state.clone());
     // prod also needs an hour of soak in staging.
     let pipeline = state.join("baton.toml");
     let text = fs_err::read_to_string(&pipeline)
@@ -322,7 +303,7 @@ fn gates_are_recomputed_from_history() {
         .replace("gates = { approvals = 2,", "gates = { soak = \"1h\", approvals = 2,");
     fs_err::write(&pipeline, text).unwrap();
     hand_commit(&state, "prod soaks an hour");
-    let web = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[])["digest"].as_str().unwrap().to_owned();
+    let web = w.web.clone();
     let from = format!("oci:{}", tmp.path().join("build").display());
     for args in [
         vec![
@@ -404,8 +385,8 @@ fn a_commit_signed_by_a_key_not_allowed_is_found() {
 
 #[test]
 fn approvals_count_only_when_signed_by_their_principal_where_signers_are_required() {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = state_repo(tmp.path());
+    let w = World::new();
+    let (tmp, state) = (&w.tmp, w.state.clone());
     let keys: Vec<PathBuf> =
         ["ci", "alice", "bob"].iter().map(|n| keygen(tmp.path(), &format!("{n}-key"))).collect();
     let mut listed = String::new();
@@ -417,11 +398,7 @@ fn approvals_count_only_when_signed_by_their_principal_where_signers_are_require
     fs_err::create_dir_all(state.join(".baton")).unwrap();
     fs_err::write(state.join(".baton/allowed_signers"), listed).unwrap();
     hand_commit(&state, "require signatures");
-    let web = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[])
-        ["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let web = w.web.clone();
     let from = format!("oci:{}", tmp.path().join("build").display());
     let key = |i: usize| keys[i].to_str().unwrap().to_owned();
     for args in [

@@ -9,7 +9,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use baton_tests::{blob_path, build_json, repo_root, state_repo, stderr, stdout};
+use baton_tests::{World, blob_path, build_json, repo_root, stderr, stdout};
 
 const VALIDATE: &str = r#"
 import json, sys
@@ -79,14 +79,10 @@ fn check(case: &Case) -> serde_json::Value {
 
 #[test]
 fn every_failure_prints_one_document_that_validates() {
-    let tmp = tempfile::tempdir().unwrap();
+    let w = World::new();
+    let (tmp, state, digest, from) = (&w.tmp, w.state.clone(), w.web.clone(), w.build_store());
     let empty = tmp.path().join("empty");
     fs_err::create_dir_all(&empty).unwrap();
-    let state = state_repo(tmp.path());
-    let build = tmp.path().join("build");
-    let web = build_json(tmp.path(), &repo_root().join("examples/web"), &build, &[]);
-    let digest = web["digest"].as_str().unwrap().to_owned();
-    let from = format!("oci:{}", build.display());
     let missing_store = format!("oci:{}", tmp.path().join("no-store").display());
     let damaged = tmp.path().join("damaged");
     let damaged_web = build_json(tmp.path(), &repo_root().join("examples/web"), &damaged, &[]);

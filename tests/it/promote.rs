@@ -4,66 +4,17 @@
 use std::path::{Path, PathBuf};
 
 use baton_tests::{
-    baton, build_json, example, git, registry, run, state_repo, stderr, stdout, stdout_json,
-    unique_path,
+    World, baton, build_json, git, registry, run, stderr, stdout, stdout_json, unique_path,
 };
 use serde_json::Value;
 
-/// A temporary directory with the example state repository and web built into `oci:build`.
-struct Setup {
-    tmp: tempfile::TempDir,
-    state: PathBuf,
-    web: String,
+/// The promoter's fixture is the shared one; web enters dev as `ci@example.com`.
+fn setup() -> World {
+    World::new()
 }
 
-fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = state_repo(tmp.path());
-    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[]);
-    let web = built["digest"].as_str().unwrap().to_owned();
-    Setup { tmp, state, web }
-}
-
-impl Setup {
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        run(&self.state, args)
-    }
-
-    /// Runs and expects success, returning the JSON document.
-    fn ok(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["--output", "json"]);
-        let output = self.run(&all);
-        assert!(output.status.success(), "baton {args:?}: {}", stderr(&output));
-        stdout_json(&output)
-    }
-
-    /// Runs and expects exit `code`, returning stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let output = self.run(args);
-        assert_eq!(output.status.code(), Some(code), "baton {args:?}: {}", stderr(&output));
-        stderr(&output)
-    }
-
-    fn build_store(&self) -> String {
-        format!("oci:{}", self.tmp.path().join("build").display())
-    }
-
-    fn enter_dev(&self, digest: &str) -> Value {
-        let from = self.build_store();
-        self.ok(&[
-            "promote",
-            "web",
-            "--to",
-            "dev",
-            "--digest",
-            digest,
-            "--from-store",
-            &from,
-            "--as",
-            "ci@example.com",
-        ])
-    }
+fn enter_dev(w: &World, digest: &str) -> Value {
+    w.pin_as("dev", digest, "ci@example.com")
 }
 
 fn commit_all(dir: &Path, message: &str) {
@@ -74,7 +25,7 @@ fn commit_all(dir: &Path, message: &str) {
 #[test]
 fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     let s = setup();
-    let dev = s.enter_dev(&s.web);
+    let dev = enter_dev(&s, &s.web);
     assert_eq!(
         (dev["digest"].as_str(), dev["action"].as_str()),
         (Some(s.web.as_str()), Some("promote"))
@@ -134,7 +85,7 @@ fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
         Some(3),
         "--state names the repository"
     );
-    let human = stdout(&s.run(&["status"]));
+    let human = stdout(&s.baton(&["status"]));
     assert!(human.starts_with("BUNDLE  dev"), "{human}");
     let history = s.ok(&["history", "prod", "web"]);
     assert_eq!(history.as_array().unwrap().len(), 1);
@@ -225,7 +176,7 @@ fn bad_requests_are_refused_with_what_to_do() {
 #[test]
 fn break_glass_only_where_allowed_and_always_recorded() {
     let s = setup();
-    s.enter_dev(&s.web);
+    enter_dev(&s, &s.web);
     let err =
         s.fails(&["promote", "web", "--to", "staging", "--break-glass", "hotfix", "--as", "ci"], 3);
     assert!(err.contains("break-glass is not allowed for `staging`"), "{err}");
@@ -266,7 +217,7 @@ fn soak_and_windows_refuse_until_they_hold() {
         text.replace("Mon-Sun 00:00-24:00 UTC", &format!("Mon-Sun {hour:02}:00-{hour:02}:01 UTC"));
     fs_err::write(&pipeline, text).unwrap();
     commit_all(&s.state, "soak staging, close prod");
-    s.enter_dev(&s.web);
+    enter_dev(&s, &s.web);
     let err = s.fails(&["promote", "web", "--to", "staging", "--as", "ci"], 3);
     // Seconds are shown under a minute: the pin is zero or one second old here.
     assert!(
@@ -300,7 +251,7 @@ fn jiff_hour() -> u64 {
 #[test]
 fn the_state_repository_must_be_clean_on_a_branch_and_untouched_by_hand() {
     let s = setup();
-    s.enter_dev(&s.web);
+    enter_dev(&s, &s.web);
 
     // Uncommitted edits to what the promotion reads are refused.
     fs_err::write(s.state.join("params/staging/web.toml"), "server_name = \"x.example.com\"\n")
@@ -355,8 +306,8 @@ fn build_variant(tmp: &Path, name: &str, version: &str) -> String {
 fn rollback_re_pins_what_the_environment_held_before() {
     let s = setup();
     let newer = build_variant(s.tmp.path(), "web", "1.5.0");
-    s.enter_dev(&s.web);
-    s.enter_dev(&newer);
+    enter_dev(&s, &s.web);
+    enter_dev(&s, &newer);
     let back = s.ok(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
     assert_eq!(
         (back["digest"].as_str(), back["action"].as_str()),
@@ -482,7 +433,7 @@ fn promotion_across_registry_repositories() {
     );
     fs_err::write(s.state.join("baton.toml"), pipeline).unwrap();
     commit_all(&s.state, "registry stores");
-    let dev = s.enter_dev(&s.web);
+    let dev = enter_dev(&s, &s.web);
     assert_eq!(dev["copy"]["blobs_uploaded"], 2, "{dev}");
     let staging = s.ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
     assert_eq!(
@@ -564,7 +515,7 @@ fn signed_state_repositories_accept_only_listed_keys_and_git_verifies_them() {
     let with_key = |key: &Path| {
         let mut args = dev.to_vec();
         args.extend(["--sign-key", key.to_str().unwrap()]);
-        s.run(&args)
+        s.baton(&args)
     };
     let err = stderr(&with_key(&mallory));
     assert!(err.contains("is not listed in .baton/allowed_signers"), "{err}");

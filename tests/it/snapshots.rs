@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use baton_tests::{build_json, repo_root, state_repo};
+use baton_tests::World;
 
 /// Runs baton in `dir` and renders what a person sees: the exit code, stdout, stderr.
 fn seen(dir: &Path, args: &[&str]) -> String {
@@ -57,12 +57,8 @@ fn regex_escape(text: &str) -> String {
 
 #[test]
 fn human_output_of_the_promoter_and_the_auditor() {
-    let tmp = tempfile::tempdir().unwrap();
-    let state = state_repo(tmp.path());
-    let build = tmp.path().join("build");
-    let web = build_json(tmp.path(), &repo_root().join("examples/web"), &build, &[]);
-    let digest = web["digest"].as_str().unwrap();
-    let from = format!("oci:{}", build.display());
+    let w = World::new();
+    let (tmp, state, digest, from) = (&w.tmp, w.state.clone(), w.web.as_str(), w.build_store());
     let promote =
         ["promote", "web", "--to", "dev", "--digest", digest, "--from-store", &from, "--as", "ci"];
     let settings = settings(tmp.path(), true);
