@@ -10,6 +10,7 @@ mod determinism;
 mod errors;
 mod faults;
 mod interop;
+mod library;
 mod promote;
 mod provenance;
 mod registry;
