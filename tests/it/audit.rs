@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_tests::{World, build_json, example, git, run, stderr, stdout, stdout_json};
-use serde_json::Value;
+use baton_audit::{Check, Event, Finding, Report, Severity};
+use baton_tests::{World, build_json, example, git, run, stderr, stdout};
+use baton_view::GateName;
 
 /// web promoted through dev, staging and prod (two approvals), all by baton: the shared
 /// fixture's chain.
@@ -13,36 +14,49 @@ fn history() -> World {
     World::chain()
 }
 
-/// Runs the audit; returns the exit code and the JSON report.
-fn audit(state: &Path) -> (i32, Value) {
+/// Runs the audit; returns the exit code and the report, decoded into the auditor's own type.
+fn audit(state: &Path) -> (i32, Report) {
     let output = run(state, &["audit", "--output", "json"]);
-    (output.status.code().unwrap(), stdout_json(&output))
+    (output.status.code().unwrap(), decode(&output))
 }
 
-fn checks(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .unwrap()
+fn decode(output: &std::process::Output) -> Report {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not an audit report ({e}): {}", stdout(output)))
+}
+
+fn checks(report: &Report) -> Vec<String> {
+    report
+        .findings
         .iter()
         .map(|f| {
+            let place = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             format!(
                 "{} {}/{}",
-                f["check"].as_str().unwrap(),
-                f["environment"].as_str().unwrap_or("-"),
-                f["bundle"].as_str().unwrap_or("-")
+                f.check,
+                place(f.environment.as_ref().map(ToString::to_string)),
+                place(f.bundle.as_ref().map(ToString::to_string))
             )
         })
         .collect()
 }
 
 /// The first finding of `check`; panics naming the report when there is none.
-fn finding<'r>(report: &'r Value, check: &str) -> &'r Value {
-    report["findings"]
-        .as_array()
-        .unwrap()
+fn finding<'r>(report: &'r Report, check: &str) -> &'r Finding {
+    report
+        .findings
         .iter()
-        .find(|f| f["check"] == check)
-        .unwrap_or_else(|| panic!("no {check} finding: {report}"))
+        .find(|f| f.check.as_str() == check)
+        .unwrap_or_else(|| panic!("no {check} finding: {report:?}"))
+}
+
+/// The timeline entry of the promotion to `env`.
+fn event<'r>(report: &'r Report, env: &str) -> &'r Event {
+    report
+        .timeline
+        .iter()
+        .find(|e| e.environment.as_str() == env)
+        .unwrap_or_else(|| panic!("no {env} event: {report:?}"))
 }
 
 fn hand_commit(state: &Path, message: &str) {
@@ -124,11 +138,10 @@ fn keygen(dir: &Path, name: &str) -> PathBuf {
 fn a_clean_history_gives_no_finding() {
     let h = history();
     let (code, report) = audit(&h.state);
-    assert_eq!(code, 0, "{report}");
-    assert_eq!(report["findings"], serde_json::json!([]));
-    let summary = report["summary"].as_array().unwrap();
-    assert_eq!(summary.len(), 3);
-    assert!(summary.iter().all(|v| v["findings"] == 0 && v["digest"] == h.web.as_str()));
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report.findings.is_empty(), "{report:?}");
+    assert_eq!(report.summary.len(), 3);
+    assert!(report.summary.iter().all(|v| v.findings == 0 && v.digest.to_string() == h.web));
     let human = run(&h.state, &["audit"]);
     let table = String::from_utf8_lossy(&human.stdout).into_owned();
     assert!(
@@ -154,7 +167,7 @@ fn a_hand_edit_and_a_digest_that_never_passed_staging_are_found() {
     // The hand commit is dated 2026-01-02 (the test's git identity); from a later date on, only
     // the present is judged: the forged digest is still not in the store.
     let later = run(&h.state, &["audit", "--since", "2026-06-01", "--output", "json"]);
-    let found = checks(&stdout_json(&later));
+    let found = checks(&decode(&later));
     assert!(!found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");
     assert!(found.contains(&"store prod/web".to_owned()), "{found:?}");
     let found = checks(&audit(&h.state).1);
@@ -240,13 +253,10 @@ fn break_glass_is_always_reported_but_does_not_fail() {
     hand_commit(&h.state, "prod params");
     break_glass();
     let (code, report) = audit(&h.state);
-    assert_eq!(code, 0, "{report}");
-    let notice = &report["findings"][0];
-    assert_eq!(
-        (notice["check"].as_str(), notice["severity"].as_str()),
-        (Some("break-glass"), Some("notice"))
-    );
-    assert!(notice["found"].as_str().unwrap().contains("INC-7"));
+    assert_eq!(code, 0, "{report:?}");
+    let notice = &report.findings[0];
+    assert_eq!((notice.check, notice.severity), (Check::BreakGlass, Severity::Notice));
+    assert!(notice.found.contains("INC-7"));
 }
 
 #[test]
@@ -344,22 +354,17 @@ fn gates_are_recomputed_from_history() {
     );
     let approvals = finding(&report, "gate-approvals");
     assert_eq!(
-        approvals["found"],
+        approvals.found,
         "0 of 2 counted; not counted: `ci` (the promoter cannot approve their own promotion)",
-        "the promoter's own approval does not count: {approvals}"
+        "the promoter's own approval does not count: {approvals:?}"
     );
     // The timeline shows the evidence: ci's approval weighed and refused, alice's not there yet.
-    let event =
-        report["timeline"].as_array().unwrap().iter().find(|e| e["environment"] == "prod").unwrap();
-    let weighed: Vec<(&str, bool)> = event["approvals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| (a["by"].as_str().unwrap(), a["counted"].as_bool().unwrap()))
-        .collect();
-    assert_eq!(weighed, [("ci", false)], "{event}");
-    let soak = event["gates"].as_array().unwrap().iter().find(|g| g["gate"] == "soak").unwrap();
-    assert_eq!(soak["held"], false, "{event}");
+    let event = event(&report, "prod");
+    let weighed: Vec<(&str, bool)> =
+        event.approvals.iter().map(|a| (a.by.as_str(), a.counted)).collect();
+    assert_eq!(weighed, [("ci", false)], "{event:?}");
+    let soak = event.gates.iter().find(|g| g.gate == GateName::Soak).unwrap();
+    assert!(!soak.held, "{event:?}");
 }
 
 #[test]
@@ -380,7 +385,7 @@ fn a_commit_signed_by_a_key_not_allowed_is_found() {
     let (code, report) = audit(&h.state);
     assert_eq!(code, 4);
     let signature = finding(&report, "signature");
-    assert!(signature["found"].as_str().unwrap().contains("not listed"), "{signature}");
+    assert!(signature.found.contains("not listed"), "{signature:?}");
 }
 
 #[test]
@@ -440,26 +445,25 @@ fn approvals_count_only_when_signed_by_their_principal_where_signers_are_require
     // A promotion written by hand and signed with ci's key, counting on it.
     forge_prod_pin(&state, &web, Some(&keys[0]));
     let (code, report) = audit(&state);
-    assert_eq!(code, 4, "{report}");
+    assert_eq!(code, 4, "{report:?}");
     let signature = finding(&report, "signature");
-    assert!(signature["expected"].as_str().unwrap().contains("`bob`"), "{report}");
+    assert!(signature.expected.contains("`bob`"), "{report:?}");
     assert_eq!(
-        finding(&report, "gate-approvals")["found"],
+        finding(&report, "gate-approvals").found,
         "1 of 2 counted (alice); not counted: `bob` (not signed by a key listed for `bob`)",
-        "{report}"
+        "{report:?}"
     );
     let found = checks(&report);
     assert!(
         !found.iter().any(|f| f.starts_with("hand-edit") || f.starts_with("chain")),
         "{found:?}"
     );
-    let prod =
-        report["timeline"].as_array().unwrap().iter().find(|e| e["environment"] == "prod").unwrap();
-    let bob = prod["approvals"].as_array().unwrap().iter().find(|a| a["by"] == "bob").unwrap();
-    assert_eq!(bob["counted"], false);
+    let prod = event(&report, "prod");
+    let bob = prod.approvals.iter().find(|a| a.by == "bob").unwrap();
+    assert!(!bob.counted);
     assert!(
-        bob["why_not"].as_str().unwrap().contains("not signed by a key listed for `bob`"),
-        "{bob}"
+        bob.why_not.as_deref().unwrap().contains("not signed by a key listed for `bob`"),
+        "{bob:?}"
     );
 }
 
@@ -470,12 +474,12 @@ fn a_history_rewritten_in_this_clone_is_found() {
     // The prod promotion is dropped from the branch, the way a careless `reset` would.
     git(&h.state, &["reset", "-q", "--hard", "HEAD~1"]);
     let (code, report) = audit(&h.state);
-    assert_eq!(code, 4, "{report}");
+    assert_eq!(code, 4, "{report:?}");
     let rewrite = finding(&report, "rewrite");
-    let found = rewrite["found"].as_str().unwrap();
+    let found = &rewrite.found;
     assert!(
         found.contains("reset: moving to HEAD~1") && found.contains("promote web 1.4.2 to prod"),
-        "{rewrite}"
+        "{rewrite:?}"
     );
 }
 
@@ -489,9 +493,9 @@ fn a_remote_state_is_audited_through_a_read_only_mirror() {
         &["audit", "--state", &url, "--cache", cache.to_str().unwrap(), "--output", "json"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let report = stdout_json(&output);
-    assert_eq!(report["summary"].as_array().unwrap().len(), 3, "{report}");
-    assert_eq!(report["commit"], git(&h.state, &["rev-parse", "HEAD"]));
+    let report = decode(&output);
+    assert_eq!(report.summary.len(), 3, "{report:?}");
+    assert_eq!(report.commit, git(&h.state, &["rev-parse", "HEAD"]));
     // The remote drops its last commit and moves on: the mirror refuses to follow, exit 4.
     let dropped = git(&h.state, &["rev-parse", "HEAD"]);
     git(&h.state, &["reset", "-q", "--hard", "HEAD~1"]);
@@ -531,14 +535,14 @@ fn deep_rehashes_every_digest_ever_pinned() {
     fs_err::remove_file(&manifest).unwrap();
     fs_err::write(&manifest, bytes).unwrap();
     let (code, report) = audit(&h.state);
-    assert_eq!(code, 0, "only current pins are re-hashed: {report}");
+    assert_eq!(code, 0, "only current pins are re-hashed: {report:?}");
     let output = run(&h.state, &["audit", "--deep", "--output", "json"]);
     assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
-    let report = stdout_json(&output);
-    assert_eq!(report["deep"], true);
-    assert!(report["bundles_verified"].as_u64().unwrap() > 3, "{report}");
+    let report = decode(&output);
+    assert!(report.deep);
+    assert!(report.bundles_verified > 3, "{report:?}");
     let found = checks(&report);
-    assert_eq!(found, ["store dev/web"], "{report}");
+    assert_eq!(found, ["store dev/web"], "{report:?}");
 }
 
 #[test]
@@ -553,15 +557,16 @@ fn targets_are_checked_where_they_are_reachable() {
     assert!(output.status.success(), "{}", stderr(&output));
     let targets = |state: &Path| {
         let output = run(state, &["audit", "--targets", "--output", "json"]);
-        (output.status.code().unwrap(), stdout_json(&output))
+        (output.status.code().unwrap(), decode(&output))
     };
     // prod applied and intact; dev and staging have no target directory here: notices.
     let (code, report) = targets(&h.state);
-    assert_eq!(code, 0, "{report}");
-    assert_eq!(report["targets"], true);
-    let notices: Vec<&Value> = report["findings"].as_array().unwrap().iter().collect();
-    assert_eq!(notices.len(), 2, "{report}");
-    assert!(notices.iter().all(|f| f["severity"] == "notice" && f["check"] == "target"));
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report.targets);
+    assert_eq!(report.findings.len(), 2, "{report:?}");
+    assert!(
+        report.findings.iter().all(|f| f.severity == Severity::Notice && f.check == Check::Target)
+    );
     // staging's target exists but holds nothing; prod's files were changed by hand.
     fs_err::create_dir_all(h.state.join("deploy/staging")).unwrap();
     let current = h.state.join("deploy/prod/web/current");
@@ -572,13 +577,13 @@ fn targets_are_checked_where_they_are_reachable() {
         .unwrap();
     fs_err::write(&file, "edited on the box\n").unwrap();
     let (code, report) = targets(&h.state);
-    assert_eq!(code, 4, "{report}");
+    assert_eq!(code, 4, "{report:?}");
     let found = checks(&report);
     assert!(found.contains(&"target staging/web".to_owned()), "{found:?}");
     assert!(found.contains(&"drift prod/web".to_owned()), "{found:?}");
     let drift = finding(&report, "drift");
     let name = file.file_name().unwrap().to_str().unwrap();
-    assert!(drift["found"].as_str().unwrap().contains(name), "{drift}");
+    assert!(drift.found.contains(name), "{drift:?}");
 }
 
 #[test]
@@ -655,9 +660,9 @@ fn a_baton_commit_that_also_changes_other_files_is_found() {
         fs_err::write(&pipeline, text).unwrap();
     });
     let (code, report) = audit(&h.state);
-    assert_eq!(code, 4, "{report}");
+    assert_eq!(code, 4, "{report:?}");
     let trailers = finding(&report, "trailers");
-    assert!(trailers["found"].as_str().unwrap().contains("baton.toml"), "{trailers}");
+    assert!(trailers.found.contains("baton.toml"), "{trailers:?}");
 }
 
 #[test]
@@ -667,7 +672,8 @@ fn a_repository_made_by_baton_init_audits_clean() {
     let output = run(tmp.path(), &["init", state.to_str().unwrap(), "--as", "ci"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let (code, report) = audit(&state);
-    assert_eq!((code, report["findings"].clone()), (0, serde_json::json!([])), "{report}");
+    assert_eq!(code, 0, "{report:?}");
+    assert!(report.findings.is_empty(), "{report:?}");
 }
 
 #[test]
@@ -679,9 +685,9 @@ fn an_allowed_signers_file_that_does_not_parse_still_requires_signatures() {
     // An unsigned pin change dressed as baton's own dev promotion.
     recommit_dev_pin_as_baton(&h.state, || {});
     let (code, report) = audit(&h.state);
-    assert_eq!(code, 4, "{report}");
+    assert_eq!(code, 4, "{report:?}");
     let signature = finding(&report, "signature");
-    assert!(signature["found"].as_str().unwrap().contains("does not parse"), "{signature}");
+    assert!(signature.found.contains("does not parse"), "{signature:?}");
 }
 
 #[test]
@@ -692,7 +698,7 @@ fn a_pin_naming_another_place_is_found() {
         .unwrap();
     hand_commit(&h.state, "sync prod with staging");
     let (code, report) = audit(&h.state);
-    assert_eq!(code, 4, "{report}");
+    assert_eq!(code, 4, "{report:?}");
     let found = checks(&report);
     assert!(found.contains(&"state-file prod/web".to_owned()), "{found:?}");
     assert!(found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");

@@ -6,7 +6,9 @@ use baton_model::{Action, BundleName, Digest, EnvName};
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Recorded and allowed, or outside what the audit can reach, but always reported
@@ -17,7 +19,7 @@ pub enum Severity {
 }
 
 /// One thing the audit cannot explain.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// How bad.
     pub severity: Severity,
@@ -117,7 +119,7 @@ impl std::fmt::Display for Check {
 }
 
 /// The verdict on one pin.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Verdict {
     /// The environment.
     pub environment: EnvName,
@@ -132,7 +134,7 @@ pub struct Verdict {
 }
 
 /// One approval, as the audit weighed it for a promotion.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalEvidence {
     /// Who approved.
     pub by: String,
@@ -148,7 +150,7 @@ pub struct ApprovalEvidence {
 }
 
 /// One change of a pin in history: the timeline of an environment.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     /// The environment.
     pub environment: EnvName,
@@ -183,7 +185,7 @@ pub struct Event {
 }
 
 /// Everything the audit found.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(
     title = "baton audit --output json",
     description = "What `baton audit` found: every finding, the pin changes of the history as evidence, and a verdict per current pin."
