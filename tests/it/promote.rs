@@ -3,9 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use baton_model::Action;
+use baton_promote::{Approval, Promotion};
 use baton_tests::{
     World, baton, build_json, git, registry, run, stderr, stdout, stdout_json, unique_path,
 };
+use baton_view::{BundleDiff, GateName, HistoryEntry, StatusRow};
 use serde_json::Value;
 
 /// The promoter's fixture is the shared one; web enters dev as `ci@example.com`.
@@ -25,18 +28,17 @@ fn commit_all(dir: &Path, message: &str) {
 #[test]
 fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     let s = setup();
-    let dev = enter_dev(&s, &s.web);
-    assert_eq!(
-        (dev["digest"].as_str(), dev["action"].as_str()),
-        (Some(s.web.as_str()), Some("promote"))
-    );
-    assert_eq!(dev["no_op"], false);
-    assert_eq!(dev["copy"]["blobs_mounted"], 2, "layouts on one file system are linked: {dev}");
+    let dev: Promotion = serde_json::from_value(enter_dev(&s, &s.web)).unwrap();
+    assert_eq!((dev.digest.to_string(), dev.action), (s.web.clone(), Action::Promote));
+    assert!(!dev.no_op);
+    let copy = dev.copy.as_ref().unwrap();
+    assert_eq!(copy.blobs_mounted, 2, "layouts on one file system are linked: {dev:?}");
 
-    let staging = s.ok(&["promote", "web", "--to", "staging", "--as", "ci@example.com"]);
-    assert_eq!(staging["digest"], s.web.as_str());
-    assert_eq!(staging["from"], "dev");
-    assert_eq!(staging["gates"][0]["gate"], "upstream");
+    let staging: Promotion =
+        s.typed(&["promote", "web", "--to", "staging", "--as", "ci@example.com"]);
+    assert_eq!(staging.digest.to_string(), s.web);
+    assert_eq!(staging.from.as_ref().map(ToString::to_string).as_deref(), Some("dev"));
+    assert_eq!(staging.gates[0].gate, GateName::Upstream);
 
     // prod needs two approvals by principals other than the promoter.
     let refused = s.fails(&["promote", "web", "--to", "prod", "--as", "ci@example.com"], 3);
@@ -56,16 +58,17 @@ fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     let refused = s.fails(&["promote", "web", "--to", "prod", "--as", "ci@example.com"], 3);
     assert!(refused.contains("1 of 2 counted (alice@example.com)"), "{refused}");
     assert!(refused.contains("the promoter cannot approve their own promotion"), "{refused}");
-    let again = s.ok(&["approve", "web", "--env", "prod", "--as", "alice@example.com"]);
-    assert_eq!(again["no_op"], true);
+    let again: Approval =
+        s.typed(&["approve", "web", "--env", "prod", "--as", "alice@example.com"]);
+    assert!(again.no_op);
     s.ok(&["approve", "web", "--env", "prod", "--as", "bob@example.com"]);
-    let prod = s.ok(&["promote", "web", "--to", "prod", "--as", "ci@example.com"]);
-    assert_eq!(prod["digest"], s.web.as_str());
-    assert_eq!(prod["no_op"], false);
+    let prod: Promotion = s.typed(&["promote", "web", "--to", "prod", "--as", "ci@example.com"]);
+    assert_eq!(prod.digest.to_string(), s.web);
+    assert!(!prod.no_op);
 
     // A rerun of a finished promotion is a no-op.
-    let rerun = s.ok(&["promote", "web", "--to", "prod", "--as", "ci@example.com"]);
-    assert_eq!(rerun["no_op"], true);
+    let rerun: Promotion = s.typed(&["promote", "web", "--to", "prod", "--as", "ci@example.com"]);
+    assert!(rerun.no_op);
 
     // The same bytes are in every store.
     for env in ["dev", "staging", "prod"] {
@@ -75,10 +78,9 @@ fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     }
 
     // status, history and diff come from git.
-    let rows = s.ok(&["status"]);
-    let rows = rows.as_array().unwrap();
+    let rows: Vec<StatusRow> = s.typed(&["status"]);
     assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r["digest"] == s.web.as_str() && r["version"] == "1.4.2"));
+    assert!(rows.iter().all(|r| r.digest.to_string() == s.web && r.version == "1.4.2"));
     let elsewhere = run(s.tmp.path(), &["status", "--state", "state", "--output", "json"]);
     assert_eq!(
         stdout_json(&elsewhere).as_array().map(Vec::len),
@@ -87,15 +89,14 @@ fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     );
     let human = stdout(&s.baton(&["status"]));
     assert!(human.starts_with("BUNDLE  dev"), "{human}");
-    let history = s.ok(&["history", "prod", "web"]);
-    assert_eq!(history.as_array().unwrap().len(), 1);
-    assert_eq!(history[0]["from"], "staging");
-    assert_eq!(history[0]["by"], "ci@example.com");
-    assert_eq!(history[0]["signature"], "unsigned");
-    let diff = s.ok(&["diff", "staging", "prod"]);
-    assert_eq!(diff[0]["same_digest"], true);
-    let changed: Vec<&str> =
-        diff[0]["params"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let history: Vec<HistoryEntry> = s.typed(&["history", "prod", "web"]);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].from.as_deref(), Some("staging"));
+    assert_eq!(history[0].by.as_str(), "ci@example.com");
+    assert_eq!(history[0].signature, "unsigned");
+    let diff: Vec<BundleDiff> = s.typed(&["diff", "staging", "prod"]);
+    assert!(diff[0].same_digest);
+    let changed: Vec<&str> = diff[0].params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(changed, ["server_name"]);
 
     // What baton wrote is ordinary git: trailers, a clean work tree, a sound repository.
