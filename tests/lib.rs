@@ -129,7 +129,12 @@ pub fn stderr(output: &std::process::Output) -> String {
 }
 
 /// Builds `descriptor` into `oci:store` with `--output json` and returns the JSON.
-pub fn build_json(cwd: &Path, descriptor: &Path, store: &Path, extra: &[&str]) -> Value {
+pub fn build_json(
+    cwd: &Path,
+    descriptor: &Path,
+    store: &Path,
+    extra: &[&str],
+) -> baton_build::BuildReport {
     let output = baton(cwd)
         .args(["bundle", "build"])
         .arg(descriptor)
@@ -141,7 +146,7 @@ pub fn build_json(cwd: &Path, descriptor: &Path, store: &Path, extra: &[&str]) -
         .output()
         .unwrap();
     assert!(output.status.success(), "build failed: {}", stderr(&output));
-    stdout_json(&output)
+    serde_json::from_value(stdout_json(&output)).expect("a build report")
 }
 
 /// The path of a blob in `store` for bundle `name`.
@@ -311,8 +316,7 @@ impl World {
         let state = state_repo(tmp.path());
         let built =
             build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("build"), &[]);
-        let web = built["digest"].as_str().unwrap().to_owned();
-        World { tmp, state, web }
+        World { tmp, state, web: built.digest.to_string() }
     }
 
     /// web promoted by baton through dev, staging and prod (approved by alice and bob).
@@ -423,10 +427,7 @@ impl World {
             .replace("</body>", &format!("<p id=\"version\">release {version}</p></body>"));
         fs_err::write(&index, page).unwrap();
         edit(&dir);
-        build_json(self.dir(), &dir, &self.dir().join("build"), &[])["digest"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        build_json(self.dir(), &dir, &self.dir().join("build"), &[]).digest.to_string()
     }
 }
 

@@ -9,7 +9,7 @@ use baton_tests::{baton, build_json, example, stderr, stdout};
 fn export_is_deterministic_and_readable_by_skopeo_and_tar() {
     let tmp = tempfile::tempdir().unwrap();
     let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
-    let digest = built["digest"].as_str().unwrap();
+    let digest = &*built.digest.to_string();
     for file in ["a.tar", "b.tar"] {
         let output = baton(tmp.path())
             .args(["bundle", "export", &format!("oci:store/web@{digest}"), "-o", file])
@@ -62,7 +62,7 @@ fn a_tampered_archive_is_refused_and_nothing_lands() {
     assert!(output.status.success(), "{}", stderr(&output));
     // Flip a byte inside the layer blob's data in the tar.
     let mut bytes = fs_err::read(tmp.path().join("web.tar")).unwrap();
-    let layer = built["layer"]["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap();
+    let layer = built.layer.digest.hex();
     // The blob's name appears only in its tar header (the manifest names it as `sha256:…`).
     let name = format!("blobs/sha256/{layer}");
     let at = bytes

@@ -200,10 +200,7 @@ fn changed_bytes_a_moved_tag_and_params_changed_without_a_promotion_are_found() 
             .replace("name = \"k8s-app\"", "name = \"web\"")
             .replace("version = \"2.0.1\"", "version = \"1.4.2\"");
         fs_err::write(dir.join("bundle.toml"), text).unwrap();
-        build_json(h.tmp.path(), &dir, &h.state.join("stores/staging"), &[])["digest"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        build_json(h.tmp.path(), &dir, &h.state.join("stores/staging"), &[]).digest.to_string()
     };
     assert_ne!(other, h.web);
     // dev's params changed and committed, without a promotion.
@@ -517,10 +514,7 @@ fn deep_rehashes_every_digest_ever_pinned() {
         .replace("version = \"1.4.2\"", "version = \"1.4.3\"");
     fs_err::write(newer.join("bundle.toml"), text).unwrap();
     fs_err::write(newer.join("CHANGES"), "1.4.3: a newer one\n").unwrap();
-    let v2 = build_json(h.tmp.path(), &newer, &h.tmp.path().join("build"), &[])["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let v2 = build_json(h.tmp.path(), &newer, &h.tmp.path().join("build"), &[]).digest.to_string();
     let from = format!("oci:{}", h.tmp.path().join("build").display());
     let output = run(
         &h.state,

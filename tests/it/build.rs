@@ -17,23 +17,20 @@ fn build_prints_the_reference_and_json_has_the_promised_fields() {
     assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
 
     let json = build_json(tmp.path(), &web, &tmp.path().join("store"), &[]);
+    let raw = serde_json::to_value(&json).unwrap();
     for field in ["name", "version", "digest", "reference", "size"] {
-        assert!(json.get(field).is_some(), "missing {field} in {json}");
+        assert!(raw.get(field).is_some(), "missing {field} in {raw}");
     }
-    assert_eq!(json["name"], "web");
-    assert_eq!(json["version"], "1.4.2");
-    let digest = json["digest"].as_str().unwrap();
-    assert_eq!(
-        json["reference"],
-        format!("oci:{}/web@{digest}", tmp.path().join("store").display())
-    );
+    assert_eq!(json.name, "web");
+    assert_eq!(json.version, "1.4.2");
+    let digest = &*json.digest.to_string();
+    assert_eq!(json.reference, format!("oci:{}/web@{digest}", tmp.path().join("store").display()));
     let manifest = fs_err::read(blob_path(&tmp.path().join("store"), "web", digest)).unwrap();
-    let layer = &json["layer"];
-    let config = &json["config"];
-    let total =
-        manifest.len() as u64 + layer["size"].as_u64().unwrap() + config["size"].as_u64().unwrap();
-    assert_eq!(json["size"].as_u64().unwrap(), total);
-    assert!(json["source"].is_null(), "a copy outside git has no source: {json}");
+    let layer = &json.layer;
+    let config = &json.config;
+    let total = manifest.len() as u64 + layer.size + config.size;
+    assert_eq!(json.size, total);
+    assert!(json.source.is_none(), "a copy outside git has no source: {json:?}");
 }
 
 #[test]
@@ -52,7 +49,7 @@ fn rebuilding_the_same_bundle_changes_nothing_in_the_store() {
     };
     let before = snapshot(&store);
     let second = build_json(tmp.path(), &web, &store, &[]);
-    assert_eq!(first["digest"], second["digest"]);
+    assert_eq!(first.digest, second.digest);
     assert_eq!(snapshot(&store), before, "a rebuild must leave the store byte for byte as it was");
 }
 
@@ -101,7 +98,7 @@ fn list_and_inspect_show_what_was_built() {
     let listed = stdout_json(&output);
     let digests: Vec<&str> =
         listed.as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap()).collect();
-    assert_eq!(digests, [k8s["digest"].as_str().unwrap(), web["digest"].as_str().unwrap()]);
+    assert_eq!(digests, [&*k8s.digest.to_string(), &*web.digest.to_string()]);
 
     let output =
         baton(tmp.path()).args(["bundle", "inspect", "oci:store/web:1.4.2"]).output().unwrap();
@@ -109,7 +106,7 @@ fn list_and_inspect_show_what_was_built() {
     let text = stdout(&output);
     for expected in [
         "Bundle web 1.4.2",
-        web["digest"].as_str().unwrap(),
+        &*web.digest.to_string(),
         "server_name",
         "required",
         "secret",
@@ -127,7 +124,7 @@ fn list_and_inspect_show_what_was_built() {
         .output()
         .unwrap();
     let json = stdout_json(&output);
-    assert_eq!(json["digest"], k8s["digest"]);
+    assert_eq!(json["digest"], k8s.digest.to_string());
     assert_eq!(json["manifest"]["artifactType"], "application/vnd.baton.bundle.v1");
     assert_eq!(json["config"]["params"]["replicas"]["default"], 2);
     assert_eq!(json["manifest"]["annotations"]["org.opencontainers.image.version"], "2.0.1");
@@ -169,7 +166,7 @@ fn include_exclude_and_batonignore_choose_the_files() {
         .args([
             "bundle",
             "inspect",
-            &format!("oci:store/d@{}", json["digest"].as_str().unwrap()),
+            &format!("oci:store/d@{}", &*json.digest.to_string()),
             "--output",
             "json",
         ])
@@ -252,7 +249,7 @@ fn a_moved_tag_is_warned_about() {
     assert!(output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
-        err.contains(&format!("tag web:1.4.2 moved from {}", first["digest"].as_str().unwrap())),
+        err.contains(&format!("tag web:1.4.2 moved from {}", &*first.digest.to_string())),
         "{err}"
     );
     assert!(err.contains("bump the version"), "{err}");

@@ -86,7 +86,7 @@ fn every_failure_prints_one_document_that_validates() {
     let missing_store = format!("oci:{}", tmp.path().join("no-store").display());
     let damaged = tmp.path().join("damaged");
     let damaged_web = build_json(tmp.path(), &repo_root().join("examples/web"), &damaged, &[]);
-    let layer = damaged_web["layer"]["digest"].as_str().unwrap();
+    let layer = &*damaged_web.layer.digest.to_string();
     fs_err::write(blob_path(&damaged, "web", layer), b"not the layer").unwrap();
     let damaged_ref = format!("oci:{}/web:1.4.2", damaged.display());
     let e = "output/error.schema.json";

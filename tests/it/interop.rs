@@ -9,7 +9,7 @@ fn skopeo_reads_the_manifest_baton_wrote() {
     let store = tmp.path().join("store");
     for name in ["web", "k8s-app"] {
         let json = build_json(tmp.path(), &example(tmp.path(), name), &store, &[]);
-        let version = json["version"].as_str().unwrap();
+        let version = json.version.as_str();
         let output = std::process::Command::new("skopeo")
             .args(["inspect", "--raw"])
             .arg(format!("oci:{}/{name}:{version}", store.display()))
@@ -19,7 +19,7 @@ fn skopeo_reads_the_manifest_baton_wrote() {
         let digest = baton_model::Digest::of(&output.stdout);
         assert_eq!(
             digest.to_string(),
-            json["digest"].as_str().unwrap(),
+            &*json.digest.to_string(),
             "skopeo's bytes must hash to baton's digest"
         );
     }

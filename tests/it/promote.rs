@@ -300,7 +300,7 @@ fn build_variant(tmp: &Path, name: &str, version: &str) -> String {
         .replace("name = \"web\"", &format!("name = \"{name}\""))
         .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
     fs_err::write(&manifest, text).unwrap();
-    build_json(tmp, &dir, &tmp.join("build"), &[])["digest"].as_str().unwrap().to_owned()
+    build_json(tmp, &dir, &tmp.join("build"), &[]).digest.to_string()
 }
 
 #[test]

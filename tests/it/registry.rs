@@ -21,7 +21,7 @@ fn round_trip_keeps_the_digest_and_a_second_copy_sends_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let host = registry();
     let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
-    let digest = built["digest"].as_str().unwrap();
+    let digest = &*built.digest.to_string();
     let first = format!("{host}/{}", unique_path("first"));
     let second = format!("{host}/{}", unique_path("second"));
 
@@ -31,10 +31,7 @@ fn round_trip_keeps_the_digest_and_a_second_copy_sends_nothing() {
         (pushed["blobs_uploaded"].as_u64(), pushed["blobs_skipped"].as_u64()),
         (Some(2), Some(0))
     );
-    assert_eq!(
-        pushed["bytes_uploaded"],
-        built["layer"]["size"].as_u64().unwrap() + built["config"]["size"].as_u64().unwrap()
-    );
+    assert_eq!(pushed["bytes_uploaded"], built.layer.size + built.config.size);
 
     let across = copy(tmp.path(), &format!("{first}/web@{digest}"), &second);
     assert_eq!(across["digest"], digest);
@@ -111,7 +108,7 @@ fn skopeo_reads_what_baton_pushed_and_baton_reads_what_skopeo_copied() {
     let tmp = tempfile::tempdir().unwrap();
     let host = registry();
     let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
-    let digest = built["digest"].as_str().unwrap();
+    let digest = &*built.digest.to_string();
     let path = unique_path("interop");
     copy(tmp.path(), "oci:store/web:1.4.2", &format!("{host}/{path}"));
     let skopeo = |args: &[&str]| {
@@ -297,13 +294,13 @@ fn a_blob_changed_in_the_registry_storage_is_refused_by_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let host = registry();
     let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
-    let layer = built["layer"]["digest"].as_str().unwrap();
+    let layer = &*built.layer.digest.to_string();
     // A blob that no other test shares: the layer of a bundle with unique content.
     let unique = tmp.path().join("unique");
     baton_tests::copy_tree(&tmp.path().join("web"), &unique);
     fs_err::write(unique.join("html/index.html"), unique_path("content")).unwrap();
     let unique_built = build_json(tmp.path(), &unique, &tmp.path().join("store2"), &[]);
-    let unique_layer = unique_built["layer"]["digest"].as_str().unwrap();
+    let unique_layer = &*unique_built.layer.digest.to_string();
     let path = unique_path("tampered");
     let store2 = tmp.path().join("store2");
     let output = baton(tmp.path())
@@ -329,7 +326,7 @@ fn a_blob_changed_in_the_registry_storage_is_refused_by_digest() {
     bytes[last] ^= 0xff;
     fs_err::write(&data, &bytes).unwrap();
 
-    let reference = format!("{host}/{path}/web@{}", unique_built["digest"].as_str().unwrap());
+    let reference = format!("{host}/{path}/web@{}", &*unique_built.digest.to_string());
     let output = baton(tmp.path()).args(["bundle", "verify", &reference]).output().unwrap();
     assert_eq!(output.status.code(), Some(4), "{}\n{}", stdout(&output), stderr(&output));
     assert!(stdout(&output).contains(&format!("layer {unique_layer}")), "{}", stdout(&output));
@@ -361,7 +358,7 @@ fn a_corrupt_blob_in_the_source_layout_is_named_and_no_tag_is_pushed() {
     let tmp = tempfile::tempdir().unwrap();
     let host = registry();
     let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
-    let layer = built["layer"]["digest"].as_str().unwrap();
+    let layer = &*built.layer.digest.to_string();
     let blob = baton_tests::blob_path(&tmp.path().join("store"), "web", layer);
     let mut bytes = fs_err::read(&blob).unwrap();
     bytes[10] ^= 0x01;
@@ -397,7 +394,7 @@ fn every_pair_of_store_kinds_keeps_the_digest() {
     )
     .unwrap();
     let built = build_json(tmp.path(), &example(tmp.path(), "k8s-app"), &tmp.path().join("a"), &[]);
-    let digest = built["digest"].as_str().unwrap();
+    let digest = &*built.digest.to_string();
 
     let open_store = format!("{open}/{}", unique_path("pairs"));
     let private_store = format!("{private}/{}", unique_path("pairs"));
@@ -428,7 +425,7 @@ fn every_pair_of_store_kinds_keeps_the_digest() {
     }
     let linked = |store: &str| {
         use std::os::unix::fs::MetadataExt;
-        let layer = built["layer"]["digest"].as_str().unwrap();
+        let layer = &*built.layer.digest.to_string();
         fs_err::metadata(baton_tests::blob_path(&tmp.path().join(store), "k8s-app", layer))
             .unwrap()
             .ino()
@@ -465,5 +462,5 @@ fn chunked_uploads_give_the_same_digest() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert_eq!(stdout_json(&output)["digest"], built["digest"]);
+    assert_eq!(stdout_json(&output)["digest"], built.digest.to_string());
 }

@@ -10,7 +10,7 @@ fn unpack_gives_back_the_descriptor_files() {
     let tmp = tempfile::tempdir().unwrap();
     let web = example(tmp.path(), "web");
     let json = build_json(tmp.path(), &web, &tmp.path().join("store"), &[]);
-    let reference = format!("oci:store/web@{}", json["digest"].as_str().unwrap());
+    let reference = format!("oci:store/web@{}", &*json.digest.to_string());
     let output =
         baton(tmp.path()).args(["bundle", "unpack", &reference, "--into", "out"]).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

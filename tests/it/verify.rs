@@ -2,19 +2,20 @@
 
 use std::path::Path;
 
+use baton_build::{BuildReport, VerifyReport};
 use baton_tests::{baton, blob_path, build_json, example, stdout, stdout_json};
 use serde_json::Value;
 
-fn built(tmp: &Path) -> Value {
+fn built(tmp: &Path) -> BuildReport {
     build_json(tmp, &example(tmp, "web"), &tmp.join("store"), &[])
 }
 
-fn verify(tmp: &Path, digest: &str) -> (Option<i32>, Value) {
+fn verify(tmp: &Path, digest: &str) -> (Option<i32>, VerifyReport) {
     let output = baton(tmp)
         .args(["bundle", "verify", &format!("oci:store/web@{digest}"), "--output", "json"])
         .output()
         .unwrap();
-    (output.status.code(), stdout_json(&output))
+    (output.status.code(), serde_json::from_value(stdout_json(&output)).unwrap())
 }
 
 #[test]
@@ -25,10 +26,10 @@ fn a_sound_bundle_verifies() {
         baton(tmp.path()).args(["bundle", "verify", "oci:store/web:1.4.2"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
-    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
+    let (code, report) = verify(tmp.path(), &json.digest.to_string());
     assert_eq!(code, Some(0));
-    assert_eq!(report["ok"], true);
-    assert_eq!(report["files"], 9);
+    assert!(report.ok);
+    assert_eq!(report.files, Some(9));
     // The auditor's spelling, `baton verify`, is the same command.
     let output = baton(tmp.path()).args(["verify", "oci:store/web:1.4.2"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
@@ -39,22 +40,19 @@ fn a_sound_bundle_verifies() {
 fn a_layer_modified_on_disk_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let json = built(tmp.path());
-    let layer = json["layer"]["digest"].as_str().unwrap();
+    let layer = &*json.layer.digest.to_string();
     let path = blob_path(&tmp.path().join("store"), "web", layer);
     let mut bytes = fs_err::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
     fs_err::write(&path, &bytes).unwrap();
-    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
-    assert_eq!(code, Some(4), "{report}");
-    let findings = report["findings"].as_array().unwrap();
+    let (code, report) = verify(tmp.path(), &json.digest.to_string());
+    assert_eq!(code, Some(4), "{report:?}");
+    let findings = &report.findings;
     let subject = format!("layer {layer}");
     assert!(
-        findings
-            .iter()
-            .any(|f| f["subject"] == subject.as_str()
-                && f["problem"].as_str().unwrap().contains("hash")),
-        "{report}"
+        findings.iter().any(|f| f.subject == subject && f.problem.contains("hash")),
+        "{report:?}"
     );
 }
 
@@ -62,7 +60,7 @@ fn a_layer_modified_on_disk_is_named() {
 fn a_truncated_layer_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let json = built(tmp.path());
-    let layer = json["layer"]["digest"].as_str().unwrap();
+    let layer = &*json.layer.digest.to_string();
     let path = blob_path(&tmp.path().join("store"), "web", layer);
     let bytes = fs_err::read(&path).unwrap();
     fs_err::write(&path, &bytes[..bytes.len() - 40]).unwrap();
@@ -78,30 +76,30 @@ fn a_modified_config_or_manifest_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let json = built(tmp.path());
     let store = tmp.path().join("store");
-    let config = json["config"]["digest"].as_str().unwrap();
+    let config = &*json.config.digest.to_string();
     let path = blob_path(&store, "web", config);
     let text = fs_err::read_to_string(&path).unwrap().replace("\"0755\"", "\"0644\"");
     fs_err::write(&path, text).unwrap();
-    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
+    let (code, report) = verify(tmp.path(), &json.digest.to_string());
     assert_eq!(code, Some(4));
-    assert_eq!(report["findings"][0]["subject"], format!("config {config}"));
+    assert_eq!(report.findings[0].subject, format!("config {config}"));
 
-    let digest = json["digest"].as_str().unwrap();
+    let digest = &*json.digest.to_string();
     fs_err::write(blob_path(&store, "web", digest), b"{}").unwrap();
     let (code, report) = verify(tmp.path(), digest);
     assert_eq!(code, Some(4));
-    assert_eq!(report["findings"][0]["subject"], format!("manifest {digest}"));
+    assert_eq!(report.findings[0].subject, format!("manifest {digest}"));
 }
 
 #[test]
 fn a_missing_layer_is_a_finding() {
     let tmp = tempfile::tempdir().unwrap();
     let json = built(tmp.path());
-    let layer = json["layer"]["digest"].as_str().unwrap();
+    let layer = &*json.layer.digest.to_string();
     fs_err::remove_file(blob_path(&tmp.path().join("store"), "web", layer)).unwrap();
-    let (code, report) = verify(tmp.path(), json["digest"].as_str().unwrap());
+    let (code, report) = verify(tmp.path(), &json.digest.to_string());
     assert_eq!(code, Some(4));
-    assert_eq!(report["findings"][0]["problem"], "is missing from the store");
+    assert_eq!(report.findings[0].problem, "is missing from the store");
 }
 
 #[test]
@@ -133,11 +131,8 @@ fn a_file_that_disagrees_with_the_index_is_named() {
 
     let (code, report) = verify(tmp.path(), &manifest_digest.to_string());
     assert_eq!(code, Some(4));
-    assert_eq!(report["findings"][0]["subject"], "file conf/app.conf");
-    assert!(
-        report["findings"][0]["problem"].as_str().unwrap().contains("the index says sha256:0000"),
-        "{report}"
-    );
+    assert_eq!(report.findings[0].subject, "file conf/app.conf");
+    assert!(report.findings[0].problem.contains("the index says sha256:0000"), "{report:?}");
 }
 
 /// A layer large enough that its compressed and tar streams are hashed on helper threads:
@@ -157,8 +152,8 @@ fn a_large_layer_hashed_on_helper_threads_is_checked_the_same() {
     }
     fs_err::write(dir.join("html/noise.bin"), &noise).unwrap();
     let json = build_json(tmp.path(), &dir, &tmp.path().join("store"), &[]);
-    let digest = json["digest"].as_str().unwrap();
-    let layer = json["layer"]["digest"].as_str().unwrap();
+    let digest = &*json.digest.to_string();
+    let layer = &*json.layer.digest.to_string();
     let path = blob_path(&tmp.path().join("store"), "web", layer);
     assert!(fs_err::metadata(&path).unwrap().len() > 8 << 20);
     assert_eq!(verify(tmp.path(), digest).0, Some(0));
@@ -175,16 +170,17 @@ fn a_large_layer_hashed_on_helper_threads_is_checked_the_same() {
     bytes[middle] ^= 0x55;
     fs_err::write(&path, &bytes).unwrap();
     let (code, report) = verify(tmp.path(), digest);
-    assert_eq!(code, Some(4), "{report}");
-    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(code, Some(4), "{report:?}");
+    let findings = &report.findings;
     assert!(
-        findings.iter().any(|f| f["subject"] == format!("layer {layer}").as_str()
-            && f["problem"].as_str().unwrap().contains("bytes hash to")),
-        "{report}"
+        findings
+            .iter()
+            .any(|f| f.subject == format!("layer {layer}") && f.problem.contains("bytes hash to")),
+        "{report:?}"
     );
     assert!(
-        findings.iter().any(|f| f["subject"] == "file html/noise.bin"),
-        "the changed file is named too: {report}"
+        findings.iter().any(|f| f.subject == "file html/noise.bin"),
+        "the changed file is named too: {report:?}"
     );
     assert_ne!(unpack("damaged").status.code(), Some(0));
     assert!(!tmp.path().join("damaged").exists());
