@@ -9,6 +9,8 @@ use std::{
     time::Duration,
 };
 
+use baton_apply::{Applied, ApplyAction, PassReport};
+use baton_target::read_record;
 use baton_tests::{SECRET, World, copy_tree, git, stderr, stdout, stdout_json};
 use serde_json::Value;
 
@@ -26,6 +28,11 @@ impl DevTarget for World {
     fn current(&self) -> PathBuf {
         self.state.join("deploy/dev/web/current")
     }
+}
+
+/// What the first bundle's apply did.
+fn action(w: &World, args: &[&str]) -> ApplyAction {
+    w.typed::<Vec<Applied>>(args)[0].action
 }
 
 /// A secret that templates use: `conf/tls.key` renders the `tls_key` parameter.
@@ -100,9 +107,9 @@ fn a_dir_target_served_by_nginx_follows_apply_and_rollback() {
     let first = w.build("1.4.2", |_| {});
     let second = w.build("1.5.0", |_| {});
     w.pin_dev(&first);
-    let applied = w.ok(&["apply", "dev"]);
-    assert_eq!(applied[0]["action"], "applied");
-    assert_eq!(applied[0]["digest"], first.as_str());
+    let applied: Vec<Applied> = w.typed(&["apply", "dev"]);
+    assert_eq!(applied[0].action, ApplyAction::Applied);
+    assert_eq!(applied[0].digest.to_string(), first);
 
     let nginx = Nginx::start(&w.tmp.path().join("nginx"), &w.current().join("html"));
     assert!(nginx.get("/").contains("release 1.4.2"));
@@ -115,22 +122,18 @@ fn a_dir_target_served_by_nginx_follows_apply_and_rollback() {
     assert!(config.contains(&format!("({first})")), "{config}");
 
     w.pin_dev(&second);
-    assert_eq!(w.ok(&["apply", "dev"])[0]["action"], "applied");
+    assert_eq!(action(&w, &["apply", "dev"]), ApplyAction::Applied);
     assert!(nginx.get("/").contains("release 1.5.0"));
-    assert_eq!(w.ok(&["apply", "dev"])[0]["action"], "unchanged");
+    assert_eq!(action(&w, &["apply", "dev"]), ApplyAction::Unchanged);
 
     // Rollback, then apply: a swap back to the release still on disk, with no fetch at all.
     w.ok(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
     fs_err::remove_dir_all(w.cache()).unwrap();
-    let back = w.ok(&["apply", "dev", "web"]);
-    assert_eq!(back[0]["action"], "swapped");
+    assert_eq!(action(&w, &["apply", "dev", "web"]), ApplyAction::Swapped);
     assert!(!w.cache().exists(), "a swap back fetches nothing");
     assert!(nginx.get("/").contains("release 1.4.2"));
-    let record: Value = serde_json::from_str(
-        &fs_err::read_to_string(w.state.join("deploy/dev/web/applied.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(record["digest"], first.as_str());
+    let record = read_record(&w.state.join("deploy/dev/web/applied.json")).unwrap().unwrap();
+    assert_eq!(record.digest.to_string(), first);
     assert_eq!(git(&w.state, &["status", "--porcelain"]), "", "targets are ignored by git");
 }
 
@@ -154,8 +157,8 @@ fn drift_is_found_healed_or_only_reported() {
     let only = w.fails(&["agent", "--env", "dev", "--once", "--no-heal"], 4);
     assert!(only.contains("drift web (1 changed, 1 added, 1 removed"), "{only}");
     assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(4), "--no-heal changes nothing");
-    let healed = w.ok(&["agent", "--env", "dev", "--once"]);
-    assert_eq!(healed[0]["action"], "healed");
+    let healed: Vec<PassReport> = w.typed(&["agent", "--env", "dev", "--once"]);
+    assert_eq!(healed[0].action, ApplyAction::Healed);
     assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(0));
     assert!(!w.current().join("html/extra.html").exists());
 }
@@ -242,7 +245,7 @@ fn bad_input_is_refused_and_the_running_release_stays() {
             fs_err::write(&path, vec![b'x'; 1500]).unwrap();
         }
     }
-    assert_eq!(w.ok(&["apply", "dev"])[0]["action"], "applied");
+    assert_eq!(action(&w, &["apply", "dev"]), ApplyAction::Applied);
 
     // The pin names a digest the store does not hold.
     fs_err::remove_dir_all(w.state.join("stores/dev")).unwrap();
@@ -309,8 +312,7 @@ fn an_exec_target_runs_its_check_first_and_keeps_the_last_success() {
     );
     w.pin_dev(&digest);
     w.pin("staging", &digest);
-    let applied = w.ok(&["apply", "staging"]);
-    assert_eq!(applied[0]["action"], "applied");
+    assert_eq!(action(&w, &["apply", "staging"]), ApplyAction::Applied);
     let seen = fs_err::read_to_string(&out).unwrap();
     assert!(seen.contains("BATON_ENV=staging\nBATON_RENDERED_DIR="), "{seen}");
     assert!(
@@ -425,19 +427,17 @@ fn kill_9_at_any_moment_leaves_current_at_a_complete_release() {
         let release = fs_err::read_link(w.current()).unwrap();
         let id = release.file_name().unwrap().to_string_lossy().into_owned();
         let record_path = w.state.join("deploy/dev/web/.releases").join(format!("{id}.json"));
-        let record: Value =
-            serde_json::from_str(&fs_err::read_to_string(&record_path).unwrap()).unwrap();
-        let files = record["files"].as_object().unwrap();
-        assert!(files.len() > 3000, "round {round}: {id}");
-        for (path, hash) in files.iter().step_by(97) {
+        let record = read_record(&record_path).unwrap().unwrap();
+        assert!(record.files.len() > 3000, "round {round}: {id}");
+        for (path, hash) in record.files.iter().step_by(97) {
             let content = fs_err::read(w.current().join(path))
                 .unwrap_or_else(|e| panic!("round {round}: {path}: {e}"));
-            assert_eq!(sha256(&content), hash["sha256"].as_str().unwrap(), "round {round}: {path}");
+            assert_eq!(sha256(&content), hash.sha256, "round {round}: {path}");
         }
     }
     assert!(mid_apply >= 1, "no kill landed mid-apply in 50 rounds");
-    let done = w.ok(&["apply", "dev"]);
-    assert!(["applied", "unchanged"].contains(&done[0]["action"].as_str().unwrap()));
+    let done = action(&w, &["apply", "dev"]);
+    assert!([ApplyAction::Applied, ApplyAction::Unchanged].contains(&done), "{done}");
     assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(0));
     let leftovers: Vec<String> = fs_err::read_dir(w.state.join("deploy/dev/web/.releases"))
         .unwrap()
