@@ -136,7 +136,7 @@ impl Repo {
             from: Some("staging".parse().unwrap()),
             source_store: "oci:stores/staging".into(),
             by: by.parse().unwrap(),
-            at: when.to_string(),
+            at: when,
             previous: None,
             reason: (action == Action::BreakGlass).then(|| "incident 42".into()),
         };

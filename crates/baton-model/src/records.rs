@@ -82,7 +82,7 @@ pub struct StateRecord {
     /// Who promoted.
     pub by: Principal,
     /// When, RFC 3339 in UTC; the same instant as the commit.
-    pub at: String,
+    pub at: jiff::Timestamp,
     /// The digest pinned before, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Digest>,
@@ -121,7 +121,7 @@ pub struct ApprovalRecord {
     /// Who approved.
     pub by: Principal,
     /// When, RFC 3339 in UTC.
-    pub at: String,
+    pub at: jiff::Timestamp,
     /// What the approver said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -280,7 +280,7 @@ mod tests {
             from: None,
             source_store: "oci:build".into(),
             by: "ci".parse().unwrap(),
-            at: "2026-11-24T05:00:00Z".into(),
+            at: "2026-11-24T05:00:00Z".parse().unwrap(),
             previous: None,
             reason: None,
         };

@@ -13,7 +13,7 @@ use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
 use serde::{Deserialize, Serialize};
 
 use baton_model::layout::{self, ALLOWED_SIGNERS, PIPELINE};
-use baton_view::{GateOutcome, View, evaluate, load_config, params_path, rfc3339, state_path};
+use baton_view::{GateOutcome, View, evaluate, load_config, params_path, state_path};
 use jiff::Timestamp;
 
 use crate::PromoteError;
@@ -250,7 +250,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             from: source.from.clone(),
             source_store: source.label.clone(),
             by: principal.clone(),
-            at: rfc3339(time),
+            at: jiff::Timestamp::from_second(time).unwrap_or(request.at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: request.break_glass.clone(),
         };
@@ -447,7 +447,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
             environment: env.name.clone(),
             digest: digest.clone(),
             by: principal.clone(),
-            at: rfc3339(time),
+            at: jiff::Timestamp::from_second(time).unwrap_or(request.at),
             comment: request.comment.clone(),
         };
         let trailers = Trailers {
@@ -566,7 +566,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             from: None,
             source_store: env.store.to_string(),
             by: principal.clone(),
-            at: rfc3339(time),
+            at: jiff::Timestamp::from_second(time).unwrap_or(request.at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: None,
         };

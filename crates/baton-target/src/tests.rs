@@ -16,7 +16,7 @@ fn pin(digest: &str, params: &str) -> StateRecord {
         from: None,
         source_store: "oci:stores/staging".into(),
         by: "ci".parse().unwrap(),
-        at: "2026-11-24T10:00:00Z".into(),
+        at: "2026-11-24T10:00:00Z".parse().unwrap(),
         previous: None,
         reason: None,
     }

@@ -50,7 +50,7 @@ impl View {
                 approvals.push(RecordedApproval {
                     by: record.by,
                     commit: commit.map(|c| c.to_string()),
-                    at: record.at.parse().ok(),
+                    at: Some(record.at),
                     invalid,
                 });
             }

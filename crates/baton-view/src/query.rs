@@ -35,13 +35,13 @@ pub fn status(view: &View, now: jiff::Timestamp) -> Result<Vec<StatusRow>, ViewE
     let mut rows = Vec::new();
     for env in view.pipeline.environments() {
         for record in view.pins_in(&env.name)? {
-            let age = record.at.parse::<jiff::Timestamp>().map_or(0, |t| now - t.as_second());
+            let age = now - record.at.as_second();
             rows.push(StatusRow {
                 bundle: record.bundle,
                 environment: env.name.clone(),
                 version: record.version.to_string(),
                 digest: record.digest,
-                at: record.at,
+                at: record.at.to_string(),
                 age_seconds: age,
                 by: record.by,
                 action: record.action,
