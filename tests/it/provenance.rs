@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use baton_build::BuildReport;
 use baton_tests::{baton, copy_tree, git, repo_root, stderr, stdout_json};
 use serde_json::Value;
 
@@ -40,15 +41,15 @@ fn provenance_is_recorded_without_credentials() {
     repository(&repo);
     let output = build(&repo, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let json = stdout_json(&output);
-    let source = &json["source"];
-    assert_eq!(source["repository"], "https://git.example.com/team/infra.git");
-    assert_eq!(source["commit"], git(&repo, &["rev-parse", "HEAD"]));
-    assert_eq!(source["tree"], git(&repo, &["rev-parse", "HEAD:deploy/web"]));
-    assert_eq!(source["path"], "deploy/web");
-    assert_eq!(source["clean"], true);
+    let json: BuildReport = serde_json::from_value(stdout_json(&output)).unwrap();
+    let source = json.source.as_ref().unwrap();
+    assert_eq!(source.repository.as_deref(), Some("https://git.example.com/team/infra.git"));
+    assert_eq!(source.commit, git(&repo, &["rev-parse", "HEAD"]));
+    assert_eq!(source.tree, git(&repo, &["rev-parse", "HEAD:deploy/web"]));
+    assert_eq!(source.path, "deploy/web");
+    assert!(source.clean);
     assert_eq!(
-        json["created"], "2026-01-02T03:04:05Z",
+        json.created, "2026-01-02T03:04:05Z",
         "the commit time is the mtime when SOURCE_DATE_EPOCH is unset"
     );
 
@@ -58,7 +59,7 @@ fn provenance_is_recorded_without_credentials() {
         .unwrap();
     let inspected = stdout_json(&inspect);
     let annotations = &inspected["manifest"]["annotations"];
-    assert_eq!(annotations["org.opencontainers.image.revision"], source["commit"]);
+    assert_eq!(annotations["org.opencontainers.image.revision"], source.commit.as_str());
     assert_eq!(
         annotations["org.opencontainers.image.source"],
         "https://git.example.com/team/infra.git"

@@ -4,16 +4,16 @@
 
 use std::path::Path;
 
+use baton_build::CopyOutcome;
 use baton_tests::{
     auth_registry, baton, build_json, example, registry, stderr, stdout, stdout_json, unique_path,
 };
-use serde_json::Value;
 
-fn copy(cwd: &Path, reference: &str, to: &str) -> Value {
+fn copy(cwd: &Path, reference: &str, to: &str) -> CopyOutcome {
     let output =
         baton(cwd).args(["bundle", "copy", reference, to, "--output", "json"]).output().unwrap();
     assert!(output.status.success(), "copy {reference} -> {to}: {}", stderr(&output));
-    stdout_json(&output)
+    serde_json::from_value(stdout_json(&output)).unwrap()
 }
 
 #[test]
@@ -26,20 +26,17 @@ fn round_trip_keeps_the_digest_and_a_second_copy_sends_nothing() {
     let second = format!("{host}/{}", unique_path("second"));
 
     let pushed = copy(tmp.path(), "oci:store/web:1.4.2", &first);
-    assert_eq!(pushed["digest"], digest);
-    assert_eq!(
-        (pushed["blobs_uploaded"].as_u64(), pushed["blobs_skipped"].as_u64()),
-        (Some(2), Some(0))
-    );
-    assert_eq!(pushed["bytes_uploaded"], built.layer.size + built.config.size);
+    assert_eq!(pushed.digest.to_string(), digest);
+    assert_eq!((Some(pushed.blobs_uploaded), Some(pushed.blobs_skipped)), (Some(2), Some(0)));
+    assert_eq!(pushed.bytes_uploaded, built.layer.size + built.config.size);
 
     let across = copy(tmp.path(), &format!("{first}/web@{digest}"), &second);
-    assert_eq!(across["digest"], digest);
-    assert_eq!(across["blobs_mounted"], 2, "within one registry blobs are mounted: {across}");
-    assert_eq!(across["bytes_uploaded"], 0);
+    assert_eq!(across.digest.to_string(), digest);
+    assert_eq!(across.blobs_mounted, 2, "within one registry blobs are mounted: {across:?}");
+    assert_eq!(across.bytes_uploaded, 0);
 
     let back = copy(tmp.path(), &format!("{second}/web:1.4.2"), "oci:back");
-    assert_eq!(back["digest"], digest);
+    assert_eq!(back.digest.to_string(), digest);
     let output = baton(tmp.path())
         .args(["bundle", "verify", &format!("oci:back/web@{digest}")])
         .output()
@@ -48,11 +45,11 @@ fn round_trip_keeps_the_digest_and_a_second_copy_sends_nothing() {
 
     let again = copy(tmp.path(), "oci:store/web:1.4.2", &first);
     assert_eq!(
-        (again["blobs_uploaded"].as_u64(), again["blobs_skipped"].as_u64()),
+        (Some(again.blobs_uploaded), Some(again.blobs_skipped)),
         (Some(0), Some(2)),
-        "{again}"
+        "{again:?}"
     );
-    assert_eq!(again["bytes_uploaded"], 0);
+    assert_eq!(again.bytes_uploaded, 0);
 }
 
 #[test]
@@ -414,8 +411,8 @@ fn every_pair_of_store_kinds_keeps_the_digest() {
             .output()
             .unwrap();
         assert!(output.status.success(), "{from} -> {to}: {}", stderr(&output));
-        let report = stdout_json(&output);
-        assert_eq!(report["digest"], digest, "{from} -> {to}");
+        let report: CopyOutcome = serde_json::from_value(stdout_json(&output)).unwrap();
+        assert_eq!(report.digest.to_string(), digest, "{from} -> {to}");
         let output = baton(tmp.path())
             .args(["bundle", "verify", &format!("{to}/k8s-app:2.0.1")])
             .env("DOCKER_CONFIG", &config)
