@@ -240,6 +240,16 @@ pub fn craft_bundle(store: &Path, name: &str, entries: &[Crafted<'_>]) -> String
     digest.to_string()
 }
 
+/// Registry options for library-level tests: no credential files, no retries.
+pub fn registry_options() -> baton_store::RegistryOptions {
+    baton_store::RegistryOptions {
+        auth: baton_store::auth::AuthConfig { files: Vec::new(), helper_path: None },
+        insecure: Vec::new(),
+        retries: 0,
+        chunked_uploads: false,
+    }
+}
+
 /// A registry on loopback that `make test` started: `(HOST:PORT)`. Fails, never skips, when
 /// there is none: registry tests are part of the suite.
 #[allow(clippy::disallowed_methods)]

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use baton_model::{Action, BundleName, Digest, EnvName, StateRecord, StoreLocation, Trailers};
 use baton_promote::{ApproveRequest, PromoteRequest};
 use baton_state::StateRepo;
-use baton_store::RegistryOptions;
 use baton_view::{GateName, GateOutcome, View, evaluate};
 use jiff::Timestamp;
 
@@ -30,15 +29,6 @@ fn at(hh_mm_ss: &str) -> Timestamp {
     format!("2026-11-24T{hh_mm_ss}Z").parse().unwrap()
 }
 
-fn registry() -> RegistryOptions {
-    RegistryOptions {
-        auth: baton_store::auth::AuthConfig { files: Vec::new(), helper_path: None },
-        insecure: Vec::new(),
-        retries: 0,
-        chunked_uploads: false,
-    }
-}
-
 /// A state repository whose staging pinned web at `staging_at`, with `approvals` of prod.
 struct Repo {
     _tmp: tempfile::TempDir,
@@ -57,7 +47,7 @@ impl Repo {
         git(&state, &["init", "-q", "-b", "main"]);
         git(&state, &["add", "-A"]);
         git(&state, &["commit", "-q", "-m", "pipeline"]);
-        let options = registry();
+        let options = baton_tests::registry_options();
         let build_store = tmp.path().join("build");
         let none = |_| {};
         let progress: baton_store::Progress = std::sync::Arc::new(|_| {});
@@ -158,7 +148,7 @@ impl Repo {
         commit_at(&self.state, &trailers.message("promote web to prod"), when);
         // The forged commit is one baton would have written: nothing but the pin changed.
         let view = View::open(StateRepo::discover(&self.state).unwrap()).unwrap();
-        let options = registry();
+        let options = baton_tests::registry_options();
         let audit = baton_audit::Options { registry: &options, targets: None };
         let report = baton_audit::audit(&view, &baton_audit::Scope::default(), &audit).unwrap();
         let event = report.timeline.iter().find(|e| e.environment.as_str() == "prod").unwrap();

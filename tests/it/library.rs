@@ -4,26 +4,16 @@
 
 use baton_apply::{ApplyAction, ApplyOptions, apply, drift, reconcile};
 use baton_state::StateRepo;
-use baton_store::RegistryOptions;
 use baton_tests::{SECRET, World};
 use baton_view::View;
 use jiff::Timestamp;
-
-fn registry() -> RegistryOptions {
-    RegistryOptions {
-        auth: baton_store::auth::AuthConfig { files: Vec::new(), helper_path: None },
-        insecure: Vec::new(),
-        retries: 0,
-        chunked_uploads: false,
-    }
-}
 
 #[test]
 fn apply_records_the_instant_it_was_given_and_drift_and_reconcile_read_it_back() {
     let w = World::new();
     w.pin("dev", &w.web.clone());
     let view = View::open(StateRepo::discover(&w.state).unwrap()).unwrap();
-    let registry = registry();
+    let registry = baton_tests::registry_options();
     let progress: baton_store::Progress = std::sync::Arc::new(|_| {});
     let lookup = |name: &str| (name == "WEB_TLS_KEY").then(|| SECRET.to_owned());
     let instant: Timestamp = "2026-11-24T10:00:00.600Z".parse().unwrap();
