@@ -197,9 +197,9 @@ fn break_glass_only_where_allowed_and_always_recorded() {
         "oncall@example.com",
     ]);
     assert_eq!(done["action"], "break-glass");
-    let history = s.ok(&["history", "prod"]);
-    assert_eq!(history[0]["action"], "break-glass");
-    assert_eq!(history[0]["reason"], "INC-42 outage");
+    let history: Vec<HistoryEntry> = s.typed(&["history", "prod"]);
+    assert_eq!(history[0].action, Action::BreakGlass);
+    assert_eq!(history[0].reason.as_deref(), Some("INC-42 outage"));
     let pin = fs_err::read_to_string(s.state.join("state/prod/web.toml")).unwrap();
     assert!(pin.contains("reason = \"INC-42 outage\""), "{pin}");
 }
@@ -309,18 +309,15 @@ fn rollback_re_pins_what_the_environment_held_before() {
     let newer = build_variant(s.tmp.path(), "web", "1.5.0");
     enter_dev(&s, &s.web);
     enter_dev(&s, &newer);
-    let back = s.ok(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
-    assert_eq!(
-        (back["digest"].as_str(), back["action"].as_str()),
-        (Some(s.web.as_str()), Some("rollback"))
-    );
-    assert_eq!(back["previous"], newer.as_str());
-    let history = s.ok(&["history", "dev", "web"]);
-    let actions: Vec<&str> =
-        history.as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["rollback", "promote", "promote"]);
-    let forward = s.ok(&["rollback", "web", "--env", "dev", "--to", &newer, "--as", "oncall"]);
-    assert_eq!(forward["digest"], newer.as_str());
+    let back: Promotion = s.typed(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
+    assert_eq!((back.digest.to_string(), back.action), (s.web.clone(), Action::Rollback));
+    assert_eq!(back.previous.map(|d| d.to_string()), Some(newer.clone()));
+    let history: Vec<HistoryEntry> = s.typed(&["history", "dev", "web"]);
+    let actions: Vec<Action> = history.iter().map(|h| h.action).collect();
+    assert_eq!(actions, [Action::Rollback, Action::Promote, Action::Promote]);
+    let forward: Promotion =
+        s.typed(&["rollback", "web", "--env", "dev", "--to", &newer, "--as", "oncall"]);
+    assert_eq!(forward.digest.to_string(), newer);
 
     // The upstream gate: a digest dev pinned before but not now needs --allow-superseded; one
     // dev never pinned is refused outright.
