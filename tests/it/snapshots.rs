@@ -28,7 +28,7 @@ fn settings(tmp: &Path, tables: bool) -> insta::Settings {
     settings.set_snapshot_path("snapshots");
     settings.set_prepend_module_to_snapshot(false);
     let tmp = tmp.display().to_string();
-    settings.add_filter(&regex_escape(&tmp), "[TMP]");
+    settings.add_filter(&regex::escape(&tmp), "[TMP]");
     settings.add_filter(r"sha256:[0-9a-f]{64}", "[DIGEST]");
     settings.add_filter(r"\b[0-9a-f]{40}\b", "[COMMIT]");
     settings.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT]");
@@ -41,18 +41,6 @@ fn settings(tmp: &Path, tables: bool) -> insta::Settings {
         settings.add_filter(r"(\S)  +", "$1  ");
     }
     settings
-}
-
-fn regex_escape(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '/' || c == '_' || c == '-' {
-                c.to_string()
-            } else {
-                format!("\\{c}")
-            }
-        })
-        .collect()
 }
 
 #[test]

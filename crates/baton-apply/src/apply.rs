@@ -94,7 +94,7 @@ pub(crate) fn apply_one(
     home.clean_leftovers()?;
     let recorded = home.record()?;
     let done = |record: &AppliedRecord, action| Applied {
-        bundle: job.bundle.clone(),
+        bundle: job.pin.bundle.clone(),
         environment: job.env.name.clone(),
         digest: record.digest.clone(),
         version: record.version.clone(),
@@ -190,7 +190,7 @@ fn render_release(
     }
     let record = AppliedRecord {
         environment: job.env.name.clone(),
-        bundle: job.bundle.clone(),
+        bundle: job.pin.bundle.clone(),
         digest: job.pin.digest.clone(),
         version: opened.config.version.to_string(),
         params_digest,

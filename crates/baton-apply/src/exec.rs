@@ -36,7 +36,7 @@ pub(crate) fn run(
         .args(arguments)
         .current_dir(dir)
         .env("BATON_ENV", job.env.name.as_str())
-        .env("BATON_BUNDLE", job.bundle.as_str())
+        .env("BATON_BUNDLE", job.pin.bundle.as_str())
         .env("BATON_VERSION", &record.version)
         .env("BATON_DIGEST", record.digest.to_string())
         .env("BATON_RENDERED_DIR", dir)

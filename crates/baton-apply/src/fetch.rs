@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use baton_bundle::{Limits, Opened, UnpackError, open_bundle, unpack};
-use baton_model::{BundleName, Selector};
+use baton_model::BundleName;
 use baton_store::{LayoutStore, Store, copy};
 use baton_target::{Tree, tree_of_release};
-use baton_view::ViewError;
+use baton_view::ensure_in_store;
 
 use crate::{
     ApplyError, ApplyOptions,
@@ -58,26 +58,19 @@ fn fetch_and_unpack(
     let cache = Store::Layout(LayoutStore::new(options.cache.clone()));
     let digest = &job.pin.digest;
     for attempt in 0..2 {
-        store.resolve(&job.bundle, &Selector::Digest(digest.clone())).map_err(|e| {
-            ViewError::NotInStore {
-                bundle: job.bundle.clone(),
-                digest: digest.clone(),
-                store: store.label(),
-                source: Box::new(e),
-            }
-        })?;
-        copy(&store, &job.bundle, digest, &cache, None, options.progress)?;
-        let blobs = cache.blobs(&job.bundle);
+        ensure_in_store(&store, &job.pin.bundle, digest)?;
+        copy(&store, &job.pin.bundle, digest, &cache, None, options.progress)?;
+        let blobs = cache.blobs(&job.pin.bundle);
         let opened = match open_bundle(blobs.as_ref(), digest) {
             Ok(opened) => opened,
             Err(baton_bundle::OpenError::Findings(findings)) if attempt == 0 => {
-                tracing::warn!(bundle = %job.bundle, %digest, ?findings, "cached bundle is damaged; fetching it again");
-                forget(&options.cache, &job.bundle);
+                tracing::warn!(bundle = %job.pin.bundle, %digest, ?findings, "cached bundle is damaged; fetching it again");
+                forget(&options.cache, &job.pin.bundle);
                 continue;
             }
             Err(baton_bundle::OpenError::Findings(findings)) => {
                 return Err(ApplyError::Verification {
-                    bundle: job.bundle.clone(),
+                    bundle: job.pin.bundle.clone(),
                     digest: digest.clone(),
                     store: store.label(),
                     findings,
@@ -85,7 +78,7 @@ fn fetch_and_unpack(
             }
             Err(baton_bundle::OpenError::Io(e)) => return Err(e.into()),
         };
-        let params = job.view.checked_params(&job.env.name, &job.bundle, &opened.config)?;
+        let params = job.view.checked_params(&job.env.name, &job.pin.bundle, &opened.config)?;
         let resolved = resolve(&params.values, &opened.config, &params.path, options.lookup)?;
         // The staging directory becomes the release: unpack fills it (through a directory of
         // its own beside it, renamed into place once every byte verified).
@@ -94,12 +87,12 @@ fn fetch_and_unpack(
         match unpack(layer, opened.layer(), &opened.config, staging.path(), Limits::STANDARD) {
             Ok(()) => return Ok((opened, resolved, params.digest, staging)),
             Err(UnpackError::Verification { findings }) if attempt == 0 => {
-                tracing::warn!(bundle = %job.bundle, %digest, ?findings, "cached layer is damaged; fetching it again");
-                forget(&options.cache, &job.bundle);
+                tracing::warn!(bundle = %job.pin.bundle, %digest, ?findings, "cached layer is damaged; fetching it again");
+                forget(&options.cache, &job.pin.bundle);
             }
             Err(UnpackError::Verification { findings }) => {
                 return Err(ApplyError::Verification {
-                    bundle: job.bundle.clone(),
+                    bundle: job.pin.bundle.clone(),
                     digest: digest.clone(),
                     store: store.label(),
                     findings,

@@ -31,7 +31,7 @@ pub struct ApplyOptions<'a> {
 pub(crate) struct Job<'v> {
     pub(crate) view: &'v View,
     pub(crate) env: Environment,
-    pub(crate) bundle: BundleName,
+    /// The pin acted on (its `bundle` is the job's bundle).
     pub(crate) pin: StateRecord,
     pub(crate) home: Home,
 }
@@ -61,7 +61,7 @@ pub(crate) fn jobs<'v>(
         .into_iter()
         .map(|pin| {
             let home = Home::of(&target, root, &options.applied_dir, &env.name, &pin.bundle);
-            Job { view, env: env.clone(), bundle: pin.bundle.clone(), pin, home }
+            Job { view, env: env.clone(), pin, home }
         })
         .collect())
 }

@@ -54,7 +54,7 @@ pub fn plan(
         let differences = compare(&old, &new);
         let diff = unified_diff(&differences, current_dir.as_deref(), staging.path(), &resolved);
         plans.push(Plan {
-            bundle: job.bundle.clone(),
+            bundle: job.pin.bundle.clone(),
             environment: job.env.name.clone(),
             digest: job.pin.digest.clone(),
             differences,

@@ -38,16 +38,9 @@ pub(crate) struct History {
     held: HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>>,
     /// Per environment and bundle, the digest pinned last.
     current: HashMap<(EnvName, BundleName), Digest>,
-    /// Per environment, bundle and digest, the approvals recorded so far, by principal.
-    approvals: HashMap<(EnvName, BundleName, Digest), BTreeMap<Principal, Approval>>,
-}
-
-/// An approval as history recorded it.
-struct Approval {
-    commit: ObjectId,
-    time: i64,
-    /// Why it cannot count (not written by baton, not signed by a listed key).
-    invalid: Option<String>,
+    /// Per environment, bundle and digest, the approvals recorded so far, by principal, as
+    /// the gate evaluator weighs them (`invalid`: not written by baton, not signed, …).
+    approvals: HashMap<(EnvName, BundleName, Digest), BTreeMap<Principal, RecordedApproval>>,
 }
 
 /// One file under `state/` or `approvals/` that a commit changed.
@@ -462,10 +455,10 @@ impl CommitContext<'_> {
         if !self.signed_by(principal.as_str(), &finding, findings)? {
             invalid.get_or_insert_with(|| format!("not signed by a key listed for `{principal}`"));
         }
-        history.approvals.entry(key).or_default().insert(
-            principal.clone(),
-            Approval { commit: self.info.id, time: self.info.time, invalid },
-        );
+        let at = Timestamp::from_second(self.info.time).ok();
+        let recorded =
+            RecordedApproval { by: principal.clone(), commit: Some(self.info.id), at, invalid };
+        history.approvals.entry(key).or_default().insert(principal.clone(), recorded);
         Ok(())
     }
 
@@ -535,23 +528,20 @@ impl CommitContext<'_> {
             .approvals
             .get(&key)
             .into_iter()
-            .flatten()
-            .map(|(principal, approval)| RecordedApproval {
-                by: principal.clone(),
-                commit: Some(approval.commit.to_string()),
-                at: Timestamp::from_second(approval.time).ok(),
-                invalid: if approval.commit == self.info.id {
-                    Some("recorded by the promotion's own commit".to_owned())
-                } else {
-                    approval.invalid.clone()
+            .flat_map(BTreeMap::values)
+            .map(|approval| match approval.commit {
+                Some(commit) if commit == self.info.id => RecordedApproval {
+                    invalid: Some("recorded by the promotion's own commit".to_owned()),
+                    ..approval.clone()
                 },
+                _ => approval.clone(),
             })
             .collect();
         for approval in &recorded {
             let why_not = approval.why_not(&record.by);
             approvals.push(ApprovalEvidence {
                 by: approval.by.to_string(),
-                commit: approval.commit.clone().unwrap_or_default(),
+                commit: approval.commit.map(|c| c.to_string()).unwrap_or_default(),
                 at: approval.at.map(|t| t.to_string()).unwrap_or_default(),
                 counted: why_not.is_none(),
                 why_not,

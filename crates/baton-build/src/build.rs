@@ -194,8 +194,8 @@ fn store_inside(store: &LayoutStore, descriptor: &Path) -> Option<PathBuf> {
         .map(Path::to_owned)
 }
 
-/// `a, b, c and 4 more`.
-pub(crate) fn list_some(items: &[String], max: usize) -> String {
+/// `a, b, c and 4 more`: the first `max` of `items` (dirty paths, for example).
+pub fn list_some(items: &[String], max: usize) -> String {
     let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
     let text = shown.join(", ");
     if items.len() > max { format!("{text} and {} more", items.len() - max) } else { text }

@@ -56,7 +56,7 @@ pub enum BuildError {
         bundler: Digest,
     },
     /// A store could not be opened, read or written.
-    #[error("store `{store}`")]
+    #[error("cannot use the store `{store}`")]
     Store {
         /// The store.
         store: String,

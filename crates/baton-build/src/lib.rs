@@ -14,7 +14,7 @@ mod error;
 mod reports;
 mod transfer;
 
-pub use build::{BuildProgress, BuildReport, BuildRequest, build};
+pub use build::{BuildProgress, BuildReport, BuildRequest, build, list_some};
 pub use error::BuildError;
 pub use reports::{InspectReport, ListedBundle, UnpackReport, VerifyFinding, VerifyReport};
 pub use transfer::{CopyOutcome, ExportReport, export, import};

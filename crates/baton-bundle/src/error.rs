@@ -15,7 +15,7 @@ pub enum DescriptorError {
         path: PathBuf,
     },
     /// `bundle.toml` does not parse or contradicts itself.
-    #[error("in `{}`: {source}", path.display())]
+    #[error("`{}` is not a valid bundle.toml", path.display())]
     BundleToml {
         /// The file.
         path: PathBuf,
@@ -23,7 +23,7 @@ pub enum DescriptorError {
         source: BundleFileError,
     },
     /// A glob in `include`, `exclude` or `render` does not parse.
-    #[error("in `{}`: `{field}` glob `{glob}` is not valid: {source}", path.display())]
+    #[error("in `{}`: `{field}` glob `{glob}` is not valid", path.display())]
     Glob {
         /// The file.
         path: PathBuf,

@@ -49,7 +49,7 @@ fn include_all() -> Vec<String> {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleFileError {
     /// Not TOML, an unknown key, a wrong type, a bad name or version (with line and column).
-    #[error("{0}")]
+    #[error(transparent)]
     Toml(#[from] toml::de::Error),
     /// Parameter declarations that contradict themselves.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]

@@ -123,7 +123,7 @@ pub struct PipelineProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// Not TOML, an unknown key or a wrong type (with line and column).
-    #[error("{0}")]
+    #[error(transparent)]
     Toml(#[from] toml::de::Error),
     /// Well-formed, but inconsistent; every problem is listed.
     #[error("{}", .0.iter().map(|p| format!("line {}, `{}`: {}", p.line, p.key, p.message)).collect::<Vec<_>>().join("\n"))]

@@ -75,12 +75,14 @@ pub enum ReferenceError {
     #[error("`{0}` has an empty path after `oci:`")]
     EmptyPath(String),
     /// The name part is not a bundle name.
-    #[error("in reference `{text}`: {source}")]
+    // The detail is part of the message, not a `source`: clap shows a value's error by its
+    // message alone, and a cause printed in both would be printed twice elsewhere.
+    #[error("in reference `{text}`: {reason}")]
     Name {
         /// The whole reference.
         text: String,
         /// What is wrong with the name.
-        source: crate::NameError,
+        reason: crate::NameError,
     },
     /// Neither tag nor digest.
     #[error(
@@ -98,12 +100,12 @@ pub enum ReferenceError {
         tag: String,
     },
     /// The digest after `@` does not parse.
-    #[error("in reference `{text}`: {source}")]
+    #[error("in reference `{text}`: {reason}")]
     Digest {
         /// The whole reference.
         text: String,
         /// What is wrong with the digest.
-        source: crate::DigestError,
+        reason: crate::DigestError,
     },
 }
 
@@ -245,7 +247,7 @@ impl FromStr for Reference {
         let (path_and_name, selector) = if let Some((left, digest)) = rest.rsplit_once('@') {
             let digest = digest
                 .parse()
-                .map_err(|source| ReferenceError::Digest { text: s.to_owned(), source })?;
+                .map_err(|reason| ReferenceError::Digest { text: s.to_owned(), reason })?;
             (left, Selector::Digest(digest))
         } else {
             let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
@@ -282,7 +284,7 @@ impl FromStr for Reference {
             registry(s, host, path)?
         };
         let name =
-            name.parse().map_err(|source| ReferenceError::Name { text: s.to_owned(), source })?;
+            name.parse().map_err(|reason| ReferenceError::Name { text: s.to_owned(), reason })?;
         Ok(Reference { store, name, selector })
     }
 }

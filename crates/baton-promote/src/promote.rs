@@ -250,7 +250,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             from: source.from.clone(),
             source_store: source.label.clone(),
             by: principal.clone(),
-            at: jiff::Timestamp::from_second(time).unwrap_or(request.at),
+            at: whole_seconds(request.at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: request.break_glass.clone(),
         };
@@ -447,7 +447,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
             environment: env.name.clone(),
             digest: digest.clone(),
             by: principal.clone(),
-            at: jiff::Timestamp::from_second(time).unwrap_or(request.at),
+            at: whole_seconds(request.at),
             comment: request.comment.clone(),
         };
         let trailers = Trailers {
@@ -566,7 +566,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             from: None,
             source_store: env.store.to_string(),
             by: principal.clone(),
-            at: jiff::Timestamp::from_second(time).unwrap_or(request.at),
+            at: whole_seconds(request.at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: None,
         };
@@ -577,4 +577,9 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         }
     }
     Err(PromoteError::Contended { attempts: ATTEMPTS })
+}
+
+/// `at` to the second, as commits and records keep it.
+fn whole_seconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_second(at.as_second()).expect("holds because it came from a Timestamp")
 }

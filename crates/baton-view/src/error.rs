@@ -23,7 +23,7 @@ pub enum ViewError {
         repo: PathBuf,
     },
     /// `baton.toml` does not parse or is inconsistent.
-    #[error("{}: {source}", file.display())]
+    #[error("`{}` is not a valid pipeline", file.display())]
     Pipeline {
         /// The file.
         file: PathBuf,

@@ -31,25 +31,31 @@ impl View {
         let signatures_required = self.allowed_signers_in(self.snapshot.tree)?.is_some();
         let mut approvals = Vec::new();
         if env.gates.approvals > 0 {
-            for record in self.approvals(&env.name, bundle, digest)? {
-                // Where signers are required, an approval counts only when the commit that
-                // recorded it is signed by a key listed for its principal.
-                let commit = self.approval_commit(&env.name, bundle, digest, &record.by)?;
-                let invalid = if signatures_required {
-                    let good = match commit {
-                        Some(commit) => {
-                            self.signature_state(commit)?.is_good_for(record.by.as_str())
-                        }
-                        None => false,
-                    };
+            let records = self.approvals(&env.name, bundle, digest)?;
+            // Where signers are required, an approval counts only when the commit that recorded
+            // it is signed by a key listed for its principal: those commits are found in one
+            // walk of the history, and only then.
+            let commits = if signatures_required {
+                let wanted: Vec<Principal> = records.iter().map(|r| r.by.clone()).collect();
+                self.approval_commits(&env.name, bundle, digest, &wanted)?
+            } else {
+                std::collections::HashMap::new()
+            };
+            for record in records {
+                let commit = commits.get(&record.by).copied();
+                let invalid = match commit {
+                    _ if !signatures_required => None,
+                    Some(commit)
+                        if self.signature_state(commit)?.is_good_for(record.by.as_str()) =>
+                    {
+                        None
+                    }
                     // The same words as the auditor's, who weighs the same approval.
-                    (!good).then(|| format!("not signed by a key listed for `{}`", record.by))
-                } else {
-                    None
+                    _ => Some(format!("not signed by a key listed for `{}`", record.by)),
                 };
                 approvals.push(RecordedApproval {
                     by: record.by,
-                    commit: commit.map(|c| c.to_string()),
+                    commit,
                     at: Some(record.at),
                     invalid,
                 });

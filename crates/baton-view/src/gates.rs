@@ -108,7 +108,7 @@ pub struct RecordedApproval {
     /// Who approved.
     pub by: Principal,
     /// The commit that recorded it, when known.
-    pub commit: Option<String>,
+    pub commit: Option<baton_state::ObjectId>,
     /// When it was recorded.
     pub at: Option<Timestamp>,
     /// Why it cannot count, whoever promotes (not written by baton, not signed, …).

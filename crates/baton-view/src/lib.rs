@@ -23,7 +23,7 @@ mod view;
 
 pub use error::ViewError;
 pub use gates::{Evidence, GateName, GateOutcome, RecordedApproval, UpstreamEvidence, evaluate};
-pub use params::{CheckedParams, load_config, params_digest};
+pub use params::{CheckedParams, ensure_in_store, load_config, params_digest};
 pub use query::{
     BundleDiff, HistoryEntry, ParamDiff, PinSummary, StatusRow, diff, history, status,
 };

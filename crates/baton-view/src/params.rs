@@ -58,20 +58,30 @@ impl View {
     }
 }
 
-/// Reads the bundle config of `digest` from `store` (manifest and config only, not the layer).
-pub fn load_config(
+/// Fails with `NotInStore` (naming the store and how to list it) unless `store` holds `digest`
+/// of `bundle`.
+pub fn ensure_in_store(
     store: &Store,
     bundle: &BundleName,
     digest: &Digest,
-) -> Result<BundleConfig, ViewError> {
-    store.resolve(bundle, &Selector::Digest(digest.clone())).map_err(|source| {
+) -> Result<(), ViewError> {
+    store.resolve(bundle, &Selector::Digest(digest.clone())).map(|_| ()).map_err(|source| {
         ViewError::NotInStore {
             bundle: bundle.clone(),
             digest: digest.clone(),
             store: store.label(),
             source: Box::new(source),
         }
-    })?;
+    })
+}
+
+/// Reads the bundle config of `digest` from `store` (manifest and config only, not the layer).
+pub fn load_config(
+    store: &Store,
+    bundle: &BundleName,
+    digest: &Digest,
+) -> Result<BundleConfig, ViewError> {
+    ensure_in_store(store, bundle, digest)?;
     let blobs = store.blobs(bundle);
     let opened = open_bundle(blobs.as_ref(), digest).map_err(|e| ViewError::BadBundle {
         bundle: bundle.clone(),

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use baton_model::{
     Action, ApprovalRecord, BundleName, Digest, EnvName, Environment, Pipeline, Principal,
-    StateRecord, StoreLocation, Trailers,
+    StatePath, StateRecord, StoreLocation, Trailers,
+    layout::{self, ALLOWED_SIGNERS, PIPELINE},
 };
 use baton_state::{
     AllowedSigners, CommitInfo, Identity, ObjectId, SignatureCheck, SigningKey, Snapshot, StateRepo,
@@ -13,10 +14,6 @@ use baton_state::{
 use baton_store::{RegistryOptions, Store};
 
 use crate::ViewError;
-use baton_model::{
-    StatePath,
-    layout::{self, ALLOWED_SIGNERS, PIPELINE},
-};
 
 /// The path of the pin of `bundle` in `env`.
 pub fn state_path(env: &EnvName, bundle: &BundleName) -> String {
@@ -307,28 +304,33 @@ impl View {
         })
     }
 
-    /// The commit that recorded `by`'s approval of `digest` for `env`, newest first.
-    pub fn approval_commit(
+    /// The newest commit that recorded each principal's approval of `digest` of `bundle` for
+    /// `env`: one walk of the history, which stops once every principal in `wanted` is found.
+    pub fn approval_commits(
         &self,
         env: &EnvName,
         bundle: &BundleName,
         digest: &Digest,
-        by: &Principal,
-    ) -> Result<Option<ObjectId>, ViewError> {
-        let Some(tip) = self.snapshot.commit else { return Ok(None) };
+        wanted: &[Principal],
+    ) -> Result<std::collections::HashMap<Principal, ObjectId>, ViewError> {
+        let mut found = std::collections::HashMap::new();
+        let Some(tip) = self.snapshot.commit else { return Ok(found) };
         for info in self.repo.commits(tip)? {
+            if found.len() == wanted.len() {
+                break;
+            }
             let info = info?;
             if let Some(Ok(t)) = Trailers::parse(&info.message)
                 && t.action == Action::Approve
                 && t.to == *env
                 && t.bundle == *bundle
                 && t.digest == *digest
-                && t.by == *by
+                && wanted.contains(&t.by)
             {
-                return Ok(Some(info.id));
+                found.entry(t.by).or_insert(info.id);
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// The principal: `--as`, else git's `user.email`.

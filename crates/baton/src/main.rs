@@ -77,16 +77,12 @@ fn main() -> ExitCode {
             if printer::is_broken_pipe(&error) {
                 return ExitStatus::Success.into();
             }
-            let refused = error
-                .chain()
-                .filter_map(|e| e.downcast_ref::<baton_promote::PromoteError>())
-                .any(baton_promote::PromoteError::is_refusal);
-            let status = if refused { ExitStatus::Refused } else { ExitStatus::Error };
+            let kind = output::kind_of(&error);
             printer.error(&error);
             if printer.is_json() {
-                printer.error_json(&output::ErrorDocument::of(&error, status.code()));
+                printer.error_json(&output::ErrorDocument::of(&error, kind));
             }
-            status.into()
+            kind.exit_status().into()
         }
     }
 }

@@ -51,20 +51,31 @@ pub(crate) enum ErrorKind {
     Other,
 }
 
+impl ErrorKind {
+    /// How the command ends: a refusal is exit 3, any other failure exit 1.
+    pub(crate) fn exit_status(self) -> crate::ExitStatus {
+        if self == ErrorKind::Refused {
+            crate::ExitStatus::Refused
+        } else {
+            crate::ExitStatus::Error
+        }
+    }
+}
+
 impl ErrorDocument {
-    /// The document of `error`, which ends the command with `exit_code`.
-    pub(crate) fn of(error: &anyhow::Error, exit_code: u8) -> ErrorDocument {
+    /// The document of `error`, which ends the command with the exit code of `kind`.
+    pub(crate) fn of(error: &anyhow::Error, kind: ErrorKind) -> ErrorDocument {
         let promote = error.chain().find_map(|e| e.downcast_ref::<baton_promote::PromoteError>());
         let gates = promote.map(|e| e.gates().to_vec()).unwrap_or_default();
         let fixes: Vec<&str> =
             gates.iter().filter(|g| !g.held).filter_map(|g| g.fix.as_deref()).collect();
         ErrorDocument {
             error: ErrorBody {
-                kind: kind_of(error),
+                kind,
                 message: error.to_string(),
                 causes: causes(error),
                 hint: (!fixes.is_empty()).then(|| fixes.join("; ")),
-                exit_code,
+                exit_code: kind.exit_status().code(),
             },
             gates,
         }
@@ -97,50 +108,68 @@ impl ErrorDocument {
     }
 }
 
-/// The causes below the message, each once: a cause whose text the message (or an outer
-/// cause) already holds is not repeated.
+/// The causes below the message, outermost first. Each is printed once because no baton error
+/// both shows its source in its message and returns it as `source()`.
 pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
-    let mut shown = error.to_string();
-    let mut out = Vec::new();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        if text.is_empty() || shown.contains(&text) {
-            continue;
-        }
-        shown.push('\n');
-        shown.push_str(&text);
-        out.push(text);
-    }
-    out
+    error.chain().skip(1).map(ToString::to_string).collect()
 }
 
-fn kind_of(error: &anyhow::Error) -> ErrorKind {
+/// Which part failed: the outermost baton error of the chain decides, looking through the
+/// variants that only wrap another crate's error (they are transparent, so the chain skips what
+/// they wrap).
+pub(crate) fn kind_of(error: &anyhow::Error) -> ErrorKind {
+    use baton_apply::ApplyError as A;
+    use baton_build::BuildError as B;
+    use baton_promote::PromoteError as P;
     for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<baton_promote::PromoteError>()
-            && e.is_refusal()
-        {
-            return ErrorKind::Refused;
+        if let Some(e) = cause.downcast_ref::<P>() {
+            return match e {
+                _ if e.is_refusal() => ErrorKind::Refused,
+                P::View(view) => view_kind(view),
+                P::Store(_) => ErrorKind::Store,
+                _ => ErrorKind::State,
+            };
         }
-        let kind = if cause.is::<baton_promote::PromoteError>()
-            || cause.is::<baton_view::ViewError>()
-            || cause.is::<baton_state::StateError>()
-        {
-            ErrorKind::State
-        } else if cause.is::<baton_store::StoreError>() {
-            ErrorKind::Store
-        } else if cause.is::<baton_build::BuildError>()
-            || cause.is::<baton_bundle::DescriptorError>()
-            || cause.is::<baton_bundle::UnpackError>()
-        {
-            ErrorKind::Bundle
-        } else if cause.is::<baton_apply::ApplyError>() {
-            ErrorKind::Target
-        } else {
-            continue;
-        };
-        return kind;
+        if let Some(e) = cause.downcast_ref::<A>() {
+            return match e {
+                A::State(view) => view_kind(view),
+                A::Store(_) => ErrorKind::Store,
+                _ => ErrorKind::Target,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<B>() {
+            return match e {
+                B::Store { .. } | B::Push { .. } => ErrorKind::Store,
+                B::Provenance { .. } => ErrorKind::State,
+                _ => ErrorKind::Bundle,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<baton_view::ViewError>() {
+            return view_kind(e);
+        }
+        if cause.is::<baton_state::StateError>() || cause.is::<baton_audit::AuditError>() {
+            return ErrorKind::State;
+        }
+        if cause.is::<baton_store::StoreError>() {
+            return ErrorKind::Store;
+        }
+        if cause.is::<baton_bundle::DescriptorError>() || cause.is::<baton_bundle::UnpackError>() {
+            return ErrorKind::Bundle;
+        }
+        if cause.is::<baton_target::TargetError>() {
+            return ErrorKind::Target;
+        }
     }
     ErrorKind::Other
+}
+
+fn view_kind(error: &baton_view::ViewError) -> ErrorKind {
+    use baton_view::ViewError as V;
+    match error {
+        V::Store(_) | V::NotInStore { .. } => ErrorKind::Store,
+        V::BadBundle { .. } | V::WrongBundle { .. } => ErrorKind::Bundle,
+        _ => ErrorKind::State,
+    }
 }
 
 /// Every `--output json` document: its schema's file under `schemas/output/` and the schema.

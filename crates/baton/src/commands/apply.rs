@@ -86,16 +86,26 @@ pub(crate) fn run(
     }
 }
 
-/// The applier's settings from its arguments: the cache and applied dir (defaults under the
-/// XDG directories), secrets from the process environment.
+/// The cache (`--cache`, default under the XDG cache directory).
+pub(crate) fn cache_dir(applier: &ApplierArgs) -> std::path::PathBuf {
+    applier.cache.clone().unwrap_or_else(env::default_cache)
+}
+
+/// Where exec targets keep releases and records (`--applied-dir`, default under XDG state).
+pub(crate) fn applied_dir(applier: &ApplierArgs) -> std::path::PathBuf {
+    applier.applied_dir.clone().unwrap_or_else(env::default_applied_dir)
+}
+
+/// The applier's settings from its arguments: the cache and applied dir, secrets from the
+/// process environment, the wall clock.
 pub(crate) fn apply_options<'a>(
     applier: &ApplierArgs,
     registry: &'a RegistryOptions,
     progress: &'a Progress,
 ) -> ApplyOptions<'a> {
     ApplyOptions {
-        cache: applier.cache.clone().unwrap_or_else(env::default_cache),
-        applied_dir: applier.applied_dir.clone().unwrap_or_else(env::default_applied_dir),
+        cache: cache_dir(applier),
+        applied_dir: applied_dir(applier),
         registry,
         lookup: &env::secret_from_env,
         progress,

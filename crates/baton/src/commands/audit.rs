@@ -8,7 +8,10 @@ use baton_store::RegistryOptions;
 use crate::{
     ExitStatus,
     cli::AuditArgs,
-    commands::{apply::apply_options, bundle::transfer_progress, open_state},
+    commands::{
+        apply::{applied_dir, cache_dir},
+        open_state,
+    },
     printer::{GREEN, Printer, RED},
 };
 
@@ -19,9 +22,8 @@ pub(crate) fn run(
     printer: &Printer,
     registry: &RegistryOptions,
 ) -> Result<ExitStatus> {
-    let (_bar, progress) = transfer_progress(printer, "fetching");
-    let applier = apply_options(&args.applier, registry, &progress);
-    let view = match open_state(&args.state, &applier.cache) {
+    // The auditor reads targets' records and files; it needs no secret and renders nothing.
+    let view = match open_state(&args.state, &cache_dir(&args.applier)) {
         Ok(view) => view,
         // A remote whose branch no longer holds what the mirror fetched before: that is a
         // finding about the history, not a failure to run.
@@ -44,7 +46,7 @@ pub(crate) fn run(
         since: args.since,
         deep: args.deep,
     };
-    let options = Options { registry, targets: args.targets.then_some(applier.applied_dir) };
+    let options = Options { registry, targets: args.targets.then(|| applied_dir(&args.applier)) };
     let report = audit(&view, &scope, &options).context("the audit could not run")?;
     if let Some(path) = &args.report {
         baton_fs::write_atomic(path, html(&report).as_bytes())

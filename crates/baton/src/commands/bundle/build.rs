@@ -1,7 +1,7 @@
 //! `bundle build` and `bundle list`.
 
 use anyhow::{Context, Result};
-use baton_build::{BuildProgress, BuildRequest, ListedBundle};
+use baton_build::{BuildProgress, BuildRequest, ListedBundle, list_some};
 use baton_store::RegistryOptions;
 
 use super::{open_store, transfer_progress};
@@ -64,13 +64,6 @@ pub(super) fn build(
         printer.line(&format!("{name}:{tag}@{}", built.digest))?;
     }
     Ok(ExitStatus::Success)
-}
-
-/// `a, b, c and 4 more`.
-fn list_some(items: &[String], max: usize) -> String {
-    let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
-    let text = shown.join(", ");
-    if items.len() > max { format!("{text} and {} more", items.len() - max) } else { text }
 }
 
 pub(super) fn list(
