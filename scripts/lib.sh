@@ -14,7 +14,7 @@ need_packages() {
     if ((${#missing[@]})); then
         echo "installing ${missing[*]} (Debian packages)" >&2
         as_root apt-get update -qq >&2
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >&2
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     fi
 }
 

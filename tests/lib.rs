@@ -118,6 +118,16 @@ pub fn stdout_json(output: &std::process::Output) -> Value {
     })
 }
 
+/// Parses stdout as the command's typed report.
+pub fn stdout_typed<T: serde::de::DeserializeOwned>(output: &std::process::Output) -> T {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not the expected report ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
 /// Stdout as text.
 pub fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -146,7 +156,7 @@ pub fn build_json(
         .output()
         .unwrap();
     assert!(output.status.success(), "build failed: {}", stderr(&output));
-    serde_json::from_value(stdout_json(&output)).expect("a build report")
+    stdout_typed(&output)
 }
 
 /// The path of a blob in `store` for bundle `name`.
@@ -400,14 +410,14 @@ impl World {
     }
 
     /// Pins `digest` of web in `env` straight from `oci:build`, as `ci`.
-    pub fn pin(&self, env: &str, digest: &str) -> Value {
+    pub fn pin(&self, env: &str, digest: &str) -> baton_promote::Promotion {
         self.pin_as(env, digest, "ci")
     }
 
     /// Pins `digest` of web in `env` straight from `oci:build`, as `principal`.
-    pub fn pin_as(&self, env: &str, digest: &str, principal: &str) -> Value {
+    pub fn pin_as(&self, env: &str, digest: &str, principal: &str) -> baton_promote::Promotion {
         let from = self.build_store();
-        self.ok(&[
+        self.typed(&[
             "promote",
             "web",
             "--to",

@@ -149,7 +149,7 @@ impl Repo {
         // The forged commit is one baton would have written: nothing but the pin changed.
         let view = View::open(StateRepo::discover(&self.state).unwrap()).unwrap();
         let options = baton_tests::registry_options();
-        let audit = baton_audit::Options { registry: &options, targets: None };
+        let audit = baton_audit::Options { registry: &options, targets: None, at: when };
         let report = baton_audit::audit(&view, &baton_audit::Scope::default(), &audit).unwrap();
         let event = report.timeline.iter().find(|e| e.environment.as_str() == "prod").unwrap();
         event.gates.clone()

@@ -11,7 +11,7 @@ use std::{
 
 use baton_apply::{Applied, ApplyAction, PassReport};
 use baton_target::read_record;
-use baton_tests::{SECRET, World, copy_tree, git, stderr, stdout, stdout_json};
+use baton_tests::{SECRET, World, copy_tree, git, stderr, stdout, stdout_typed};
 use serde_json::Value;
 
 /// The applier's fixture is the shared one, with the paths of the dev target.
@@ -530,7 +530,7 @@ fn the_agent_follows_a_remote_state_repository_and_refuses_a_rewrite() {
     };
     let first = agent(&[]);
     assert!(first.status.success(), "{}", stderr(&first));
-    assert_eq!(stdout_json(&first)[0]["action"], "applied");
+    assert_eq!(stdout_typed::<Vec<PassReport>>(&first)[0].action, ApplyAction::Applied);
     assert!(site.join("deploy/dev/web/current/html/index.html").exists());
 
     // A new pin pushed to the remote is fetched and applied by the next pass.
@@ -541,7 +541,7 @@ fn the_agent_follows_a_remote_state_repository_and_refuses_a_rewrite() {
     copy_tree(&w.state.join("stores"), &site.join("stores"));
     let second = agent(&[]);
     assert!(second.status.success(), "{}", stderr(&second));
-    assert_eq!(stdout_json(&second)[0]["action"], "applied");
+    assert_eq!(stdout_typed::<Vec<PassReport>>(&second)[0].action, ApplyAction::Applied);
     let page = fs_err::read_to_string(site.join("deploy/dev/web/current/html/index.html")).unwrap();
     assert!(page.contains("release 1.5.0"));
 

@@ -456,7 +456,7 @@ fn approvals_count_only_when_signed_by_their_principal_where_signers_are_require
         "{found:?}"
     );
     let prod = event(&report, "prod");
-    let bob = prod.approvals.iter().find(|a| a.by == "bob").unwrap();
+    let bob = prod.approvals.iter().find(|a| a.by.as_str() == "bob").unwrap();
     assert!(!bob.counted);
     assert!(
         bob.why_not.as_deref().unwrap().contains("not signed by a key listed for `bob`"),

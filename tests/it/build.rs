@@ -1,6 +1,7 @@
 //! `baton bundle build`, `list` and `inspect` on the examples.
 
-use baton_tests::{baton, blob_path, build_json, example, stdout, stdout_json};
+use baton_build::{BuildReport, InspectReport, ListedBundle};
+use baton_tests::{baton, blob_path, build_json, example, stdout, stdout_typed};
 
 #[test]
 fn build_prints_the_reference_and_json_has_the_promised_fields() {
@@ -95,10 +96,9 @@ fn list_and_inspect_show_what_was_built() {
         .args(["bundle", "list", "--store", "oci:store", "--output", "json"])
         .output()
         .unwrap();
-    let listed = stdout_json(&output);
-    let digests: Vec<&str> =
-        listed.as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap()).collect();
-    assert_eq!(digests, [&*k8s.digest.to_string(), &*web.digest.to_string()]);
+    let listed: Vec<ListedBundle> = stdout_typed(&output);
+    let digests: Vec<_> = listed.iter().map(|b| &b.digest).collect();
+    assert_eq!(digests, [&k8s.digest, &web.digest]);
 
     let output =
         baton(tmp.path()).args(["bundle", "inspect", "oci:store/web:1.4.2"]).output().unwrap();
@@ -123,17 +123,12 @@ fn list_and_inspect_show_what_was_built() {
         .args(["bundle", "inspect", "oci:store/k8s-app:2.0.1", "--output", "json"])
         .output()
         .unwrap();
-    let json = stdout_json(&output);
-    assert_eq!(json["digest"], k8s.digest.to_string());
-    assert_eq!(json["manifest"]["artifactType"], "application/vnd.baton.bundle.v1");
-    assert_eq!(json["config"]["params"]["replicas"]["default"], 2);
-    assert_eq!(json["manifest"]["annotations"]["org.opencontainers.image.version"], "2.0.1");
-    let files: Vec<&str> = json["config"]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
+    let json: InspectReport = stdout_typed(&output);
+    assert_eq!(json.digest, k8s.digest);
+    assert_eq!(json.manifest.artifact_type.as_deref(), Some("application/vnd.baton.bundle.v1"));
+    assert_eq!(json.config.params.specs()["replicas"].default, Some(serde_json::json!(2)));
+    assert_eq!(json.manifest.annotations["org.opencontainers.image.version"], "2.0.1");
+    let files: Vec<&str> = json.config.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         files,
         [
@@ -172,13 +167,8 @@ fn include_exclude_and_batonignore_choose_the_files() {
         ])
         .output()
         .unwrap();
-    let inspected = stdout_json(&output);
-    let files: Vec<&str> = inspected["config"]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
+    let inspected: InspectReport = stdout_typed(&output);
+    let files: Vec<&str> = inspected.config.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(files, ["bundle.toml", "conf/.batonignore", "conf/a.conf", "conf/sub/b.conf"]);
 }
 
@@ -219,13 +209,9 @@ fn concurrent_builds_into_one_store_keep_every_tag() {
         .args(["bundle", "list", "--store", "oci:store", "--output", "json"])
         .output()
         .unwrap();
-    let listed = stdout_json(&output);
-    let tags: Vec<String> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| format!("{}:{}", b["name"].as_str().unwrap(), b["tag"].as_str().unwrap()))
-        .collect();
+    let listed: Vec<ListedBundle> = stdout_typed(&output);
+    let tags: Vec<String> =
+        listed.iter().map(|b| format!("{}:{}", b.name, b.tag.as_deref().unwrap())).collect();
     assert_eq!(tags, ["k8s-app:2.0.1", "web:1.0.0", "web:1.1.0", "web:1.2.0"]);
     for tag in &tags {
         let output = baton(tmp.path())
@@ -265,15 +251,15 @@ fn a_store_inside_the_descriptor_is_not_packed() {
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        stdout_json(&output)
+        stdout_typed::<BuildReport>(&output)
     };
     let first = run();
     let second = run();
     assert_eq!(
-        first["digest"], second["digest"],
+        first.digest, second.digest,
         "the store's own blobs must not end up in the next bundle"
     );
-    assert_eq!(second["files"], 9);
+    assert_eq!(second.files, 9);
 }
 
 /// Store files are as readable as any file the user writes (0666 less the umask): a store built

@@ -4,19 +4,18 @@
 use std::path::{Path, PathBuf};
 
 use baton_model::Action;
-use baton_promote::{Approval, Promotion};
+use baton_promote::{Approval, Initialised, Promotion};
 use baton_tests::{
-    World, baton, build_json, git, registry, run, stderr, stdout, stdout_json, unique_path,
+    World, baton, build_json, git, registry, run, stderr, stdout, stdout_typed, unique_path,
 };
-use baton_view::{BundleDiff, GateName, HistoryEntry, StatusRow};
-use serde_json::Value;
+use baton_view::{BundleDiff, GateName, HistoryEntry, Signature, StatusRow};
 
 /// The promoter's fixture is the shared one; web enters dev as `ci@example.com`.
 fn setup() -> World {
     World::new()
 }
 
-fn enter_dev(w: &World, digest: &str) -> Value {
+fn enter_dev(w: &World, digest: &str) -> Promotion {
     w.pin_as("dev", digest, "ci@example.com")
 }
 
@@ -28,7 +27,7 @@ fn commit_all(dir: &Path, message: &str) {
 #[test]
 fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     let s = setup();
-    let dev: Promotion = serde_json::from_value(enter_dev(&s, &s.web)).unwrap();
+    let dev = enter_dev(&s, &s.web);
     assert_eq!((dev.digest.to_string(), dev.action), (s.web.clone(), Action::Promote));
     assert!(!dev.no_op);
     let copy = dev.copy.as_ref().unwrap();
@@ -82,18 +81,14 @@ fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r.digest.to_string() == s.web && r.version == "1.4.2"));
     let elsewhere = run(s.tmp.path(), &["status", "--state", "state", "--output", "json"]);
-    assert_eq!(
-        stdout_json(&elsewhere).as_array().map(Vec::len),
-        Some(3),
-        "--state names the repository"
-    );
+    assert_eq!(stdout_typed::<Vec<StatusRow>>(&elsewhere).len(), 3, "--state names the repository");
     let human = stdout(&s.baton(&["status"]));
     assert!(human.starts_with("BUNDLE  dev"), "{human}");
     let history: Vec<HistoryEntry> = s.typed(&["history", "prod", "web"]);
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].from.as_deref(), Some("staging"));
     assert_eq!(history[0].by.as_str(), "ci@example.com");
-    assert_eq!(history[0].signature, "unsigned");
+    assert_eq!(history[0].signature, Signature::Unsigned);
     let diff: Vec<BundleDiff> = s.typed(&["diff", "staging", "prod"]);
     assert!(diff[0].same_digest);
     let changed: Vec<&str> = diff[0].params.iter().map(|p| p.name.as_str()).collect();
@@ -182,7 +177,7 @@ fn break_glass_only_where_allowed_and_always_recorded() {
         s.fails(&["promote", "web", "--to", "staging", "--break-glass", "hotfix", "--as", "ci"], 3);
     assert!(err.contains("break-glass is not allowed for `staging`"), "{err}");
     // prod allows it: no approvals, not even a pin in staging.
-    let done = s.ok(&[
+    let done: Promotion = s.typed(&[
         "promote",
         "web",
         "--to",
@@ -196,7 +191,7 @@ fn break_glass_only_where_allowed_and_always_recorded() {
         "--as",
         "oncall@example.com",
     ]);
-    assert_eq!(done["action"], "break-glass");
+    assert_eq!(done.action, Action::BreakGlass);
     let history: Vec<HistoryEntry> = s.typed(&["history", "prod"]);
     assert_eq!(history[0].action, Action::BreakGlass);
     assert_eq!(history[0].reason.as_deref(), Some("INC-42 outage"));
@@ -331,8 +326,8 @@ fn rollback_re_pins_what_the_environment_held_before() {
     assert!(err.contains("--allow-superseded"), "{err}");
     let mut superseded = old.to_vec();
     superseded.push("--allow-superseded");
-    let done = s.ok(&superseded);
-    assert_eq!(done["digest"], s.web.as_str());
+    let done: Promotion = s.typed(&superseded);
+    assert_eq!(done.digest.to_string(), s.web);
     let stranger = build_variant(s.tmp.path(), "web", "9.9.9");
     let from = s.build_store();
     let err = s.fails(
@@ -406,8 +401,8 @@ fn sixteen_concurrent_promotions_lose_nothing() {
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    let rows = s.ok(&["status"]);
-    assert_eq!(rows.as_array().unwrap().len(), 16, "{rows}");
+    let rows: Vec<StatusRow> = s.typed(&["status"]);
+    assert_eq!(rows.len(), 16, "{rows:?}");
     for (name, digest) in &digests {
         let pin = fs_err::read_to_string(s.state.join(format!("state/dev/{name}.toml"))).unwrap();
         assert!(pin.contains(digest.as_str()), "{name}: {pin}");
@@ -432,16 +427,14 @@ fn promotion_across_registry_repositories() {
     fs_err::write(s.state.join("baton.toml"), pipeline).unwrap();
     commit_all(&s.state, "registry stores");
     let dev = enter_dev(&s, &s.web);
-    assert_eq!(dev["copy"]["blobs_uploaded"], 2, "{dev}");
-    let staging = s.ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
-    assert_eq!(
-        staging["copy"]["blobs_mounted"], 2,
-        "within one registry blobs are mounted: {staging}"
-    );
-    assert_eq!(staging["copy"]["bytes_uploaded"], 0);
+    assert_eq!(dev.copy.as_ref().unwrap().blobs_uploaded, 2, "{dev:?}");
+    let staging: Promotion = s.typed(&["promote", "web", "--to", "staging", "--as", "ci"]);
+    let copy = staging.copy.as_ref().unwrap();
+    assert_eq!(copy.blobs_mounted, 2, "within one registry blobs are mounted: {staging:?}");
+    assert_eq!(copy.bytes_uploaded, 0);
     s.ok(&["approve", "web", "--env", "prod", "--as", "alice"]);
-    let prod = s.ok(&["promote", "web", "--to", "prod", "--as", "ci"]);
-    assert_eq!(prod["digest"], s.web.as_str());
+    let prod: Promotion = s.typed(&["promote", "web", "--to", "prod", "--as", "ci"]);
+    assert_eq!(prod.digest.to_string(), s.web);
     let output = baton(&s.state)
         .args(["bundle", "verify", &format!("{host}/{base}/prod/web@{}", s.web)])
         .output()
@@ -452,8 +445,9 @@ fn promotion_across_registry_repositories() {
 #[test]
 fn init_writes_a_pipeline_that_promotes() {
     let tmp = tempfile::tempdir().unwrap();
-    let done = stdout_json(&run(tmp.path(), &["init", "repo", "--as", "ci", "--output", "json"]));
-    assert_eq!(done["files"][0], "baton.toml");
+    let done: Initialised =
+        stdout_typed(&run(tmp.path(), &["init", "repo", "--as", "ci", "--output", "json"]));
+    assert_eq!(done.files[0], "baton.toml");
     let repo = tmp.path().join("repo");
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
     assert!(git(&repo, &["log", "--format=%s"]).contains("baton init"));
@@ -461,7 +455,7 @@ fn init_writes_a_pipeline_that_promotes() {
     assert!(err.contains("already has a baton.toml"), "{err}");
     let status = run(&repo, &["status", "--output", "json"]);
     assert!(status.status.success(), "{}", stderr(&status));
-    assert_eq!(stdout_json(&status), serde_json::json!([]));
+    assert!(stdout_typed::<Vec<StatusRow>>(&status).is_empty(), "{}", stdout(&status));
 }
 
 /// A fresh ed25519 key made by ssh-keygen; returns the private key's path and the public line.
@@ -560,11 +554,12 @@ fn signed_state_repositories_accept_only_listed_keys_and_git_verifies_them() {
         "--sign-key",
         &bob_pub_path,
     ]);
-    let prod =
-        s.ok(&["promote", "web", "--to", "prod", "--as", "ci@example.com", "--sign-key", ci_key]);
-    assert_eq!(prod["digest"], s.web.as_str());
-    let history = s.ok(&["history", "prod"]);
-    assert_eq!(history[0]["signature"], "good");
+    let promote =
+        ["promote", "web", "--to", "prod", "--as", "ci@example.com", "--sign-key", ci_key];
+    let prod: Promotion = s.typed(&promote);
+    assert_eq!(prod.digest.to_string(), s.web);
+    let history: Vec<HistoryEntry> = s.typed(&["history", "prod"]);
+    assert_eq!(history[0].signature, Signature::Good);
 
     // Plain git verifies every commit baton wrote, with the same allowed-signers file.
     let allowed = s.state.join(".baton/allowed_signers");

@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use baton_build::BuildReport;
-use baton_tests::{baton, copy_tree, git, repo_root, stderr, stdout_json};
-use serde_json::Value;
+use baton_build::{BuildReport, InspectReport};
+use baton_tests::{baton, copy_tree, git, repo_root, stderr, stdout_typed};
 
 /// A git repository at `dir` holding examples/web under `deploy/web`, committed, with an origin
 /// URL that carries credentials.
@@ -41,7 +40,7 @@ fn provenance_is_recorded_without_credentials() {
     repository(&repo);
     let output = build(&repo, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let json: BuildReport = serde_json::from_value(stdout_json(&output)).unwrap();
+    let json: BuildReport = stdout_typed(&output);
     let source = json.source.as_ref().unwrap();
     assert_eq!(source.repository.as_deref(), Some("https://git.example.com/team/infra.git"));
     assert_eq!(source.commit, git(&repo, &["rev-parse", "HEAD"]));
@@ -57,14 +56,14 @@ fn provenance_is_recorded_without_credentials() {
         .args(["bundle", "inspect", "oci:store/web:1.4.2", "--output", "json"])
         .output()
         .unwrap();
-    let inspected = stdout_json(&inspect);
-    let annotations = &inspected["manifest"]["annotations"];
-    assert_eq!(annotations["org.opencontainers.image.revision"], source.commit.as_str());
+    let inspected: InspectReport = stdout_typed(&inspect);
+    let annotations = &inspected.manifest.annotations;
+    assert_eq!(annotations["org.opencontainers.image.revision"], source.commit);
     assert_eq!(
         annotations["org.opencontainers.image.source"],
         "https://git.example.com/team/infra.git"
     );
-    let config_text = inspected["config"].to_string();
+    let config_text = serde_json::to_string(&inspected.config).unwrap();
     assert!(
         !config_text.contains("s3cr3t") && !config_text.contains("deploy-bot"),
         "credentials leaked: {config_text}"
@@ -88,9 +87,9 @@ fn two_clones_of_one_commit_give_one_digest() {
             "https://deploy-bot:s3cr3t-token@git.example.com/team/infra.git",
         ],
     );
-    let a = stdout_json(&build(&repo, &[]));
-    let b = stdout_json(&build(&clone, &[]));
-    assert_eq!(a["digest"], b["digest"]);
+    let a: BuildReport = stdout_typed(&build(&repo, &[]));
+    let b: BuildReport = stdout_typed(&build(&clone, &[]));
+    assert_eq!(a.digest, b.digest);
 }
 
 #[test]
@@ -115,7 +114,7 @@ fn a_dirty_tree_is_refused_unless_allowed_and_then_recorded() {
 
     let output = build(&repo, &["--allow-dirty"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout_json(&output)["source"]["clean"], Value::Bool(false));
+    assert!(!stdout_typed::<BuildReport>(&output).source.unwrap().clean);
 }
 
 #[test]
@@ -126,5 +125,5 @@ fn excluded_files_do_not_make_a_tree_dirty() {
     fs_err::write(repo.join("deploy/web/conf/nginx.conf.swp"), "editor swap file\n").unwrap();
     let output = build(&repo, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout_json(&output)["source"]["clean"], true);
+    assert!(stdout_typed::<BuildReport>(&output).source.unwrap().clean);
 }

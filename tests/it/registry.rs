@@ -4,16 +4,16 @@
 
 use std::path::Path;
 
-use baton_build::CopyOutcome;
+use baton_build::{BuildReport, CopyOutcome, InspectReport, ListedBundle, VerifyReport};
 use baton_tests::{
-    auth_registry, baton, build_json, example, registry, stderr, stdout, stdout_json, unique_path,
+    auth_registry, baton, build_json, example, registry, stderr, stdout, stdout_typed, unique_path,
 };
 
 fn copy(cwd: &Path, reference: &str, to: &str) -> CopyOutcome {
     let output =
         baton(cwd).args(["bundle", "copy", reference, to, "--output", "json"]).output().unwrap();
     assert!(output.status.success(), "copy {reference} -> {to}: {}", stderr(&output));
-    serde_json::from_value(stdout_json(&output)).unwrap()
+    stdout_typed(&output)
 }
 
 #[test]
@@ -65,20 +65,18 @@ fn build_pushes_and_list_inspect_verify_read_the_registry() {
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
-        let json = stdout_json(&output);
-        assert_eq!(json["pushed"]["blobs_uploaded"], 2, "{json}");
-        digests.push(json["digest"].as_str().unwrap().to_owned());
+        let json: BuildReport = stdout_typed(&output);
+        assert_eq!(json.pushed.as_ref().unwrap().blobs_uploaded, 2, "{json:?}");
+        digests.push(json.digest);
     }
     let output = baton(tmp.path())
         .args(["bundle", "list", "--store", &store, "--output", "json"])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    let listed: Vec<String> = stdout_json(&output)
-        .as_array()
-        .unwrap()
+    let listed: Vec<String> = stdout_typed::<Vec<ListedBundle>>(&output)
         .iter()
-        .map(|b| format!("{}@{}", b["name"].as_str().unwrap(), b["digest"].as_str().unwrap()))
+        .map(|b| format!("{}@{}", b.name, b.digest))
         .collect();
     assert_eq!(listed, [format!("k8s-app@{}", digests[1]), format!("web@{}", digests[0])]);
 
@@ -86,7 +84,7 @@ fn build_pushes_and_list_inspect_verify_read_the_registry() {
         .args(["bundle", "inspect", &format!("{store}/web:1.4.2"), "--output", "json"])
         .output()
         .unwrap();
-    assert_eq!(stdout_json(&output)["digest"], digests[0].as_str());
+    assert_eq!(stdout_typed::<InspectReport>(&output).digest, digests[0]);
     let output = baton(tmp.path())
         .args(["bundle", "verify", &format!("{store}/k8s-app@{}", digests[1])])
         .output()
@@ -142,7 +140,7 @@ fn skopeo_reads_what_baton_pushed_and_baton_reads_what_skopeo_copied() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert_eq!(stdout_json(&output)["digest"], digest);
+    assert_eq!(stdout_typed::<VerifyReport>(&output).digest.to_string(), digest);
 }
 
 #[test]
@@ -411,7 +409,7 @@ fn every_pair_of_store_kinds_keeps_the_digest() {
             .output()
             .unwrap();
         assert!(output.status.success(), "{from} -> {to}: {}", stderr(&output));
-        let report: CopyOutcome = serde_json::from_value(stdout_json(&output)).unwrap();
+        let report: CopyOutcome = stdout_typed(&output);
         assert_eq!(report.digest.to_string(), digest, "{from} -> {to}");
         let output = baton(tmp.path())
             .args(["bundle", "verify", &format!("{to}/k8s-app:2.0.1")])
@@ -453,11 +451,11 @@ fn chunked_uploads_give_the_same_digest() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout_json(&output)["blobs_uploaded"], 2);
+    assert_eq!(stdout_typed::<CopyOutcome>(&output).blobs_uploaded, 2);
     let output = baton(tmp.path())
         .args(["bundle", "verify", &format!("{store}/web:1.4.2"), "--output", "json"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert_eq!(stdout_json(&output)["digest"], built.digest.to_string());
+    assert_eq!(stdout_typed::<VerifyReport>(&output).digest, built.digest);
 }

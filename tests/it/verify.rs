@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use baton_build::{BuildReport, VerifyReport};
-use baton_tests::{baton, blob_path, build_json, example, stdout, stdout_json};
+use baton_tests::{baton, blob_path, build_json, example, stdout, stdout_typed};
 use serde_json::Value;
 
 fn built(tmp: &Path) -> BuildReport {
@@ -15,7 +15,7 @@ fn verify(tmp: &Path, digest: &str) -> (Option<i32>, VerifyReport) {
         .args(["bundle", "verify", &format!("oci:store/web@{digest}"), "--output", "json"])
         .output()
         .unwrap();
-    (output.status.code(), serde_json::from_value(stdout_json(&output)).unwrap())
+    (output.status.code(), stdout_typed(&output))
 }
 
 #[test]

@@ -11,8 +11,8 @@ use baton_model::{
 };
 use baton_state::{AllowedSigners, CommitInfo, ObjectId, Snapshot};
 use baton_view::{
-    Evidence, GateOutcome, RecordedApproval, SignatureState, UpstreamEvidence, View, evaluate,
-    params_digest, params_path, rfc3339,
+    Evidence, GateOutcome, RecordedApproval, Signature, SignatureState, UpstreamEvidence, View,
+    commit_time, evaluate, params_digest, params_path,
 };
 use jiff::Timestamp;
 
@@ -380,17 +380,17 @@ impl CommitContext<'_> {
             environment: env.clone(),
             bundle: bundle.clone(),
             commit: self.commit(),
-            at: rfc3339(self.info.time),
+            at: commit_time(self.info.time),
             action: record.action,
             digest: record.digest,
             version: record.version.to_string(),
-            by: record.by.to_string(),
+            by: record.by.clone(),
             from: record.from,
             reason: record.reason,
             signature: if self.signers.is_some() {
-                self.signature()?.word().to_owned()
+                self.signature()?.for_principal(record.by.as_str())
             } else {
-                "not required".to_owned()
+                Signature::NotRequired
             },
             approvals,
             gates,
@@ -540,9 +540,9 @@ impl CommitContext<'_> {
         for approval in &recorded {
             let why_not = approval.why_not(&record.by);
             approvals.push(ApprovalEvidence {
-                by: approval.by.to_string(),
-                commit: approval.commit.map(|c| c.to_string()).unwrap_or_default(),
-                at: approval.at.map(|t| t.to_string()).unwrap_or_default(),
+                by: approval.by.clone(),
+                commit: approval.commit.map(|c| c.to_string()),
+                at: approval.at,
                 counted: why_not.is_none(),
                 why_not,
             });

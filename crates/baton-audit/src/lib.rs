@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! let view = View::open(StateRepo::discover(Path::new("."))?)?;
-//! let report = audit(&view, &Scope::default(), &Options { registry: &registry, targets: None })?;
+//! let report = audit(&view, &Scope::default(), &Options { registry: &registry, targets: None, at: jiff::Timestamp::now() })?;
 //! for finding in &report.findings { … }   // exit 4 when any is an error
 //! std::fs::write("audit.html", html(&report))?;
 //! ```
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use baton_model::{BundleName, EnvName, StateRecord};
 use baton_store::RegistryOptions;
-use baton_view::{View, ViewError, rfc3339};
+use baton_view::{View, ViewError};
 
 pub use html::html;
 pub use report::{
@@ -54,6 +54,8 @@ pub struct Options<'a> {
     /// Check the targets reachable from here (`--targets`): the applier's directory of exec
     /// targets' releases and records.
     pub targets: Option<std::path::PathBuf>,
+    /// Now: the instant the report is dated.
+    pub at: jiff::Timestamp,
 }
 
 /// Why the audit could not run (a finding is not an error).
@@ -103,13 +105,10 @@ pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report
             version: pin.version.to_string(),
         })
         .collect();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     Ok(Report {
         commit: tip.to_string(),
         branch: view.repo.branch(),
-        at: rfc3339(now),
+        at: options.at,
         commits: history.commits,
         bundles_verified,
         deep: scope.deep,

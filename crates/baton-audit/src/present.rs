@@ -8,7 +8,7 @@ use baton_bundle::{Limits, verify_bundle};
 use baton_model::{BundleName, Digest, EnvName, Selector, StateRecord, StoreLocation};
 use baton_store::{RegistryOptions, Store};
 use baton_target::{Home, drift};
-use baton_view::{View, params_digest, params_path, resolve_store, rfc3339};
+use baton_view::{View, commit_time, params_digest, params_path, resolve_store};
 
 use crate::{
     AuditError, Scope,
@@ -63,7 +63,7 @@ pub(crate) fn reflog(
                 "`{branch}` moved from {} to {} at {} (\"{}\"), dropping {}{what} from its history",
                 entry.old,
                 entry.new,
-                rfc3339(entry.time),
+                commit_time(entry.time),
                 entry.message.trim(),
                 entry.old,
             ),

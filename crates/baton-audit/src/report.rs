@@ -2,7 +2,9 @@
 //! current pin. The JSON form is `baton audit --output json`; its schema is committed in
 //! `schemas/audit-report.schema.json`.
 
-use baton_model::{Action, BundleName, Digest, EnvName};
+use baton_model::{Action, BundleName, Digest, EnvName, Principal};
+use baton_view::Signature;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is.
@@ -137,11 +139,11 @@ pub struct Verdict {
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalEvidence {
     /// Who approved.
-    pub by: String,
-    /// The commit that recorded it.
-    pub commit: String,
-    /// When (RFC 3339, UTC).
-    pub at: String,
+    pub by: Principal,
+    /// The commit that recorded it, when one did.
+    pub commit: Option<String>,
+    /// When, as the approval file records it.
+    pub at: Option<Timestamp>,
     /// Whether it counted towards the gate.
     pub counted: bool,
     /// Why it did not count.
@@ -158,8 +160,8 @@ pub struct Event {
     pub bundle: BundleName,
     /// The commit.
     pub commit: String,
-    /// Commit time (RFC 3339, UTC).
-    pub at: String,
+    /// Commit time.
+    pub at: Timestamp,
     /// Promote, rollback or break-glass.
     pub action: Action,
     /// The digest pinned.
@@ -167,15 +169,15 @@ pub struct Event {
     /// Its version.
     pub version: String,
     /// Who.
-    pub by: String,
+    pub by: Principal,
     /// The environment it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<EnvName>,
     /// The break-glass reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The commit's signature: `good`, `unsigned`, `unknown-key`, `bad`.
-    pub signature: String,
+    /// What the commit's signature proves for the principal it names.
+    pub signature: Signature,
     /// The approvals present when it was promoted.
     pub approvals: Vec<ApprovalEvidence>,
     /// The gates of the environment as they stood, recomputed.
@@ -195,8 +197,8 @@ pub struct Report {
     pub commit: String,
     /// The branch.
     pub branch: String,
-    /// When the audit ran (RFC 3339, UTC).
-    pub at: String,
+    /// When the audit ran.
+    pub at: Timestamp,
     /// Commits walked.
     pub commits: usize,
     /// Bundles re-hashed in their stores.

@@ -15,6 +15,7 @@ mod signing;
 pub use gix::ObjectId;
 pub use provenance::{Provenance, ProvenanceError, WorkFile, provenance};
 pub use repo::{
-    CommitInfo, FileChange, Identity, ReflogEntry, Signer, Snapshot, StateError, StateRepo,
+    CommitInfo, FileChange, GitError, Identity, ReflogEntry, Signer, Snapshot, StateError,
+    StateRepo,
 };
 pub use signing::{AllowedSigners, SignatureCheck, SigningError, SigningKey, principal_matches};

@@ -38,12 +38,13 @@ pub struct Provenance {
 #[derive(Debug, thiserror::Error)]
 pub enum ProvenanceError {
     /// The repository could not be opened or read.
-    #[error("cannot read git repository `{}`: {message}", repo.display())]
+    #[error("cannot read git repository `{}`", repo.display())]
     Git {
         /// The repository's work tree.
         repo: PathBuf,
         /// What gix said.
-        message: String,
+        #[source]
+        source: crate::GitError,
     },
     /// The repository has no commit yet.
     #[error("git repository `{}` has no commit yet: commit the descriptor, or build it from outside a git work tree", repo.display())]
@@ -71,37 +72,36 @@ pub fn provenance(
     let Some(workdir) = repo.workdir().map(Path::to_owned) else {
         return Ok(None);
     };
-    let git = |e: &dyn std::fmt::Display| ProvenanceError::Git {
-        repo: workdir.clone(),
-        message: e.to_string(),
-    };
+    let git = |e: crate::GitError| ProvenanceError::Git { repo: workdir.clone(), source: e };
     let dir_abs = fs_err::canonicalize(dir)?;
     let root_abs = fs_err::canonicalize(&workdir)?;
-    let rel = dir_abs.strip_prefix(&root_abs).map_err(|e| git(&e))?.to_owned();
-    let rel_text =
-        rel.to_str().ok_or_else(|| git(&"the descriptor path is not UTF-8"))?.replace('\\', "/");
+    let rel = dir_abs.strip_prefix(&root_abs).map_err(|e| git(e.into()))?.to_owned();
+    let rel_text = rel
+        .to_str()
+        .ok_or_else(|| git("the descriptor path is not UTF-8".into()))?
+        .replace('\\', "/");
 
     let commit = match repo.head_commit() {
         Ok(commit) => commit,
         Err(_) if repo.head_id().is_err() => {
             return Err(ProvenanceError::NoCommit { repo: workdir });
         }
-        Err(e) => return Err(git(&e)),
+        Err(e) => return Err(git(e.into())),
     };
-    let commit_time = commit.time().map_err(|e| git(&e))?.seconds;
-    let root_tree = commit.tree().map_err(|e| git(&e))?;
+    let commit_time = commit.time().map_err(|e| git(e.into()))?.seconds;
+    let root_tree = commit.tree().map_err(|e| git(e.into()))?;
     let tree_id = if rel.as_os_str().is_empty() {
         Some(root_tree.id)
     } else {
         root_tree
             .lookup_entry_by_path(&rel)
-            .map_err(|e| git(&e))?
+            .map_err(|e| git(e.into()))?
             .filter(|e| e.mode().is_tree())
             .map(|e| e.object_id())
     };
     let mut committed = BTreeMap::new();
     if let Some(id) = tree_id {
-        collect_tree(&repo, id, "", &mut committed).map_err(|e| git(&e))?;
+        collect_tree(&repo, id, "", &mut committed).map_err(|e| git(e.into()))?;
     }
 
     let mut dirty_paths = Vec::new();
@@ -117,12 +117,12 @@ pub fn provenance(
                 (
                     Mode::Link,
                     gix::objs::compute_hash(hash_kind, gix::objs::Kind::Blob, target)
-                        .map_err(|e| git(&e))?,
+                        .map_err(|e| git(e.into()))?,
                 )
             }
             FileKind::File => {
                 let mode = if file.executable { Mode::Executable } else { Mode::File };
-                (mode, blob_id(hash_kind, &dir.join(file.path)).map_err(|e| git(&e))?)
+                (mode, blob_id(hash_kind, &dir.join(file.path)).map_err(|e| git(e.into()))?)
             }
         };
         if mode != want_mode || id != actual {

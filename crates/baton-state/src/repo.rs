@@ -87,6 +87,9 @@ pub struct ReflogEntry {
 /// Signs the bytes of a commit object; returns the armored signature for the `gpgsig` header.
 pub type Signer<'a> = &'a dyn Fn(&[u8]) -> Result<String, String>;
 
+/// An error of gix (of one of its many error types), kept as the cause.
+pub type GitError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why the state repository cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -110,7 +113,7 @@ pub enum StateError {
     },
     /// A git directory was found but cannot be opened.
     #[error(
-        "`{}` is a git directory baton cannot open ({detail}): check it with `git -C {} status`, or pass `--state PATH`",
+        "`{}` is a git directory baton cannot open: check it with `git -C {} status`, or pass `--state PATH`",
         git_dir.display(),
         work_tree.display()
     )]
@@ -120,7 +123,8 @@ pub enum StateError {
         /// The directory holding it.
         work_tree: PathBuf,
         /// What gix said.
-        detail: String,
+        #[source]
+        source: GitError,
     },
     /// HEAD is detached.
     #[error(
@@ -179,12 +183,15 @@ pub enum StateError {
         paths: Vec<String>,
     },
     /// A git operation failed.
-    #[error("state repository `{}`: {message}", repo.display())]
+    #[error("state repository `{}`: {what}", repo.display())]
     Git {
         /// The repository.
         repo: PathBuf,
-        /// What failed.
-        message: String,
+        /// What baton was doing.
+        what: String,
+        /// What gix said.
+        #[source]
+        source: GitError,
     },
     /// A file could not be read or written.
     #[error(transparent)]
@@ -196,7 +203,7 @@ impl StateRepo {
     pub fn discover(start: &Path) -> Result<StateRepo, StateError> {
         match gix::discover(start) {
             Ok(repo) => StateRepo::from_repo(repo),
-            Err(e) => Err(why_not_found(start, &e.to_string())),
+            Err(e) => Err(why_not_found(start, e.into())),
         }
     }
 
@@ -204,7 +211,7 @@ impl StateRepo {
     pub fn open(path: &Path) -> Result<StateRepo, StateError> {
         match gix::open(path) {
             Ok(repo) => StateRepo::from_repo(repo),
-            Err(e) => Err(why_not_found(path, &e.to_string())),
+            Err(e) => Err(why_not_found(path, e.into())),
         }
     }
 
@@ -215,7 +222,8 @@ impl StateRepo {
         }
         let repo = gix::init(path).map_err(|e| StateError::Git {
             repo: path.to_owned(),
-            message: format!("cannot create a git repository: {e}"),
+            what: "cannot create a git repository".into(),
+            source: e.into(),
         })?;
         StateRepo::from_repo(repo)
     }
@@ -229,7 +237,7 @@ impl StateRepo {
         });
         let root = repo.workdir().unwrap_or_else(|| repo.git_dir()).to_owned();
         let root = fs_err::canonicalize(&root).unwrap_or(root);
-        let head = repo.head_name().map_err(|e| git(&root, &e))?;
+        let head = repo.head_name().map_err(|e| git(&root, e))?;
         let Some(branch) = head else {
             return Err(StateError::Detached { repo: root });
         };
@@ -242,12 +250,13 @@ impl StateRepo {
     /// `baton.toml` resolve against `paths_root`.
     pub fn mirror(url: &str, dir: &Path, paths_root: &Path) -> Result<StateRepo, StateError> {
         let interrupt = std::sync::atomic::AtomicBool::new(false);
-        let fail = |what: &str, e: &dyn std::fmt::Display| StateError::Git {
+        let fail = |what: &str, e: GitError| StateError::Git {
             repo: dir.to_owned(),
-            message: format!("{what} `{url}`: {e}"),
+            what: format!("{what} `{url}`"),
+            source: e,
         };
         let repo = if dir.join("HEAD").exists() {
-            let repo = gix::open(dir).map_err(|e| fail("cannot open the mirror of", &e))?;
+            let repo = gix::open(dir).map_err(|e| fail("cannot open the mirror of", e.into()))?;
             let before = StateRepo::from_repo(repo.clone())?.snapshot()?.commit;
             // The mirror's branches are the remote's branches, fetched from the URL given now.
             let remote = repo
@@ -255,14 +264,14 @@ impl StateRepo {
                 .and_then(|r| {
                     r.with_refspecs(["+refs/heads/*:refs/heads/*"], gix::remote::Direction::Fetch)
                 })
-                .map_err(|e| fail("cannot use", &e))?;
+                .map_err(|e| fail("cannot use", e.into()))?;
             remote
                 .connect(gix::remote::Direction::Fetch)
-                .map_err(|e| fail("cannot reach", &e))?
+                .map_err(|e| fail("cannot reach", e.into()))?
                 .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
-                .map_err(|e| fail("cannot fetch from", &e))?
+                .map_err(|e| fail("cannot fetch from", e.into()))?
                 .receive(gix::progress::Discard, &interrupt)
-                .map_err(|e| fail("cannot fetch from", &e))?;
+                .map_err(|e| fail("cannot fetch from", e.into()))?;
             let mirror = StateRepo::from_repo(repo.clone())?;
             let after = mirror.snapshot()?.commit;
             if let (Some(old), Some(new)) = (before, after)
@@ -279,7 +288,7 @@ impl StateRepo {
                     name: mirror.branch.clone(),
                     deref: false,
                 };
-                mirror.repo.edit_references_as([edit], None).map_err(|e| mirror.git(&e))?;
+                mirror.repo.edit_references_as([edit], None).map_err(|e| mirror.git(e))?;
                 return Err(StateError::Rewritten {
                     url: url.to_owned(),
                     mirror: dir.to_owned(),
@@ -292,10 +301,10 @@ impl StateRepo {
         } else {
             fs_err::create_dir_all(dir)?;
             let mut prepare =
-                gix::prepare_clone_bare(url, dir).map_err(|e| fail("cannot clone", &e))?;
+                gix::prepare_clone_bare(url, dir).map_err(|e| fail("cannot clone", e.into()))?;
             let (repo, _) = prepare
                 .fetch_only(gix::progress::Discard, &interrupt)
-                .map_err(|e| fail("cannot clone", &e))?;
+                .map_err(|e| fail("cannot clone", e.into()))?;
             repo
         };
         let mut state = StateRepo::from_repo(repo)?;
@@ -305,8 +314,8 @@ impl StateRepo {
 
     /// True when `descendant` has `ancestor` in its history.
     fn descends_from(&self, descendant: ObjectId, ancestor: ObjectId) -> Result<bool, StateError> {
-        for info in self.repo.rev_walk([descendant]).all().map_err(|e| self.git(&e))? {
-            if info.map_err(|e| self.git(&e))?.id == ancestor {
+        for info in self.repo.rev_walk([descendant]).all().map_err(|e| self.git(e))? {
+            if info.map_err(|e| self.git(e))?.id == ancestor {
                 return Ok(true);
             }
         }
@@ -337,23 +346,23 @@ impl StateRepo {
     /// Reads the branch head now.
     pub fn snapshot(&self) -> Result<Snapshot, StateError> {
         let reference =
-            self.repo.try_find_reference(self.branch.as_ref()).map_err(|e| self.git(&e))?;
+            self.repo.try_find_reference(self.branch.as_ref()).map_err(|e| self.git(e))?;
         let Some(mut reference) = reference else {
             return Ok(Snapshot {
                 commit: None,
                 tree: ObjectId::empty_tree(self.repo.object_hash()),
             });
         };
-        let id = reference.peel_to_id().map_err(|e| self.git(&e))?.detach();
-        let commit = self.repo.find_commit(id).map_err(|e| self.git(&e))?;
-        let tree = commit.tree_id().map_err(|e| self.git(&e))?.detach();
+        let id = reference.peel_to_id().map_err(|e| self.git(e))?.detach();
+        let commit = self.repo.find_commit(id).map_err(|e| self.git(e))?;
+        let tree = commit.tree_id().map_err(|e| self.git(e))?.detach();
         Ok(Snapshot { commit: Some(id), tree })
     }
 
     /// The snapshot of a given commit.
     pub fn snapshot_at(&self, commit: ObjectId) -> Result<Snapshot, StateError> {
-        let found = self.repo.find_commit(commit).map_err(|e| self.git(&e))?;
-        let tree = found.tree_id().map_err(|e| self.git(&e))?.detach();
+        let found = self.repo.find_commit(commit).map_err(|e| self.git(e))?;
+        let tree = found.tree_id().map_err(|e| self.git(e))?.detach();
         Ok(Snapshot { commit: Some(commit), tree })
     }
 
@@ -368,8 +377,8 @@ impl StateRepo {
 
     /// The blob id at `path` in `tree`, if it is a file.
     pub fn blob_id_in(&self, tree: ObjectId, path: &str) -> Result<Option<ObjectId>, StateError> {
-        let tree = self.repo.find_tree(tree).map_err(|e| self.git(&e))?;
-        let entry = tree.lookup_entry_by_path(path).map_err(|e| self.git(&e))?;
+        let tree = self.repo.find_tree(tree).map_err(|e| self.git(e))?;
+        let entry = tree.lookup_entry_by_path(path).map_err(|e| self.git(e))?;
         Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
     }
 
@@ -380,7 +389,7 @@ impl StateRepo {
 
     /// The bytes of a blob.
     pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, StateError> {
-        let object = self.repo.find_object(id).map_err(|e| self.git(&e))?;
+        let object = self.repo.find_object(id).map_err(|e| self.git(e))?;
         Ok(object.detach().data)
     }
 
@@ -395,20 +404,20 @@ impl StateRepo {
         snapshot: &Snapshot,
         dir: &str,
     ) -> Result<Vec<(String, bool, ObjectId)>, StateError> {
-        let root = self.repo.find_tree(snapshot.tree).map_err(|e| self.git(&e))?;
+        let root = self.repo.find_tree(snapshot.tree).map_err(|e| self.git(e))?;
         let tree = if dir.is_empty() {
             root
         } else {
-            match root.lookup_entry_by_path(dir).map_err(|e| self.git(&e))? {
+            match root.lookup_entry_by_path(dir).map_err(|e| self.git(e))? {
                 Some(entry) if entry.mode().is_tree() => {
-                    self.repo.find_tree(entry.object_id()).map_err(|e| self.git(&e))?
+                    self.repo.find_tree(entry.object_id()).map_err(|e| self.git(e))?
                 }
                 _ => return Ok(Vec::new()),
             }
         };
         let mut entries = Vec::new();
         for entry in tree.iter() {
-            let entry = entry.map_err(|e| self.git(&e))?;
+            let entry = entry.map_err(|e| self.git(e))?;
             entries.push((
                 entry.filename().to_str_lossy().into_owned(),
                 entry.mode().is_tree(),
@@ -430,20 +439,20 @@ impl StateRepo {
                 gix::traverse::commit::simple::CommitTimeOrder::default(),
             ))
             .all()
-            .map_err(|e| self.git(&e))?;
+            .map_err(|e| self.git(e))?;
         Ok(walk.map(move |info| {
-            let info = info.map_err(|e| self.git(&e))?;
+            let info = info.map_err(|e| self.git(e))?;
             self.commit_info(info.id)
         }))
     }
 
     /// One commit, decoded.
     pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo, StateError> {
-        let commit = self.repo.find_commit(id).map_err(|e| self.git(&e))?;
-        let decoded = commit.decode().map_err(|e| self.git(&e))?;
-        let committer = decoded.committer().map_err(|e| self.git(&e))?;
-        let time = committer.time().map_err(|e| self.git(&e))?.seconds;
-        let author = decoded.author().map_err(|e| self.git(&e))?;
+        let commit = self.repo.find_commit(id).map_err(|e| self.git(e))?;
+        let decoded = commit.decode().map_err(|e| self.git(e))?;
+        let committer = decoded.committer().map_err(|e| self.git(e))?;
+        let time = committer.time().map_err(|e| self.git(e))?.seconds;
+        let author = decoded.author().map_err(|e| self.git(e))?;
         Ok(CommitInfo {
             id,
             time,
@@ -462,7 +471,7 @@ impl StateRepo {
     /// each move this clone saw. Empty when the clone keeps no reflog (a bare mirror, say).
     pub fn reflog(&self) -> Result<Vec<ReflogEntry>, StateError> {
         let Some(reference) =
-            self.repo.try_find_reference(self.branch.as_ref()).map_err(|e| self.git(&e))?
+            self.repo.try_find_reference(self.branch.as_ref()).map_err(|e| self.git(e))?
         else {
             return Ok(Vec::new());
         };
@@ -470,7 +479,7 @@ impl StateRepo {
         let Some(lines) = platform.all()? else { return Ok(Vec::new()) };
         let mut entries = Vec::new();
         for line in lines {
-            let line = line.map_err(|e| self.git(&e))?;
+            let line = line.map_err(|e| self.git(e))?;
             entries.push(ReflogEntry {
                 old: line.previous_oid(),
                 new: line.new_oid(),
@@ -483,9 +492,9 @@ impl StateRepo {
 
     /// The bytes git would sign for a commit: the commit object without its `gpgsig` header.
     pub fn signed_payload(&self, id: ObjectId) -> Result<Vec<u8>, StateError> {
-        let commit = self.repo.find_commit(id).map_err(|e| self.git(&e))?;
+        let commit = self.repo.find_commit(id).map_err(|e| self.git(e))?;
         let mut decoded: gix::objs::Commit =
-            commit.decode().map_err(|e| self.git(&e))?.try_into().map_err(|e| self.git(&e))?;
+            commit.decode().map_err(|e| self.git(e))?.try_into().map_err(|e| self.git(e))?;
         decoded.extra_headers.retain(|(k, _)| k != "gpgsig");
         let mut bytes = Vec::new();
         gix::objs::WriteTo::write_to(&decoded, &mut bytes)?;
@@ -570,7 +579,7 @@ impl StateRepo {
         if !self.repo.index_path().exists() {
             return Ok(None);
         }
-        self.repo.open_index().map(Some).map_err(|e| self.git(&e))
+        self.repo.open_index().map(Some).map_err(|e| self.git(e))
     }
 
     /// Writes `changes` on top of `base` as one commit and moves the branch to it, only if the
@@ -596,21 +605,21 @@ impl StateRepo {
         if !dirty.is_empty() {
             return Err(StateError::Dirty { repo: self.root.clone(), paths: dirty });
         }
-        let mut editor = self.repo.edit_tree(base.tree).map_err(|e| self.git(&e))?;
+        let mut editor = self.repo.edit_tree(base.tree).map_err(|e| self.git(e))?;
         for change in changes {
             match &change.content {
                 Some(bytes) => {
-                    let blob = self.repo.write_blob(bytes).map_err(|e| self.git(&e))?;
+                    let blob = self.repo.write_blob(bytes).map_err(|e| self.git(e))?;
                     editor
                         .upsert(change.path.as_str(), gix::object::tree::EntryKind::Blob, blob)
-                        .map_err(|e| self.git(&e))?;
+                        .map_err(|e| self.git(e))?;
                 }
                 None => {
-                    editor.remove(change.path.as_str()).map_err(|e| self.git(&e))?;
+                    editor.remove(change.path.as_str()).map_err(|e| self.git(e))?;
                 }
             }
         }
-        let tree = editor.write().map_err(|e| self.git(&e))?.detach();
+        let tree = editor.write().map_err(|e| self.git(e))?.detach();
         let signature = gix::actor::Signature {
             name: identity.name.as_str().into(),
             email: identity.email.as_str().into(),
@@ -628,10 +637,10 @@ impl StateRepo {
         if let Some(sign) = signer {
             let mut payload = Vec::new();
             gix::objs::WriteTo::write_to(&commit, &mut payload)?;
-            let armored = sign(&payload).map_err(|message| self.git(&message))?;
+            let armored = sign(&payload).map_err(|message| self.git(message))?;
             commit.extra_headers.push(("gpgsig".into(), armored.into()));
         }
-        let id = self.repo.write_object(&commit).map_err(|e| self.git(&e))?.detach();
+        let id = self.repo.write_object(&commit).map_err(|e| self.git(e))?.detach();
         let expected = match base.commit {
             Some(parent) => PreviousValue::MustExistAndMatch(Target::Object(parent)),
             None => PreviousValue::MustNotExist,
@@ -666,7 +675,7 @@ impl StateRepo {
                     found: now.commit.map_or_else(|| "nothing".into(), |c| c.to_string()),
                 });
             }
-            return Err(self.git(&error));
+            return Err(self.git(error));
         }
         if self.repo.workdir().is_some() {
             self.sync_workdir(tree, changes)?;
@@ -699,7 +708,7 @@ impl StateRepo {
                     &self.repo.objects,
                     gix::validate::path::component::Options::default(),
                 )
-                .map_err(|e| self.git(&e))?;
+                .map_err(|e| self.git(e))?;
                 let mut index = gix::index::File::from_state(state, self.repo.index_path());
                 // Every entry came from the tree: record the stat of the file on disk, so that
                 // `git status` need not re-hash them.
@@ -725,7 +734,7 @@ impl StateRepo {
                         gix::objs::Kind::Blob,
                         bytes,
                     )
-                    .map_err(|e| self.git(&e))?;
+                    .map_err(|e| self.git(e))?;
                     let stat = stat_of(&workdir.join(&change.path))?;
                     if let Some(entry) = index
                         .entry_mut_by_path_and_stage(path, gix::index::entry::Stage::Unconflicted)
@@ -748,7 +757,7 @@ impl StateRepo {
             }
         }
         index.remove_tree();
-        index.write(gix::index::write::Options::default()).map_err(|e| self.git(&e))?;
+        index.write(gix::index::write::Options::default()).map_err(|e| self.git(e))?;
         Ok(())
     }
 
@@ -758,18 +767,18 @@ impl StateRepo {
         Ok(baton_fs::LockFile::acquire(&self.repo.git_dir().join("baton.lock"))?)
     }
 
-    fn git(&self, error: &dyn std::fmt::Display) -> StateError {
+    fn git(&self, error: impl Into<GitError>) -> StateError {
         git(&self.root, error)
     }
 }
 
-fn git(root: &Path, error: &dyn std::fmt::Display) -> StateError {
-    StateError::Git { repo: root.to_owned(), message: error.to_string() }
+fn git(root: &Path, error: impl Into<GitError>) -> StateError {
+    StateError::Git { repo: root.to_owned(), what: "git failed".into(), source: error.into() }
 }
 
 /// Says what actually happened when gix found no repository at or above `start`: a directory
 /// that cannot be read, a `.git` that cannot be opened (corrupt, not trusted), or none at all.
-fn why_not_found(start: &Path, detail: &str) -> StateError {
+fn why_not_found(start: &Path, source: GitError) -> StateError {
     let start_abs = std::path::absolute(start).unwrap_or_else(|_| start.to_owned());
     for dir in start_abs.ancestors() {
         if let Err(source) = fs_err::read_dir(dir) {
@@ -777,11 +786,7 @@ fn why_not_found(start: &Path, detail: &str) -> StateError {
         }
         let dot_git = dir.join(".git");
         if fs_err::symlink_metadata(&dot_git).is_ok() {
-            return StateError::Broken {
-                git_dir: dot_git,
-                work_tree: dir.to_owned(),
-                detail: detail.to_owned(),
-            };
+            return StateError::Broken { git_dir: dot_git, work_tree: dir.to_owned(), source };
         }
     }
     StateError::NotFound { start: start.to_owned() }

@@ -27,4 +27,6 @@ pub use params::{CheckedParams, ensure_in_store, load_config, params_digest};
 pub use query::{
     BundleDiff, HistoryEntry, ParamDiff, PinSummary, StatusRow, diff, history, status,
 };
-pub use view::{PinEvent, SignatureState, View, params_path, resolve_store, rfc3339, state_path};
+pub use view::{
+    PinEvent, Signature, SignatureState, View, commit_time, params_path, resolve_store, state_path,
+};

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use baton_model::{Action, BundleName, Digest, EnvName, Principal, StateRecord};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{View, ViewError, view::params_path};
+use crate::{Signature, View, ViewError, commit_time, view::params_path};
 
 /// One pin in `status`.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -19,8 +20,8 @@ pub struct StatusRow {
     pub digest: Digest,
     /// The version.
     pub version: String,
-    /// When it was pinned (RFC 3339).
-    pub at: String,
+    /// When it was pinned.
+    pub at: Timestamp,
     /// Seconds since then.
     pub age_seconds: i64,
     /// Who pinned it.
@@ -30,7 +31,7 @@ pub struct StatusRow {
 }
 
 /// Every pin of every environment, environments in chain order, bundles sorted.
-pub fn status(view: &View, now: jiff::Timestamp) -> Result<Vec<StatusRow>, ViewError> {
+pub fn status(view: &View, now: Timestamp) -> Result<Vec<StatusRow>, ViewError> {
     let now = now.as_second();
     let mut rows = Vec::new();
     for env in view.pipeline.environments() {
@@ -41,7 +42,7 @@ pub fn status(view: &View, now: jiff::Timestamp) -> Result<Vec<StatusRow>, ViewE
                 environment: env.name.clone(),
                 version: record.version.to_string(),
                 digest: record.digest,
-                at: record.at.to_string(),
+                at: record.at,
                 age_seconds: age,
                 by: record.by,
                 action: record.action,
@@ -148,8 +149,8 @@ fn read_params(
 pub struct HistoryEntry {
     /// The commit.
     pub commit: String,
-    /// Commit time, RFC 3339.
-    pub at: String,
+    /// Commit time.
+    pub at: Timestamp,
     /// The environment.
     pub environment: EnvName,
     /// The bundle.
@@ -167,9 +168,8 @@ pub struct HistoryEntry {
     /// Why the gates were skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// `unsigned`, `good` (by a key listed for the commit's principal), `wrong-principal`,
-    /// `unknown-key` or `bad`.
-    pub signature: String,
+    /// What the commit's signature proves for the principal it names.
+    pub signature: Signature,
 }
 
 /// Every pin change of `env` (and one bundle), newest first, from commit trailers.
@@ -185,21 +185,13 @@ pub fn history(
         .into_iter()
         .map(|e| {
             let signature = if e.signed {
-                let state = view.signature_state(e.commit)?;
-                match state {
-                    crate::view::SignatureState::Good(_)
-                        if !state.is_good_for(e.trailers.by.as_str()) =>
-                    {
-                        "wrong-principal".to_owned()
-                    }
-                    other => other.word().to_owned(),
-                }
+                view.signature_state(e.commit)?.for_principal(e.trailers.by.as_str())
             } else {
-                "unsigned".to_owned()
+                Signature::Unsigned
             };
             Ok(HistoryEntry {
                 commit: e.commit.to_string(),
-                at: crate::view::rfc3339(e.time),
+                at: commit_time(e.time),
                 environment: e.trailers.to,
                 bundle: e.trailers.bundle,
                 digest: e.trailers.digest,

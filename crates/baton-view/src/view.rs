@@ -12,6 +12,7 @@ use baton_state::{
     AllowedSigners, CommitInfo, Identity, ObjectId, SignatureCheck, SigningKey, Snapshot, StateRepo,
 };
 use baton_store::{RegistryOptions, Store};
+use serde::{Deserialize, Serialize};
 
 use crate::ViewError;
 
@@ -370,14 +371,47 @@ pub enum SignatureState {
     Bad(String),
 }
 
+/// What a commit's signature proves for the principal the commit names, in one word: the
+/// `signature` of `history` and of the audit's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Signature {
+    /// No signature.
+    Unsigned,
+    /// Valid, by a key listed for the commit's principal.
+    Good,
+    /// Valid, by a key listed for another principal.
+    WrongPrincipal,
+    /// Valid, by a key not listed.
+    UnknownKey,
+    /// Invalid.
+    Bad,
+    /// The repository requires no signatures (no `.baton/allowed_signers`), so none was checked.
+    NotRequired,
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signature::Unsigned => "unsigned",
+            Signature::Good => "good",
+            Signature::WrongPrincipal => "wrong-principal",
+            Signature::UnknownKey => "unknown-key",
+            Signature::Bad => "bad",
+            Signature::NotRequired => "not-required",
+        })
+    }
+}
+
 impl SignatureState {
-    /// One word for tables: `unsigned`, `good`, `unknown-key`, `bad`.
-    pub fn word(&self) -> &'static str {
+    /// The one word for a commit that names `principal`.
+    pub fn for_principal(&self, principal: &str) -> Signature {
         match self {
-            SignatureState::Unsigned => "unsigned",
-            SignatureState::Good(_) => "good",
-            SignatureState::UnknownKey(_) => "unknown-key",
-            SignatureState::Bad(_) => "bad",
+            SignatureState::Unsigned => Signature::Unsigned,
+            SignatureState::Good(_) if self.is_good_for(principal) => Signature::Good,
+            SignatureState::Good(_) => Signature::WrongPrincipal,
+            SignatureState::UnknownKey(_) => Signature::UnknownKey,
+            SignatureState::Bad(_) => Signature::Bad,
         }
     }
 
@@ -418,7 +452,13 @@ fn parse_pin(path: &str, bytes: &[u8]) -> Result<StateRecord, ViewError> {
         })
 }
 
-/// RFC 3339 in UTC.
-pub fn rfc3339(seconds: i64) -> String {
-    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
+/// A commit time (seconds since the epoch, as git records it) as a timestamp. git accepts any
+/// 64-bit time; one beyond jiff's range (years -9999 to 9999) is shown at the range's edge,
+/// because it is only displayed: the gates compare seconds, never these values.
+pub fn commit_time(seconds: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(seconds).unwrap_or(if seconds < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
 }

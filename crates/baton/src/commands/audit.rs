@@ -46,7 +46,11 @@ pub(crate) fn run(
         since: args.since,
         deep: args.deep,
     };
-    let options = Options { registry, targets: args.targets.then(|| applied_dir(&args.applier)) };
+    let options = Options {
+        registry,
+        targets: args.targets.then(|| applied_dir(&args.applier)),
+        at: jiff::Timestamp::now(),
+    };
     let report = audit(&view, &scope, &options).context("the audit could not run")?;
     if let Some(path) = &args.report {
         baton_fs::write_atomic(path, html(&report).as_bytes())

@@ -49,14 +49,14 @@ fn print_history(
         .iter()
         .map(|e| {
             vec![
-                e.at.clone(),
+                e.at.to_string(),
                 e.bundle.to_string(),
                 e.action.to_string(),
                 e.version.clone().unwrap_or_default(),
                 e.digest.short().to_owned(),
                 e.from.clone().unwrap_or_default(),
                 e.by.to_string(),
-                e.signature.clone(),
+                e.signature.to_string(),
             ]
         })
         .collect();
