@@ -212,7 +212,10 @@ fn a_digest_or_tag_not_in_the_store_is_named() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_contains(&stderr(&output), &[&missing, "is not in store `oci:store`"]);
+    assert_contains(
+        &stderr(&output),
+        &[&missing, "is not in store `oci:store`", "hint: `baton bundle list --store oci:store`"],
+    );
 
     let output =
         baton(tmp.path()).args(["bundle", "inspect", "oci:store/web:9.9.9"]).output().unwrap();
@@ -223,6 +226,17 @@ fn a_digest_or_tag_not_in_the_store_is_named() {
         baton(tmp.path()).args(["bundle", "inspect", "oci:store/nope:1.0.0"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_contains(&stderr(&output), &["bundle `nope` is not in store `oci:store`"]);
+    // The next step is the JSON document's hint too.
+    let output = baton(tmp.path())
+        .args(["bundle", "inspect", "oci:store/nope:1.0.0", "--output", "json"])
+        .output()
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        document["error"]["hint"],
+        "`baton bundle list --store oci:store` lists what the store holds",
+        "{document}"
+    );
 }
 
 #[test]

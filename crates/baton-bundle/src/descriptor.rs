@@ -116,7 +116,7 @@ fn walk(
         .build();
     let mut entries = Vec::new();
     for item in walker {
-        let item = item.map_err(|e| walk_error(root, &e))?;
+        let item = item.map_err(|e| walk_error(root, e))?;
         let full = item.path();
         let rel = full.strip_prefix(root).expect("holds because the walk starts at root");
         if rel.as_os_str().is_empty() {
@@ -161,12 +161,12 @@ fn walk(
     Ok(entries)
 }
 
-fn walk_error(root: &Path, error: &ignore::Error) -> DescriptorError {
-    let path = match error {
-        ignore::Error::WithPath { path, .. } => path.clone(),
-        _ => root.to_owned(),
-    };
-    DescriptorError::Walk { path, message: error.to_string() }
+/// The walk's error with its path taken out (ignore's `WithPath` repeats the path in its text).
+fn walk_error(root: &Path, error: ignore::Error) -> DescriptorError {
+    match error {
+        ignore::Error::WithPath { path, err } => DescriptorError::Walk { path, source: err },
+        other => DescriptorError::Walk { path: root.to_owned(), source: Box::new(other) },
+    }
 }
 
 /// Checks that the link at `full` resolves, through every link on the way, to something inside

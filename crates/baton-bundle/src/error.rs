@@ -47,12 +47,13 @@ pub enum DescriptorError {
         path: PathBuf,
     },
     /// The walk failed (an unreadable directory or ignore file).
-    #[error("cannot read `{}`: {message}", path.display())]
+    #[error("cannot read `{}`", path.display())]
     Walk {
         /// The path.
         path: PathBuf,
         /// What the walker said.
-        message: String,
+        #[source]
+        source: Box<ignore::Error>,
     },
     /// A symlink that leaves the descriptor.
     #[error(

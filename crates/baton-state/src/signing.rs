@@ -19,12 +19,22 @@ pub struct SigningKey {
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     /// The key file cannot be read or parsed.
-    #[error("cannot use signing key `{}`: {message}", path.display())]
+    #[error("cannot use signing key `{}`", path.display())]
     Key {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// Why: it cannot be read, or it is not an OpenSSH private key.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The key file holds a key encrypted with a passphrase.
+    #[error(
+        "signing key `{}` is encrypted with a passphrase: baton signs unattended, give it a key without one (for example a CI deploy key)",
+        path.display()
+    )]
+    Encrypted {
+        /// The file.
+        path: PathBuf,
     },
     /// A line of the allowed-signers file does not parse.
     #[error(".baton/allowed_signers line {line}: {message}")]
@@ -43,14 +53,14 @@ impl SigningKey {
             Some(ext) if ext == "pub" => path.with_extension(""),
             _ => path.to_owned(),
         };
-        let err = |message: String| SigningError::Key { path: private.clone(), message };
-        let text = fs_err::read_to_string(&private).map_err(|e| err(e.to_string()))?;
-        let key = PrivateKey::from_openssh(text).map_err(|e| err(e.to_string()))?;
+        let err = |source: Box<dyn std::error::Error + Send + Sync>| SigningError::Key {
+            path: private.clone(),
+            source,
+        };
+        let text = fs_err::read_to_string(&private).map_err(|e| err(e.into()))?;
+        let key = PrivateKey::from_openssh(text).map_err(|e| err(e.into()))?;
         if key.is_encrypted() {
-            return Err(err(
-                "the key is encrypted with a passphrase: baton signs unattended, give it a key without one (for example a CI deploy key)"
-                    .into(),
-            ));
+            return Err(SigningError::Encrypted { path: private });
         }
         Ok(SigningKey { key })
     }

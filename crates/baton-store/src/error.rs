@@ -51,13 +51,28 @@ pub enum StoreError {
         /// What its bytes hash to.
         actual: Digest,
     },
-    /// A layout file is not valid JSON of the expected shape.
-    #[error("`{}` is not a valid OCI layout file: {message}", path.display())]
+    /// A layout file (an index or a manifest) is not JSON of the expected shape.
+    #[error("`{}` is not a valid OCI {what}", path.display())]
     Malformed {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// `index` or `image manifest`.
+        what: &'static str,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A blob file's size differs from what its manifest says.
+    #[error("blob {digest} at `{}` is {found} bytes, the manifest says {expected}: the store is damaged", path.display())]
+    WrongSize {
+        /// The file.
+        path: PathBuf,
+        /// The blob.
+        digest: Digest,
+        /// Its size on disk.
+        found: u64,
+        /// Its size in the manifest.
+        expected: u64,
     },
     /// A manifest names blobs the store does not hold.
     #[error(
@@ -85,7 +100,9 @@ pub enum StoreError {
         /// The limit.
         limit: u64,
     },
-    /// A registry answered with an error; the message is what it answered.
+    /// A registry answered with an error; the message is what it answered, with the causes
+    /// oci-client gives flattened into it once (its errors print their source in their message
+    /// and return it again as `source()`, so keeping the chain would print each cause twice).
     #[error("registry store `{store}`: {operation} failed: {message}")]
     Registry {
         /// The store, `HOST[:PORT]/PATH`.
@@ -101,4 +118,28 @@ pub enum StoreError {
     /// Any other IO error; the message names the path.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+impl StoreError {
+    /// What the user can run next to see what the store holds or what is damaged in it, when
+    /// baton knows.
+    pub fn next_step(&self) -> Option<String> {
+        match self {
+            StoreError::UnknownBundle { store, .. }
+            | StoreError::UnknownTag { store, .. }
+            | StoreError::UnknownDigest { store, .. } => {
+                Some(format!("`baton bundle list --store {store}` lists what the store holds"))
+            }
+            StoreError::Corrupt { store, digest, .. } => Some(format!(
+                "`baton bundle verify` on the bundles of `{store}` names every damaged blob; copy the bundle holding {digest} into the store again"
+            )),
+            StoreError::Malformed { .. } | StoreError::WrongSize { .. } => Some(
+                "`baton bundle verify STORE/NAME@DIGEST` names every damaged part; copy the bundle into the store again".to_owned(),
+            ),
+            StoreError::MissingBlob { .. } => Some(
+                "copy whole bundles with `baton bundle copy`, which writes the blobs before the manifest".to_owned(),
+            ),
+            _ => None,
+        }
+    }
 }

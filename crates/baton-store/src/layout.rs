@@ -166,11 +166,11 @@ impl LayoutStore {
         let source = from.blob_path(name, digest);
         let found = fs_err::metadata(&source)?.len();
         if found != size {
-            return Err(StoreError::Malformed {
+            return Err(StoreError::WrongSize {
                 path: source,
-                message: format!(
-                    "blob {digest} is {found} bytes, the manifest says {size}: the store is damaged; `baton bundle verify` names every broken blob"
-                ),
+                digest: digest.clone(),
+                found,
+                expected: size,
             });
         }
         let dir = self.ensure_layout(name)?;
@@ -237,9 +237,10 @@ impl LayoutStore {
         digest: &Digest,
     ) -> Result<(Vec<u8>, Manifest), StoreError> {
         let bytes = self.read_blob(name, digest, MANIFEST_LIMIT)?;
-        let manifest = serde_json::from_slice(&bytes).map_err(|e| StoreError::Malformed {
+        let manifest = serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
             path: self.blob_path(name, digest),
-            message: format!("not an OCI image manifest: {e}"),
+            what: "image manifest",
+            source,
         })?;
         Ok((bytes, manifest))
     }
@@ -256,9 +257,10 @@ impl LayoutStore {
     ) -> Result<Stored, StoreError> {
         let digest = Digest::of(bytes);
         let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| StoreError::Malformed {
+            serde_json::from_slice(bytes).map_err(|source| StoreError::Malformed {
                 path: self.blob_path(name, &digest),
-                message: format!("not an OCI image manifest: {e}"),
+                what: "image manifest",
+                source,
             })?;
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             if !self.has_blob(name, &blob.digest) {
@@ -299,8 +301,11 @@ impl LayoutStore {
         self.check_root()?;
         let path = self.layout_dir(name).join("index.json");
         match fs_err::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::Malformed { path, message: e.to_string() }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
+                path,
+                what: "index",
+                source,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 Err(StoreError::UnknownBundle { store: self.label(), name: name.to_string() })
             }

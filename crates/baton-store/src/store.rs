@@ -134,7 +134,8 @@ pub fn copy(
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).map_err(|e| StoreError::Malformed {
             path: format!("{}/{name}@{digest}", source.label()).into(),
-            message: format!("not an OCI image manifest: {e}"),
+            what: "image manifest",
+            source: e,
         })?;
     let mut report = CopyReport {
         digest: digest.clone(),

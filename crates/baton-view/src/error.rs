@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use baton_model::{BundleName, Digest, EnvName, PipelineError, Violation};
+use baton_model::{BundleName, Digest, EnvName, PipelineError, Principal, Violation};
 use baton_state::StateError;
 use baton_store::StoreError;
 
@@ -30,13 +30,31 @@ pub enum ViewError {
         /// What is wrong.
         source: PipelineError,
     },
+    /// A file of the state repository is not UTF-8.
+    #[error("`{}` is not UTF-8", file.display())]
+    NotUtf8 {
+        /// The file, relative to the state repository.
+        file: PathBuf,
+    },
     /// A file of the state repository does not parse.
-    #[error("{}: {message}", file.display())]
+    #[error("`{}` does not parse{}", file.display(), if *written_by_baton { ": this file is written only by baton, restore it from history" } else { "" })]
     BadFile {
         /// The file, relative to the state repository.
         file: PathBuf,
-        /// What is wrong.
-        message: String,
+        /// Whether only baton writes it (a pin), so the fix is to restore it, not to edit it.
+        written_by_baton: bool,
+        /// What the parser said.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// An approval file whose content does not match its path.
+    #[error(
+        "`{}` does not match its place (principal, environment, bundle, digest): it was not written by `baton approve`; remove it",
+        file.display()
+    )]
+    MisplacedApproval {
+        /// The file, relative to the state repository.
+        file: PathBuf,
     },
     /// No environment of that name.
     #[error("environment `{env}` is not defined in baton.toml (environments: {known})")]
@@ -63,7 +81,7 @@ pub enum ViewError {
     },
     /// The digest is not a bundle, or its manifest or config is damaged.
     #[error(
-        "bundle `{bundle}` at {digest} in `{store}` cannot be read: {detail}\n`baton bundle verify {store}/{bundle}@{digest}` names every damaged part"
+        "bundle `{bundle}` at {digest} in `{store}` cannot be read: `baton bundle verify {store}/{bundle}@{digest}` names every damaged part"
     )]
     BadBundle {
         /// The bundle.
@@ -73,7 +91,8 @@ pub enum ViewError {
         /// The store.
         store: String,
         /// What is wrong.
-        detail: String,
+        #[source]
+        source: Box<baton_bundle::OpenError>,
     },
     /// The bundle in the store is another bundle than the one named.
     #[error("{digest} in `{store}` is bundle `{found}`, not `{bundle}`")]
@@ -121,11 +140,35 @@ pub enum ViewError {
     )]
     NoPrincipal,
     /// The principal from git config is not a valid principal.
-    #[error("{0}: pass `--as NAME`")]
-    BadPrincipal(String),
-    /// A signing problem.
-    #[error("{0}")]
-    Signing(String),
+    #[error("`git config user.email` is not a valid principal: pass `--as NAME`")]
+    BadPrincipal(#[source] baton_model::PrincipalError),
+    /// The repository requires signed commits and no key was given.
+    #[error(
+        "this state repository requires signed commits (.baton/allowed_signers exists): pass `--sign-key PATH` or set `git config user.signingkey PATH` to an SSH private key listed there for `{principal}`"
+    )]
+    SigningKeyNeeded {
+        /// Who would sign.
+        principal: Principal,
+    },
+    /// The signing key is not listed for the principal.
+    #[error(
+        "signing key {fingerprint} (`{}`) {} in .baton/allowed_signers: baton refuses to write a commit git would not verify; sign with a key listed for `{principal}`",
+        path.display(),
+        if listed_for.is_empty() { "is not listed".to_owned() } else { format!("is listed for {}, not for `{principal}`", listed_for.join(", ")) }
+    )]
+    KeyNotListed {
+        /// The key's fingerprint.
+        fingerprint: String,
+        /// The key file.
+        path: PathBuf,
+        /// The principals the key is listed for.
+        listed_for: Vec<String>,
+        /// Who would sign.
+        principal: Principal,
+    },
+    /// A key or the allowed-signers file cannot be used.
+    #[error(transparent)]
+    Signing(#[from] baton_state::SigningError),
     /// A file could not be read.
     #[error(transparent)]
     Io(#[from] std::io::Error),

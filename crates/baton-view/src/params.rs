@@ -35,15 +35,14 @@ impl View {
         let path = params_path(env, bundle);
         let bytes = self.repo.read(&self.snapshot, &path)?;
         let text = match &bytes {
-            Some(b) => std::str::from_utf8(b).map_err(|_| ViewError::BadFile {
-                file: path.clone().into(),
-                message: "is not UTF-8".into(),
-            })?,
+            Some(b) => std::str::from_utf8(b)
+                .map_err(|_| ViewError::NotUtf8 { file: path.clone().into() })?,
             None => "",
         };
-        let values = ParamValues::from_toml(text).map_err(|e| ViewError::BadFile {
+        let values = ParamValues::from_toml(text).map_err(|source| ViewError::BadFile {
             file: path.clone().into(),
-            message: e.to_string(),
+            written_by_baton: false,
+            source: Box::new(source),
         })?;
         let violations = values.check(&config.params);
         if !violations.is_empty() {
@@ -87,7 +86,7 @@ pub fn load_config(
         bundle: bundle.clone(),
         digest: digest.clone(),
         store: store.label(),
-        detail: e.to_string(),
+        source: Box::new(e),
     })?;
     if opened.config.name != *bundle {
         return Err(ViewError::WrongBundle {

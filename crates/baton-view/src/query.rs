@@ -139,8 +139,11 @@ fn read_params(
 ) -> Result<BTreeMap<String, String>, ViewError> {
     let path = params_path(env, bundle);
     let Some(text) = view.read_text(&path)? else { return Ok(BTreeMap::new()) };
-    let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| ViewError::BadFile { file: path.into(), message: e.to_string() })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|source| ViewError::BadFile {
+        file: path.into(),
+        written_by_baton: false,
+        source: Box::new(source),
+    })?;
     Ok(table.into_iter().map(|(k, v)| (k, v.to_string())).collect())
 }
 

@@ -90,9 +90,7 @@ impl View {
         let Some(bytes) = self.repo.read(&self.snapshot, path)? else {
             return Ok(None);
         };
-        String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| ViewError::BadFile { file: path.into(), message: "is not UTF-8".into() })
+        String::from_utf8(bytes).map(Some).map_err(|_| ViewError::NotUtf8 { file: path.into() })
     }
 
     /// The pin of `bundle` in `env` at the snapshot.
@@ -152,19 +150,19 @@ impl View {
             }
             let path = format!("{dir}/{name}");
             let bytes = self.repo.blob(id)?;
-            let record = std::str::from_utf8(&bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|t| ApprovalRecord::from_toml(t).map_err(|e| e.to_string()))
-                .map_err(|message| ViewError::BadFile { file: path.clone().into(), message })?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| ViewError::NotUtf8 { file: path.clone().into() })?;
+            let record = ApprovalRecord::from_toml(text).map_err(|source| ViewError::BadFile {
+                file: path.clone().into(),
+                written_by_baton: true,
+                source: Box::new(source),
+            })?;
             if record.by.as_str() != stem
                 || record.digest != *digest
                 || record.environment != *env
                 || record.bundle != *bundle
             {
-                return Err(ViewError::BadFile {
-                    file: path.into(),
-                    message: "does not match its place (principal, environment, bundle, digest): it was not written by `baton approve`; remove it".into(),
-                });
+                return Err(ViewError::MisplacedApproval { file: path.into() });
             }
             found.push(record);
         }
@@ -239,7 +237,7 @@ impl View {
     pub fn allowed_signers_in(&self, tree: ObjectId) -> Result<Option<AllowedSigners>, ViewError> {
         let Some(id) = self.repo.blob_id_in(tree, ALLOWED_SIGNERS)? else { return Ok(None) };
         let text = String::from_utf8_lossy(&self.repo.blob(id)?).into_owned();
-        AllowedSigners::parse(&text).map(Some).map_err(|e| ViewError::Signing(e.to_string()))
+        Ok(Some(AllowedSigners::parse(&text)?))
     }
 
     /// The key that signs this command's commit: `--sign-key`, else git's `user.signingkey`.
@@ -254,27 +252,20 @@ impl View {
         let path = explicit.map(Path::to_path_buf).or(configured);
         let Some(path) = path else {
             if signers.is_some() {
-                return Err(ViewError::Signing(format!(
-                    "this state repository requires signed commits ({ALLOWED_SIGNERS} exists): pass `--sign-key PATH` or set `git config user.signingkey PATH` to an SSH private key listed there for `{principal}`"
-                )));
+                return Err(ViewError::SigningKeyNeeded { principal: principal.clone() });
             }
             return Ok(None);
         };
-        let key = SigningKey::load(&path).map_err(|e| ViewError::Signing(e.to_string()))?;
+        let key = SigningKey::load(&path)?;
         if let Some(signers) = signers
             && !signers.allows(principal.as_str(), key.public())
         {
-            let listed = signers.principals_for(key.public());
-            let why = if listed.is_empty() {
-                "is not listed".to_owned()
-            } else {
-                format!("is listed for {}, not for `{principal}`", listed.join(", "))
-            };
-            return Err(ViewError::Signing(format!(
-                "signing key {} ({}) {why} in {ALLOWED_SIGNERS}: baton refuses to write a commit git would not verify; sign with a key listed for `{principal}`",
-                key.fingerprint(),
-                path.display()
-            )));
+            return Err(ViewError::KeyNotListed {
+                fingerprint: key.fingerprint(),
+                path,
+                listed_for: signers.principals_for(key.public()),
+                principal: principal.clone(),
+            });
         }
         Ok(Some(key))
     }
@@ -345,8 +336,7 @@ impl View {
                 .filter(|e| !e.is_empty())
                 .ok_or(ViewError::NoPrincipal)?,
         };
-        text.parse()
-            .map_err(|e: baton_model::PrincipalError| ViewError::BadPrincipal(e.to_string()))
+        text.parse().map_err(ViewError::BadPrincipal)
     }
 
     /// The identity commits are written as: git's, else the principal.
@@ -434,22 +424,18 @@ fn load_pipeline(repo: &StateRepo, snapshot: &Snapshot) -> Result<Pipeline, View
     let Some(bytes) = repo.read(snapshot, PIPELINE)? else {
         return Err(ViewError::NoPipeline { repo: repo.root().to_owned() });
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ViewError::BadFile { file: file.clone(), message: "is not UTF-8".into() })?;
+    let text = String::from_utf8(bytes).map_err(|_| ViewError::NotUtf8 { file: file.clone() })?;
     Pipeline::from_toml(&text).map_err(|source| ViewError::Pipeline { file, source })
 }
 
 /// A pin's file, parsed; the error names the file and how to fix it.
 fn parse_pin(path: &str, bytes: &[u8]) -> Result<StateRecord, ViewError> {
-    std::str::from_utf8(bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|text| StateRecord::from_toml(text).map_err(|e| e.to_string()))
-        .map_err(|message| ViewError::BadFile {
-            file: path.into(),
-            message: format!(
-                "{message}\nthis file is written only by baton: restore it from history"
-            ),
-        })
+    let text = std::str::from_utf8(bytes).map_err(|_| ViewError::NotUtf8 { file: path.into() })?;
+    StateRecord::from_toml(text).map_err(|source| ViewError::BadFile {
+        file: path.into(),
+        written_by_baton: true,
+        source: Box::new(source),
+    })
 }
 
 /// A commit time (seconds since the epoch, as git records it) as a timestamp. git accepts any

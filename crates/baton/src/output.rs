@@ -74,7 +74,7 @@ impl ErrorDocument {
                 kind,
                 message: error.to_string(),
                 causes: causes(error),
-                hint: (!fixes.is_empty()).then(|| fixes.join("; ")),
+                hint: if fixes.is_empty() { next_step(error) } else { Some(fixes.join("; ")) },
                 exit_code: kind.exit_status().code(),
             },
             gates,
@@ -112,6 +112,41 @@ impl ErrorDocument {
 /// both shows its source in its message and returns it as `source()`.
 pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
     error.chain().skip(1).map(ToString::to_string).collect()
+}
+
+/// What to run next, when the failure is a store's and the store error knows (`baton bundle list
+/// --store …`, `baton bundle verify …`). Printed after the causes, and the JSON document's `hint`.
+pub(crate) fn next_step(error: &anyhow::Error) -> Option<String> {
+    error.chain().find_map(store_error).and_then(baton_store::StoreError::next_step)
+}
+
+/// The store error in `cause`, itself or behind a wrapper variant (transparent wrappers hide what
+/// they wrap from the chain, and a boxed source is a `Box<StoreError>` there).
+fn store_error<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a baton_store::StoreError> {
+    use baton_apply::ApplyError as A;
+    use baton_promote::PromoteError as P;
+    use baton_store::StoreError;
+    use baton_view::ViewError as V;
+    let of_view = |e: &'a V| match e {
+        V::Store(store) => Some(store),
+        _ => None,
+    };
+    if let Some(e) = cause.downcast_ref::<StoreError>() {
+        return Some(e);
+    }
+    if let Some(e) = cause.downcast_ref::<Box<StoreError>>() {
+        return Some(e);
+    }
+    if let Some(e) = cause.downcast_ref::<V>() {
+        return of_view(e);
+    }
+    match (cause.downcast_ref::<A>(), cause.downcast_ref::<P>()) {
+        (Some(A::Store(e)), _) | (_, Some(P::Store(e))) => Some(e),
+        (Some(A::State(e)), _) | (_, Some(P::View(e))) => of_view(e),
+        _ => None,
+    }
 }
 
 /// Which part failed: the outermost baton error of the chain decides, looking through the

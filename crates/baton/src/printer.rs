@@ -121,6 +121,9 @@ impl Printer {
         for cause in crate::output::causes(error) {
             eprintln!("  {} {cause}", self.paint_err(DIM, "caused by:"));
         }
+        if let Some(step) = crate::output::next_step(error) {
+            eprintln!("  {} {step}", self.paint_err(DIM, "hint:"));
+        }
     }
 
     /// The one JSON document of a failure on stdout; a failure to write it is not reported
