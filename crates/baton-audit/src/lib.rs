@@ -10,7 +10,6 @@
 //! ```
 #![warn(missing_docs)]
 
-mod history;
 mod html;
 mod present;
 mod report;
@@ -19,7 +18,7 @@ use std::collections::HashMap;
 
 use baton_model::{BundleName, EnvName, StateRecord};
 use baton_store::RegistryOptions;
-use baton_view::{View, ViewError};
+use baton_view::{View, ViewError, judge};
 
 pub use html::html;
 pub use report::{
@@ -44,6 +43,11 @@ impl Scope {
     fn covers(&self, env: &EnvName, bundle: &BundleName) -> bool {
         self.env.as_ref().is_none_or(|e| e == env)
             && self.bundle.as_ref().is_none_or(|b| b == bundle)
+    }
+
+    /// The part of the history the judge reports.
+    fn history(&self) -> judge::Scope {
+        judge::Scope { env: self.env.clone(), bundle: self.bundle.clone(), since: self.since }
     }
 }
 
@@ -72,7 +76,7 @@ pub enum AuditError {
 /// Audits the history and the present of the state repository read by `view`.
 pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report, AuditError> {
     let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
-    let mut history = history::walk(view, scope)?;
+    let mut history = judge::walk(view, &scope.history())?;
     let mut findings = std::mem::take(&mut history.findings);
     present::reflog(view, &history, &mut findings)?;
     let mut pins: Vec<(EnvName, StateRecord)> = Vec::new();

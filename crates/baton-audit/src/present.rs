@@ -8,11 +8,10 @@ use baton_bundle::{Limits, verify_bundle};
 use baton_model::{BundleName, Digest, EnvName, Selector, StateRecord, StoreLocation};
 use baton_store::{RegistryOptions, Store};
 use baton_target::{Home, drift};
-use baton_view::{View, commit_time, params_digest, params_path, resolve_store};
+use baton_view::{View, commit_time, judge::History, params_digest, params_path, resolve_store};
 
 use crate::{
     AuditError, Scope,
-    history::History,
     report::{Check, Finding, Severity},
 };
 

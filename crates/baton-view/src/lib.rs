@@ -17,6 +17,7 @@
 mod error;
 mod evidence;
 mod gates;
+pub mod judge;
 mod params;
 mod query;
 mod view;

@@ -10,30 +10,49 @@ use baton_model::{
     StateRecord, StoreLocation, Trailers,
 };
 use baton_state::{AllowedSigners, CommitInfo, ObjectId, Snapshot};
-use baton_view::{
-    Evidence, GateOutcome, RecordedApproval, Signature, SignatureState, UpstreamEvidence, View,
-    commit_time, evaluate, params_digest, params_path,
-};
 use jiff::Timestamp;
 
+mod findings;
+
+pub use findings::{ApprovalEvidence, Check, Event, Finding, Severity};
+
 use crate::{
-    AuditError, Scope,
-    report::{ApprovalEvidence, Check, Event, Finding, Severity},
+    Evidence, GateOutcome, RecordedApproval, Signature, SignatureState, UpstreamEvidence, View,
+    ViewError, commit_time, evaluate, params_digest, params_path,
 };
+
+/// What part of the history is judged: one environment, one bundle, commits since a time.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Only this environment.
+    pub env: Option<EnvName>,
+    /// Only this bundle.
+    pub bundle: Option<BundleName>,
+    /// Only commits at or after this time (seconds since the epoch); earlier ones are still
+    /// walked, for the chain and the gates, but not reported.
+    pub since: Option<i64>,
+}
+
+impl Scope {
+    fn covers(&self, env: &EnvName, bundle: &BundleName) -> bool {
+        self.env.as_ref().is_none_or(|e| e == env)
+            && self.bundle.as_ref().is_none_or(|b| b == bundle)
+    }
+}
 
 /// What the walk learned, for the present checks and the report.
 #[derive(Default)]
-pub(crate) struct History {
+pub struct History {
     /// Commits walked.
-    pub(crate) commits: usize,
+    pub commits: usize,
     /// Every commit reachable from the tip, with its root tree.
-    pub(crate) trees: HashMap<ObjectId, ObjectId>,
+    pub trees: HashMap<ObjectId, ObjectId>,
     /// Findings of the history, in commit order.
-    pub(crate) findings: Vec<Finding>,
+    pub findings: Vec<Finding>,
     /// Pin changes in scope, oldest first.
-    pub(crate) timeline: Vec<Event>,
+    pub timeline: Vec<Event>,
     /// Every digest ever pinned, with the store it was pinned in (for `--deep`).
-    pub(crate) ever: BTreeMap<(EnvName, BundleName, Digest), StoreLocation>,
+    pub ever: BTreeMap<(EnvName, BundleName, Digest), StoreLocation>,
     /// Per environment and bundle, every digest it held and when it was last pinned.
     held: HashMap<(EnvName, BundleName), BTreeMap<Digest, i64>>,
     /// Per environment and bundle, the digest pinned last.
@@ -52,7 +71,7 @@ struct Change {
 /// Walks the history behind the view's commit.
 /// (Long because one pass over the commits keeps the caches (pipeline, signers, trees) that make a
 /// 20,000-commit audit linear.)
-pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
+pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
     let repo = &view.repo;
     let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
     let mut commits: Vec<CommitInfo> = repo.commits(tip)?.collect::<Result<_, _>>()?;
@@ -100,29 +119,36 @@ pub(crate) fn walk(view: &View, scope: &Scope) -> Result<History, AuditError> {
             elsewhere: changed_elsewhere(view, parent.as_ref(), &snapshot)?,
             snapshot,
         };
-        let reported = scope.since.is_none_or(|since| info.time >= since);
+        let since = scope.since.is_none_or(|since| info.time >= since);
         for change in &changes {
             let mut findings = Vec::new();
             let place = StatePath::parse(&change.path);
-            if let Some(StatePath::Pin { env, bundle }) = &place {
-                if scope.covers(env, bundle) {
-                    let event = context.pin(env, bundle, change, &mut history, &mut findings)?;
-                    if let (true, Some(mut event)) = (reported, event) {
-                        event.findings =
-                            findings.iter().filter(|f| f.severity == Severity::Error).count();
-                        history.timeline.push(event);
+            // Every environment of a bundle in scope is judged, since a pin's chain and gates
+            // depend on what its upstream held; only the environments in scope are reported.
+            let reported = match &place {
+                Some(StatePath::Pin { env, bundle } | StatePath::Approval { env, bundle, .. }) => {
+                    if !scope.bundle.as_ref().is_none_or(|b| b == bundle) {
+                        continue;
                     }
+                    since && scope.covers(env, bundle)
+                }
+                _ => since && scope.env.is_none() && scope.bundle.is_none(),
+            };
+            if let Some(StatePath::Pin { env, bundle }) = &place {
+                let event = context.pin(env, bundle, change, &mut history, &mut findings)?;
+                if let (true, Some(mut event)) = (reported, event) {
+                    event.findings =
+                        findings.iter().filter(|f| f.severity == Severity::Error).count();
+                    history.timeline.push(event);
                 }
             } else if let Some(StatePath::Approval { env, bundle, digest, principal }) = &place {
-                if scope.covers(env, bundle) {
-                    context.approval(
-                        (env, bundle, digest, principal),
-                        change,
-                        &mut history,
-                        &mut findings,
-                    )?;
-                }
-            } else if scope.env.is_none() && scope.bundle.is_none() {
+                context.approval(
+                    (env, bundle, digest, principal),
+                    change,
+                    &mut history,
+                    &mut findings,
+                )?;
+            } else {
                 findings.push(Finding {
                     severity: Severity::Error,
                     check: Check::HandEdit,
@@ -162,7 +188,7 @@ impl<T> Cached<T> {
         tree: ObjectId,
         path: &str,
         parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<&Result<T, String>>, AuditError> {
+    ) -> Result<Option<&Result<T, String>>, ViewError> {
         let id = view.repo.blob_id_in(tree, path)?;
         if self.last.as_ref().is_none_or(|(last, _)| *last != id) {
             let parsed = match id {
@@ -219,7 +245,7 @@ impl CommitContext<'_> {
         }
     }
 
-    fn signature(&self) -> Result<&SignatureState, AuditError> {
+    fn signature(&self) -> Result<&SignatureState, ViewError> {
         if let Some(state) = self.signature.get() {
             return Ok(state);
         }
@@ -283,7 +309,7 @@ impl CommitContext<'_> {
         principal: &str,
         finding: &dyn Fn(Check, String, String) -> Finding,
         findings: &mut Vec<Finding>,
-    ) -> Result<bool, AuditError> {
+    ) -> Result<bool, ViewError> {
         if self.signers.is_none() {
             return Ok(true);
         }
@@ -310,7 +336,7 @@ impl CommitContext<'_> {
         change: &Change,
         history: &mut History,
         findings: &mut Vec<Finding>,
-    ) -> Result<Option<Event>, AuditError> {
+    ) -> Result<Option<Event>, ViewError> {
         let finding = self.error_about(env, bundle);
         let record = match change.after {
             Some(id) => std::str::from_utf8(&self.view.repo.blob(id)?)
@@ -405,7 +431,7 @@ impl CommitContext<'_> {
         change: &Change,
         history: &mut History,
         findings: &mut Vec<Finding>,
-    ) -> Result<(), AuditError> {
+    ) -> Result<(), ViewError> {
         let finding = self.error_about(env, bundle);
         let key = (env.clone(), bundle.clone(), digest.clone());
         let Some(id) = change.after else {
@@ -600,7 +626,7 @@ fn changed_elsewhere(
     view: &View,
     before: Option<&Snapshot>,
     after: &Snapshot,
-) -> Result<Vec<String>, AuditError> {
+) -> Result<Vec<String>, ViewError> {
     let Some(before) = before else { return Ok(Vec::new()) };
     let old: BTreeMap<String, ObjectId> =
         view.repo.list(before, "")?.into_iter().map(|(n, _, id)| (n, id)).collect();
@@ -624,8 +650,8 @@ fn changed_files(
     after: &Snapshot,
     dir: &str,
     out: &mut Vec<Change>,
-) -> Result<(), AuditError> {
-    let list = |s: Option<&Snapshot>| -> Result<BTreeMap<String, (bool, ObjectId)>, AuditError> {
+) -> Result<(), ViewError> {
+    let list = |s: Option<&Snapshot>| -> Result<BTreeMap<String, (bool, ObjectId)>, ViewError> {
         Ok(match s {
             Some(s) => view.repo.list(s, dir)?.into_iter().map(|(n, d, id)| (n, (d, id))).collect(),
             None => BTreeMap::new(),
