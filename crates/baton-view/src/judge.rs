@@ -127,7 +127,7 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
             // depend on what its upstream held; only the environments in scope are reported.
             let reported = match &place {
                 Some(StatePath::Pin { env, bundle } | StatePath::Approval { env, bundle, .. }) => {
-                    if !scope.bundle.as_ref().is_none_or(|b| b == bundle) {
+                    if scope.bundle.as_ref().is_some_and(|b| b != bundle) {
                         continue;
                     }
                     since && scope.covers(env, bundle)
