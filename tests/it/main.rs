@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `baton` binary against real directories, git repositories and skopeo.
 
+mod admission;
 mod agreement;
 mod apply;
 mod archive;

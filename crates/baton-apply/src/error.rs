@@ -25,6 +25,24 @@ pub enum ApplyError {
         /// The bundle.
         bundle: BundleName,
     },
+    /// The commit that wrote the pin is not one a promotion would have made, as the audit
+    /// judges it: the applier does not act on it and the target keeps what it has.
+    #[error(
+        "`{env}` pins `{bundle}` at {digest} by commit {commit}, which a baton promotion would not have made; nothing was applied and the target keeps what it has:\n{}\npromote the digest through the chain (`baton promote {bundle} --to {env}`), or record a break-glass (`--break-glass REASON`)",
+        reasons.iter().map(|f| format!("  - {}: expected {}, found {}", f.check, f.expected, f.found)).collect::<Vec<_>>().join("\n")
+    )]
+    NotAdmitted {
+        /// The environment.
+        env: EnvName,
+        /// The bundle.
+        bundle: BundleName,
+        /// The pinned digest.
+        digest: Digest,
+        /// The commit that wrote the pin (`none` when no commit of the history did).
+        commit: String,
+        /// The judge's error findings for that commit.
+        reasons: Vec<baton_view::judge::Finding>,
+    },
     /// The environment pins nothing at all.
     #[error("`{env}` pins no bundle yet: nothing to apply")]
     NothingPinned {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use baton_model::{BundleName, Environment, StateRecord};
+use baton_model::{BundleName, EnvName, Environment, StateRecord};
 use baton_store::{Progress, RegistryOptions};
 use baton_target::Home;
 use baton_view::View;
@@ -56,6 +56,7 @@ pub(crate) fn jobs<'v>(
     if pins.is_empty() {
         return Err(ApplyError::NothingPinned { env: env.name.clone() });
     }
+    let pins = admitted(view, &env.name, pins)?;
     let root = view.repo.paths_root();
     Ok(pins
         .into_iter()
@@ -64,4 +65,27 @@ pub(crate) fn jobs<'v>(
             Job { view, env: env.clone(), pin, home }
         })
         .collect())
+}
+
+/// The pins whose commits the judge admits; the first that it does not is the error.
+fn admitted(
+    view: &View,
+    env: &EnvName,
+    pins: Vec<StateRecord>,
+) -> Result<Vec<StateRecord>, ApplyError> {
+    baton_view::judge::admit(view, env, pins)?
+        .into_iter()
+        .map(|admission| {
+            if admission.admitted() {
+                return Ok(admission.pin);
+            }
+            Err(ApplyError::NotAdmitted {
+                env: env.clone(),
+                bundle: admission.pin.bundle,
+                digest: admission.pin.digest,
+                commit: admission.commit.unwrap_or_else(|| "none".into()),
+                reasons: admission.refusals,
+            })
+        })
+        .collect()
 }

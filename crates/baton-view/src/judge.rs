@@ -167,6 +167,64 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
     Ok(history)
 }
 
+/// The judge's verdict on the commit that wrote one current pin.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    /// The pin.
+    pub pin: StateRecord,
+    /// The commit that wrote it, when the history holds one.
+    pub commit: Option<String>,
+    /// Why a baton promotion would not have written it: the error findings of that commit for
+    /// this pin (empty when it is admitted; a break-glass is a notice and admits).
+    pub refusals: Vec<Finding>,
+}
+
+impl Admission {
+    /// True when the applier may act on the pin.
+    pub fn admitted(&self) -> bool {
+        self.commit.is_some() && self.refusals.is_empty()
+    }
+}
+
+/// Judges the commits that wrote the current pins of `env` (every bundle, or one), exactly as
+/// the audit judges them: the same walk, the same findings. The applier acts only on a pin whose
+/// commit has no error finding.
+pub fn admit(
+    view: &View,
+    env: &EnvName,
+    pins: Vec<StateRecord>,
+) -> Result<Vec<Admission>, ViewError> {
+    let bundle = match pins.as_slice() {
+        [one] => Some(one.bundle.clone()),
+        _ => None,
+    };
+    let history = walk(view, &Scope { env: Some(env.clone()), bundle, since: None })?;
+    Ok(pins
+        .into_iter()
+        .map(|pin| {
+            let commit = history
+                .timeline
+                .iter()
+                .rev()
+                .find(|e| e.environment == *env && e.bundle == pin.bundle)
+                .map(|e| e.commit.clone());
+            let refusals = history
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.severity == Severity::Error
+                        && f.environment.as_ref() == Some(env)
+                        && f.bundle.as_ref() == Some(&pin.bundle)
+                        && f.commit.is_some()
+                        && f.commit == commit
+                })
+                .cloned()
+                .collect();
+            Admission { pin, commit, refusals }
+        })
+        .collect())
+}
+
 /// A file parsed: `None` when it does not exist, else the value or why it does not parse.
 type Parsed<T> = Option<Result<T, String>>;
 

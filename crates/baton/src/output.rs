@@ -169,6 +169,7 @@ pub(crate) fn kind_of(error: &anyhow::Error) -> ErrorKind {
             return match e {
                 A::State(view) => view_kind(view),
                 A::Store(_) => ErrorKind::Store,
+                A::NotAdmitted { .. } => ErrorKind::Refused,
                 _ => ErrorKind::Target,
             };
         }

@@ -1,0 +1,119 @@
+//! Admission: `apply`, `plan` and the agent act only on a pin whose commit the judge of history
+//! accepts, the same judge the audit runs. A hand commit, a commit with forged trailers whose
+//! gates never held, and a digest that skipped staging are each refused with exit 3, named with
+//! the commit and the reason, and the target keeps what it had.
+
+use baton_model::{Action, Digest, StateRecord, Trailers};
+use baton_target::read_record;
+use baton_tests::{World, git};
+
+/// web 1.4.2 promoted dev → staging → prod with two approvals and applied to prod; and a second
+/// build, 9.9.9, copied into prod's store without ever passing staging.
+fn applied_prod_and_a_stranger() -> (World, String) {
+    let w = World::chain();
+    w.ok(&["apply", "prod"]);
+    let stranger = w.build("9.9.9", |_| {});
+    let from = format!("{}/web@{stranger}", w.build_store());
+    let to = format!("oci:{}", w.state.join("stores/prod").display());
+    w.ok(&["bundle", "copy", &from, &to]);
+    (w, stranger)
+}
+
+/// The prod pin rewritten to `digest` (version 9.9.9), as baton would write the file.
+fn pin_file(w: &World, digest: &str) -> StateRecord {
+    let path = w.state.join("state/prod/web.toml");
+    let mut record = StateRecord::from_toml(&fs_err::read_to_string(&path).unwrap()).unwrap();
+    record.digest = digest.parse().unwrap();
+    record.version = "9.9.9".parse().unwrap();
+    record.previous = None;
+    fs_err::write(&path, record.to_toml()).unwrap();
+    record
+}
+
+/// What prod's target has applied: the digest in its record.
+fn applied_digest(w: &World) -> Digest {
+    let record = read_record(&w.state.join("deploy/prod/web/applied.json")).unwrap();
+    record.expect("prod was applied").digest
+}
+
+/// Every command that acts on the pin refuses it, exit 3, naming the commit and `check`; the
+/// target keeps `kept`.
+fn refused_everywhere(w: &World, check: &str, kept: &Digest) {
+    let commit = git(&w.state, &["rev-parse", "HEAD"]).trim().to_owned();
+    for args in [
+        vec!["apply", "prod"],
+        vec!["plan", "prod"],
+        vec!["agent", "--env", "prod", "--once"],
+        vec!["apply", "prod", "web"],
+    ] {
+        let err = w.fails(&args, 3);
+        assert!(err.contains(&format!("by commit {commit}")), "{args:?}: {err}");
+        assert!(err.contains(check), "{args:?}: {err}");
+        assert!(err.contains("the target keeps what it has"), "{args:?}: {err}");
+        assert_eq!(&applied_digest(w), kept, "{args:?} changed the target");
+    }
+    let output = w.baton(&["apply", "prod", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(3));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["error"]["kind"], "refused", "{document}");
+    assert_eq!(document["error"]["exit_code"], 3, "{document}");
+}
+
+#[test]
+fn a_hand_commit_that_pins_prod_is_refused_by_apply_plan_and_agent() {
+    let (w, stranger) = applied_prod_and_a_stranger();
+    let kept = applied_digest(&w);
+    pin_file(&w, &stranger);
+    w.commit("hotfix: pin 9.9.9 in prod");
+    refused_everywhere(&w, "hand-edit", &kept);
+    // The audit reports the same commit for the same reason: one judge.
+    let report = w.fails(&["audit"], 4);
+    assert!(report.contains("hand-edit"), "{report}");
+}
+
+#[test]
+fn forged_trailers_do_not_make_a_promotion() {
+    let (w, stranger) = applied_prod_and_a_stranger();
+    let kept = applied_digest(&w);
+    let record = pin_file(&w, &stranger);
+    // A commit shaped exactly as baton writes one (one file, matching trailers), but the digest
+    // never passed staging and nobody approved it.
+    let trailers = Trailers {
+        action: Action::Promote,
+        bundle: record.bundle.clone(),
+        digest: record.digest.clone(),
+        from: Some("staging".into()),
+        to: record.environment.clone(),
+        version: Some(record.version.clone()),
+        by: record.by.clone(),
+        params: Some(record.params_digest.clone()),
+        previous: None,
+        reason: None,
+    };
+    w.commit(&trailers.message("promote web 9.9.9 to prod"));
+    refused_everywhere(&w, "chain", &kept);
+    let err = w.fails(&["apply", "prod"], 3);
+    assert!(err.contains("gate-approvals"), "{err}");
+}
+
+#[test]
+fn a_break_glass_is_admitted_and_applied() {
+    let (w, stranger) = applied_prod_and_a_stranger();
+    let to = format!("oci:{}", w.state.join("stores/prod").display());
+    w.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "prod",
+        "--digest",
+        &stranger,
+        "--from-store",
+        &to,
+        "--break-glass",
+        "INC-7 outage",
+        "--as",
+        "oncall",
+    ]);
+    w.ok(&["apply", "prod"]);
+    assert_eq!(applied_digest(&w).to_string(), stranger);
+}
