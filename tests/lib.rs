@@ -159,6 +159,20 @@ pub fn build_json(
     stdout_typed(&output)
 }
 
+/// A fresh ed25519 key pair `dir/name` (and `.pub`) made by ssh-keygen, without a passphrase;
+/// returns the private key's path and the public key's line.
+pub fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let public = fs_err::read_to_string(path.with_extension("pub")).unwrap();
+    (path, public.trim().to_owned())
+}
+
 /// The path of a blob in `store` for bundle `name`.
 pub fn blob_path(store: &Path, name: &str, digest: &str) -> PathBuf {
     let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");

@@ -5,7 +5,7 @@
 
 use baton_model::{Action, Digest, StateRecord, Trailers};
 use baton_target::read_record;
-use baton_tests::{World, git};
+use baton_tests::{World, git, ssh_key};
 
 /// web 1.4.2 promoted dev → staging → prod with two approvals and applied to prod; and a second
 /// build, 9.9.9, copied into prod's store without ever passing staging.
@@ -71,13 +71,8 @@ fn a_hand_commit_that_pins_prod_is_refused_by_apply_plan_and_agent() {
     assert!(report.contains("hand-edit"), "{report}");
 }
 
-#[test]
-fn forged_trailers_do_not_make_a_promotion() {
-    let (w, stranger) = applied_prod_and_a_stranger();
-    let kept = applied_digest(&w);
-    let record = pin_file(&w, &stranger);
-    // A commit shaped exactly as baton writes one (one file, matching trailers), but the digest
-    // never passed staging and nobody approved it.
+/// Commits the pin of `record` with the trailers baton would write: one file, matching trailers.
+fn forge(w: &World, record: &StateRecord) {
     let trailers = Trailers {
         action: Action::Promote,
         bundle: record.bundle.clone(),
@@ -91,6 +86,15 @@ fn forged_trailers_do_not_make_a_promotion() {
         reason: None,
     };
     w.commit(&trailers.message("promote web 9.9.9 to prod"));
+}
+
+#[test]
+fn forged_trailers_do_not_make_a_promotion() {
+    let (w, stranger) = applied_prod_and_a_stranger();
+    let kept = applied_digest(&w);
+    // Shaped exactly as baton writes a promotion, but the digest never passed staging and nobody
+    // approved it.
+    forge(&w, &pin_file(&w, &stranger));
     refused_everywhere(&w, "chain", &kept);
     let err = w.fails(&["apply", "prod"], 3);
     assert!(err.contains("gate-approvals"), "{err}");
@@ -116,4 +120,20 @@ fn a_break_glass_is_admitted_and_applied() {
     ]);
     w.ok(&["apply", "prod"]);
     assert_eq!(applied_digest(&w).to_string(), stranger);
+}
+
+#[test]
+fn an_unsigned_pin_in_a_repository_that_requires_signatures_is_refused() {
+    let (w, stranger) = applied_prod_and_a_stranger();
+    let kept = applied_digest(&w);
+    let keys = w.dir().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    let (_, ci_pub) = ssh_key(&keys, "ci");
+    fs_err::create_dir_all(w.state.join(".baton")).unwrap();
+    fs_err::write(w.state.join(".baton/allowed_signers"), format!("ci {ci_pub}\n")).unwrap();
+    w.commit("require signed commits");
+    // The pin the chain made, before signatures were required, is still admitted.
+    w.ok(&["apply", "prod"]);
+    forge(&w, &pin_file(&w, &stranger));
+    refused_everywhere(&w, "signature", &kept);
 }

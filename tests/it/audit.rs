@@ -124,14 +124,7 @@ fn signed_commit(state: &Path, message: &str, key: Option<&Path>) {
 
 /// A new ed25519 key pair `dir/name` (and `.pub`).
 fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let key = dir.join(name);
-    let status = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    key
+    baton_tests::ssh_key(dir, name).0
 }
 
 #[test]

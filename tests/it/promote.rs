@@ -1,12 +1,13 @@
 //! The promoter end to end: real bundles, a real git state repository, real `git` reading what
 //! baton wrote, and every refusal the issue names.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use baton_model::Action;
 use baton_promote::{Approval, Initialised, Promotion};
 use baton_tests::{
-    World, baton, build_json, git, registry, run, stderr, stdout, stdout_typed, unique_path,
+    World, baton, build_json, git, registry, run, ssh_key, stderr, stdout, stdout_typed,
+    unique_path,
 };
 use baton_view::{BundleDiff, GateName, HistoryEntry, Signature, StatusRow};
 
@@ -456,19 +457,6 @@ fn init_writes_a_pipeline_that_promotes() {
     let status = run(&repo, &["status", "--output", "json"]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert!(stdout_typed::<Vec<StatusRow>>(&status).is_empty(), "{}", stdout(&status));
-}
-
-/// A fresh ed25519 key made by ssh-keygen; returns the private key's path and the public line.
-fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let status = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let public = fs_err::read_to_string(path.with_extension("pub")).unwrap();
-    (path, public.trim().to_owned())
 }
 
 #[test]
