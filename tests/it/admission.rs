@@ -137,3 +137,26 @@ fn an_unsigned_pin_in_a_repository_that_requires_signatures_is_refused() {
     forge(&w, &pin_file(&w, &stranger));
     refused_everywhere(&w, "signature", &kept);
 }
+
+#[test]
+fn params_changed_without_a_promotion_are_never_rendered() {
+    let w = World::chain();
+    let params = w.state.join("params/prod/web.toml");
+    let text = fs_err::read_to_string(&params).unwrap();
+    fs_err::write(&params, text.replace("shop.example.com", "evil.example.net")).unwrap();
+    w.commit("point prod elsewhere");
+    // A fresh target renders from scratch: with the params the pin was promoted with.
+    let output = w.baton(&["apply", "prod"]);
+    assert_eq!(output.status.code(), Some(0), "{}", baton_tests::stderr(&output));
+    let err = baton_tests::stderr(&output);
+    assert!(err.contains("params changed without a promotion"), "{err}");
+    let conf = fs_err::read_to_string(w.state.join("deploy/prod/web/current/conf/nginx.conf"));
+    let conf = conf.unwrap();
+    assert!(conf.contains("server_name shop.example.com;"), "{conf}");
+    assert!(!conf.contains("evil.example.net"), "{conf}");
+    let plan = w.baton(&["plan", "prod"]);
+    assert!(!baton_tests::stdout(&plan).contains("evil.example.net"));
+    // The audit reports the same change.
+    let audit = w.fails(&["audit"], 4);
+    assert!(audit.contains("params"), "{audit}");
+}

@@ -78,7 +78,7 @@ fn fetch_and_unpack(
             }
             Err(baton_bundle::OpenError::Io(e)) => return Err(e.into()),
         };
-        let params = job.view.checked_params(&job.env.name, &job.pin.bundle, &opened.config)?;
+        let params = job.params(&opened.config)?;
         let resolved = resolve(&params.values, &opened.config, &params.path, options.lookup)?;
         // The staging directory becomes the release: unpack fills it (through a directory of
         // its own beside it, renamed into place once every byte verified).

@@ -1,12 +1,13 @@
 //! What the applier is asked to act on: the bundles of an environment, each with its pin and
 //! its home on the target.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use baton_model::{BundleName, EnvName, Environment, StateRecord};
+use baton_model::{BundleName, Digest, EnvName, Environment, StateRecord};
+use baton_state::ObjectId;
 use baton_store::{Progress, RegistryOptions};
 use baton_target::Home;
-use baton_view::View;
+use baton_view::{View, ViewError, state_path};
 use jiff::Timestamp;
 
 use crate::{ApplyError, render::EnvLookup};
@@ -33,6 +34,8 @@ pub(crate) struct Job<'v> {
     pub(crate) env: Environment,
     /// The pin acted on (its `bundle` is the job's bundle).
     pub(crate) pin: StateRecord,
+    /// The commit that made the pin, as the judge found it: its params are the ones rendered.
+    pub(crate) pin_commit: ObjectId,
     pub(crate) home: Home,
 }
 
@@ -56,36 +59,111 @@ pub(crate) fn jobs<'v>(
     if pins.is_empty() {
         return Err(ApplyError::NothingPinned { env: env.name.clone() });
     }
-    let pins = admitted(view, &env.name, pins)?;
+    let pins = admitted(view, &env.name, pins, &options.applied_dir)?;
     let root = view.repo.paths_root();
     Ok(pins
         .into_iter()
-        .map(|pin| {
+        .map(|(pin, pin_commit)| {
             let home = Home::of(&target, root, &options.applied_dir, &env.name, &pin.bundle);
-            Job { view, env: env.clone(), pin, home }
+            Job { view, env: env.clone(), pin, pin_commit, home }
         })
         .collect())
 }
 
 /// The pins whose commits the judge admits; the first that it does not is the error.
+///
+/// A pin admitted once is remembered by its file's blob id, in the applied dir, per state
+/// repository, environment and bundle: while the branch head carries the same bytes (digest,
+/// params digest, who, when), the verdict cannot change, and a pass that finds nothing new reads
+/// no history. Any other bytes are judged again.
 fn admitted(
     view: &View,
     env: &EnvName,
     pins: Vec<StateRecord>,
-) -> Result<Vec<StateRecord>, ApplyError> {
-    baton_view::judge::admit(view, env, pins)?
-        .into_iter()
-        .map(|admission| {
-            if admission.admitted() {
-                return Ok(admission.pin);
+    applied_dir: &Path,
+) -> Result<Vec<(StateRecord, ObjectId)>, ApplyError> {
+    let root = view.repo.paths_root().to_string_lossy().into_owned();
+    let dir =
+        applied_dir.join(".admitted").join(Digest::of(root.as_bytes()).short()).join(env.as_str());
+    let mut verdicts: Vec<Option<ObjectId>> = Vec::new();
+    let mut unknown = Vec::new();
+    let mut blobs = Vec::new();
+    for pin in &pins {
+        let path = state_path(env, &pin.bundle);
+        let blob = view.repo.blob_id_in(view.snapshot.tree, &path).map_err(ViewError::from)?;
+        let remembered = fs_err::read_to_string(dir.join(pin.bundle.as_str())).ok();
+        let known = match (blob, remembered.as_deref().and_then(|r| r.split_once(' '))) {
+            (Some(blob), Some((was, commit)))
+                if ObjectId::from_hex(was.as_bytes()).ok() == Some(blob) =>
+            {
+                ObjectId::from_hex(commit.trim().as_bytes()).ok()
             }
-            Err(ApplyError::NotAdmitted {
-                env: env.clone(),
-                bundle: admission.pin.bundle,
-                digest: admission.pin.digest,
-                commit: admission.commit.unwrap_or_else(|| "none".into()),
-                reasons: admission.refusals,
-            })
+            _ => None,
+        };
+        if known.is_none() {
+            unknown.push(pin.clone());
+            blobs.push(blob);
+        }
+        verdicts.push(known);
+    }
+    let mut judged = Vec::new();
+    if !unknown.is_empty() {
+        for (admission, blob) in
+            baton_view::judge::admit(view, env, unknown)?.into_iter().zip(blobs)
+        {
+            let commit =
+                admission.commit.as_deref().and_then(|c| ObjectId::from_hex(c.as_bytes()).ok());
+            let (Some(commit), true) = (commit, admission.admitted()) else {
+                return Err(ApplyError::NotAdmitted {
+                    env: env.clone(),
+                    bundle: admission.pin.bundle,
+                    digest: admission.pin.digest,
+                    commit: admission.commit.unwrap_or_else(|| "none".into()),
+                    reasons: admission.refusals,
+                });
+            };
+            // Remembering is an optimisation: a verdict that cannot be written is reached again.
+            if let Some(blob) = blob
+                && fs_err::create_dir_all(&dir).is_ok()
+            {
+                let file = dir.join(admission.pin.bundle.as_str());
+                let _ = baton_fs::write_atomic(&file, format!("{blob} {commit}\n").as_bytes());
+            }
+            judged.push(commit);
+        }
+    }
+    let mut judged = judged.into_iter();
+    Ok(pins
+        .into_iter()
+        .zip(verdicts)
+        .map(|(pin, known)| {
+            let commit = known.or_else(|| judged.next()).expect("holds: one verdict per pin");
+            (pin, commit)
         })
-        .collect()
+        .collect())
+}
+
+impl Job<'_> {
+    /// The params the pin was promoted with: the branch head's when their digest is the one the
+    /// pin records, else the file as it stood at the commit that made the pin (a params file
+    /// changed without a promotion is never rendered).
+    pub(crate) fn params(
+        &self,
+        config: &baton_model::BundleConfig,
+    ) -> Result<baton_view::CheckedParams, ApplyError> {
+        let view = self.view;
+        let head = view.checked_params(&self.env.name, &self.pin.bundle, config);
+        if let Ok(head) = &head
+            && head.digest == self.pin.params_digest
+        {
+            return Ok(head.clone());
+        }
+        tracing::warn!(
+            env = %self.env.name,
+            bundle = %self.pin.bundle,
+            "params changed without a promotion: the target keeps the promoted ones; promote again to apply the change"
+        );
+        let snapshot = view.repo.snapshot_at(self.pin_commit).map_err(ViewError::from)?;
+        Ok(view.checked_params_at(&snapshot, &self.env.name, &self.pin.bundle, config)?)
+    }
 }

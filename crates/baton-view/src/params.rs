@@ -3,6 +3,7 @@
 
 use baton_bundle::open_bundle;
 use baton_model::{BundleConfig, BundleName, Digest, EnvName, ParamValues, Selector};
+use baton_state::Snapshot;
 use baton_store::Store;
 
 use crate::{View, ViewError, view::params_path};
@@ -32,8 +33,20 @@ impl View {
         bundle: &BundleName,
         config: &BundleConfig,
     ) -> Result<CheckedParams, ViewError> {
+        self.checked_params_at(&self.snapshot, env, bundle, config)
+    }
+
+    /// Reads the params of `bundle` in `env` as they stood at `snapshot` (the commit that made a
+    /// pin, for the applier) and checks them against `config`.
+    pub fn checked_params_at(
+        &self,
+        snapshot: &Snapshot,
+        env: &EnvName,
+        bundle: &BundleName,
+        config: &BundleConfig,
+    ) -> Result<CheckedParams, ViewError> {
         let path = params_path(env, bundle);
-        let bytes = self.repo.read(&self.snapshot, &path)?;
+        let bytes = self.repo.read(snapshot, &path)?;
         let text = match &bytes {
             Some(b) => std::str::from_utf8(b)
                 .map_err(|_| ViewError::NotUtf8 { file: path.clone().into() })?,
