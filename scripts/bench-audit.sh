@@ -64,6 +64,30 @@ audit_rows=(
     "$(median_case "git log -p state/ (the same history, read only)" : "git -C $state log -p --format='%H %ct %B' -- state")"
 )
 
+step "admission: an agent pass over 100 pins of env-49, judged anew and remembered"
+agent_state="$work/agent-state"
+rm -rf "$agent_state" "$work/agent-applied" "$work/agent-cache"
+git clone -q "$state" "$agent_state"
+cp -al "$state/stores" "$agent_state/stores"
+python3 - "$agent_state/baton.toml" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read().replace(
+    'name = "env-49"\nstore = "oci:stores/env-49"\n',
+    'name = "env-49"\nstore = "oci:stores/env-49"\ntarget = { kind = "dir", path = "deploy/env-49" }\n')
+open(path, "w").write(text)
+PY
+printf '/stores/\n/deploy/\n' > "$agent_state/.gitignore"
+git -C "$agent_state" -c user.name=bench -c user.email=bench@example.com commit -qam "a target for env-49"
+export BATON_APPLIED_DIR="$work/agent-applied" BATON_CACHE="$work/agent-cache"
+"$baton" apply env-49 --state "$agent_state" > /dev/null 2>&1
+forget_verdicts() { rm -rf "$BATON_APPLIED_DIR/.admitted"; }
+audit_rows+=(
+    "$(median_case "baton agent --once, 100 pins judged anew (20,000 commits walked)" forget_verdicts "$baton agent --env env-49 --once --state $agent_state 2> /dev/null")"
+    "$(median_case "baton agent --once, 100 pins, nothing changed (verdicts remembered)" : "$baton agent --env env-49 --once --state $agent_state 2> /dev/null")"
+)
+unset BATON_APPLIED_DIR BATON_CACHE
+
 step "verify: 1 GiB bundles against sha256sum of the blobs and tar -xzf | sha256sum of the files"
 ensure_descriptor "$descriptor" "$files" "$mib"
 noise="$bench/noise"

@@ -569,3 +569,62 @@ fn signed_state_repositories_accept_only_listed_keys_and_git_verifies_them() {
     }
     git(&s.state, &["fsck", "--strict"]);
 }
+
+/// A hostile allowed-signers line of many stars cannot stall the promoter: principals are
+/// matched without backtracking, so the refusal comes at once.
+#[test]
+fn a_pattern_of_many_stars_in_allowed_signers_is_matched_without_backtracking() {
+    let s = setup();
+    let keys = s.tmp.path().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    let (key, public) = ssh_key(&keys, "k");
+    let hostile = format!("{}b", "a*".repeat(30));
+    fs_err::create_dir_all(s.state.join(".baton")).unwrap();
+    fs_err::write(s.state.join(".baton/allowed_signers"), format!("{hostile} {public}\n")).unwrap();
+    commit_all(&s.state, "a hostile signer line");
+    let principal = "a".repeat(100);
+    let from = s.build_store();
+    let err = s.fails(
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &s.web,
+            "--from-store",
+            &from,
+            "--as",
+            &principal,
+            "--sign-key",
+            key.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains(&format!("is listed for {hostile}, not for `{principal}`")), "{err}");
+}
+
+/// A rebuilt version moves its tag; a rollback to the earlier bytes moves the tag in the
+/// environment's store back, so a history made only of baton commands audits clean.
+#[test]
+fn a_rollback_points_the_version_tag_at_the_digest_it_pins() {
+    let w = World::new();
+    let first = w.web.clone();
+    w.pin("dev", &first);
+    let rebuilt = w.build("1.4.2", |dir| {
+        fs_err::write(dir.join("html/index.html"), "rebuilt without a version bump\n").unwrap();
+    });
+    assert_ne!(rebuilt, first);
+    w.pin("dev", &rebuilt);
+    let tagged = || {
+        let store = format!("oci:{}", w.state.join("stores/dev").display());
+        w.typed::<baton_build::InspectReport>(&["bundle", "inspect", &format!("{store}/web:1.4.2")])
+            .digest
+            .to_string()
+    };
+    assert_eq!(tagged(), rebuilt);
+    w.ok(&["rollback", "web", "--env", "dev", "--to", &first, "--as", "oncall"]);
+    assert_eq!(tagged(), first, "the tag follows the pin back");
+    let report = w.baton(&["audit"]);
+    assert_eq!(report.status.code(), Some(0), "{}", stdout(&report));
+}

@@ -554,6 +554,8 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             copy: None,
         };
         if current.as_ref().is_some_and(|c| c.digest == digest && c.params_digest == params) {
+            // Repeating a rollback repairs a tag the first one could not move.
+            retag(&store, bundle, &digest, &config.version)?;
             return Ok(outcome(None));
         }
         let record = StateRecord {
@@ -571,12 +573,29 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             reason: None,
         };
         match pin_commit(view, &record, env.name.to_string(), time, key.as_ref()) {
-            Ok(id) => return Ok(outcome(Some(id))),
+            Ok(id) => {
+                retag(&store, bundle, &digest, &config.version)?;
+                return Ok(outcome(Some(id)));
+            }
             Err(PromoteError::State(StateError::Moved { .. })) => {}
             Err(other) => return Err(other),
         }
     }
     Err(PromoteError::Contended { attempts: ATTEMPTS })
+}
+
+/// Points the version tag in the environment's store at the digest now pinned, as a promotion's
+/// copy does: after a rollback the tag names what the pin names, so a history made only of
+/// baton commands audits clean (a rebuilt version may have moved the tag to other bytes).
+fn retag(
+    store: &Store,
+    bundle: &BundleName,
+    digest: &Digest,
+    version: &baton_model::Version,
+) -> Result<(), PromoteError> {
+    let bytes = store.read_manifest(bundle, digest)?;
+    store.put_manifest(bundle, &bytes, Some(&version.to_string()))?;
+    Ok(())
 }
 
 /// `at` to the second, as commits and records keep it.
