@@ -61,8 +61,14 @@ pub fn baton(cwd: &Path) -> assert_cmd::Command {
     cmd
 }
 
-/// Runs real `git` in `dir` with a fixed identity and dates; panics on failure.
+/// Runs real `git` in `dir` with a fixed identity, dated now as a person's commit would be;
+/// panics on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_at(dir, args, &jiff::Timestamp::now().to_string())
+}
+
+/// Like [`git`], with author and committer dated `date` (RFC 3339).
+pub fn git_at(dir: &Path, args: &[&str], date: &str) -> String {
     let output = StdCommand::new("git")
         .args(args)
         .current_dir(dir)
@@ -70,8 +76,8 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_AUTHOR_EMAIL", "re@example.com")
         .env("GIT_COMMITTER_NAME", "Release Engineer")
         .env("GIT_COMMITTER_EMAIL", "re@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
-        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", dir)
         .output()

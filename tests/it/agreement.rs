@@ -11,7 +11,7 @@ use baton_state::StateRepo;
 use baton_view::{GateName, GateOutcome, View, evaluate};
 use jiff::Timestamp;
 
-use baton_tests::{git, repo_root};
+use baton_tests::{git, git_at, repo_root};
 
 const PIPELINE: &str = r#"
 [[environment]]
@@ -46,7 +46,8 @@ impl Repo {
         baton_tests::copy_tree(&repo_root().join("examples/state/params"), &state.join("params"));
         git(&state, &["init", "-q", "-b", "main"]);
         git(&state, &["add", "-A"]);
-        git(&state, &["commit", "-q", "-m", "pipeline"]);
+        // The pipeline is older than every instant of the table, as a real history would be.
+        git_at(&state, &["commit", "-q", "-m", "pipeline"], "2026-11-23T00:00:00Z");
         let options = baton_tests::registry_options();
         let build_store = tmp.path().join("build");
         let none = |_| {};

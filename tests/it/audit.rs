@@ -157,9 +157,10 @@ fn a_hand_edit_and_a_digest_that_never_passed_staging_are_found() {
     let found = checks(&report);
     assert!(found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");
     assert!(found.contains(&"chain prod/web".to_owned()), "{found:?}");
-    // The hand commit is dated 2026-01-02 (the test's git identity); from a later date on, only
-    // the present is judged: the forged digest is still not in the store.
-    let later = run(&h.state, &["audit", "--since", "2026-06-01", "--output", "json"]);
+    // The hand commit is dated now; from tomorrow on, only the present is judged: the forged
+    // digest is still not in the store.
+    let tomorrow = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    let later = run(&h.state, &["audit", "--since", &tomorrow[..10], "--output", "json"]);
     let found = checks(&decode(&later));
     assert!(!found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");
     assert!(found.contains(&"store prod/web".to_owned()), "{found:?}");

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use baton_build::{BuildReport, InspectReport};
-use baton_tests::{baton, copy_tree, git, repo_root, stderr, stdout_typed};
+use baton_tests::{baton, copy_tree, git, git_at, repo_root, stderr, stdout_typed};
 
 /// A git repository at `dir` holding examples/web under `deploy/web`, committed, with an origin
 /// URL that carries credentials.
@@ -22,7 +22,7 @@ fn repository(dir: &Path) {
         ],
     );
     git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "web 1.4.2"]);
+    git_at(dir, &["commit", "-q", "-m", "web 1.4.2"], "2026-01-02T03:04:05Z");
 }
 
 fn build(cwd: &Path, extra: &[&str]) -> std::process::Output {

@@ -183,6 +183,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         if attempt > 1 {
             view.refresh()?;
         }
+        let at = effective_at(view, request.at)?;
         let env = view.environment(&request.to)?.clone();
         let bundle = &request.bundle;
         dirty_check(view, &env.name, bundle)?;
@@ -198,7 +199,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let target = view.open_store(&env, request.options)?;
         let config = load_config(&source.store, bundle, &source.digest)?;
         let params = view.checked_params(&env.name, bundle, &config)?.digest;
-        let time = request.at.as_second();
+        let time = at.as_second();
         let action =
             if request.break_glass.is_some() { Action::BreakGlass } else { Action::Promote };
         let outcome = |commit: Option<String>,
@@ -223,7 +224,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         {
             return Ok(outcome(None, Vec::new(), None));
         }
-        let gates = check_gates(view, &env, request, &source.digest, &principal, request.at)?;
+        let gates = check_gates(view, &env, request, &source.digest, &principal, at)?;
         // Bytes first: the pin never names a bundle that is not wholly in the target store.
         let report = match &copied {
             Some((digest, report)) if *digest == source.digest => report.clone(),
@@ -250,7 +251,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             from: source.from.clone(),
             source_store: source.label.clone(),
             by: principal.clone(),
-            at: whole_seconds(request.at),
+            at: whole_seconds(at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: request.break_glass.clone(),
         };
@@ -396,6 +397,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
         if attempt > 1 {
             view.refresh()?;
         }
+        let at = effective_at(view, request.at)?;
         let env = view.environment(&request.env)?.clone();
         let bundle = &request.bundle;
         let principal = view.principal(request.as_.as_deref())?;
@@ -441,13 +443,13 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
         if view.approvals(&env.name, bundle, &digest)?.iter().any(|a| a.by == principal) {
             return Ok(outcome(None));
         }
-        let time = request.at.as_second();
+        let time = at.as_second();
         let record = ApprovalRecord {
             bundle: bundle.clone(),
             environment: env.name.clone(),
             digest: digest.clone(),
             by: principal.clone(),
-            at: whole_seconds(request.at),
+            at: whole_seconds(at),
             comment: request.comment.clone(),
         };
         let trailers = Trailers {
@@ -505,6 +507,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         if attempt > 1 {
             view.refresh()?;
         }
+        let at = effective_at(view, request.at)?;
         let env = view.environment(&request.env)?.clone();
         let bundle = &request.bundle;
         dirty_check(view, &env.name, bundle)?;
@@ -537,7 +540,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         let store = view.open_store(&env, request.options)?;
         let config = load_config(&store, bundle, &digest)?;
         let params = view.checked_params(&env.name, bundle, &config)?.digest;
-        let time = request.at.as_second();
+        let time = at.as_second();
         let outcome = |commit: Option<String>| Promotion {
             bundle: bundle.clone(),
             environment: env.name.clone(),
@@ -568,7 +571,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             from: None,
             source_store: env.store.to_string(),
             by: principal.clone(),
-            at: whole_seconds(request.at),
+            at: whole_seconds(at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: None,
         };
@@ -596,6 +599,29 @@ fn retag(
     let bytes = store.read_manifest(bundle, digest)?;
     store.put_manifest(bundle, &bytes, Some(&version.to_string()))?;
     Ok(())
+}
+
+/// How far the branch head may be dated after this machine's clock before baton refuses to
+/// write: a concurrent writer's commit can land a second after this command read the clock.
+const CLOCK_ALLOWANCE_SECONDS: i64 = 300;
+
+/// The instant a write is decided and dated at: now, or the branch head's date when that is
+/// up to [`CLOCK_ALLOWANCE_SECONDS`] later, so commit dates never go backwards and the gates are
+/// evaluated at the date the commit will carry (the audit recomputes them there). A head dated
+/// further ahead is refused: one of the two clocks is wrong.
+fn effective_at(view: &View, now: Timestamp) -> Result<Timestamp, PromoteError> {
+    let Some(head) = view.snapshot.commit else { return Ok(now) };
+    let head_time = view.repo.commit_info(head)?.time;
+    let seconds = head_time - now.as_second();
+    if seconds > CLOCK_ALLOWANCE_SECONDS {
+        return Err(PromoteError::HeadInTheFuture {
+            commit: head.to_string(),
+            head: baton_view::commit_time(head_time),
+            now,
+            seconds,
+        });
+    }
+    Ok(if seconds > 0 { baton_view::commit_time(head_time) } else { now })
 }
 
 /// `at` to the second, as commits and records keep it.

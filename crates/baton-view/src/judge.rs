@@ -81,9 +81,15 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
         trees: commits.iter().map(|c| (c.id, c.tree)).collect(),
         ..History::default()
     };
+    let times: HashMap<ObjectId, i64> = commits.iter().map(|c| (c.id, c.time)).collect();
     let mut pipelines = Cached::default();
     let mut signers = Cached::default();
     for info in &commits {
+        if scope.since.is_none_or(|since| info.time >= since)
+            && let Some(finding) = dated_before_parent(info, &times)
+        {
+            history.findings.push(finding);
+        }
         let snapshot = Snapshot { commit: Some(info.id), tree: info.tree };
         // The first parent is in the walk already (it is reachable): no need to decode it again.
         let parent =
@@ -165,6 +171,26 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
         }
     }
     Ok(history)
+}
+
+/// A `clock` finding when `info` is dated before its first parent.
+fn dated_before_parent(info: &CommitInfo, times: &HashMap<ObjectId, i64>) -> Option<Finding> {
+    let parent = info.parents.first()?;
+    let before = *times.get(parent)?;
+    (info.time < before).then(|| Finding {
+        severity: Severity::Error,
+        check: Check::Clock,
+        environment: None,
+        bundle: None,
+        commit: Some(info.id.to_string()),
+        expected: format!("a commit dated at or after its parent {parent} ({})", commit_time(before)),
+        found: format!(
+            "dated {}, {} s earlier (\"{}\"): soak and windows count by commit dates, so check the clocks of the machines that commit",
+            commit_time(info.time),
+            before - info.time,
+            info.message.lines().next().unwrap_or_default()
+        ),
+    })
 }
 
 /// The judge's verdict on the commit that wrote one current pin.

@@ -74,6 +74,9 @@ pub enum Check {
     Tag,
     /// History rewritten under the branch.
     Rewrite,
+    /// A commit dated before its parent: a clock was wrong, and gates that count time by
+    /// commit dates (soak, windows) cannot be trusted across it.
+    Clock,
     /// A target whose record does not name the pin, or that cannot be read.
     Target,
     /// A target whose files differ from its record.
@@ -109,6 +112,7 @@ impl Check {
             Check::Store => "store",
             Check::Tag => "tag",
             Check::Rewrite => "rewrite",
+            Check::Clock => "clock",
             Check::Target => "target",
             Check::Drift => "drift",
         }
