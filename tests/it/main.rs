@@ -17,6 +17,7 @@ mod promote;
 mod provenance;
 mod registry;
 mod snapshots;
+mod terminal;
 mod tidy;
 mod unpack;
 mod verify;

@@ -53,7 +53,15 @@ impl Printer {
     /// One line of data on stdout.
     pub(crate) fn line(&self, text: &str) -> Result<()> {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}")?;
+        writeln!(out, "{}", clean(text, Newlines::Keep, self.stdout_color))?;
+        Ok(())
+    }
+
+    /// One record on stdout that must stay one line (a finding): line breaks in it are shown
+    /// escaped, so hostile text cannot forge a line of its own.
+    pub(crate) fn record(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", clean(text, Newlines::Escape, self.stdout_color))?;
         Ok(())
     }
 
@@ -69,8 +77,16 @@ impl Printer {
 
     /// A table on stdout; column widths fit the widest cell (counting visible characters).
     pub(crate) fn table(&self, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|c| clean(c, Newlines::Escape, self.stdout_color).into_owned())
+                    .collect()
+            })
+            .collect();
         let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-        for row in rows {
+        for row in &rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(visible_len(cell));
             }
@@ -78,7 +94,7 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         let header: Vec<String> = headers.iter().map(|h| self.paint(BOLD, h)).collect();
         write_row(&mut out, &header, &widths)?;
-        for row in rows {
+        for row in &rows {
             write_row(&mut out, row, &widths)?;
         }
         Ok(())
@@ -89,6 +105,7 @@ impl Printer {
         if self.is_json() {
             return;
         }
+        let text = clean(text, Newlines::Escape, self.stderr_color);
         eprintln!("{} {text}", self.paint_err(GREEN, &format!("{verb:>12}")));
     }
 
@@ -112,17 +129,19 @@ impl Printer {
 
     /// A warning on stderr.
     pub(crate) fn warn(&self, text: &str) {
+        let text = clean(text, Newlines::Keep, self.stderr_color);
         eprintln!("{} {text}", self.paint_err(YELLOW, "warning:"));
     }
 
     /// An error and its causes on stderr.
     pub(crate) fn error(&self, error: &anyhow::Error) {
-        eprintln!("{} {error}", self.paint_err(RED, "error:"));
+        let clean = |text: &str| clean(text, Newlines::Keep, self.stderr_color).into_owned();
+        eprintln!("{} {}", self.paint_err(RED, "error:"), clean(&error.to_string()));
         for cause in crate::output::causes(error) {
-            eprintln!("  {} {cause}", self.paint_err(DIM, "caused by:"));
+            eprintln!("  {} {}", self.paint_err(DIM, "caused by:"), clean(&cause));
         }
         if let Some(step) = crate::output::next_step(error) {
-            eprintln!("  {} {step}", self.paint_err(DIM, "hint:"));
+            eprintln!("  {} {}", self.paint_err(DIM, "hint:"), clean(&step));
         }
     }
 
@@ -142,6 +161,58 @@ fn write_row(out: &mut impl Write, cells: &[String], widths: &[usize]) -> std::i
         }
     }
     writeln!(out, "{line}")
+}
+
+/// Whether a line break in text for people is kept (messages) or shown escaped (table cells
+/// and status lines, where it would forge a row).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Newlines {
+    Keep,
+    Escape,
+}
+
+/// Text from repositories, bundles and commands made safe for a terminal: every control
+/// character (C0, DEL, C1) and every bidirectional override is shown escaped (`\x1b`,
+/// `\u{202e}`), so a commit subject, a description or a reason can neither move the cursor,
+/// retitle the window, hide text nor reorder what is shown. Where colour is on, the printer's
+/// own styles pass, and only they.
+fn clean(text: &str, newlines: Newlines, colour: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && !(c == '\n' && newlines == Newlines::Keep))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b'
+            && colour
+            && let Some(own) = own_styles().find(|s| rest.starts_with(s.as_str()))
+        {
+            out.push_str(&own);
+            rest = &rest[own.len()..];
+            continue;
+        }
+        if unsafe_char(c) {
+            // Writing into a String cannot fail.
+            let _ = if (c as u32) < 0x80 {
+                std::fmt::Write::write_fmt(&mut out, format_args!("\\x{:02x}", c as u32))
+            } else {
+                std::fmt::Write::write_fmt(&mut out, format_args!("\\u{{{:x}}}", c as u32))
+            };
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The escape sequences the printer's own styles write: each style and its reset.
+fn own_styles() -> impl Iterator<Item = String> {
+    [BOLD, GREEN, RED, YELLOW, DIM].into_iter().flat_map(|s| [format!("{s}"), format!("{s:#}")])
 }
 
 /// The length of `text` without ANSI escape sequences.
@@ -182,4 +253,28 @@ pub(crate) fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BOLD, Newlines, clean};
+
+    #[test]
+    fn control_characters_and_overrides_are_shown_escaped() {
+        let hostile = "INC\x1b]0;pwned\x07 \x1b[2J\rfake\u{202e}txt\nnext\u{85}";
+        assert_eq!(
+            clean(hostile, Newlines::Escape, false),
+            "INC\\x1b]0;pwned\\x07 \\x1b[2J\\x0dfake\\u{202e}txt\\x0anext\\u{85}"
+        );
+        assert_eq!(clean("a\nb", Newlines::Keep, false), "a\nb");
+        assert_eq!(clean("plain text", Newlines::Escape, false), "plain text");
+    }
+
+    #[test]
+    fn only_the_printers_own_styles_pass_when_colour_is_on() {
+        let own = format!("{BOLD}bold{BOLD:#}");
+        assert_eq!(clean(&own, Newlines::Escape, true), own);
+        assert_eq!(clean(&own, Newlines::Escape, false), own.replace('\x1b', "\\x1b"));
+        assert_eq!(clean("\x1b[8mhidden", Newlines::Escape, true), "\\x1b[8mhidden");
+    }
 }

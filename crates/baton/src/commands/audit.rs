@@ -73,7 +73,7 @@ pub(crate) fn run(
                 .commit
                 .as_deref()
                 .map_or(String::new(), |c| format!(" commit {}", &c[..c.len().min(12)]));
-            printer.line(&format!(
+            printer.record(&format!(
                 "{word} [{}] {place}{commit}: expected {}; found {}",
                 f.check, f.expected, f.found
             ))?;
