@@ -85,3 +85,49 @@ fn a_tampered_archive_is_refused_and_nothing_lands() {
     );
     assert!(!tmp.path().join("air").exists(), "nothing lands in the store");
 }
+
+/// An archive whose index tags the bundle with anything but its version is refused: a tag is
+/// what people and tools resolve, and baton tags a bundle with its version alone.
+#[test]
+fn an_archive_tagged_other_than_its_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let output = baton(tmp.path())
+        .args(["bundle", "export", "oci:store/web:1.4.2", "-o", "web.tar"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    for tag in ["latest", "9.9.9"] {
+        // The same archive with its index.json rewritten to name another tag.
+        let mut archive =
+            tar::Archive::new(fs_err::File::open(tmp.path().join("web.tar")).unwrap());
+        let mut out = tar::Builder::new(Vec::new());
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut header = entry.header().clone();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            if entry.path().unwrap().to_str() == Some("index.json") {
+                let text = String::from_utf8(data).unwrap();
+                assert!(text.contains("\"1.4.2\""), "{text}");
+                data = text.replace("\"1.4.2\"", &format!("\"{tag}\"")).into_bytes();
+                header.set_size(data.len() as u64);
+                header.set_cksum();
+            }
+            out.append(&header, data.as_slice()).unwrap();
+        }
+        let file = tmp.path().join(format!("{tag}.tar"));
+        fs_err::write(&file, out.into_inner().unwrap()).unwrap();
+        let output = baton(tmp.path())
+            .args(["bundle", "import", file.to_str().unwrap(), "--store", "oci:air"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{tag}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(
+            err.contains(&format!("as \"{tag}\", but the bundle's version is `1.4.2`")),
+            "{err}"
+        );
+        assert!(!tmp.path().join("air").exists(), "nothing lands in the store");
+    }
+}

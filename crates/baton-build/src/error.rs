@@ -95,6 +95,21 @@ pub enum BuildError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The archive tags the bundle with something other than its version.
+    #[error(
+        "cannot import `{}`: its index tags bundle `{bundle}` as {tag:?}, but the bundle's version is `{version}`; baton tags a bundle only with its version: export it again with `baton bundle export`",
+        file.display()
+    )]
+    ImportTag {
+        /// The archive.
+        file: PathBuf,
+        /// The tag the archive's index gives.
+        tag: String,
+        /// The bundle.
+        bundle: BundleName,
+        /// Its version.
+        version: String,
+    },
     /// A file could not be written.
     #[error("cannot write `{}`", path.display())]
     Write {

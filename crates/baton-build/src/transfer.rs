@@ -109,10 +109,21 @@ pub fn import(
         .map_err(|e| failed(Box::new(e)))?;
     // The layout's name is the bundle's: read it from the (verified) manifest and config.
     let probe: BundleName = "staging".parse().expect("holds because `staging` is a valid name");
-    let name = baton_bundle::open_bundle(&LayoutStore::new(temp.path()).blobs(&probe), &digest)
+    let config = baton_bundle::open_bundle(&LayoutStore::new(temp.path()).blobs(&probe), &digest)
         .map_err(|e| failed(Box::new(e)))?
-        .config
-        .name;
+        .config;
+    // A bundle is tagged with its version and nothing else, as `build` and `copy` tag it: an
+    // archive's index may say anything, and a tag is what people and tools resolve.
+    let version = config.version.to_string();
+    if let Some(tag) = tag.as_deref().filter(|t| *t != version) {
+        return Err(BuildError::ImportTag {
+            file: file.to_owned(),
+            tag: tag.to_owned(),
+            bundle: config.name,
+            version,
+        });
+    }
+    let name = config.name;
     fs_err::rename(&staging, temp.path().join(name.as_str())).map_err(|e| failed(Box::new(e)))?;
     let source = Store::Layout(LayoutStore::new(temp.path()));
     let target = Store::open(store, registry)
