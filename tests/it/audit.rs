@@ -691,3 +691,46 @@ fn a_pin_naming_another_place_is_found() {
     assert!(found.contains(&"state-file prod/web".to_owned()), "{found:?}");
     assert!(found.contains(&"hand-edit prod/web".to_owned()), "{found:?}");
 }
+
+/// Repository content never stops the audit: a pin that does not parse is a finding, and every
+/// other pin is still judged and verified.
+#[test]
+fn an_unparseable_pin_is_a_finding_and_the_rest_is_still_audited() {
+    let w = baton_tests::World::chain();
+    fs_err::write(w.state.join("state/prod/web.toml"), "this is [not a pin\n").unwrap();
+    w.commit("garbage");
+    let (code, report) = audit(&w.state);
+    assert_eq!(code, 4, "{report:?}");
+    let found = checks(&report);
+    assert!(found.contains(&"state-file prod/web".to_owned()), "{found:?}");
+    let envs: Vec<&str> = report.summary.iter().map(|v| v.environment.as_str()).collect();
+    assert_eq!(envs, ["dev", "staging"], "the other pins are still verified");
+}
+
+/// An environment removed from baton.toml leaves orphaned pins: each is a finding, and their
+/// store, the one the environment had, is still checked.
+#[test]
+fn pins_of_a_removed_environment_are_orphans_whose_stores_are_still_checked() {
+    let w = baton_tests::World::chain();
+    let pipeline = w.state.join("baton.toml");
+    let before = fs_err::read_to_string(&pipeline).unwrap();
+    fs_err::write(
+        &pipeline,
+        format!("{before}\n[[environment]]\nname = \"qa\"\nstore = \"oci:stores/qa\"\n"),
+    )
+    .unwrap();
+    fs_err::create_dir_all(w.state.join("params/qa")).unwrap();
+    fs_err::copy(w.state.join("params/prod/web.toml"), w.state.join("params/qa/web.toml")).unwrap();
+    w.commit("a qa environment");
+    w.ok(&["promote", "web", "--to", "qa", "--as", "ci"]);
+    fs_err::write(&pipeline, before).unwrap();
+    w.commit("qa is gone");
+    let (code, report) = audit(&w.state);
+    assert_eq!(code, 4, "{report:?}");
+    let found = checks(&report);
+    assert!(found.contains(&"orphan qa/web".to_owned()), "{found:?}");
+    assert!(!found.iter().any(|f| f.starts_with("store")), "{found:?}");
+    fs_err::remove_dir_all(w.state.join("stores/qa/web/blobs")).unwrap();
+    let found = checks(&audit(&w.state).1);
+    assert!(found.contains(&"store qa/web".to_owned()), "the orphan's store is checked: {found:?}");
+}

@@ -16,7 +16,7 @@ mod report;
 
 use std::collections::HashMap;
 
-use baton_model::{BundleName, EnvName, StateRecord};
+use baton_model::{BundleName, EnvName};
 use baton_store::RegistryOptions;
 use baton_view::{View, ViewError, judge};
 
@@ -79,14 +79,7 @@ pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report
     let mut history = judge::walk(view, &scope.history())?;
     let mut findings = std::mem::take(&mut history.findings);
     present::reflog(view, &history, &mut findings)?;
-    let mut pins: Vec<(EnvName, StateRecord)> = Vec::new();
-    for env in view.pipeline.environments() {
-        for pin in view.pins_in(&env.name)? {
-            if scope.covers(&env.name, &pin.bundle) {
-                pins.push((env.name.clone(), pin));
-            }
-        }
-    }
+    let pins = present::pins(view, scope, &mut findings)?;
     present::params(view, &pins, &mut findings)?;
     let bundles_verified =
         present::stores(view, &pins, &history, scope.deep, options.registry, &mut findings);

@@ -102,6 +102,71 @@ struct Rehash {
     tag: Option<String>,
 }
 
+/// The current pins in scope, environments in chain order, then those `baton.toml` no longer
+/// defines (each an `orphan` finding). A pin file that does not parse is a `state-file` finding
+/// and the audit goes on with the rest.
+pub(crate) fn pins(
+    view: &View,
+    scope: &Scope,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<(EnvName, StateRecord)>, AuditError> {
+    let commit = view.snapshot.commit.map(|c| c.to_string());
+    let defined: Vec<EnvName> =
+        view.pipeline.environments().iter().map(|e| e.name.clone()).collect();
+    let orphaned: Vec<EnvName> =
+        view.pinned_environments()?.into_iter().filter(|e| !defined.contains(e)).collect();
+    let mut pins = Vec::new();
+    for env in defined.iter().chain(&orphaned) {
+        for (path, parsed) in view.pin_files_in(env)? {
+            let bundle = path
+                .rsplit('/')
+                .next()
+                .and_then(|f| f.strip_suffix(".toml"))
+                .and_then(|b| b.parse::<BundleName>().ok());
+            if !bundle.as_ref().is_none_or(|b| scope.covers(env, b)) {
+                continue;
+            }
+            let pin = match parsed {
+                Ok(pin) => pin,
+                Err(e) => {
+                    findings.push(error(
+                        Check::StateFile,
+                        Some(env),
+                        bundle.as_ref(),
+                        commit.clone(),
+                        "a pin written by baton".into(),
+                        format!("{e}: {}", causes(&e)),
+                    ));
+                    continue;
+                }
+            };
+            if orphaned.contains(env) {
+                findings.push(error(
+                    Check::Orphan,
+                    Some(env),
+                    Some(&pin.bundle),
+                    commit.clone(),
+                    format!("pins only of environments `baton.toml` defines ({})", defined.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+                    format!("`{path}` pins {} in `{env}`, which `baton.toml` no longer defines: nothing applies or promotes it; remove it, or define `{env}` again", pin.digest.short()),
+                ));
+            }
+            pins.push((env.clone(), pin));
+        }
+    }
+    Ok(pins)
+}
+
+/// The causes of `error`, joined.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push(cause.to_string());
+        source = cause.source();
+    }
+    out.join(": ")
+}
+
 /// Re-hashes bundles in their stores: the current pins, and with `deep` every digest ever
 /// pinned. A digest shared by several environments with one store is read once. Returns how many
 /// bundles were verified.
@@ -120,8 +185,17 @@ pub(crate) fn stores(
     let mut checks: BTreeMap<(String, BundleName, Digest), (StoreLocation, Rehash)> =
         BTreeMap::new();
     for (env, pin) in pins {
-        let Ok(environment) = view.environment(env.as_str()) else { continue };
-        let store = resolve_store(root, &environment.store);
+        // An orphaned pin's store is the one its environment had when it was pinned.
+        let store = match view.environment(env.as_str()) {
+            Ok(environment) => environment.store.clone(),
+            Err(_) => {
+                match history.ever.get(&(env.clone(), pin.bundle.clone(), pin.digest.clone())) {
+                    Some(store) => store.clone(),
+                    None => continue,
+                }
+            }
+        };
+        let store = resolve_store(root, &store);
         let (_, check) = checks
             .entry((store.to_string(), pin.bundle.clone(), pin.digest.clone()))
             .or_insert_with(|| (store.clone(), Rehash { pinned_in: Vec::new(), tag: None }));

@@ -29,5 +29,6 @@ pub use query::{
     BundleDiff, HistoryEntry, ParamDiff, PinSummary, StatusRow, diff, history, status,
 };
 pub use view::{
-    PinEvent, Signature, SignatureState, View, commit_time, params_path, resolve_store, state_path,
+    PinEvent, PinFile, Signature, SignatureState, View, commit_time, params_path, resolve_store,
+    state_path,
 };

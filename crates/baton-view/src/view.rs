@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ViewError;
 
+/// A pin file by its path, parsed or with why it does not parse.
+pub type PinFile = (String, Result<StateRecord, ViewError>);
+
 /// The path of the pin of `bundle` in `env`.
 pub fn state_path(env: &EnvName, bundle: &BundleName) -> String {
     StatePath::Pin { env: env.clone(), bundle: bundle.clone() }.to_path()
@@ -108,17 +111,43 @@ impl View {
 
     /// Every pin in `env`, by bundle name: one listing of `state/<env>`, then each blob by id.
     pub fn pins_in(&self, env: &EnvName) -> Result<Vec<StateRecord>, ViewError> {
+        let mut pins = self
+            .pin_files_in(env)?
+            .into_iter()
+            .map(|(_, pin)| pin)
+            .collect::<Result<Vec<_>, _>>()?;
+        pins.sort_by(|a, b| a.bundle.cmp(&b.bundle));
+        Ok(pins)
+    }
+
+    /// Every pin file of `env` at the snapshot, by path, each parsed or with why it does not
+    /// parse: the audit reports a broken one and goes on with the rest.
+    pub fn pin_files_in(&self, env: &EnvName) -> Result<Vec<PinFile>, ViewError> {
         let dir = layout::pins_dir(env);
-        let mut pins = Vec::new();
+        let mut files = Vec::new();
         for (name, is_dir, id) in self.repo.list(&self.snapshot, &dir)? {
             if is_dir || name.strip_suffix(".toml").is_none() {
                 continue;
             }
-            let record = parse_pin(&format!("{dir}/{name}"), &self.repo.blob(id)?)?;
-            pins.push(record);
+            let path = format!("{dir}/{name}");
+            let parsed = parse_pin(&path, &self.repo.blob(id)?);
+            files.push((path, parsed));
         }
-        pins.sort_by(|a, b| a.bundle.cmp(&b.bundle));
-        Ok(pins)
+        Ok(files)
+    }
+
+    /// The environments with a directory under `state/` at the snapshot, whether `baton.toml`
+    /// defines them or not (a removed environment leaves orphaned pins), sorted.
+    pub fn pinned_environments(&self) -> Result<Vec<EnvName>, ViewError> {
+        let mut envs: Vec<EnvName> = self
+            .repo
+            .list(&self.snapshot, layout::Dir::State.as_str())?
+            .into_iter()
+            .filter(|(_, is_dir, _)| *is_dir)
+            .filter_map(|(name, _, _)| name.parse().ok())
+            .collect();
+        envs.sort();
+        Ok(envs)
     }
 
     /// The bundles with a pin in `env`, sorted.

@@ -74,6 +74,9 @@ pub enum Check {
     Tag,
     /// History rewritten under the branch.
     Rewrite,
+    /// A pin of an environment `baton.toml` no longer defines: nothing applies or promotes it,
+    /// and its store is still checked.
+    Orphan,
     /// A commit dated before its parent: a clock was wrong, and gates that count time by
     /// commit dates (soak, windows) cannot be trusted across it.
     Clock,
@@ -113,6 +116,7 @@ impl Check {
             Check::Tag => "tag",
             Check::Rewrite => "rewrite",
             Check::Clock => "clock",
+            Check::Orphan => "orphan",
             Check::Target => "target",
             Check::Drift => "drift",
         }
