@@ -107,7 +107,7 @@ impl Repo {
         let view = View::open(StateRepo::discover(&self.state).unwrap()).unwrap();
         let prod = view.environment("prod").unwrap();
         let by = by.parse().unwrap();
-        let evidence = view.gate_evidence(prod, &web(), &self.digest, &by, false).unwrap();
+        let evidence = view.gate_evidence(prod, &web(), &self.digest, (&by, None), false).unwrap();
         evaluate(prod, &web(), &self.digest, &evidence, when)
     }
 

@@ -628,3 +628,79 @@ fn a_rollback_points_the_version_tag_at_the_digest_it_pins() {
     let report = w.baton(&["audit"]);
     assert_eq!(report.status.code(), Some(0), "{}", stdout(&report));
 }
+
+/// Where signatures are required, four eyes are counted by key: one key listed for two
+/// principals counts once, and an approval signed with the promoter's key never counts. The
+/// audit weighs the same approvals the same way.
+#[test]
+fn approvals_count_distinct_keys_other_than_the_promoters() {
+    let w = World::new();
+    let keys = w.dir().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    let (ci, ci_pub) = ssh_key(&keys, "ci");
+    let (shared, shared_pub) = ssh_key(&keys, "shared");
+    let (dave, dave_pub) = ssh_key(&keys, "dave");
+    fs_err::create_dir_all(w.state.join(".baton")).unwrap();
+    fs_err::write(
+        w.state.join(".baton/allowed_signers"),
+        format!(
+            "ci@example.com,carol@example.com {ci_pub}\nalice@example.com,bob@example.com {shared_pub}\ndave@example.com {dave_pub}\n"
+        ),
+    )
+    .unwrap();
+    w.commit("require signed commits");
+    let key = |k: &Path| k.to_str().unwrap().to_owned();
+    let from = w.build_store();
+    let (ci, shared, dave) = (key(&ci), key(&shared), key(&dave));
+    let web = w.web.clone();
+    let as_ci = ["--as", "ci@example.com", "--sign-key", &ci];
+    let promote = |to: &str| -> Vec<String> {
+        let mut args = vec!["promote", "web", "--to", to];
+        if to == "dev" {
+            args.extend(["--digest", &web, "--from-store", &from]);
+        }
+        args.extend(as_ci);
+        args.into_iter().map(str::to_owned).collect()
+    };
+    for to in ["dev", "staging"] {
+        let args = promote(to);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        w.ok(&args);
+    }
+    for (who, key) in [("alice", &shared), ("bob", &shared), ("carol", &ci)] {
+        let principal = format!("{who}@example.com");
+        w.ok(&["approve", "web", "--env", "prod", "--as", &principal, "--sign-key", key]);
+    }
+    let prod = promote("prod");
+    let prod: Vec<&str> = prod.iter().map(String::as_str).collect();
+    let err = w.fails(&prod, 3);
+    assert!(err.contains("1 of 2 counted (alice@example.com)"), "{err}");
+    assert!(
+        err.contains(
+            "`bob@example.com` (signed with the same key as `alice@example.com`'s approval)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("`carol@example.com` (signed with the promoter's own key"), "{err}");
+    w.ok(&["approve", "web", "--env", "prod", "--as", "dave@example.com", "--sign-key", &dave]);
+    w.ok(&prod);
+    let output = w.baton(&["audit", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let report: baton_audit::Report = serde_json::from_slice(&output.stdout).unwrap();
+    let promotion = report
+        .timeline
+        .iter()
+        .find(|e| e.environment.as_str() == "prod" && e.action == Action::Promote)
+        .unwrap();
+    let weighed: Vec<(&str, bool)> =
+        promotion.approvals.iter().map(|a| (a.by.as_str(), a.counted)).collect();
+    assert_eq!(
+        weighed,
+        [
+            ("alice@example.com", true),
+            ("bob@example.com", false),
+            ("carol@example.com", false),
+            ("dave@example.com", true)
+        ]
+    );
+}

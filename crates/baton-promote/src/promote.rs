@@ -224,7 +224,8 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         {
             return Ok(outcome(None, Vec::new(), None));
         }
-        let gates = check_gates(view, &env, request, &source.digest, &principal, at)?;
+        let signer = key.as_ref().map(SigningKey::fingerprint);
+        let gates = check_gates(view, &env, request, &source.digest, (&principal, signer), at)?;
         // Bytes first: the pin never names a bundle that is not wholly in the target store.
         let report = match &copied {
             Some((digest, report)) if *digest == source.digest => report.clone(),
@@ -274,7 +275,7 @@ fn check_gates(
     env: &Environment,
     request: &PromoteRequest<'_>,
     digest: &Digest,
-    principal: &Principal,
+    promoter: (&Principal, Option<String>),
     now: Timestamp,
 ) -> Result<Vec<GateOutcome>, PromoteError> {
     if request.break_glass.is_some() {
@@ -284,7 +285,7 @@ fn check_gates(
         return Ok(Vec::new());
     }
     let evidence =
-        view.gate_evidence(env, &request.bundle, digest, principal, request.allow_superseded)?;
+        view.gate_evidence(env, &request.bundle, digest, promoter, request.allow_superseded)?;
     let gates = evaluate(env, &request.bundle, digest, &evidence, now);
     if gates.iter().all(|g| g.held) {
         Ok(gates)

@@ -9,14 +9,16 @@ use crate::{Evidence, RecordedApproval, UpstreamEvidence, View, ViewError};
 
 impl View {
     /// What the gates of `env` look at for promoting `digest` of `bundle` by `promoter` now.
+    /// `promoter_key` is the fingerprint of the key that will sign the promotion, if any.
     pub fn gate_evidence(
         &self,
         env: &Environment,
         bundle: &BundleName,
         digest: &Digest,
-        promoter: &Principal,
+        promoter: (&Principal, Option<String>),
         allow_superseded: bool,
     ) -> Result<Evidence, ViewError> {
+        let (promoter, promoter_key) = promoter;
         let upstream = match &env.upstream {
             Some(up) => {
                 let current = self.pin(up, bundle)?.map(|p| p.digest);
@@ -43,21 +45,21 @@ impl View {
             };
             for record in records {
                 let commit = commits.get(&record.by).copied();
-                let invalid = match commit {
-                    _ if !signatures_required => None,
-                    Some(commit)
-                        if self.signature_state(commit)?.is_good_for(record.by.as_str()) =>
-                    {
-                        None
+                let key = match commit {
+                    Some(commit) if signatures_required => {
+                        self.signature_state(commit)?.key_for(record.by.as_str())
                     }
-                    // The same words as the auditor's, who weighs the same approval.
-                    _ => Some(format!("not signed by a key listed for `{}`", record.by)),
+                    _ => None,
                 };
+                // The same words as the auditor's, who weighs the same approval.
+                let invalid = (signatures_required && key.is_none())
+                    .then(|| format!("not signed by a key listed for `{}`", record.by));
                 approvals.push(RecordedApproval {
                     by: record.by,
                     commit,
                     at: Some(record.at),
                     invalid,
+                    key,
                 });
             }
         }
@@ -67,6 +69,7 @@ impl View {
             approvals,
             allow_superseded,
             signatures_required,
+            promoter_key: promoter_key.filter(|_| signatures_required),
         })
     }
 }

@@ -3,7 +3,7 @@
 //! the audit proves what the promoter did, by the same rule, not by a copy of it.
 //!
 //! ```text
-//! let evidence = view.gate_evidence(&env, &bundle, &digest, &promoter, allow_superseded)?;
+//! let evidence = view.gate_evidence(&env, &bundle, &digest, (&promoter, key), allow_superseded)?;
 //! let outcomes = evaluate(&env, &bundle, &digest, &evidence, now);
 //! ```
 //!
@@ -89,6 +89,35 @@ pub struct Evidence {
     pub allow_superseded: bool,
     /// Whether `.baton/allowed_signers` exists (so approvals must be signed to count).
     pub signatures_required: bool,
+    /// The fingerprint of the key that signs (or signed) the promotion, where signatures are
+    /// required: an approval signed with it is the promoter's, whatever name it carries.
+    pub promoter_key: Option<String>,
+}
+
+impl Evidence {
+    /// Why each approval does not count (in order; `None` where it counts). Four eyes are
+    /// counted by key where signatures are required: an approval signed with the promoter's key
+    /// does not count, and one key counts once, however many principals it is listed for.
+    pub fn weigh(&self) -> Vec<Option<String>> {
+        let mut keys: Vec<(&str, &Principal)> = Vec::new();
+        self.approvals
+            .iter()
+            .map(|approval| {
+                if let Some(why) = approval.why_not(&self.promoter) {
+                    return Some(why);
+                }
+                let key = approval.key.as_deref()?;
+                if self.promoter_key.as_deref() == Some(key) {
+                    return Some(format!("signed with the promoter's own key {key}"));
+                }
+                if let Some((_, first)) = keys.iter().find(|(k, _)| *k == key) {
+                    return Some(format!("signed with the same key as `{first}`'s approval"));
+                }
+                keys.push((key, &approval.by));
+                None
+            })
+            .collect()
+    }
 }
 
 /// What the upstream environment held of the bundle.
@@ -113,6 +142,9 @@ pub struct RecordedApproval {
     pub at: Option<Timestamp>,
     /// Why it cannot count, whoever promotes (not written by baton, not signed, …).
     pub invalid: Option<String>,
+    /// The fingerprint of the key that signed its commit, where signatures are required and
+    /// the signature is good.
+    pub key: Option<String>,
 }
 
 impl RecordedApproval {
@@ -234,8 +266,8 @@ fn approvals_gate(
     let needed = env.gates.approvals as usize;
     let mut counted: Vec<&Principal> = Vec::new();
     let mut not_counted = Vec::new();
-    for approval in &evidence.approvals {
-        match approval.why_not(&evidence.promoter) {
+    for (approval, why_not) in evidence.approvals.iter().zip(evidence.weigh()) {
+        match why_not {
             None if !counted.contains(&&approval.by) => counted.push(&approval.by),
             None => {}
             Some(why) => not_counted.push(format!("`{}` ({why})", approval.by)),

@@ -517,14 +517,14 @@ impl CommitContext<'_> {
         findings: &mut Vec<Finding>,
     ) -> Result<(), ViewError> {
         let finding = self.error_about(env, bundle);
-        let key = (env.clone(), bundle.clone(), digest.clone());
+        let place = (env.clone(), bundle.clone(), digest.clone());
         let Some(id) = change.after else {
             findings.push(finding(
                 Check::Approval,
                 "approvals kept (baton never removes one)".into(),
                 format!("`{}` deleted (\"{}\")", change.path, self.first_line),
             ));
-            if let Some(principals) = history.approvals.get_mut(&key) {
+            if let Some(principals) = history.approvals.get_mut(&place) {
                 principals.remove(principal);
             }
             return Ok(());
@@ -566,9 +566,19 @@ impl CommitContext<'_> {
             invalid.get_or_insert_with(|| format!("not signed by a key listed for `{principal}`"));
         }
         let at = Timestamp::from_second(self.info.time).ok();
-        let recorded =
-            RecordedApproval { by: principal.clone(), commit: Some(self.info.id), at, invalid };
-        history.approvals.entry(key).or_default().insert(principal.clone(), recorded);
+        let key = if self.signers.is_some() {
+            self.signature()?.key_for(principal.as_str())
+        } else {
+            None
+        };
+        let recorded = RecordedApproval {
+            by: principal.clone(),
+            commit: Some(self.info.id),
+            at,
+            invalid,
+            key,
+        };
+        history.approvals.entry(place).or_default().insert(principal.clone(), recorded);
         Ok(())
     }
 
@@ -647,16 +657,12 @@ impl CommitContext<'_> {
                 _ => approval.clone(),
             })
             .collect();
-        for approval in &recorded {
-            let why_not = approval.why_not(&record.by);
-            approvals.push(ApprovalEvidence {
-                by: approval.by.clone(),
-                commit: approval.commit.map(|c| c.to_string()),
-                at: approval.at,
-                counted: why_not.is_none(),
-                why_not,
-            });
-        }
+        let signatures_required = self.signers.is_some();
+        let promoter_key = if signatures_required {
+            self.signature().ok().and_then(|s| s.key_for(record.by.as_str()))
+        } else {
+            None
+        };
         let evidence = Evidence {
             promoter: record.by.clone(),
             upstream: environment.upstream.as_ref().map(|up| UpstreamEvidence {
@@ -670,8 +676,18 @@ impl CommitContext<'_> {
             // `--allow-superseded` is the promoter's to give and is not recorded: a digest the
             // upstream held before is accepted here, as the promoter may have been told to.
             allow_superseded: true,
-            signatures_required: self.signers.is_some(),
+            signatures_required,
+            promoter_key,
         };
+        for (approval, why_not) in evidence.approvals.iter().zip(evidence.weigh()) {
+            approvals.push(ApprovalEvidence {
+                by: approval.by.clone(),
+                commit: approval.commit.map(|c| c.to_string()),
+                at: approval.at,
+                counted: why_not.is_none(),
+                why_not,
+            });
+        }
         let at = Timestamp::from_second(self.info.time).unwrap_or(Timestamp::UNIX_EPOCH);
         let outcomes = evaluate(environment, bundle, &record.digest, &evidence, at);
         let error = self.error_about(env, bundle);
@@ -694,7 +710,7 @@ impl History {
 fn signature_words(state: &SignatureState) -> String {
     match state {
         SignatureState::Unsigned => "no signature".into(),
-        SignatureState::Good(principals) => {
+        SignatureState::Good { principals, .. } => {
             format!("signed by a key listed for {}", principals.join(", "))
         }
         SignatureState::UnknownKey(fingerprint) => {

@@ -8,7 +8,7 @@
 //! let view = View::open(StateRepo::discover(Path::new("."))?)?;
 //! let env = view.environment("prod")?;
 //! let params = view.checked_params(&env.name, &bundle, &config)?;   // parsed, checked, digest
-//! let evidence = view.gate_evidence(env, &bundle, &digest, &promoter, false)?;
+//! let evidence = view.gate_evidence(env, &bundle, &digest, (&promoter, None), false)?;
 //! let outcomes = evaluate(env, &bundle, &digest, &evidence, Timestamp::now());
 //! let rows = status(&view, Timestamp::now())?;
 //! ```

@@ -318,7 +318,9 @@ impl View {
         };
         let payload = self.repo.signed_payload(info.id)?;
         Ok(match signers.check(Some(signature), &payload) {
-            SignatureCheck::Good { principals, .. } => SignatureState::Good(principals),
+            SignatureCheck::Good { principals, fingerprint } => {
+                SignatureState::Good { principals, fingerprint }
+            }
             SignatureCheck::UnknownKey { fingerprint } => SignatureState::UnknownKey(fingerprint),
             SignatureCheck::Bad { reason } => SignatureState::Bad(reason),
             SignatureCheck::Unsigned => SignatureState::Unsigned,
@@ -383,7 +385,12 @@ pub enum SignatureState {
     /// No signature.
     Unsigned,
     /// Valid, by a key listed for these principals.
-    Good(Vec<String>),
+    Good {
+        /// The principals the key is listed for.
+        principals: Vec<String>,
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
     /// Valid, by a key not listed (fingerprint).
     UnknownKey(String),
     /// Invalid.
@@ -423,12 +430,22 @@ impl std::fmt::Display for Signature {
 }
 
 impl SignatureState {
+    /// The fingerprint of the key, when the signature is good for `principal`.
+    pub fn key_for(&self, principal: &str) -> Option<String> {
+        match self {
+            SignatureState::Good { fingerprint, .. } if self.is_good_for(principal) => {
+                Some(fingerprint.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// The one word for a commit that names `principal`.
     pub fn for_principal(&self, principal: &str) -> Signature {
         match self {
             SignatureState::Unsigned => Signature::Unsigned,
-            SignatureState::Good(_) if self.is_good_for(principal) => Signature::Good,
-            SignatureState::Good(_) => Signature::WrongPrincipal,
+            SignatureState::Good { .. } if self.is_good_for(principal) => Signature::Good,
+            SignatureState::Good { .. } => Signature::WrongPrincipal,
             SignatureState::UnknownKey(_) => Signature::UnknownKey,
             SignatureState::Bad(_) => Signature::Bad,
         }
@@ -436,7 +453,7 @@ impl SignatureState {
 
     /// True when the signature is valid and its key is listed for `principal`.
     pub fn is_good_for(&self, principal: &str) -> bool {
-        matches!(self, SignatureState::Good(principals) if principals.iter().any(|p| baton_state::principal_matches(p, principal)))
+        matches!(self, SignatureState::Good { principals, .. } if principals.iter().any(|p| baton_state::principal_matches(p, principal)))
     }
 }
 

@@ -25,7 +25,13 @@ fn principal(name: &str) -> Principal {
 }
 
 fn approval(by: &str, invalid: Option<&str>) -> RecordedApproval {
-    RecordedApproval { by: principal(by), commit: None, at: None, invalid: invalid.map(Into::into) }
+    RecordedApproval {
+        by: principal(by),
+        commit: None,
+        at: None,
+        invalid: invalid.map(Into::into),
+        key: None,
+    }
 }
 
 /// Evaluates prod's gates with `digest` pinned in staging at `pinned` (HH:MM) and `approvals`.
@@ -43,6 +49,7 @@ fn check(pinned: Option<&str>, approvals: Vec<RecordedApproval>, now: &str) -> V
         approvals,
         allow_superseded: false,
         signatures_required: false,
+        promoter_key: None,
     };
     evaluate(prod, &"web".parse().unwrap(), &digest, &evidence, at(now))
 }
