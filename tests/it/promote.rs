@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use baton_model::Action;
+use baton_model::{Action, Trailers};
 use baton_promote::{Approval, Initialised, Promotion};
 use baton_tests::{
     World, baton, build_json, git, registry, run, ssh_key, stderr, stdout, stdout_typed,
@@ -702,5 +702,92 @@ fn approvals_count_distinct_keys_other_than_the_promoters() {
             ("carol@example.com", false),
             ("dave@example.com", true)
         ]
+    );
+}
+
+/// `valid-before` retires a key: the promoter refuses to sign with it, and an approval commit
+/// signed with it after its time (made by hand, as a thief of the key would) does not count.
+#[test]
+fn a_retired_key_neither_signs_nor_approves() {
+    let w = World::new();
+    let keys = w.dir().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    let (ci, ci_pub) = ssh_key(&keys, "ci");
+    let (alice, alice_pub) = ssh_key(&keys, "alice");
+    let (bob, bob_pub) = ssh_key(&keys, "bob");
+    fs_err::create_dir_all(w.state.join(".baton")).unwrap();
+    fs_err::write(
+        w.state.join(".baton/allowed_signers"),
+        format!(
+            "ci@example.com {ci_pub}\nalice@example.com {alice_pub}\nbob@example.com valid-before=\"20260101Z\" {bob_pub}\n"
+        ),
+    )
+    .unwrap();
+    w.commit("require signed commits; bob's key retired at the new year");
+    let (ci, alice, bob) = (ci.to_str().unwrap(), alice.to_str().unwrap(), bob.to_str().unwrap());
+    let from = w.build_store();
+    let web = w.web.clone();
+    w.ok(&[
+        "promote",
+        "web",
+        "--to",
+        "dev",
+        "--digest",
+        &web,
+        "--from-store",
+        &from,
+        "--as",
+        "ci@example.com",
+        "--sign-key",
+        ci,
+    ]);
+    w.ok(&["promote", "web", "--to", "staging", "--as", "ci@example.com", "--sign-key", ci]);
+    w.ok(&["approve", "web", "--env", "prod", "--as", "alice@example.com", "--sign-key", alice]);
+    let err = w.fails(
+        &["approve", "web", "--env", "prod", "--as", "bob@example.com", "--sign-key", bob],
+        1,
+    );
+    assert!(err.contains("is not listed in .baton/allowed_signers"), "{err}");
+    // Bob's approval forged by hand, signed with the retired key, as baton would have written it.
+    let dir = w.state.join(format!("approvals/prod/web/{}", web.trim_start_matches("sha256:")));
+    let alice_file = fs_err::read_to_string(dir.join("alice@example.com.toml")).unwrap();
+    fs_err::write(
+        dir.join("bob@example.com.toml"),
+        alice_file.replace("alice@example.com", "bob@example.com"),
+    )
+    .unwrap();
+    let trailers = Trailers {
+        action: Action::Approve,
+        bundle: "web".parse().unwrap(),
+        digest: web.parse().unwrap(),
+        from: None,
+        to: "prod".parse().unwrap(),
+        version: None,
+        by: "bob@example.com".parse().unwrap(),
+        params: None,
+        previous: None,
+        reason: None,
+    };
+    git(&w.state, &["add", "-A"]);
+    git(
+        &w.state,
+        &[
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &format!("user.signingkey={bob}"),
+            "commit",
+            "-q",
+            "-S",
+            "-m",
+            &trailers.message("approve web for prod"),
+        ],
+    );
+    let err =
+        w.fails(&["promote", "web", "--to", "prod", "--as", "ci@example.com", "--sign-key", ci], 3);
+    assert!(err.contains("1 of 2 counted (alice@example.com)"), "{err}");
+    assert!(
+        err.contains("`bob@example.com` (not signed by a key listed for `bob@example.com`)"),
+        "{err}"
     );
 }

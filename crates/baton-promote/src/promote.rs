@@ -193,7 +193,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             view.check_not_hand_edited(upstream, bundle)?;
         }
         let principal = view.principal(request.as_.as_deref())?;
-        let key = view.signing_key(&principal, request.sign_key)?;
+        let key = view.signing_key(&principal, request.sign_key, at)?;
         let current = view.pin(&env.name, bundle)?;
         let source = resolve_source(view, &env, request)?;
         let target = view.open_store(&env, request.options)?;
@@ -402,7 +402,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
         let env = view.environment(&request.env)?.clone();
         let bundle = &request.bundle;
         let principal = view.principal(request.as_.as_deref())?;
-        let key = view.signing_key(&principal, request.sign_key)?;
+        let key = view.signing_key(&principal, request.sign_key, at)?;
         let digest = if let Some(digest) = &request.digest {
             digest.clone()
         } else {
@@ -514,7 +514,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         dirty_check(view, &env.name, bundle)?;
         view.check_not_hand_edited(&env.name, bundle)?;
         let principal = view.principal(request.as_.as_deref())?;
-        let key = view.signing_key(&principal, request.sign_key)?;
+        let key = view.signing_key(&principal, request.sign_key, at)?;
         let current = view.pin(&env.name, bundle)?;
         let held = view.pin_events(|t| t.to == env.name && t.bundle == *bundle, usize::MAX)?;
         let digest = match &request.to {

@@ -88,6 +88,40 @@ impl SigningKey {
 struct Signer {
     principals: Vec<String>,
     key: PublicKey,
+    /// `valid-after`, seconds since the epoch: the key signs for these principals from then on.
+    valid_after: Option<i64>,
+    /// `valid-before`: and until then.
+    valid_before: Option<i64>,
+}
+
+impl Signer {
+    fn valid_at(&self, at: i64) -> bool {
+        self.valid_after.is_none_or(|after| at >= after)
+            && self.valid_before.is_none_or(|before| at < before)
+    }
+}
+
+/// The value of option `name="…"` among a line's options, if present.
+fn option<'a>(options: &'a str, name: &str) -> Option<&'a str> {
+    let start = options.find(&format!("{name}=\""))? + name.len() + 2;
+    let value = &options[start..];
+    Some(&value[..value.find('"').unwrap_or(value.len())])
+}
+
+/// An allowed-signers time (`YYYYMMDD[Z]` or `YYYYMMDDHHMM[SS][Z]`) in seconds since the epoch.
+/// ssh reads a value without `Z` in the machine's zone; baton reads every value as UTC, so a
+/// verdict never depends on where it is computed (write the `Z` to mean the same to both).
+fn signers_time(value: &str) -> Option<i64> {
+    let digits = value.strip_suffix('Z').unwrap_or(value);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
+        return None;
+    }
+    let two = |at: usize| digits.get(at..at + 2).map_or(Some(0), |d| d.parse::<i8>().ok());
+    let year = digits[..4].parse::<i16>().ok()?;
+    let date = jiff::civil::Date::new(year, two(4)?, two(6)?).ok()?;
+    let time = jiff::civil::Time::new(two(8)?, two(10)?, two(12)?, 0).ok()?;
+    let zoned = date.to_datetime(time).to_zoned(jiff::tz::TimeZone::UTC).ok()?;
+    Some(zoned.timestamp().as_second())
 }
 
 /// Which keys may sign for which principals (git's allowed-signers format:
@@ -157,36 +191,48 @@ impl AllowedSigners {
                 ));
             }
             // `namespaces="git,file"`: a key restricted to other namespaces cannot sign commits.
-            let namespaces = options.find("namespaces=\"").map(|at| {
-                let value = &options[at + "namespaces=\"".len()..];
-                value[..value.find('"').unwrap_or(value.len())].to_owned()
-            });
-            if namespaces.is_some_and(|n| !n.split(',').any(|n| n == NAMESPACE)) {
+            if option(&options, "namespaces").is_some_and(|n| !n.split(',').any(|n| n == NAMESPACE))
+            {
                 continue;
             }
+            let time = |name: &str| -> Result<Option<i64>, SigningError> {
+                option(&options, name)
+                    .map(|v| {
+                        signers_time(v).ok_or_else(|| {
+                            err(&format!(
+                                "{name}=\"{v}\" is not YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z]"
+                            ))
+                        })
+                    })
+                    .transpose()
+            };
+            let (valid_after, valid_before) = (time("valid-after")?, time("valid-before")?);
             let key_text = rest[at..].iter().take(2).copied().collect::<Vec<_>>().join(" ");
             let key = PublicKey::from_openssh(&key_text).map_err(|e| err(&e.to_string()))?;
-            signers.push(Signer { principals, key });
+            signers.push(Signer { principals, key, valid_after, valid_before });
         }
         Ok(AllowedSigners { signers })
     }
 
-    /// The principals `key` is listed for.
-    pub fn principals_for(&self, key: &PublicKey) -> Vec<String> {
+    /// The principals `key` is listed for at `at` (seconds since the epoch): lines whose
+    /// `valid-after`/`valid-before` exclude that instant do not count.
+    pub fn principals_for(&self, key: &PublicKey, at: i64) -> Vec<String> {
         self.signers
             .iter()
-            .filter(|s| s.key.key_data() == key.key_data())
+            .filter(|s| s.key.key_data() == key.key_data() && s.valid_at(at))
             .flat_map(|s| s.principals.iter().cloned())
             .collect()
     }
 
-    /// True when `key` is listed for `principal` (patterns with `*` and `?` match as in ssh).
-    pub fn allows(&self, principal: &str, key: &PublicKey) -> bool {
-        self.principals_for(key).iter().any(|pattern| principal_matches(pattern, principal))
+    /// True when `key` is listed for `principal` at `at` (patterns with `*` and `?` match as
+    /// in ssh).
+    pub fn allows(&self, principal: &str, key: &PublicKey, at: i64) -> bool {
+        self.principals_for(key, at).iter().any(|pattern| principal_matches(pattern, principal))
     }
 
-    /// Checks an armored signature over `payload`.
-    pub fn check(&self, armored: Option<&str>, payload: &[u8]) -> SignatureCheck {
+    /// Checks an armored signature over `payload` made at `at` (the commit's time, as
+    /// `git verify-commit` passes it): a key is listed only where its line is valid then.
+    pub fn check(&self, armored: Option<&str>, payload: &[u8], at: i64) -> SignatureCheck {
         let Some(armored) = armored else { return SignatureCheck::Unsigned };
         let signature = match SshSig::from_pem(armored.trim()) {
             Ok(s) => s,
@@ -197,8 +243,17 @@ impl AllowedSigners {
         if let Err(e) = key.verify(NAMESPACE, payload, &signature) {
             return SignatureCheck::Bad { reason: format!("the signature does not match: {e}") };
         }
-        let principals = self.principals_for(&key);
+        let principals = self.principals_for(&key, at);
         if principals.is_empty() {
+            if self.signers.iter().any(|s| s.key.key_data() == key.key_data()) {
+                let when =
+                    jiff::Timestamp::from_second(at).map_or(at.to_string(), |t| t.to_string());
+                return SignatureCheck::Bad {
+                    reason: format!(
+                        "key {fingerprint} is listed only for times (valid-after/valid-before) that exclude the commit's time {when}"
+                    ),
+                };
+            }
             SignatureCheck::UnknownKey { fingerprint }
         } else {
             SignatureCheck::Good { principals, fingerprint }
@@ -274,11 +329,35 @@ mod tests {
         );
         let signers = AllowedSigners::parse(&text).unwrap();
         let public = PublicKey::from_openssh(key).unwrap();
-        assert!(signers.allows("bob@example.com", &public));
-        assert!(signers.allows("runner@ci.example.com", &public));
-        assert!(!signers.allows("x@y", &public), "a key for another namespace does not count");
-        assert!(signers.allows("z@y", &public));
+        let now = 1_800_000_000;
+        assert!(signers.allows("bob@example.com", &public, now));
+        assert!(signers.allows("runner@ci.example.com", &public, now));
+        assert!(!signers.allows("x@y", &public, now), "a key for another namespace does not count");
+        assert!(signers.allows("z@y", &public, now));
         let err = AllowedSigners::parse("alice@example.com\n").unwrap_err().to_string();
         assert!(err.contains("line 1") && err.contains("no key"), "{err}");
+    }
+
+    #[test]
+    fn valid_after_and_valid_before_bound_a_line_in_time() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFFhXrK25doMBZ/QsqyzPs9Prg05jog9ysQcD6n/IhGn";
+        let text = format!(
+            "old@example.com valid-before=\"20260101Z\" {key}\nnew@example.com valid-after=\"202601011200\" {key}\n"
+        );
+        let signers = AllowedSigners::parse(&text).unwrap();
+        let public = PublicKey::from_openssh(key).unwrap();
+        let at = |t: &str| t.parse::<jiff::Timestamp>().unwrap().as_second();
+        assert!(signers.allows("old@example.com", &public, at("2025-12-31T23:59:59Z")));
+        assert!(!signers.allows("old@example.com", &public, at("2026-01-01T00:00:00Z")));
+        assert!(!signers.allows("new@example.com", &public, at("2026-01-01T11:59:59Z")));
+        assert!(signers.allows("new@example.com", &public, at("2026-01-01T12:00:00Z")));
+        for bad in ["tomorrow", "20261301", "20260230Z", "202601011260"] {
+            let err = AllowedSigners::parse(&format!("a@b valid-after=\"{bad}\" {key}\n"));
+            assert!(
+                err.unwrap_err().to_string().contains(&format!("valid-after=\"{bad}\"")),
+                "{bad}"
+            );
+        }
     }
 }

@@ -271,10 +271,13 @@ impl View {
 
     /// The key that signs this command's commit: `--sign-key`, else git's `user.signingkey`.
     /// Required, and required to be listed for `principal`, when `.baton/allowed_signers` exists.
+    /// `at` is the instant the commit will carry: a line of `.baton/allowed_signers` whose
+    /// `valid-after`/`valid-before` exclude it does not list the key.
     pub fn signing_key(
         &self,
         principal: &Principal,
         explicit: Option<&Path>,
+        at: jiff::Timestamp,
     ) -> Result<Option<SigningKey>, ViewError> {
         let signers = self.allowed_signers_in(self.snapshot.tree)?;
         let configured = self.repo.config_path("user.signingkey");
@@ -287,12 +290,12 @@ impl View {
         };
         let key = SigningKey::load(&path)?;
         if let Some(signers) = signers
-            && !signers.allows(principal.as_str(), key.public())
+            && !signers.allows(principal.as_str(), key.public(), at.as_second())
         {
             return Err(ViewError::KeyNotListed {
                 fingerprint: key.fingerprint(),
                 path,
-                listed_for: signers.principals_for(key.public()),
+                listed_for: signers.principals_for(key.public(), at.as_second()),
                 principal: principal.clone(),
             });
         }
@@ -317,7 +320,7 @@ impl View {
             return Ok(SignatureState::Unsigned);
         };
         let payload = self.repo.signed_payload(info.id)?;
-        Ok(match signers.check(Some(signature), &payload) {
+        Ok(match signers.check(Some(signature), &payload, info.time) {
             SignatureCheck::Good { principals, fingerprint } => {
                 SignatureState::Good { principals, fingerprint }
             }
