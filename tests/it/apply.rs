@@ -553,3 +553,34 @@ fn the_agent_follows_a_remote_state_repository_and_refuses_a_rewrite() {
     assert_eq!(third.status.code(), Some(1));
     assert!(stderr(&third).contains("rewrote the history of `main`"), "{}", stderr(&third));
 }
+
+/// A hostile template cannot spin or fill the disk: rendering has a step budget and an output
+/// limit; either fails naming the file, and the target keeps what it had.
+#[test]
+fn a_template_that_spins_or_floods_is_stopped_and_the_target_keeps_what_it_has() {
+    let w = World::new();
+    w.pin_dev(&w.web.clone());
+    assert_eq!(action(&w, &["apply", "dev"]), ApplyAction::Applied);
+    let kept = fs_err::read_link(w.current()).unwrap();
+    for (name, template, says) in [
+        (
+            "spin",
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "steps to render",
+        ),
+        (
+            "flood",
+            "{% for i in range(100000) %}{{ 'x' * 1000000 }}{% endfor %}",
+            "renders more than 67108864 bytes",
+        ),
+    ] {
+        let digest = w.build(&format!("6.6.{}", name.len()), |dir| {
+            fs_err::write(dir.join(format!("conf/{name}.conf")), template).unwrap();
+        });
+        w.pin_dev(&digest);
+        let err = w.fails(&["apply", "dev"], 1);
+        assert!(err.contains(&format!("conf/{name}.conf")), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+        assert_eq!(fs_err::read_link(w.current()).unwrap(), kept, "{name}: the target moved");
+    }
+}

@@ -119,6 +119,7 @@ pub(crate) fn render_tree(
     })?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_fuel(Some(LIMITS.fuel));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
@@ -135,6 +136,7 @@ pub(crate) fn render_tree(
         },
     };
     let mut rendered = Vec::new();
+    let mut total = 0u64;
     for file in &context.config.files {
         if file.kind != baton_model::FileKind::File || !globs.is_match(&file.path) {
             continue;
@@ -145,18 +147,72 @@ pub(crate) fn render_tree(
             line: None,
             message: format!("cannot read it as UTF-8 text: {e}"),
         })?;
-        let output =
-            env.render_named_str(&file.path, &source, &ctx).map_err(|e| ApplyError::Render {
+        let limit = LIMITS.file_bytes.min(LIMITS.bundle_bytes - total);
+        let mut out = Capped { bytes: Vec::new(), limit, over: false };
+        let result = env
+            .template_from_named_str(&file.path, &source)
+            .and_then(|template| template.render_captured_to(&ctx, &mut out).map(drop));
+        if let Err(e) = result {
+            let message = if out.over {
+                format!(
+                    "renders more than {limit} bytes (limits: {} per file, {} per bundle)",
+                    LIMITS.file_bytes, LIMITS.bundle_bytes
+                )
+            } else if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                format!(
+                    "took more than {} steps to render: a loop that does not end, or one too large for a file",
+                    LIMITS.fuel
+                )
+            } else {
+                render_message(&e)
+            };
+            return Err(ApplyError::Render {
                 file: file.path.clone(),
                 line: e.line(),
-                message: context.resolved.mask(&render_message(&e)),
-            })?;
+                message: context.resolved.mask(&message),
+            });
+        }
+        total += out.bytes.len() as u64;
+        let output = String::from_utf8(out.bytes).expect("holds because minijinja writes text");
         let mode = fs_err::metadata(&path)?.permissions().mode();
         let mode = if context.resolved.holds_secret(&output) { 0o600 } else { mode & 0o777 };
         write_file(&path, output.as_bytes(), mode)?;
         rendered.push(file.path.clone());
     }
     Ok(rendered)
+}
+
+/// What rendering may cost, so a hostile template cannot spin or fill the disk: minijinja fuel
+/// (instructions) per file, and output bytes per file and per bundle.
+struct RenderLimits {
+    fuel: u64,
+    file_bytes: u64,
+    bundle_bytes: u64,
+}
+
+const LIMITS: RenderLimits =
+    RenderLimits { fuel: 50_000_000, file_bytes: 64 << 20, bundle_bytes: 1 << 30 };
+
+/// A buffer that refuses to grow past `limit` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: u64,
+    over: bool,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("the rendering is over its size limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn render_message(error: &minijinja::Error) -> String {
