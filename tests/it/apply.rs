@@ -271,6 +271,11 @@ fn bad_input_is_refused_and_the_running_release_stays() {
 
 /// An exec target in place of staging's target.
 fn exec_staging(w: &World, command: &str, check: &str) {
+    exec_staging_within(w, command, check, "30s");
+}
+
+/// An exec target in place of staging's target, with a timeout.
+fn exec_staging_within(w: &World, command: &str, check: &str, timeout: &str) {
     let pipeline = w.state.join("baton.toml");
     let mut env = String::new();
     let lines: Vec<String> = fs_err::read_to_string(&pipeline)
@@ -281,7 +286,7 @@ fn exec_staging(w: &World, command: &str, check: &str) {
                 name.trim_matches('"').clone_into(&mut env);
             }
             if env == "staging" && line.starts_with("target = ") {
-                format!("target = {{ kind = \"exec\", command = {command}, check = {check}, timeout = \"30s\" }}")
+                format!("target = {{ kind = \"exec\", command = {command}, check = {check}, timeout = \"{timeout}\" }}")
             } else {
                 line.to_owned()
             }
@@ -583,4 +588,31 @@ fn a_template_that_spins_or_floods_is_stopped_and_the_target_keeps_what_it_has()
         assert!(err.contains(says), "{name}: {err}");
         assert_eq!(fs_err::read_link(w.current()).unwrap(), kept, "{name}: the target moved");
     }
+}
+
+/// A command that outlives its timeout is ended with everything it started: its process group
+/// gets TERM, then KILL, so no child keeps working after baton reported the failure. Its stderr
+/// tail is read as bytes (invalid UTF-8 shown lossily).
+#[test]
+fn a_timed_out_exec_command_ends_with_its_whole_process_group() {
+    let w = World::new();
+    let digest = w.build("1.4.2", |_| {});
+    let pid_file = w.tmp.path().join("background.pid");
+    // The child ignores TERM, as a stubborn tool would; the grandchild runs in the background.
+    let script = format!(
+        "trap '' TERM; sleep 300 & echo $! > {}; printf 'bad \\\\377 byte\\\\n' >&2; wait",
+        pid_file.display()
+    );
+    exec_staging_within(&w, &format!("[\"sh\", \"-c\", \"{script}\"]"), "[]", "1s");
+    w.pin_dev(&digest);
+    w.pin("staging", &digest);
+    let err = w.fails(&["apply", "staging"], 1);
+    assert!(err.contains("ran longer than 1s and was killed"), "{err}");
+    assert!(err.contains("bad \u{fffd} byte"), "the stderr tail, lossily: {err}");
+    let pid = fs_err::read_to_string(&pid_file).unwrap().trim().to_owned();
+    let alive = |pid: &str| {
+        fs_err::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.split(' ').nth(2).is_none_or(|state| state != "Z"))
+    };
+    assert!(!alive(&pid), "the background child {pid} outlived the timeout");
 }

@@ -1,9 +1,14 @@
 //! The exec target's runner: one argv in the rendered directory, with the `BATON_*` variables,
 //! a time limit, and the tail of its stderr (secrets masked) when it fails.
+//!
+//! The command runs in a process group of its own, so a timeout ends everything it started:
+//! TERM to the group, then KILL after a grace period. No child keeps working after baton has
+//! reported the failure.
 
 use std::{
+    os::unix::process::CommandExt,
     path::Path,
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -43,6 +48,7 @@ pub(crate) fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr_file.try_clone()?)
+        .process_group(0)
         .spawn()
         .map_err(|e| fail(format!("cannot be started: {e}"), String::new()))?;
     let started = Instant::now();
@@ -51,11 +57,10 @@ pub(crate) fn run(
             break status;
         }
         if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
+            end_group(&mut child);
             return Err(fail(
                 format!("ran longer than {}s and was killed", limit.as_secs()),
-                tail(stderr_file)?,
+                tail(stderr_file, resolved)?,
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -63,15 +68,37 @@ pub(crate) fn run(
     if status.success() {
         return Ok(());
     }
-    Err(fail(format!("failed ({status})"), tail(stderr_file)?))
+    Err(fail(format!("failed ({status})"), tail(stderr_file, resolved)?))
 }
 
-/// The last 20 lines of a command's stderr.
-fn tail(mut file: std::fs::File) -> std::io::Result<String> {
+/// How long a timed-out command's group has between TERM and KILL.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Ends the command's whole process group: TERM, then KILL once the grace period is over.
+fn end_group(child: &mut Child) {
+    let group = rustix::process::Pid::from_child(child);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The leader may be gone while others of its group still run: KILL the group regardless.
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    let _ = child.wait();
+}
+
+/// The last 20 lines of a command's stderr, from its last MiB read as bytes (invalid UTF-8
+/// shown lossily), masked before it is cut so no cut can split a secret out of its mask.
+fn tail(mut file: std::fs::File, resolved: &Resolved) -> std::io::Result<String> {
     use std::io::{Read, Seek};
-    file.seek(std::io::SeekFrom::Start(0))?;
-    let mut text = String::new();
-    file.take(1 << 20).read_to_string(&mut text)?;
+    let len = file.seek(std::io::SeekFrom::End(0))?;
+    file.seek(std::io::SeekFrom::Start(len.saturating_sub(1 << 20)))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = resolved.mask(&String::from_utf8_lossy(&bytes));
     let lines: Vec<&str> = text.lines().collect();
     Ok(lines[lines.len().saturating_sub(20)..].join("\n"))
 }
