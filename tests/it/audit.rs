@@ -734,3 +734,18 @@ fn pins_of_a_removed_environment_are_orphans_whose_stores_are_still_checked() {
     let found = checks(&audit(&w.state).1);
     assert!(found.contains(&"store qa/web".to_owned()), "the orphan's store is checked: {found:?}");
 }
+
+/// A shallow clone (as CI checkouts are) is reported with the next step, never a panic: the
+/// commits whose parents are missing cannot be judged.
+#[test]
+fn a_shallow_clone_is_a_finding_with_the_next_step() {
+    let w = baton_tests::World::chain();
+    let shallow = w.dir().join("shallow");
+    let url = format!("file://{}", w.state.display());
+    git(w.dir(), &["clone", "-q", "--depth", "2", &url, shallow.to_str().unwrap()]);
+    let output = run(&shallow, &["audit", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(4), "{}", baton_tests::stderr(&output));
+    let report = decode(&output);
+    let finding = report.findings.iter().find(|f| f.check.as_str() == "shallow").unwrap();
+    assert!(finding.found.contains("git fetch --unshallow"), "{finding:?}");
+}

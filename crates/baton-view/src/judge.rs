@@ -92,8 +92,15 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
         }
         let snapshot = Snapshot { commit: Some(info.id), tree: info.tree };
         // The first parent is in the walk already (it is reachable): no need to decode it again.
-        let parent =
-            info.parents.first().map(|p| Snapshot { commit: Some(*p), tree: history.trees[p] });
+        let parent = match info.parents.first().map(|p| (p, history.trees.get(p))) {
+            Some((p, Some(tree))) => Some(Snapshot { commit: Some(*p), tree: *tree }),
+            // A shallow clone: the parent is not here, so what this commit changed is unknown.
+            Some((p, None)) => {
+                history.findings.push(shallow(info, p));
+                continue;
+            }
+            None => None,
+        };
         let mut changes = Vec::new();
         for dir in Dir::BATON_WRITES {
             changed_files(view, parent.as_ref(), &snapshot, dir.as_str(), &mut changes)?;
@@ -171,6 +178,22 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
         }
     }
     Ok(history)
+}
+
+/// The finding of a shallow history: `info`'s parent is missing, so neither that commit nor
+/// anything before it can be judged.
+fn shallow(info: &CommitInfo, parent: &ObjectId) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        check: Check::Shallow,
+        environment: None,
+        bundle: None,
+        commit: Some(info.id.to_string()),
+        expected: "the whole history of the branch".into(),
+        found: format!(
+            "a shallow clone: parent {parent} is missing, so this commit and every one before it cannot be judged; run `git fetch --unshallow` and audit again"
+        ),
+    }
 }
 
 /// A `clock` finding when `info` is dated before its first parent.

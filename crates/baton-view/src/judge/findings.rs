@@ -74,6 +74,8 @@ pub enum Check {
     Tag,
     /// History rewritten under the branch.
     Rewrite,
+    /// A shallow clone: history the audit needs is missing.
+    Shallow,
     /// A pin of an environment `baton.toml` no longer defines: nothing applies or promotes it,
     /// and its store is still checked.
     Orphan,
@@ -117,6 +119,7 @@ impl Check {
             Check::Rewrite => "rewrite",
             Check::Clock => "clock",
             Check::Orphan => "orphan",
+            Check::Shallow => "shallow",
             Check::Target => "target",
             Check::Drift => "drift",
         }
