@@ -179,6 +179,20 @@ pub fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, public.trim().to_owned())
 }
 
+/// A hand commit of everything staged in `state`, signed by git itself with `key` when given.
+pub fn signed_commit(state: &Path, message: &str, key: Option<&Path>) {
+    let signing = key.map(|k| format!("user.signingkey={}", k.display()));
+    let mut args = Vec::new();
+    if let Some(signing) = &signing {
+        args.extend(["-c", "gpg.format=ssh", "-c", signing.as_str()]);
+    }
+    args.extend(["commit", "-q", "-m", message]);
+    if key.is_some() {
+        args.push("-S");
+    }
+    git(state, &args);
+}
+
 /// The path of a blob in `store` for bundle `name`.
 pub fn blob_path(store: &Path, name: &str, digest: &str) -> PathBuf {
     let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
@@ -432,6 +446,31 @@ impl World {
     /// Pins `digest` of web in `env` straight from `oci:build`, as `ci`.
     pub fn pin(&self, env: &str, digest: &str) -> baton_promote::Promotion {
         self.pin_as(env, digest, "ci")
+    }
+
+    /// Pins `digest` of web in prod from `store`, skipping the gates with break-glass `reason`,
+    /// as `principal`.
+    pub fn break_glass(
+        &self,
+        digest: &str,
+        store: &str,
+        reason: &str,
+        principal: &str,
+    ) -> baton_promote::Promotion {
+        self.typed(&[
+            "promote",
+            "web",
+            "--to",
+            "prod",
+            "--digest",
+            digest,
+            "--from-store",
+            store,
+            "--break-glass",
+            reason,
+            "--as",
+            principal,
+        ])
     }
 
     /// Pins `digest` of web in `env` straight from `oci:build`, as `principal`.

@@ -104,20 +104,7 @@ fn forged_trailers_do_not_make_a_promotion() {
 fn a_break_glass_is_admitted_and_applied() {
     let (w, stranger) = applied_prod_and_a_stranger();
     let to = format!("oci:{}", w.state.join("stores/prod").display());
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "prod",
-        "--digest",
-        &stranger,
-        "--from-store",
-        &to,
-        "--break-glass",
-        "INC-7 outage",
-        "--as",
-        "oncall",
-    ]);
+    w.break_glass(&stranger, &to, "INC-7 outage", "oncall");
     w.ok(&["apply", "prod"]);
     assert_eq!(applied_digest(&w).to_string(), stranger);
 }
@@ -159,4 +146,17 @@ fn params_changed_without_a_promotion_are_never_rendered() {
     // The audit reports the same change.
     let audit = w.fails(&["audit"], 4);
     assert!(audit.contains("params"), "{audit}");
+}
+
+#[test]
+fn a_pin_a_shallow_clone_cannot_judge_is_refused_with_the_next_step() {
+    let w = World::chain();
+    let shallow = w.dir().join("shallow");
+    let url = format!("file://{}", w.state.display());
+    git(w.dir(), &["clone", "-q", "--depth", "1", &url, shallow.to_str().unwrap()]);
+    let output = baton_tests::run(&shallow, &["apply", "prod"]);
+    assert_eq!(output.status.code(), Some(3), "{}", baton_tests::stderr(&output));
+    let err = baton_tests::stderr(&output);
+    assert!(err.contains("no commit in this clone's history wrote it"), "{err}");
+    assert!(err.contains("git fetch --unshallow"), "{err}");
 }

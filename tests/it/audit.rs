@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use baton_audit::{Check, Event, Finding, Report, Severity};
-use baton_tests::{World, build_json, example, git, run, stderr, stdout};
+use baton_tests::{World, build_json, example, git, run, signed_commit, stderr, stdout};
 use baton_view::GateName;
 
 /// web promoted through dev, staging and prod (two approvals), all by baton: the shared
@@ -108,20 +108,6 @@ fn recommit_dev_pin_as_baton(state: &Path, also: impl FnOnce()) {
     git(state, &["commit", "-q", "-m", &trailers]);
 }
 
-/// A hand commit of everything staged, signed by git with `key` when given.
-fn signed_commit(state: &Path, message: &str, key: Option<&Path>) {
-    let signing = key.map(|k| format!("user.signingkey={}", k.display()));
-    let mut args = Vec::new();
-    if let Some(signing) = &signing {
-        args.extend(["-c", "gpg.format=ssh", "-c", signing.as_str()]);
-    }
-    args.extend(["commit", "-q", "-m", message]);
-    if key.is_some() {
-        args.push("-S");
-    }
-    git(state, &args);
-}
-
 /// A new ed25519 key pair `dir/name` (and `.pub`).
 fn keygen(dir: &Path, name: &str) -> PathBuf {
     baton_tests::ssh_key(dir, name).0
@@ -215,24 +201,7 @@ fn break_glass_is_always_reported_but_does_not_fail() {
     let h = history();
     let from = format!("oci:{}", h.tmp.path().join("build").display());
     let break_glass = || {
-        let output = run(
-            &h.state,
-            &[
-                "promote",
-                "web",
-                "--to",
-                "prod",
-                "--digest",
-                &h.web,
-                "--from-store",
-                &from,
-                "--break-glass",
-                "INC-7",
-                "--as",
-                "oncall",
-            ],
-        );
-        assert!(output.status.success(), "{}", stderr(&output));
+        h.break_glass(&h.web, &from, "INC-7", "oncall");
     };
     // The digest is pinned already: a no-op. Break glass for a new params file instead.
     break_glass();

@@ -6,8 +6,8 @@ use std::path::Path;
 use baton_model::{Action, Trailers};
 use baton_promote::{Approval, Initialised, Promotion};
 use baton_tests::{
-    World, baton, build_json, git, registry, run, ssh_key, stderr, stdout, stdout_typed,
-    unique_path,
+    World, baton, build_json, git, registry, run, signed_commit, ssh_key, stderr, stdout,
+    stdout_typed, unique_path,
 };
 use baton_view::{BundleDiff, GateName, HistoryEntry, Signature, StatusRow};
 
@@ -178,20 +178,7 @@ fn break_glass_only_where_allowed_and_always_recorded() {
         s.fails(&["promote", "web", "--to", "staging", "--break-glass", "hotfix", "--as", "ci"], 3);
     assert!(err.contains("break-glass is not allowed for `staging`"), "{err}");
     // prod allows it: no approvals, not even a pin in staging.
-    let done: Promotion = s.typed(&[
-        "promote",
-        "web",
-        "--to",
-        "prod",
-        "--digest",
-        &s.web,
-        "--from-store",
-        &s.build_store(),
-        "--break-glass",
-        "INC-42 outage",
-        "--as",
-        "oncall@example.com",
-    ]);
+    let done = s.break_glass(&s.web, &s.build_store(), "INC-42 outage", "oncall@example.com");
     assert_eq!(done.action, Action::BreakGlass);
     let history: Vec<HistoryEntry> = s.typed(&["history", "prod"]);
     assert_eq!(history[0].action, Action::BreakGlass);
@@ -629,6 +616,22 @@ fn a_rollback_points_the_version_tag_at_the_digest_it_pins() {
     assert_eq!(report.status.code(), Some(0), "{}", stdout(&report));
 }
 
+/// A repository that requires signatures, `signers` its allowed-signers lines, with web promoted
+/// to dev and staging as `ci@example.com` signed with `ci`.
+fn signed_to_staging(w: &World, signers: &str, ci: &str) {
+    fs_err::create_dir_all(w.state.join(".baton")).unwrap();
+    fs_err::write(w.state.join(".baton/allowed_signers"), signers).unwrap();
+    w.commit("require signed commits");
+    let from = w.build_store();
+    let as_ci = ["--as", "ci@example.com", "--sign-key", ci];
+    let mut dev = vec!["promote", "web", "--to", "dev", "--digest", &w.web, "--from-store", &from];
+    dev.extend(as_ci);
+    w.ok(&dev);
+    let mut staging = vec!["promote", "web", "--to", "staging"];
+    staging.extend(as_ci);
+    w.ok(&staging);
+}
+
 /// Where signatures are required, four eyes are counted by key: one key listed for two
 /// principals counts once, and an approval signed with the promoter's key never counts. The
 /// audit weighs the same approvals the same way.
@@ -640,39 +643,20 @@ fn approvals_count_distinct_keys_other_than_the_promoters() {
     let (ci, ci_pub) = ssh_key(&keys, "ci");
     let (shared, shared_pub) = ssh_key(&keys, "shared");
     let (dave, dave_pub) = ssh_key(&keys, "dave");
-    fs_err::create_dir_all(w.state.join(".baton")).unwrap();
-    fs_err::write(
-        w.state.join(".baton/allowed_signers"),
-        format!(
+    let (ci, shared, dave) =
+        (ci.to_str().unwrap(), shared.to_str().unwrap(), dave.to_str().unwrap());
+    signed_to_staging(
+        &w,
+        &format!(
             "ci@example.com,carol@example.com {ci_pub}\nalice@example.com,bob@example.com {shared_pub}\ndave@example.com {dave_pub}\n"
         ),
-    )
-    .unwrap();
-    w.commit("require signed commits");
-    let key = |k: &Path| k.to_str().unwrap().to_owned();
-    let from = w.build_store();
-    let (ci, shared, dave) = (key(&ci), key(&shared), key(&dave));
-    let web = w.web.clone();
-    let as_ci = ["--as", "ci@example.com", "--sign-key", &ci];
-    let promote = |to: &str| -> Vec<String> {
-        let mut args = vec!["promote", "web", "--to", to];
-        if to == "dev" {
-            args.extend(["--digest", &web, "--from-store", &from]);
-        }
-        args.extend(as_ci);
-        args.into_iter().map(str::to_owned).collect()
-    };
-    for to in ["dev", "staging"] {
-        let args = promote(to);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        w.ok(&args);
-    }
-    for (who, key) in [("alice", &shared), ("bob", &shared), ("carol", &ci)] {
+        ci,
+    );
+    for (who, key) in [("alice", shared), ("bob", shared), ("carol", ci)] {
         let principal = format!("{who}@example.com");
         w.ok(&["approve", "web", "--env", "prod", "--as", &principal, "--sign-key", key]);
     }
-    let prod = promote("prod");
-    let prod: Vec<&str> = prod.iter().map(String::as_str).collect();
+    let prod = ["promote", "web", "--to", "prod", "--as", "ci@example.com", "--sign-key", ci];
     let err = w.fails(&prod, 3);
     assert!(err.contains("1 of 2 counted (alice@example.com)"), "{err}");
     assert!(
@@ -682,7 +666,7 @@ fn approvals_count_distinct_keys_other_than_the_promoters() {
         "{err}"
     );
     assert!(err.contains("`carol@example.com` (signed with the promoter's own key"), "{err}");
-    w.ok(&["approve", "web", "--env", "prod", "--as", "dave@example.com", "--sign-key", &dave]);
+    w.ok(&["approve", "web", "--env", "prod", "--as", "dave@example.com", "--sign-key", dave]);
     w.ok(&prod);
     let output = w.baton(&["audit", "--output", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
@@ -715,40 +699,30 @@ fn a_retired_key_neither_signs_nor_approves() {
     let (ci, ci_pub) = ssh_key(&keys, "ci");
     let (alice, alice_pub) = ssh_key(&keys, "alice");
     let (bob, bob_pub) = ssh_key(&keys, "bob");
-    fs_err::create_dir_all(w.state.join(".baton")).unwrap();
-    fs_err::write(
-        w.state.join(".baton/allowed_signers"),
-        format!(
+    let (ci, alice) = (ci.to_str().unwrap(), alice.to_str().unwrap());
+    // Bob's key was retired at the new year.
+    signed_to_staging(
+        &w,
+        &format!(
             "ci@example.com {ci_pub}\nalice@example.com {alice_pub}\nbob@example.com valid-before=\"20260101Z\" {bob_pub}\n"
         ),
-    )
-    .unwrap();
-    w.commit("require signed commits; bob's key retired at the new year");
-    let (ci, alice, bob) = (ci.to_str().unwrap(), alice.to_str().unwrap(), bob.to_str().unwrap());
-    let from = w.build_store();
-    let web = w.web.clone();
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "dev",
-        "--digest",
-        &web,
-        "--from-store",
-        &from,
-        "--as",
-        "ci@example.com",
-        "--sign-key",
         ci,
-    ]);
-    w.ok(&["promote", "web", "--to", "staging", "--as", "ci@example.com", "--sign-key", ci]);
-    w.ok(&["approve", "web", "--env", "prod", "--as", "alice@example.com", "--sign-key", alice]);
-    let err = w.fails(
-        &["approve", "web", "--env", "prod", "--as", "bob@example.com", "--sign-key", bob],
-        1,
     );
+    w.ok(&["approve", "web", "--env", "prod", "--as", "alice@example.com", "--sign-key", alice]);
+    let bob_approves = [
+        "approve",
+        "web",
+        "--env",
+        "prod",
+        "--as",
+        "bob@example.com",
+        "--sign-key",
+        bob.to_str().unwrap(),
+    ];
+    let err = w.fails(&bob_approves, 1);
     assert!(err.contains("is not listed in .baton/allowed_signers"), "{err}");
     // Bob's approval forged by hand, signed with the retired key, as baton would have written it.
+    let web = w.web.clone();
     let dir = w.state.join(format!("approvals/prod/web/{}", web.trim_start_matches("sha256:")));
     let alice_file = fs_err::read_to_string(dir.join("alice@example.com.toml")).unwrap();
     fs_err::write(
@@ -769,20 +743,7 @@ fn a_retired_key_neither_signs_nor_approves() {
         reason: None,
     };
     git(&w.state, &["add", "-A"]);
-    git(
-        &w.state,
-        &[
-            "-c",
-            "gpg.format=ssh",
-            "-c",
-            &format!("user.signingkey={bob}"),
-            "commit",
-            "-q",
-            "-S",
-            "-m",
-            &trailers.message("approve web for prod"),
-        ],
-    );
+    signed_commit(&w.state, &trailers.message("approve web for prod"), Some(&bob));
     let err =
         w.fails(&["promote", "web", "--to", "prod", "--as", "ci@example.com", "--sign-key", ci], 3);
     assert!(err.contains("1 of 2 counted (alice@example.com)"), "{err}");

@@ -36,20 +36,7 @@ fn a_break_glass_reason_is_shown_escaped() {
     let from = w.build_store();
     let digest = w.build("9.9.9", |_| {});
     let reason = format!("{HOSTILE}\nerror [hand-edit] forged line");
-    w.ok(&[
-        "promote",
-        "web",
-        "--to",
-        "prod",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--break-glass",
-        &reason,
-        "--as",
-        "oncall",
-    ]);
+    w.break_glass(&digest, &from, &reason, "oncall");
     let output = w.baton(&["audit"]);
     let text = stdout(&output);
     assert_inert(&text);

@@ -38,10 +38,22 @@ pub enum ApplyError {
         bundle: BundleName,
         /// The pinned digest.
         digest: Digest,
-        /// The commit that wrote the pin (`none` when no commit of the history did).
-        commit: String,
+        /// The commit that wrote the pin.
+        commit: baton_state::ObjectId,
         /// The judge's error findings for that commit.
         reasons: Vec<baton_view::judge::Finding>,
+    },
+    /// No commit of the history here wrote the pin, so it cannot be judged: a shallow clone.
+    #[error(
+        "`{env}` pins `{bundle}` at {digest}, but no commit in this clone's history wrote it, so baton cannot judge it and applies nothing; the target keeps what it has. A shallow clone lacks the history: run `git fetch --unshallow`"
+    )]
+    Unjudged {
+        /// The environment.
+        env: EnvName,
+        /// The bundle.
+        bundle: BundleName,
+        /// The pinned digest.
+        digest: Digest,
     },
     /// The environment pins nothing at all.
     #[error("`{env}` pins no bundle yet: nothing to apply")]

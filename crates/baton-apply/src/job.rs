@@ -1,7 +1,10 @@
 //! What the applier is asked to act on: the bundles of an environment, each with its pin and
 //! its home on the target.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
 use baton_model::{BundleName, Digest, EnvName, Environment, StateRecord};
 use baton_state::ObjectId;
@@ -85,12 +88,20 @@ fn admitted(
     let root = view.repo.paths_root().to_string_lossy().into_owned();
     let dir =
         applied_dir.join(".admitted").join(Digest::of(root.as_bytes()).short()).join(env.as_str());
+    // The pin files' blob ids by path, from one listing of the environment's directory.
+    let dir_of_pins = baton_model::layout::pins_dir(env);
+    let ids: HashMap<String, ObjectId> = view
+        .repo
+        .list(&view.snapshot, &dir_of_pins)
+        .map_err(ViewError::from)?
+        .into_iter()
+        .map(|(name, _, id)| (format!("{dir_of_pins}/{name}"), id))
+        .collect();
     let mut verdicts: Vec<Option<ObjectId>> = Vec::new();
     let mut unknown = Vec::new();
     let mut blobs = Vec::new();
     for pin in &pins {
-        let path = state_path(env, &pin.bundle);
-        let blob = view.repo.blob_id_in(view.snapshot.tree, &path).map_err(ViewError::from)?;
+        let blob = ids.get(&state_path(env, &pin.bundle)).copied();
         let remembered = fs_err::read_to_string(dir.join(pin.bundle.as_str())).ok();
         let known = match (blob, remembered.as_deref().and_then(|r| r.split_once(' '))) {
             (Some(blob), Some((was, commit)))
@@ -111,17 +122,22 @@ fn admitted(
         for (admission, blob) in
             baton_view::judge::admit(view, env, unknown)?.into_iter().zip(blobs)
         {
-            let commit =
-                admission.commit.as_deref().and_then(|c| ObjectId::from_hex(c.as_bytes()).ok());
-            let (Some(commit), true) = (commit, admission.admitted()) else {
+            let Some(commit) = admission.commit else {
+                return Err(ApplyError::Unjudged {
+                    env: env.clone(),
+                    bundle: admission.pin.bundle,
+                    digest: admission.pin.digest,
+                });
+            };
+            if !admission.refusals.is_empty() {
                 return Err(ApplyError::NotAdmitted {
                     env: env.clone(),
                     bundle: admission.pin.bundle,
                     digest: admission.pin.digest,
-                    commit: admission.commit.unwrap_or_else(|| "none".into()),
+                    commit,
                     reasons: admission.refusals,
                 });
-            };
+            }
             // Remembering is an optimisation: a verdict that cannot be written is reached again.
             if let Some(blob) = blob
                 && fs_err::create_dir_all(&dir).is_ok()

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use baton_bundle::{Limits, verify_bundle};
-use baton_model::{BundleName, Digest, EnvName, Selector, StateRecord, StoreLocation};
+use baton_model::{BundleName, Digest, EnvName, Selector, StatePath, StateRecord, StoreLocation};
 use baton_store::{RegistryOptions, Store};
 use baton_target::{Home, drift};
 use baton_view::{View, commit_time, judge::History, params_digest, params_path, resolve_store};
@@ -118,11 +118,10 @@ pub(crate) fn pins(
     let mut pins = Vec::new();
     for env in defined.iter().chain(&orphaned) {
         for (path, parsed) in view.pin_files_in(env)? {
-            let bundle = path
-                .rsplit('/')
-                .next()
-                .and_then(|f| f.strip_suffix(".toml"))
-                .and_then(|b| b.parse::<BundleName>().ok());
+            let bundle = match StatePath::parse(&path) {
+                Some(StatePath::Pin { bundle, .. }) => Some(bundle),
+                _ => None,
+            };
             if !bundle.as_ref().is_none_or(|b| scope.covers(env, b)) {
                 continue;
             }
@@ -135,7 +134,15 @@ pub(crate) fn pins(
                         bundle.as_ref(),
                         commit.clone(),
                         "a pin written by baton".into(),
-                        format!("{e}: {}", causes(&e)),
+                        std::iter::once(e.to_string())
+                            .chain(
+                                std::iter::successors(std::error::Error::source(&e), |c| {
+                                    c.source()
+                                })
+                                .map(ToString::to_string),
+                            )
+                            .collect::<Vec<_>>()
+                            .join(": "),
                     ));
                     continue;
                 }
@@ -154,17 +161,6 @@ pub(crate) fn pins(
         }
     }
     Ok(pins)
-}
-
-/// The causes of `error`, joined.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut out = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push(cause.to_string());
-        source = cause.source();
-    }
-    out.join(": ")
 }
 
 /// Re-hashes bundles in their stores: the current pins, and with `deep` every digest ever

@@ -100,7 +100,7 @@ pub enum PromoteError {
     },
     /// The branch head is dated after this machine's clock.
     #[error(
-        "the state branch's head {commit} is dated {head}, {seconds} s after this machine's clock ({now}), more than the 300 s a concurrent writer explains; baton never writes a commit dated before its parent, because gates count time by commit dates: check this machine's clock (NTP) and the head's date (`git log -1 --format=%ci`), then run again"
+        "the state branch's head {commit} is dated {head}, {seconds} s after this machine's clock ({now}), more than the {allowance} s a concurrent writer explains; baton never writes a commit dated before its parent, because gates count time by commit dates: check this machine's clock (NTP) and the head's date (`git log -1 --format=%ci`), then run again"
     )]
     HeadInTheFuture {
         /// The head commit.
@@ -111,6 +111,8 @@ pub enum PromoteError {
         now: jiff::Timestamp,
         /// How far ahead the head is.
         seconds: i64,
+        /// How far ahead a head may be (a concurrent writer's commit).
+        allowance: i64,
     },
     /// `baton init` where a pipeline exists.
     #[error("`{}` already has a baton.toml: nothing to initialise", path.display())]

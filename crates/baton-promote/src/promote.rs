@@ -620,6 +620,7 @@ fn effective_at(view: &View, now: Timestamp) -> Result<Timestamp, PromoteError> 
             head: baton_view::commit_time(head_time),
             now,
             seconds,
+            allowance: CLOCK_ALLOWANCE_SECONDS,
         });
     }
     Ok(if seconds > 0 { baton_view::commit_time(head_time) } else { now })

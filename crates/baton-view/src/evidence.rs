@@ -3,7 +3,6 @@
 //! [`crate::evaluate`].
 
 use baton_model::{BundleName, Digest, Environment, Principal};
-use jiff::Timestamp;
 
 use crate::{Evidence, RecordedApproval, UpstreamEvidence, View, ViewError};
 
@@ -25,7 +24,7 @@ impl View {
                 // When it was pinned upstream: the most recent baton commit that pinned it there.
                 let events = self
                     .pin_events(|t| t.to == *up && t.bundle == *bundle && t.digest == *digest, 1)?;
-                let pinned_at = events.first().and_then(|e| Timestamp::from_second(e.time).ok());
+                let pinned_at = events.first().map(|e| crate::commit_time(e.time));
                 Some(UpstreamEvidence { env: up.clone(), current, pinned_at })
             }
             None => None,

@@ -10,7 +10,6 @@ use baton_model::{
     StateRecord, StoreLocation, Trailers,
 };
 use baton_state::{AllowedSigners, CommitInfo, ObjectId, Snapshot};
-use jiff::Timestamp;
 
 mod findings;
 
@@ -216,23 +215,17 @@ fn dated_before_parent(info: &CommitInfo, times: &HashMap<ObjectId, i64>) -> Opt
     })
 }
 
-/// The judge's verdict on the commit that wrote one current pin.
+/// The judge's verdict on the commit that wrote one current pin: admitted when the commit is
+/// known and nothing refuses it.
 #[derive(Clone, Debug)]
 pub struct Admission {
     /// The pin.
     pub pin: StateRecord,
-    /// The commit that wrote it, when the history holds one.
-    pub commit: Option<String>,
+    /// The commit that wrote it, when the history holds one (a shallow clone may not).
+    pub commit: Option<ObjectId>,
     /// Why a baton promotion would not have written it: the error findings of that commit for
     /// this pin (empty when it is admitted; a break-glass is a notice and admits).
     pub refusals: Vec<Finding>,
-}
-
-impl Admission {
-    /// True when the applier may act on the pin.
-    pub fn admitted(&self) -> bool {
-        self.commit.is_some() && self.refusals.is_empty()
-    }
 }
 
 /// Judges the commits that wrote the current pins of `env` (every bundle, or one), exactly as
@@ -256,7 +249,8 @@ pub fn admit(
                 .iter()
                 .rev()
                 .find(|e| e.environment == *env && e.bundle == pin.bundle)
-                .map(|e| e.commit.clone());
+                .and_then(|e| ObjectId::from_hex(e.commit.as_bytes()).ok());
+            let written_by = commit.map(|c| c.to_string());
             let refusals = history
                 .findings
                 .iter()
@@ -265,7 +259,7 @@ pub fn admit(
                         && f.environment.as_ref() == Some(env)
                         && f.bundle.as_ref() == Some(&pin.bundle)
                         && f.commit.is_some()
-                        && f.commit == commit
+                        && f.commit == written_by
                 })
                 .cloned()
                 .collect();
@@ -588,7 +582,7 @@ impl CommitContext<'_> {
         if !self.signed_by(principal.as_str(), &finding, findings)? {
             invalid.get_or_insert_with(|| format!("not signed by a key listed for `{principal}`"));
         }
-        let at = Timestamp::from_second(self.info.time).ok();
+        let at = Some(commit_time(self.info.time));
         let key = if self.signers.is_some() {
             self.signature()?.key_for(principal.as_str())
         } else {
@@ -691,9 +685,7 @@ impl CommitContext<'_> {
             upstream: environment.upstream.as_ref().map(|up| UpstreamEvidence {
                 env: up.clone(),
                 current: history.current.get(&(up.clone(), bundle.clone())).cloned(),
-                pinned_at: history
-                    .held_at(up, bundle, &record.digest)
-                    .and_then(|at| Timestamp::from_second(at).ok()),
+                pinned_at: history.held_at(up, bundle, &record.digest).map(commit_time),
             }),
             approvals: recorded,
             // `--allow-superseded` is the promoter's to give and is not recorded: a digest the
@@ -711,7 +703,7 @@ impl CommitContext<'_> {
                 why_not,
             });
         }
-        let at = Timestamp::from_second(self.info.time).unwrap_or(Timestamp::UNIX_EPOCH);
+        let at = commit_time(self.info.time);
         let outcomes = evaluate(environment, bundle, &record.digest, &evidence, at);
         let error = self.error_about(env, bundle);
         for outcome in outcomes.iter().filter(|o| !o.held) {

@@ -488,8 +488,8 @@ fn parse_pin(path: &str, bytes: &[u8]) -> Result<StateRecord, ViewError> {
 }
 
 /// A commit time (seconds since the epoch, as git records it) as a timestamp. git accepts any
-/// 64-bit time; one beyond jiff's range (years -9999 to 9999) is shown at the range's edge,
-/// because it is only displayed: the gates compare seconds, never these values.
+/// 64-bit time; one beyond jiff's range (years -9999 to 9999) is taken at the range's edge, the
+/// one way every report and gate reads such a date.
 pub fn commit_time(seconds: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_second(seconds).unwrap_or(if seconds < 0 {
         jiff::Timestamp::MIN

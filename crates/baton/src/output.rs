@@ -117,59 +117,64 @@ pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
 /// What to run next, when the failure is a store's and the store error knows (`baton bundle list
 /// --store …`, `baton bundle verify …`). Printed after the causes, and the JSON document's `hint`.
 pub(crate) fn next_step(error: &anyhow::Error) -> Option<String> {
-    error.chain().find_map(store_error).and_then(baton_store::StoreError::next_step)
+    error
+        .chain()
+        .map(unwrapped)
+        .find_map(|cause| cause.downcast_ref::<baton_store::StoreError>())
+        .and_then(baton_store::StoreError::next_step)
 }
 
-/// The store error in `cause`, itself or behind a wrapper variant (transparent wrappers hide what
-/// they wrap from the chain, and a boxed source is a `Box<StoreError>` there).
-fn store_error<'a>(
+/// The error `cause` stands for: a variant that only wraps another crate's error is
+/// `#[error(transparent)]`, so the chain never shows what it wraps; this looks through such
+/// variants (and through a boxed store error) to the error itself.
+fn unwrapped<'a>(
     cause: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a baton_store::StoreError> {
+) -> &'a (dyn std::error::Error + 'static) {
     use baton_apply::ApplyError as A;
     use baton_promote::PromoteError as P;
-    use baton_store::StoreError;
     use baton_view::ViewError as V;
-    let of_view = |e: &'a V| match e {
-        V::Store(store) => Some(store),
-        _ => None,
-    };
-    if let Some(e) = cause.downcast_ref::<StoreError>() {
-        return Some(e);
-    }
-    if let Some(e) = cause.downcast_ref::<Box<StoreError>>() {
-        return Some(e);
-    }
-    if let Some(e) = cause.downcast_ref::<V>() {
-        return of_view(e);
-    }
-    match (cause.downcast_ref::<A>(), cause.downcast_ref::<P>()) {
-        (Some(A::Store(e)), _) | (_, Some(P::Store(e))) => Some(e),
-        (Some(A::State(e)), _) | (_, Some(P::View(e))) => of_view(e),
-        _ => None,
-    }
+    let inner: Option<&'a (dyn std::error::Error + 'static)> =
+        if let Some(e) = cause.downcast_ref::<A>() {
+            match e {
+                A::State(e) => Some(e),
+                A::Store(e) => Some(e),
+                A::Target(e) => Some(e),
+                _ => None,
+            }
+        } else if let Some(e) = cause.downcast_ref::<P>() {
+            match e {
+                P::State(e) => Some(e),
+                P::Store(e) => Some(e),
+                P::View(e) => Some(e),
+                _ => None,
+            }
+        } else if let Some(e) = cause.downcast_ref::<V>() {
+            match e {
+                V::State(e) => Some(e),
+                V::Store(e) => Some(e),
+                _ => None,
+            }
+        } else if let Some(e) = cause.downcast_ref::<Box<baton_store::StoreError>>() {
+            Some(&**e)
+        } else {
+            None
+        };
+    inner.map_or(cause, unwrapped)
 }
 
-/// Which part failed: the outermost baton error of the chain decides, looking through the
-/// variants that only wrap another crate's error (they are transparent, so the chain skips what
-/// they wrap).
+/// Which part failed: the outermost baton error of the chain decides, seen through the variants
+/// that only wrap another crate's error ([`unwrapped`]).
 pub(crate) fn kind_of(error: &anyhow::Error) -> ErrorKind {
     use baton_apply::ApplyError as A;
     use baton_build::BuildError as B;
     use baton_promote::PromoteError as P;
-    for cause in error.chain() {
+    for cause in error.chain().map(unwrapped) {
         if let Some(e) = cause.downcast_ref::<P>() {
-            return match e {
-                _ if e.is_refusal() => ErrorKind::Refused,
-                P::View(view) => view_kind(view),
-                P::Store(_) => ErrorKind::Store,
-                _ => ErrorKind::State,
-            };
+            return if e.is_refusal() { ErrorKind::Refused } else { ErrorKind::State };
         }
         if let Some(e) = cause.downcast_ref::<A>() {
             return match e {
-                A::State(view) => view_kind(view),
-                A::Store(_) => ErrorKind::Store,
-                A::NotAdmitted { .. } => ErrorKind::Refused,
+                A::NotAdmitted { .. } | A::Unjudged { .. } => ErrorKind::Refused,
                 _ => ErrorKind::Target,
             };
         }
@@ -202,7 +207,7 @@ pub(crate) fn kind_of(error: &anyhow::Error) -> ErrorKind {
 fn view_kind(error: &baton_view::ViewError) -> ErrorKind {
     use baton_view::ViewError as V;
     match error {
-        V::Store(_) | V::NotInStore { .. } => ErrorKind::Store,
+        V::NotInStore { .. } => ErrorKind::Store,
         V::BadBundle { .. } | V::WrongBundle { .. } => ErrorKind::Bundle,
         _ => ErrorKind::State,
     }
