@@ -88,7 +88,17 @@ fn end_group(child: &mut Child) {
     // The leader may be gone while others of its group still run: KILL the group regardless.
     let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     let _ = child.wait();
+    // KILL is delivered asynchronously: wait until the group is empty, so nothing of it still
+    // runs when the failure is reported. An orphan that nobody reaps stays a zombie in the group,
+    // so the wait is bounded.
+    let deadline = Instant::now() + REAP;
+    while rustix::process::test_kill_process_group(group).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
+
+/// How long baton waits, after KILL, for the members of a command's group to be gone.
+const REAP: Duration = Duration::from_secs(1);
 
 /// The last 20 lines of a command's stderr, from its last MiB read as bytes (invalid UTF-8
 /// shown lossily), masked before it is cut so no cut can split a secret out of its mask.
