@@ -182,10 +182,11 @@ fn a_secret_reaches_only_its_rendered_file() {
         outputs.push_str(&stdout(&output));
         outputs.push_str(&stderr(&output));
     }
-    // The plan of a change shows the key masked.
+    // The plan of a change names the key file, its content hidden.
     fs_err::write(w.current().join("conf/tls.key"), "old\n").unwrap();
     let plan = stdout(&w.baton(&["plan", "dev"]));
-    assert!(plan.contains("+***"), "{plan}");
+    assert!(plan.contains("Secret file conf/tls.key differs (content hidden)"), "{plan}");
+    assert!(!plan.contains("old"), "{plan}");
     outputs.push_str(&plan);
     assert!(!outputs.contains(SECRET), "a secret was printed:\n{outputs}");
 

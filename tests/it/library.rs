@@ -23,6 +23,7 @@ fn apply_records_the_instant_it_was_given_and_drift_and_reconcile_read_it_back()
         applied_dir: w.dir().join("applied"),
         registry: &registry,
         lookup: &lookup,
+        secrets_dir: None,
         progress: &progress,
         clock: &clock,
     };

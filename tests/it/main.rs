@@ -16,6 +16,7 @@ mod library;
 mod promote;
 mod provenance;
 mod registry;
+mod secrets;
 mod snapshots;
 mod terminal;
 mod tidy;

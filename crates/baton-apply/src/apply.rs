@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ApplyError, ApplyOptions,
     exec::run,
-    fetch::{Staged, fetch_and_render},
+    fetch::{KeyUse, Staged, fetch_and_render},
     job::{Job, jobs},
     render::Resolved,
 };
@@ -136,6 +136,13 @@ pub(crate) fn apply_one(
         Some(Target::Exec { command, check, timeout }) => {
             let dir = home.release(&record.release);
             let limit = Duration::from_secs(timeout.map_or(600, baton_model::Duration::seconds));
+            // The log is of this apply's commands only.
+            match fs_err::remove_file(home.log_path(&record.release)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(home.io(e).into());
+                }
+                _ => {}
+            }
             if !check.is_empty() {
                 run(job, "check", check, &dir, &record, limit, &resolved)?;
             }
@@ -160,8 +167,8 @@ fn render_release(
 ) -> Result<(AppliedRecord, Resolved), ApplyError> {
     let home = &job.home;
     let releases = home.releases();
-    let Staged { opened, resolved, params_digest, staging, files } =
-        fetch_and_render(job, options, &releases)?;
+    let Staged { opened, resolved, params_digest, staging, files, secret } =
+        fetch_and_render(job, options, &releases, KeyUse::Make)?;
     let tree = tree_digest(&files);
     let id = format!("{}-{}", job.pin.digest.short(), tree.short());
     let mut release = id.clone();
@@ -175,7 +182,7 @@ fn render_release(
         // one is left for pruning; the new release gets the next free name, so `current` never
         // points at a directory being replaced.
         let intact = drifted != Some(release.as_str())
-            && compare(&files, &hash_tree(&dir).map_err(|e| home.io(e))?).is_empty();
+            && compare(&files, &hash_tree(&dir, &secret).map_err(|e| home.io(e))?).is_empty();
         if intact {
             reuse = true;
             break;

@@ -4,6 +4,10 @@
 //! The command runs in a process group of its own, so a timeout ends everything it started:
 //! TERM to the group, then KILL after a grace period. No child keeps working after baton has
 //! reported the failure.
+//!
+//! What the command printed is kept, masked, beside the release's record
+//! (`.releases/<release>.log`, 0600: the last 4 MiB of each stream) and logged line by line at
+//! `-v`, so an operator can read what terraform or kubectl said.
 
 use std::{
     os::unix::process::CommandExt,
@@ -37,6 +41,7 @@ pub(crate) fn run(
         return Err(fail("is empty in baton.toml".into(), String::new()));
     };
     let stderr_file = tempfile::tempfile()?;
+    let stdout_file = tempfile::tempfile()?;
     let mut child = Command::new(program)
         .args(arguments)
         .current_dir(dir)
@@ -46,7 +51,7 @@ pub(crate) fn run(
         .env("BATON_DIGEST", record.digest.to_string())
         .env("BATON_RENDERED_DIR", dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout_file.try_clone()?)
         .stderr(stderr_file.try_clone()?)
         .process_group(0)
         .spawn()
@@ -54,21 +59,74 @@ pub(crate) fn run(
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {
-            break status;
+            break Some(status);
         }
         if started.elapsed() > limit {
             end_group(&mut child);
-            return Err(fail(
-                format!("ran longer than {}s and was killed", limit.as_secs()),
-                tail(stderr_file, resolved)?,
-            ));
+            break None;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    if status.success() {
-        return Ok(());
+    let outcome = match status {
+        Some(status) if status.success() => "succeeded".to_owned(),
+        Some(status) => format!("failed ({status})"),
+        None => format!("ran longer than {}s and was killed", limit.as_secs()),
+    };
+    let stdout = masked_tail(stdout_file, LOG_BYTES, resolved)?;
+    let stderr = masked_tail(stderr_file, LOG_BYTES, resolved)?;
+    keep_log(job, what, &shown, &outcome, &stdout, &stderr, record)?;
+    match status {
+        Some(status) if status.success() => Ok(()),
+        _ => {
+            let lines: Vec<&str> = stderr.lines().collect();
+            Err(fail(outcome, lines[lines.len().saturating_sub(20)..].join("\n")))
+        }
     }
-    Err(fail(format!("failed ({status})"), tail(stderr_file, resolved)?))
+}
+
+/// How much of each stream a log keeps: its last 4 MiB.
+const LOG_BYTES: u64 = 4 << 20;
+
+/// Logs what the command printed at `-v` and appends it to the release's log (0600).
+fn keep_log(
+    job: &Job<'_>,
+    what: &str,
+    command: &str,
+    outcome: &str,
+    stdout: &str,
+    stderr: &str,
+    record: &AppliedRecord,
+) -> Result<(), ApplyError> {
+    for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
+        for line in text.lines() {
+            tracing::info!(bundle = %job.pin.bundle, what, stream, "{}", escape_controls(line));
+        }
+    }
+    let path = job.home.log_path(&record.release);
+    let mut log = std::fs::OpenOptions::new();
+    log.create(true).append(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut log, 0o600);
+    let mut log = log.open(&path).map_err(|e| job.home.io(e))?;
+    let text = format!(
+        "== {what}: {command}: {outcome}\n== stdout\n{stdout}{}== stderr\n{stderr}{}",
+        if stdout.is_empty() || stdout.ends_with('\n') { "" } else { "\n" },
+        if stderr.is_empty() || stderr.ends_with('\n') { "" } else { "\n" },
+    );
+    std::io::Write::write_all(&mut log, text.as_bytes())
+        .and_then(|()| log.sync_all())
+        .map_err(|e| job.home.io(e))?;
+    Ok(())
+}
+
+/// `line` with control characters (but tab) escaped, so a command cannot drive the terminal.
+fn escape_controls(line: &str) -> String {
+    line.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control() && c != '\t';
+            let shown: Vec<char> = if escaped { c.escape_default().collect() } else { vec![c] };
+            shown
+        })
+        .collect()
 }
 
 /// How long a timed-out command's group has between TERM and KILL.
@@ -100,15 +158,29 @@ fn end_group(child: &mut Child) {
 /// How long baton waits, after KILL, for the members of a command's group to be gone.
 const REAP: Duration = Duration::from_secs(1);
 
-/// The last 20 lines of a command's stderr, from its last MiB read as bytes (invalid UTF-8
-/// shown lossily), masked before it is cut so no cut can split a secret out of its mask.
-fn tail(mut file: std::fs::File, resolved: &Resolved) -> std::io::Result<String> {
+/// About the last `keep` bytes of what a command wrote to `file`, read as bytes (invalid UTF-8
+/// shown lossily) and masked before anything is cut: the window read is longer than `keep` by
+/// the longest secret, and after masking that much is dropped from its front (then up to the
+/// next line), so a secret cut by the window's edge is never shown in part.
+fn masked_tail(mut file: std::fs::File, keep: u64, resolved: &Resolved) -> std::io::Result<String> {
     use std::io::{Read, Seek};
+    let margin = resolved.longest_secret();
     let len = file.seek(std::io::SeekFrom::End(0))?;
-    file.seek(std::io::SeekFrom::Start(len.saturating_sub(1 << 20)))?;
+    let start = len.saturating_sub(keep + margin as u64);
+    file.seek(std::io::SeekFrom::Start(start))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     let text = resolved.mask(&String::from_utf8_lossy(&bytes));
-    let lines: Vec<&str> = text.lines().collect();
-    Ok(lines[lines.len().saturating_sub(20)..].join("\n"))
+    if start == 0 {
+        return Ok(text);
+    }
+    // The masked text begins with the window's first bytes unchanged up to its first mask, and
+    // a mask is never longer than what it replaced: dropping `margin` bytes drops any part of a
+    // secret the window cut.
+    let mut cut = margin.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    let rest = &text[cut..];
+    Ok(rest.split_once('\n').map_or(rest, |(_, after)| after).to_owned())
 }

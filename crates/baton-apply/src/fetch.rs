@@ -6,14 +6,21 @@ use std::path::Path;
 use baton_bundle::{Limits, Opened, UnpackError, open_bundle, unpack};
 use baton_model::BundleName;
 use baton_store::{LayoutStore, Store, copy};
-use baton_target::{Tree, tree_of_release};
+use baton_target::{SecretFiles, TargetKey, Tree, tree_of_release};
 use baton_view::ensure_in_store;
 
 use crate::{
     ApplyError, ApplyOptions,
     job::Job,
-    render::{RenderContext, Resolved, render_tree, resolve},
+    render::{RenderContext, Resolved, SecretsDir, render_tree, resolve},
 };
+
+/// Whether rendering may make the target's key (apply) or only read it (plan).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyUse {
+    Make,
+    ReadOnly,
+}
 
 /// A bundle fetched, verified, unpacked and rendered into a staging directory.
 pub(crate) struct Staged {
@@ -24,6 +31,8 @@ pub(crate) struct Staged {
     pub(crate) staging: tempfile::TempDir,
     /// The rendered tree, from the verified index with only the rendered files hashed.
     pub(crate) files: Tree,
+    /// The rendered files that read a secret, and the key they are hashed under.
+    pub(crate) secret: SecretFiles,
 }
 
 /// Fetches and unpacks the pinned bundle into a staging directory under `under`, and renders it.
@@ -31,6 +40,7 @@ pub(crate) fn fetch_and_render(
     job: &Job<'_>,
     options: &ApplyOptions<'_>,
     under: &Path,
+    key_use: KeyUse,
 ) -> Result<Staged, ApplyError> {
     let (opened, resolved, params_digest, staging) = fetch_and_unpack(job, options, under)?;
     let context = RenderContext {
@@ -40,8 +50,20 @@ pub(crate) fn fetch_and_render(
         resolved: &resolved,
     };
     let rendered = render_tree(staging.path(), &context)?;
-    let files = tree_of_release(staging.path(), &opened.config.files, &rendered)?;
-    Ok(Staged { opened, resolved, params_digest, staging, files })
+    let secret = if rendered.secret.is_empty() {
+        SecretFiles::none()
+    } else {
+        let key = match key_use {
+            KeyUse::Make => job.home.key()?,
+            KeyUse::ReadOnly => match job.home.existing_key()? {
+                Some(key) => key,
+                None => TargetKey::random()?,
+            },
+        };
+        SecretFiles::new(key, rendered.secret)
+    };
+    let files = tree_of_release(staging.path(), &opened.config.files, &rendered.paths, &secret)?;
+    Ok(Staged { opened, resolved, params_digest, staging, files, secret })
 }
 
 type Unpacked = (Opened, Resolved, baton_model::Digest, tempfile::TempDir);
@@ -79,7 +101,12 @@ fn fetch_and_unpack(
             Err(baton_bundle::OpenError::Io(e)) => return Err(e.into()),
         };
         let params = job.params(&opened.config)?;
-        let resolved = resolve(&params.values, &opened.config, &params.path, options.lookup)?;
+        let secrets_dir = SecretsDir {
+            declared: job.env.secrets_dir.as_deref(),
+            given: options.secrets_dir.as_deref(),
+        };
+        let resolved =
+            resolve(&params.values, &opened.config, &params.path, options.lookup, secrets_dir)?;
         // The staging directory becomes the release: unpack fills it (through a directory of
         // its own beside it, renamed into place once every byte verified).
         let staging = baton_fs::temp_dir_in(releases, ".staging-")?;

@@ -25,6 +25,8 @@ pub struct ApplyOptions<'a> {
     pub registry: &'a RegistryOptions,
     /// Reads environment variables for `from_env` references.
     pub lookup: EnvLookup<'a>,
+    /// The directory `from_file` references are read from, over the one baton.toml names.
+    pub secrets_dir: Option<PathBuf>,
     /// Transfer progress.
     pub progress: &'a Progress,
     /// The clock records are dated by (the agent asks it once per pass).

@@ -1,16 +1,18 @@
 //! `plan`: render what apply would write into a scratch directory and show how it differs from
-//! what the target holds, text files as a unified diff with secrets masked.
+//! what the target holds, text files as a unified diff with secrets masked. A file whose
+//! rendering read a secret (now, or in the applied release) is named as changed, its content
+//! hidden.
 
-use std::path::Path;
+use std::{collections::BTreeSet, path::Path};
 
 use baton_model::{BundleName, Digest, EnvName};
-use baton_target::{Differences, Tree, compare, hash_tree};
+use baton_target::{Differences, SecretFiles, Tree, compare, hash_tree};
 use baton_view::View;
 use serde::{Deserialize, Serialize};
 
 use crate::{
     ApplyError, ApplyOptions,
-    fetch::{Staged, fetch_and_render},
+    fetch::{KeyUse, Staged, fetch_and_render},
     job::jobs,
     render::Resolved,
 };
@@ -26,8 +28,11 @@ pub struct Plan {
     pub digest: Digest,
     /// Files added, changed and removed against the current release.
     pub differences: Differences,
-    /// A unified diff of the text files, secrets masked.
+    /// A unified diff of the text files, secrets masked; files that read a secret are only named.
     pub diff: String,
+    /// The differing files whose rendering read a secret: named, never shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<String>,
 }
 
 /// Renders into a temporary directory and compares it with the current release.
@@ -40,25 +45,39 @@ pub fn plan(
     let mut plans = Vec::new();
     for job in jobs(view, env, bundle, options)? {
         let scratch = tempfile::tempdir()?;
-        let Staged { resolved, staging, files: new, .. } =
-            fetch_and_render(&job, options, scratch.path())?;
-        let current_dir = match job.home.record()? {
-            Some(record) => Some(job.home.applied_tree(&record)),
-            None if job.home.linked => Some(job.home.path.join("current")),
-            None => None,
+        let Staged { resolved, staging, files: new, secret, .. } =
+            fetch_and_render(&job, options, scratch.path(), KeyUse::ReadOnly)?;
+        let record = job.home.record()?;
+        let (current_dir, was_secret) = match &record {
+            Some(record) => (Some(job.home.applied_tree(record)), job.home.secret_files(record)?),
+            None if job.home.linked => (Some(job.home.path.join("current")), SecretFiles::none()),
+            None => (None, SecretFiles::none()),
         };
         let old = match &current_dir {
-            Some(dir) if dir.is_dir() => hash_tree(dir).map_err(|e| job.home.read_error(e))?,
+            Some(dir) if dir.is_dir() => {
+                hash_tree(dir, &was_secret).map_err(|e| job.home.read_error(e))?
+            }
             _ => Tree::new(),
         };
         let differences = compare(&old, &new);
-        let diff = unified_diff(&differences, current_dir.as_deref(), staging.path(), &resolved);
+        let secret: BTreeSet<&String> = secret.paths().iter().chain(was_secret.paths()).collect();
+        let diff =
+            unified_diff(&differences, current_dir.as_deref(), staging.path(), &resolved, &secret);
+        let hidden = differences
+            .changed
+            .iter()
+            .chain(&differences.added)
+            .chain(&differences.removed)
+            .filter(|p| secret.contains(p))
+            .cloned()
+            .collect();
         plans.push(Plan {
             bundle: job.pin.bundle.clone(),
             environment: job.env.name.clone(),
             digest: job.pin.digest.clone(),
             differences,
             diff,
+            hidden,
         });
     }
     Ok(plans)
@@ -70,9 +89,16 @@ fn unified_diff(
     before: Option<&Path>,
     after: &Path,
     resolved: &Resolved,
+    secret: &BTreeSet<&String>,
 ) -> String {
     let mut diff = String::new();
     for path in differences.changed.iter().chain(&differences.added).chain(&differences.removed) {
+        if secret.contains(path) {
+            diff.push_str("Secret file ");
+            diff.push_str(path);
+            diff.push_str(" differs (content hidden)\n");
+            continue;
+        }
         let read = |dir: Option<&Path>| {
             dir.and_then(|d| fs_err::read(d.join(path)).ok()).map(|b| String::from_utf8(b).ok())
         };

@@ -1,10 +1,27 @@
 //! Rendering: the parameters an environment gives (defaults filled in, secret references
 //! resolved), and the files matching the bundle's render globs rendered in place with minijinja,
 //! strictly: an undefined value is an error naming the file and line.
+//!
+//! A secret is read only through a reference of a parameter declared `secret = true`: from the
+//! applier's environment, or from a file below the secrets directory, opened so that neither
+//! `..` nor a symbolic link leads out of it. Every read of a secret parameter while a file
+//! renders (through any expression, filter or slice) marks that file secret: it is written 0600,
+//! hashed under the target's key, and never shown in a diff.
 
-use std::{collections::BTreeMap, io::Write, os::unix::fs::PermissionsExt, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::{Read, Write},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
-use baton_model::{BundleConfig, Digest, EnvName, ParamValue, ParamValues, SecretRef};
+use baton_model::{
+    BundleConfig, ConfinedFile, Digest, EnvName, ParamValue, ParamValues, SecretRef,
+};
 use serde_json::Value;
 
 use crate::ApplyError;
@@ -12,30 +29,87 @@ use crate::ApplyError;
 /// Reads a secret reference: the binary passes a function over the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// The shortest secret the applier accepts: masking a shorter one would mangle every output
+/// that happens to hold those few characters, and so point at them.
+pub(crate) const MIN_SECRET_LEN: usize = 8;
+
+/// The largest secret file the applier reads.
+const MAX_SECRET_FILE: u64 = 64 << 10;
+
 /// The values a render uses; the secrets' values are kept apart so every output can mask them.
 pub struct Resolved {
     /// Every parameter by name: the environment's value, else the default.
     pub params: BTreeMap<String, Value>,
-    /// The values of secret references, to mask wherever text is shown.
-    pub secrets: Vec<String>,
+    /// The parameters declared secret that have a value.
+    pub secret_names: BTreeSet<String>,
+    masker: Masker,
 }
 
 impl Resolved {
-    /// `text` with every secret value replaced by `***`.
+    /// `text` with every secret value replaced by `***`: each whole value (with LF and CR/LF
+    /// line ends), and each line of eight characters or more of a multi-line value, the longest
+    /// match first. Mask before any cut or split, so no cut can take a secret out of its mask.
     pub fn mask(&self, text: &str) -> String {
-        let mut masked = text.to_owned();
-        for secret in &self.secrets {
-            if !secret.is_empty() {
-                masked = masked.replace(secret.as_str(), "***");
-            }
-        }
-        masked
+        self.masker.mask(text)
+    }
+
+    /// The length in bytes of the longest text the mask replaces (0 when there is no secret).
+    pub fn longest_secret(&self) -> usize {
+        self.masker.longest
     }
 
     /// True when `text` holds a secret's value.
-    pub fn holds_secret(&self, text: &str) -> bool {
-        self.secrets.iter().any(|s| !s.is_empty() && text.contains(s.as_str()))
+    fn holds_secret(&self, text: &str) -> bool {
+        self.masker.finder.as_ref().is_some_and(|f| f.is_match(text))
     }
+}
+
+/// Finds every form of every secret in one pass.
+struct Masker {
+    finder: Option<aho_corasick::AhoCorasick>,
+    count: usize,
+    longest: usize,
+}
+
+impl Masker {
+    fn new(secrets: &[String]) -> Masker {
+        let mut needles = BTreeSet::new();
+        for secret in secrets {
+            let lf = secret.replace("\r\n", "\n");
+            needles.insert(lf.replace('\n', "\r\n"));
+            for line in lf.split('\n').map(|l| l.trim_end_matches('\r')) {
+                if line.chars().count() >= MIN_SECRET_LEN {
+                    needles.insert(line.to_owned());
+                }
+            }
+            needles.insert(lf);
+            needles.insert(secret.clone());
+        }
+        needles.retain(|n| !n.is_empty());
+        let longest = needles.iter().map(String::len).max().unwrap_or(0);
+        let finder = (!needles.is_empty()).then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&needles)
+                .expect("holds because a few secrets make a small automaton")
+        });
+        Masker { finder, count: needles.len(), longest }
+    }
+
+    fn mask(&self, text: &str) -> String {
+        match &self.finder {
+            Some(finder) => finder.replace_all(text, &vec!["***"; self.count]),
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// Where `from_file` secrets are read: the directory baton.toml names for the environment, and
+/// the one the applier was given (`--secrets-dir`), which wins.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SecretsDir<'a> {
+    pub(crate) declared: Option<&'a Path>,
+    pub(crate) given: Option<&'a Path>,
 }
 
 /// Fills defaults and resolves references. The values must have passed `ParamValues::check`.
@@ -44,32 +118,58 @@ pub(crate) fn resolve(
     config: &BundleConfig,
     params_file: &str,
     lookup: EnvLookup<'_>,
+    secrets_dir: SecretsDir<'_>,
 ) -> Result<Resolved, ApplyError> {
     let mut params = BTreeMap::new();
     let mut secrets = Vec::new();
+    let mut secret_names = BTreeSet::new();
     for (name, spec) in config.params.specs() {
+        let fail = |message: String| ApplyError::Secret {
+            param: name.clone(),
+            file: params_file.to_owned(),
+            message,
+        };
         let value = match values.values().get(name) {
             Some(ParamValue::Literal(value)) => value.clone(),
+            // `ParamValues::check` refused references for parameters not declared secret; this
+            // keeps it so whatever the caller checked.
+            Some(ParamValue::Ref(_)) if !spec.secret => {
+                return Err(fail(
+                    "is a reference, but only a parameter declared `secret = true` in bundle.toml may be read from the environment or a file".into(),
+                ));
+            }
             Some(ParamValue::Ref(reference)) => {
                 let secret = match reference {
-                    SecretRef::FromEnv(var) => lookup(var).ok_or_else(|| ApplyError::Secret {
-                        param: name.clone(),
-                        file: params_file.to_owned(),
-                        message: format!(
+                    SecretRef::FromEnv(var) => lookup(var).ok_or_else(|| {
+                        fail(format!(
                             "environment variable `{var}` is not set in the applier's environment"
-                        ),
+                        ))
                     })?,
-                    SecretRef::FromFile(path) => fs_err::read_to_string(path)
-                        .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                        .map_err(|e| ApplyError::Secret {
-                            param: name.clone(),
-                            file: params_file.to_owned(),
-                            message: format!("cannot read `{path}`: {}", e.kind()),
-                        })?,
+                    SecretRef::FromFile(path) => {
+                        let dir = secrets_dir.given.or(secrets_dir.declared);
+                        let file = baton_model::confine(path, secrets_dir.declared, dir)
+                            .map_err(&fail)?
+                            .ok_or_else(|| {
+                                fail(format!(
+                                    "reads `{path}` from the secrets directory, but there is none: set `secrets_dir` for the environment in baton.toml, or pass `--secrets-dir DIR`"
+                                ))
+                            })?;
+                        read_secret_file(&file).map_err(|e| {
+                            fail(format!(
+                                "cannot read `{}` in the secrets directory `{}`: {e}",
+                                file.below.display(),
+                                file.dir.display()
+                            ))
+                        })?
+                    }
                 };
-                if spec.secret {
-                    secrets.push(secret.clone());
+                if secret.chars().count() < MIN_SECRET_LEN {
+                    return Err(fail(format!(
+                        "the secret is shorter than {MIN_SECRET_LEN} characters: baton refuses it, since masking so short a value would mangle output and point at it; use a longer secret"
+                    )));
                 }
+                secrets.push(secret.clone());
+                secret_names.insert(name.clone());
                 Value::String(secret)
             }
             None => match &spec.default {
@@ -79,7 +179,89 @@ pub(crate) fn resolve(
         };
         params.insert(name.clone(), value);
     }
-    Ok(Resolved { params, secrets })
+    Ok(Resolved { params, secret_names, masker: Masker::new(&secrets) })
+}
+
+/// Reads a secret file below its directory: opened beneath the directory (no `..` and no
+/// symbolic link may lead out of it; links inside it, as Kubernetes' secret volumes use, are
+/// followed), a regular file of at most 64 KiB of UTF-8 text, its trailing line end dropped.
+fn read_secret_file(file: &ConfinedFile) -> std::io::Result<String> {
+    let opened = open_beneath(&file.dir, &file.below)?;
+    let mut opened = std::fs::File::from(opened);
+    if !opened.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    (&mut opened).take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(std::io::Error::other(format!("it is larger than {MAX_SECRET_FILE} bytes")));
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// Opens `below` beneath `dir` with `openat2(RESOLVE_BENEATH)`; where the kernel lacks it, by
+/// resolving the path and checking it is still inside `dir`, then opening it without following
+/// a link.
+fn open_beneath(dir: &Path, below: &Path) -> std::io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let escaped =
+        || std::io::Error::other("it leads out of the secrets directory (a symbolic link)");
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    let dir_fd =
+        rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    match rustix::fs::openat2(
+        &dir_fd,
+        below,
+        flags,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::XDEV) => Err(escaped()),
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+            let real_dir = fs_err::canonicalize(dir)?;
+            let real: PathBuf = fs_err::canonicalize(dir.join(below))?;
+            if !real.starts_with(&real_dir) {
+                return Err(escaped());
+            }
+            Ok(rustix::fs::open(&real, flags | OFlags::NOFOLLOW, Mode::empty())?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The `params` a template sees: a map whose reads of secret parameters are noticed, so the
+/// file being rendered is known to hold (something derived from) a secret.
+struct Params {
+    values: BTreeMap<String, minijinja::Value>,
+    secret: BTreeSet<String>,
+    read: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `debug()` in a template prints this: names only, never a value.
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
+impl minijinja::value::Object for Params {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let name = key.as_str()?;
+        let value = self.values.get(name)?;
+        if self.secret.contains(name) {
+            self.read.store(true, Ordering::Relaxed);
+        }
+        Some(value.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.values.keys().map(|k| minijinja::Value::from(k.as_str())).collect(),
+        )
+    }
 }
 
 /// What a render knows about the bundle and environment.
@@ -94,12 +276,19 @@ pub(crate) struct RenderContext<'a> {
     pub(crate) resolved: &'a Resolved,
 }
 
-/// Renders, in place under `root`, every file that matches the config's render globs; returns
-/// their paths. A file holding a secret's value is left readable by its owner only (0600).
+/// The files a render wrote: every rendered path, and those among them whose rendering read a
+/// secret (or whose output holds one).
+pub(crate) struct Rendered {
+    pub(crate) paths: Vec<String>,
+    pub(crate) secret: BTreeSet<String>,
+}
+
+/// Renders, in place under `root`, every file that matches the config's render globs. A file
+/// whose rendering read a secret is left readable by its owner only (0600).
 pub(crate) fn render_tree(
     root: &Path,
     context: &RenderContext<'_>,
-) -> Result<Vec<String>, ApplyError> {
+) -> Result<Rendered, ApplyError> {
     let mut globs = globset::GlobSetBuilder::new();
     for pattern in &context.config.render {
         let glob =
@@ -126,8 +315,19 @@ pub(crate) fn render_tree(
             .build()
             .expect("holds because the default delimiters are valid"),
     );
+    let read = Arc::new(AtomicBool::new(false));
+    let params = Params {
+        values: context
+            .resolved
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), minijinja::Value::from(minijinja::value::Serde(v))))
+            .collect(),
+        secret: context.resolved.secret_names.clone(),
+        read: read.clone(),
+    };
     let ctx = minijinja::context! {
-        params => minijinja::Value::from(minijinja::value::Serde(&context.resolved.params)),
+        params => minijinja::Value::from_object(params),
         env => minijinja::context! { name => context.env.as_str() },
         bundle => minijinja::context! {
             name => context.config.name.as_str(),
@@ -135,7 +335,7 @@ pub(crate) fn render_tree(
             digest => context.digest.to_string(),
         },
     };
-    let mut rendered = Vec::new();
+    let mut rendered = Rendered { paths: Vec::new(), secret: BTreeSet::new() };
     let mut total = 0u64;
     for file in &context.config.files {
         if file.kind != baton_model::FileKind::File || !globs.is_match(&file.path) {
@@ -149,6 +349,7 @@ pub(crate) fn render_tree(
         })?;
         let limit = LIMITS.file_bytes.min(LIMITS.bundle_bytes - total);
         let mut out = Capped { bytes: Vec::new(), limit, over: false };
+        read.store(false, Ordering::Relaxed);
         let result = env
             .template_from_named_str(&file.path, &source)
             .and_then(|template| template.render_captured_to(&ctx, &mut out).map(drop));
@@ -174,10 +375,14 @@ pub(crate) fn render_tree(
         }
         total += out.bytes.len() as u64;
         let output = String::from_utf8(out.bytes).expect("holds because minijinja writes text");
+        let secret = read.load(Ordering::Relaxed) || context.resolved.holds_secret(&output);
         let mode = fs_err::metadata(&path)?.permissions().mode();
-        let mode = if context.resolved.holds_secret(&output) { 0o600 } else { mode & 0o777 };
+        let mode = if secret { 0o600 } else { mode & 0o777 };
         write_file(&path, output.as_bytes(), mode)?;
-        rendered.push(file.path.clone());
+        if secret {
+            rendered.secret.insert(file.path.clone());
+        }
+        rendered.paths.push(file.path.clone());
     }
     Ok(rendered)
 }

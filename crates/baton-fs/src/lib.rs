@@ -61,9 +61,35 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs_err::File::open(dir)?.sync_all()
 }
 
-/// The sha256 digest of a file's bytes, streamed.
+/// Opens `path` for reading only if it is a regular file, without following a symbolic link at
+/// its last component and without blocking on a FIFO or device.
+pub fn open_regular(path: &Path) -> io::Result<fs_err::File> {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = fs_err::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits().cast_signed())
+        .open(path)
+        .map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            with_path(&io::Error::other("it is a symbolic link"), "will not read", path)
+        } else {
+            e
+        }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(with_path(
+            &io::Error::other("it is not a regular file"),
+            "will not read",
+            path,
+        ));
+    }
+    Ok(file)
+}
+
+/// The sha256 digest of a regular file's bytes, streamed (see [`open_regular`]).
 pub fn hash_file(path: &Path) -> io::Result<Digest> {
-    let mut file = fs_err::File::open(path)?;
+    let mut file = open_regular(path)?;
     let mut hash = DigestWriter::new(io::sink());
     io::copy(&mut file, &mut hash)?;
     Ok(hash.finish().0)

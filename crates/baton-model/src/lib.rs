@@ -39,4 +39,4 @@ pub use pipeline::{
 };
 pub use records::{Action, ApprovalRecord, StateRecord, Trailers};
 pub use reference::{Reference, ReferenceError, Selector, StoreLocation};
-pub use values::{ParamValue, ParamValues, SecretRef};
+pub use values::{ConfinedFile, ParamValue, ParamValues, SecretRef, confine, is_clean_absolute};

@@ -34,6 +34,10 @@ pub struct EnvironmentSpec {
     /// What must hold before a bundle is promoted here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gates: Option<Gates>,
+    /// The directory on the applier's machine that `from_file` secrets are read from (an
+    /// absolute path); the applier's `--secrets-dir` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_dir: Option<String>,
 }
 
 /// What the applier changes.
@@ -100,6 +104,8 @@ pub struct Environment {
     /// Where bundles come from: `gates.upstream`, else the environment before; `None` for the
     /// first entry of a chain.
     pub upstream: Option<EnvName>,
+    /// The directory `from_file` secrets are read from, absolute, when `baton.toml` names one.
+    pub secrets_dir: Option<std::path::PathBuf>,
 }
 
 /// The checked pipeline.
@@ -223,12 +229,24 @@ impl Pipeline {
                     ),
                 });
             }
+            if let Some(dir) = &spec.secrets_dir
+                && !crate::values::is_clean_absolute(dir)
+            {
+                problems.push(PipelineProblem {
+                    line: line(pos.name.span()),
+                    key: format!("environment[{i}].secrets_dir"),
+                    message: format!(
+                        "`{dir}` must be an absolute path without `.` or `..`, for example `/run/secrets`"
+                    ),
+                });
+            }
             environments.push(Environment {
                 name: spec.name.clone(),
                 store: spec.store.clone(),
                 target: spec.target.clone(),
                 gates,
                 upstream,
+                secrets_dir: spec.secrets_dir.as_ref().map(std::path::PathBuf::from),
             });
         }
         if problems.is_empty() {

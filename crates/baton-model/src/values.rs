@@ -2,7 +2,10 @@
 //! and their check against the schema the bundle carries. Secrets are never values here, only
 //! references (`{ from_env = "…" }`, `{ from_file = "…" }`) that the applier resolves.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,8 +18,67 @@ use crate::{ParamSchema, ParamType, Violation};
 pub enum SecretRef {
     /// An environment variable of the applier's process.
     FromEnv(String),
-    /// A file on the applier's machine.
+    /// A file in the applier's secrets directory: a path relative to it, or an absolute path
+    /// inside the directory `baton.toml` names.
     FromFile(String),
+}
+
+/// A `from_file` reference placed in its secrets directory: the directory, and the path below
+/// it (only normal components, so it cannot climb out lexically; the applier opens it so that
+/// no symbolic link leads out either).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfinedFile {
+    /// The secrets directory.
+    pub dir: PathBuf,
+    /// The file, relative to `dir`.
+    pub below: PathBuf,
+}
+
+/// True for an absolute path made only of normal components (no `.` or `..`).
+pub fn is_clean_absolute(path: &str) -> bool {
+    let path = Path::new(path);
+    path.is_absolute()
+        && path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+}
+
+/// Places a `from_file` path in a secrets directory: `declared` is the directory `baton.toml`
+/// names, `dir` the one the applier uses (its `--secrets-dir`, else `declared`). A relative path
+/// lies below `dir`; an absolute one must lie inside `declared`. `..`, `.` and an empty path are
+/// refused. With `dir` unknown (at promote time, when baton.toml names none) a clean relative
+/// path is accepted and `Ok(None)` returned: the applier places it.
+pub fn confine(
+    path: &str,
+    declared: Option<&Path>,
+    dir: Option<&Path>,
+) -> Result<Option<ConfinedFile>, String> {
+    let given = Path::new(path);
+    let clean = |p: &Path| p.components().all(|c| matches!(c, Component::Normal(_)));
+    if path.is_empty() {
+        return Err("has an empty `from_file`: name a file in the secrets directory".into());
+    }
+    if given.is_absolute() {
+        let Some(declared) = declared else {
+            return Err(format!(
+                "reads `{path}` by an absolute path, but the environment names no `secrets_dir` in baton.toml: give a path relative to the secrets directory, or set `secrets_dir`"
+            ));
+        };
+        return match given.strip_prefix(declared) {
+            Ok(below) if clean(below) && below.components().next().is_some() => {
+                let dir = dir.unwrap_or(declared);
+                Ok(Some(ConfinedFile { dir: dir.to_owned(), below: below.to_owned() }))
+            }
+            _ => Err(format!(
+                "reads `{path}`, which lies outside the secrets directory `{}`: secrets are read only from there",
+                declared.display()
+            )),
+        };
+    }
+    if !clean(given) {
+        return Err(format!(
+            "reads `{path}`, which holds `.` or `..`: name a file below the secrets directory"
+        ));
+    }
+    Ok(dir.map(|dir| ConfinedFile { dir: dir.to_owned(), below: given.to_owned() }))
 }
 
 /// One value: a literal, or a reference resolved by the applier.
@@ -52,9 +114,10 @@ impl ParamValues {
     /// Every reason these values do not satisfy `schema`, all at once; empty when they do.
     ///
     /// Missing required parameters, unknown parameters, wrong types, values out of range, not
-    /// in the enum or not matching the pattern, literals given for secrets, and references given
-    /// for anything that is not a string.
-    pub fn check(&self, schema: &ParamSchema) -> Vec<Violation> {
+    /// in the enum or not matching the pattern, literals given for secrets, references given for
+    /// anything not declared `secret = true`, and `from_file` paths outside `secrets_dir` (the
+    /// environment's, from baton.toml).
+    pub fn check(&self, schema: &ParamSchema, secrets_dir: Option<&Path>) -> Vec<Violation> {
         let mut violations = Vec::new();
         let mut add = |name: &str, problem: String| {
             violations.push(Violation { name: name.to_owned(), problem });
@@ -68,14 +131,19 @@ impl ParamValues {
                     name,
                     "is a secret and must be a reference, not a value: write `{ from_env = \"NAME\" }` or `{ from_file = \"PATH\" }` (and remove the value from git history if it was real)".into(),
                 ),
-                Some(ParamValue::Ref(_)) if spec.ty != ParamType::String => add(
+                Some(ParamValue::Ref(_)) if !spec.secret => add(
                     name,
                     format!(
-                        "is a reference, but only string parameters can be read from the environment or a file (this one is {})",
-                        format!("{:?}", spec.ty).to_lowercase()
+                        "is a reference, but only a parameter declared `secret = true` in bundle.toml may be read from the environment or a file: give its value here{}",
+                        if spec.ty == ParamType::String { ", or declare it secret" } else { "" }
                     ),
                 ),
-                None | Some(ParamValue::Ref(_)) => {}
+                Some(ParamValue::Ref(SecretRef::FromFile(path))) => {
+                    if let Err(problem) = confine(path, secrets_dir, secrets_dir) {
+                        add(name, problem);
+                    }
+                }
+                None | Some(ParamValue::Ref(SecretRef::FromEnv(_))) => {}
                 Some(ParamValue::Literal(value)) => {
                     for problem in spec.check(value) {
                         add(name, problem);
@@ -139,7 +207,7 @@ required = true
         let (_, schema) = BundleFile::from_toml(BUNDLE).unwrap();
         ParamValues::from_toml(values)
             .unwrap()
-            .check(&schema)
+            .check(&schema, Some(Path::new("/run/secrets")))
             .into_iter()
             .map(|v| format!("{}: {}", v.name, v.problem))
             .collect()
@@ -159,7 +227,13 @@ required = true
             "workers = 100\nmode = \"red\"\ndb_password = \"hunter2\"\ncolour = 1\nserver_name = { from_file = \"/etc/name\" }\n",
         );
         let text = found.join("\n");
-        assert_eq!(found.len(), 4, "{text}");
+        assert_eq!(found.len(), 5, "{text}");
+        assert!(
+            text.contains(
+                "server_name: is a reference, but only a parameter declared `secret = true`"
+            ),
+            "{text}"
+        );
         assert!(text.contains("workers: 100 is above the maximum 64"), "{text}");
         assert!(text.contains("mode: not one of the allowed values"), "{text}");
         assert!(text.contains("db_password: is a secret and must be a reference"), "{text}");
@@ -169,5 +243,38 @@ required = true
         assert!(found.contains("server_name: does not match the pattern"), "{found}");
         assert!(found.contains("workers: expected integer, found a string"), "{found}");
         assert!(found.contains("db_password: is required"), "{found}");
+    }
+
+    #[test]
+    fn a_file_reference_stays_in_the_secrets_directory() {
+        let base = "server_name = \"a.example.com\"\n";
+        for (path, problem) in [
+            ("/run/secrets/db", None),
+            ("db/password", None),
+            ("/etc/shadow", Some("lies outside the secrets directory `/run/secrets`")),
+            ("/run/secrets/../../etc/shadow", Some("lies outside")),
+            ("../etc/shadow", Some("holds `.` or `..`")),
+            ("./db", Some("holds `.` or `..`")),
+            ("/run/secrets", Some("lies outside")),
+            ("", Some("has an empty `from_file`")),
+        ] {
+            let found = check(&format!("{base}db_password = {{ from_file = \"{path}\" }}\n"));
+            match problem {
+                None => assert!(found.is_empty(), "{path}: {found:?}"),
+                Some(problem) => {
+                    assert_eq!(found.len(), 1, "{path}: {found:?}");
+                    assert!(found[0].starts_with("db_password: "), "{path}: {found:?}");
+                    assert!(found[0].contains(problem), "{path}: {found:?}");
+                }
+            }
+        }
+        assert_eq!(
+            confine("/run/secrets/db", Some(Path::new("/run/secrets")), Some(Path::new("/srv/s"))),
+            Ok(Some(ConfinedFile { dir: "/srv/s".into(), below: "db".into() }))
+        );
+        assert_eq!(confine("db", None, None), Ok(None));
+        assert!(
+            confine("/run/secrets/db", None, None).unwrap_err().contains("names no `secrets_dir`")
+        );
     }
 }

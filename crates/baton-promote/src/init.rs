@@ -42,8 +42,10 @@ const PARAMS_README: &str = "# Parameters
 
 One file per environment and bundle: `params/<env>/<bundle>.toml`, checked against the
 parameter schema the bundle carries before every promotion and apply. Secrets are never
-values here, only references: `db_password = { from_env = \"PROD_DB_PASSWORD\" }` or
-`{ from_file = \"/run/secrets/db\" }`.
+values here, only references, and only for parameters the bundle declares `secret = true`:
+`db_password = { from_env = \"PROD_DB_PASSWORD\" }`, or `{ from_file = \"db\" }`, a file in
+the secrets directory (`secrets_dir` of the environment in baton.toml, or the applier's
+`--secrets-dir`); nothing outside that directory is read.
 ";
 
 const STATE_README: &str = "# State

@@ -51,8 +51,12 @@ pub fn drift(home: &Home, pin: &StateRecord) -> Result<DriftReport, TargetError>
     };
     let Some(record) = home.record()? else { return Ok(report) };
     let dir = home.applied_tree(&record);
-    let found =
-        if dir.is_dir() { hash_tree(&dir).map_err(|e| home.read_error(e))? } else { Tree::new() };
+    let secret = home.secret_files(&record)?;
+    let found = if dir.is_dir() {
+        hash_tree(&dir, &secret).map_err(|e| home.read_error(e))?
+    } else {
+        Tree::new()
+    };
     Ok(DriftReport {
         pinned: record.digest == pin.digest && record.params_digest == pin.params_digest,
         differences: compare(&record.files, &found),

@@ -7,14 +7,19 @@
 //!   applied.json                               (the record of what is applied)
 //!   .releases/5c5116ee868b-0d1f…/              (a complete, fsynced release)
 //!   .releases/5c5116ee868b-0d1f….json          (its record)
+//!   .releases/5c5116ee868b-0d1f….log           (exec targets: what the commands printed, masked)
 //!   .lock                                      (held by the apply working here)
+//!   .key                                       (0600: the key secret-bearing files are hashed under)
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use baton_model::{BundleName, Digest, EnvName, Target};
 
-use crate::{AppliedRecord, TargetError, compare, hash_tree, read_record, write_record};
+use crate::{
+    AppliedRecord, SecretFiles, TargetError, TargetKey, compare, hash_tree, read_record,
+    write_record,
+};
 
 /// Where one bundle of one environment lives on a target, and how it is handed over.
 #[derive(Clone, Debug)]
@@ -55,6 +60,11 @@ impl Home {
         self.releases().join(release)
     }
 
+    /// `.releases/<release>.log`: what an exec target's commands printed, masked.
+    pub fn log_path(&self, release: &str) -> PathBuf {
+        self.releases().join(format!("{release}.log"))
+    }
+
     /// `applied.json`.
     pub fn record_path(&self) -> PathBuf {
         self.path.join("applied.json")
@@ -73,6 +83,27 @@ impl Home {
     /// Records a complete release beside it (`.releases/<release>.json`).
     pub fn write_release_record(&self, record: &AppliedRecord) -> Result<(), TargetError> {
         write_record(&self.releases().join(format!("{}.json", record.release)), record)
+    }
+
+    /// `.key`.
+    pub fn key_path(&self) -> PathBuf {
+        self.path.join(".key")
+    }
+
+    /// The target's key, made on first need (the applier, under the lock).
+    pub fn key(&self) -> Result<TargetKey, TargetError> {
+        TargetKey::load_or_create(&self.key_path()).map_err(|e| self.io(e))
+    }
+
+    /// The target's key if it has one (readers: plan, drift, the auditor).
+    pub fn existing_key(&self) -> Result<Option<TargetKey>, TargetError> {
+        TargetKey::load(&self.key_path()).map_err(|e| self.read_error(e))
+    }
+
+    /// How to re-hash the files `record` names: its keyed ones under the target's key.
+    pub fn secret_files(&self, record: &AppliedRecord) -> Result<SecretFiles, TargetError> {
+        let key = if record.files.values().any(|f| f.keyed) { self.existing_key()? } else { None };
+        SecretFiles::of(&record.files, key).map_err(|e| self.read_error(e))
     }
 
     /// Creates `.releases/` and takes the target's lock, or says another apply holds it.
@@ -135,7 +166,9 @@ impl Home {
         if !dir.is_dir() {
             return Ok(false);
         }
-        Ok(compare(&record.files, &hash_tree(&dir).map_err(|e| self.read_error(e))?).is_empty())
+        let secret = self.secret_files(record)?;
+        let found = hash_tree(&dir, &secret).map_err(|e| self.read_error(e))?;
+        Ok(compare(&record.files, &found).is_empty())
     }
 
     /// An intact earlier release of `digest` with `params_digest`, other than `skip`.
@@ -186,6 +219,7 @@ impl Home {
         for (_, name) in dirs.into_iter().skip(keep.saturating_sub(1) as usize) {
             fs_err::remove_dir_all(releases.join(&name)).map_err(|e| self.io(e))?;
             let _ = fs_err::remove_file(releases.join(format!("{name}.json")));
+            let _ = fs_err::remove_file(self.log_path(&name));
         }
         Ok(())
     }

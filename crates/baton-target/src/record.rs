@@ -55,13 +55,21 @@ pub fn read_record(path: &Path) -> Result<Option<AppliedRecord>, TargetError> {
     }
 }
 
-/// Writes a record as pretty JSON, atomically.
+/// Writes a record as pretty JSON, atomically; 0600 when it names a file whose rendering read
+/// a secret.
 pub fn write_record(path: &Path, record: &AppliedRecord) -> Result<(), TargetError> {
     let mut bytes =
         serde_json::to_vec_pretty(record).expect("holds because a record serialises to JSON");
     bytes.push(b'\n');
-    baton_fs::write_atomic(path, &bytes)
-        .map_err(|source| TargetError::Write { path: path.to_owned(), source })
+    let written = if record.files.values().any(|f| f.keyed) {
+        baton_fs::AtomicFile::create_with_mode(path, 0o600).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, &bytes)?;
+            file.commit()
+        })
+    } else {
+        baton_fs::write_atomic(path, &bytes)
+    };
+    written.map_err(|source| TargetError::Write { path: path.to_owned(), source })
 }
 
 /// Now, to the second, as records keep it.

@@ -31,7 +31,7 @@ fn applied(dir: &std::path::Path, pin: &StateRecord) -> Home {
     let release = home.release(&id);
     fs_err::create_dir_all(&release).unwrap();
     fs_err::write(release.join("index.html"), "<h1>hi</h1>").unwrap();
-    let files = hash_tree(&release).unwrap();
+    let files = hash_tree(&release, &SecretFiles::none()).unwrap();
     let record = AppliedRecord {
         environment: pin.environment.clone(),
         bundle: pin.bundle.clone(),

@@ -1,11 +1,18 @@
 //! The hash of a directory tree: every file and link by path, and one digest over the listing.
-//! Records keep it, `drift` compares against it.
+//! Records keep it, `drift` compares against it. Files whose rendering read a secret are hashed
+//! under the target's key, never plainly.
 
-use std::{collections::BTreeMap, os::unix::fs::PermissionsExt, path::Path};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    os::unix::fs::PermissionsExt,
+    path::Path,
+};
 
 use baton_model::Digest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use crate::TargetKey;
 
 /// What an entry of a tree is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -37,23 +44,83 @@ impl EntryKind {
 /// One entry of a tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileHash {
-    /// sha256 of the content (of the link target, for a link), as hex.
+    /// sha256 of the content (of the link target, for a link), as hex; for a `keyed` file,
+    /// HMAC-SHA256 of the content under the target's key.
     pub sha256: String,
     /// What it is.
     pub kind: EntryKind,
+    /// The file's rendering read a secret: its hash is keyed, and its content never shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyed: bool,
 }
 
 /// Every file and link below a directory, by `/`-separated relative path.
 pub type Tree = BTreeMap<String, FileHash>;
 
-/// Hashes every file and link below `root` (directories themselves are not entries).
-pub fn hash_tree(root: &Path) -> std::io::Result<Tree> {
+/// Which files of a tree are hashed under the target's key: those whose rendering read a
+/// secret. Every other file is hashed plainly.
+#[derive(Clone, Debug)]
+pub struct SecretFiles {
+    key: Option<TargetKey>,
+    paths: BTreeSet<String>,
+}
+
+impl SecretFiles {
+    /// No file is secret.
+    pub fn none() -> SecretFiles {
+        SecretFiles { key: None, paths: BTreeSet::new() }
+    }
+
+    /// `paths` are secret, hashed under `key`.
+    pub fn new(key: TargetKey, paths: BTreeSet<String>) -> SecretFiles {
+        SecretFiles { key: Some(key), paths }
+    }
+
+    /// The files `tree` records as keyed, hashed under `key`; with no key (it was lost, or
+    /// cannot be read here) under a new random one, so that they read as changed rather than
+    /// as intact.
+    pub fn of(tree: &Tree, key: Option<TargetKey>) -> std::io::Result<SecretFiles> {
+        let paths: BTreeSet<String> =
+            tree.iter().filter(|(_, f)| f.keyed).map(|(p, _)| p.clone()).collect();
+        if paths.is_empty() {
+            return Ok(SecretFiles::none());
+        }
+        let key = match key {
+            Some(key) => key,
+            None => TargetKey::random()?,
+        };
+        Ok(SecretFiles::new(key, paths))
+    }
+
+    /// True when `path` is secret.
+    pub fn contains(&self, path: &str) -> bool {
+        self.paths.contains(path)
+    }
+
+    /// The secret paths.
+    pub fn paths(&self) -> &BTreeSet<String> {
+        &self.paths
+    }
+
+    fn hash(&self, relative: &str, path: &Path, kind: EntryKind) -> std::io::Result<FileHash> {
+        match &self.key {
+            Some(key) if self.paths.contains(relative) => {
+                Ok(FileHash { sha256: key.mac_file(path)?, kind, keyed: true })
+            }
+            _ => Ok(FileHash { sha256: hash_file(path)?, kind, keyed: false }),
+        }
+    }
+}
+
+/// Hashes every file and link below `root` (directories themselves are not entries); links are
+/// read as links, never followed, and anything but a file, link or directory is an error.
+pub fn hash_tree(root: &Path, secret: &SecretFiles) -> std::io::Result<Tree> {
     let mut tree = Tree::new();
-    walk(root, "", &mut tree)?;
+    walk(root, "", secret, &mut tree)?;
     Ok(tree)
 }
 
-fn walk(dir: &Path, prefix: &str, tree: &mut Tree) -> std::io::Result<()> {
+fn walk(dir: &Path, prefix: &str, secret: &SecretFiles, tree: &mut Tree) -> std::io::Result<()> {
     let mut entries: Vec<_> = fs_err::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(fs_err::DirEntry::file_name);
     for entry in entries {
@@ -61,31 +128,28 @@ fn walk(dir: &Path, prefix: &str, tree: &mut Tree) -> std::io::Result<()> {
         let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            walk(&entry.path(), &path, tree)?;
+            walk(&entry.path(), &path, secret, tree)?;
         } else if kind.is_symlink() {
             let target = fs_err::read_link(entry.path())?;
             let digest = hex::encode(Sha256::digest(target.to_string_lossy().as_bytes()));
-            tree.insert(path, FileHash { sha256: digest, kind: EntryKind::Link });
+            tree.insert(path, FileHash { sha256: digest, kind: EntryKind::Link, keyed: false });
         } else {
             let executable = entry.metadata()?.permissions().mode() & 0o111 != 0;
-            tree.insert(
-                path,
-                FileHash {
-                    sha256: hash_file(&entry.path())?,
-                    kind: EntryKind::of_mode(executable),
-                },
-            );
+            let hash = secret.hash(&path, &entry.path(), EntryKind::of_mode(executable))?;
+            tree.insert(path, hash);
         }
     }
     Ok(())
 }
 
 /// The tree an unpacked bundle has after rendering, without reading it back: every file as the
-/// bundle's verified index says, except the `rendered` ones, which are hashed from `root`.
+/// bundle's verified index says, except the `rendered` ones, which are hashed from `root` (the
+/// `secret` ones among them under the target's key).
 pub fn tree_of_release(
     root: &Path,
     files: &[baton_model::FileEntry],
     rendered: &[String],
+    secret: &SecretFiles,
 ) -> std::io::Result<Tree> {
     let rendered: std::collections::HashSet<&str> = rendered.iter().map(String::as_str).collect();
     let mut tree = Tree::new();
@@ -93,17 +157,19 @@ pub fn tree_of_release(
         let entry = if rendered.contains(file.path.as_str()) {
             let path = root.join(&file.path);
             let executable = fs_err::metadata(&path)?.permissions().mode() & 0o111 != 0;
-            FileHash { sha256: hash_file(&path)?, kind: EntryKind::of_mode(executable) }
+            secret.hash(&file.path, &path, EntryKind::of_mode(executable))?
         } else if file.kind == baton_model::FileKind::Symlink {
             let target = file.target.as_deref().unwrap_or_default();
             FileHash {
                 sha256: hex::encode(Sha256::digest(target.as_bytes())),
                 kind: EntryKind::Link,
+                keyed: false,
             }
         } else {
             FileHash {
                 sha256: file.sha256.as_ref().map(|d| d.hex().to_owned()).unwrap_or_default(),
                 kind: EntryKind::of_mode(file.mode == "0755"),
+                keyed: false,
             }
         };
         tree.insert(file.path.clone(), entry);
@@ -116,7 +182,8 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(baton_fs::hash_file(path)?.hex().to_owned())
 }
 
-/// One digest over a tree's listing: `path NUL kind NUL sha256 LF`, sorted by path.
+/// One digest over a tree's listing: `path NUL kind NUL sha256 LF`, sorted by path (a keyed
+/// file's hash is its keyed one, so the digest reveals nothing checkable about its content).
 pub fn tree_digest(tree: &Tree) -> Digest {
     let mut listing = Vec::new();
     for (path, file) in tree {

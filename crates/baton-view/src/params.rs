@@ -57,7 +57,8 @@ impl View {
             written_by_baton: false,
             source: Box::new(source),
         })?;
-        let violations = values.check(&config.params);
+        let secrets_dir = self.pipeline.environment(env).and_then(|e| e.secrets_dir.as_deref());
+        let violations = values.check(&config.params, secrets_dir);
         if !violations.is_empty() {
             return Err(ViewError::Params {
                 file: path.into(),

@@ -153,6 +153,10 @@ pub(crate) struct ApplierArgs {
     /// Where exec targets keep releases and applied records (default: `$XDG_STATE_HOME/baton`).
     #[arg(long, env = "BATON_APPLIED_DIR", value_name = "PATH")]
     pub(crate) applied_dir: Option<PathBuf>,
+    /// The directory `from_file` secrets are read from (default: the environment's
+    /// `secrets_dir` in baton.toml); nothing outside it is read.
+    #[arg(long, env = "BATON_SECRETS_DIR", value_name = "DIR")]
+    pub(crate) secrets_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

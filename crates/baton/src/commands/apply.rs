@@ -108,6 +108,7 @@ pub(crate) fn apply_options<'a>(
         applied_dir: applied_dir(applier),
         registry,
         lookup: &env::secret_from_env,
+        secrets_dir: applier.secrets_dir.clone(),
         progress,
         clock: &jiff::Timestamp::now,
     }
