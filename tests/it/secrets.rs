@@ -318,6 +318,7 @@ fn masking_covers_every_line_and_line_end_before_anything_is_cut() {
     let pem = "-----BEGIN TEST KEY-----\nAAAAbbbbCCCCdddd1234\nZZZZyyyyXXXXwwww5678\n-----END TEST KEY-----";
     let tail_secret = "tail-secret-Qz9Wk";
     let hook = r#"#!/bin/sh
+echo "kubectl says: configured" >&2
 cat conf/tls.key >&2
 sed 's/$/\r/' conf/tls.key >&2
 sed -n 3p conf/tls.key >&2
@@ -364,6 +365,13 @@ exit 3
     let err = stderr(&output);
     assert!(err.contains("failed (exit status: 3)"), "{}", &err[..err.len().min(4000)]);
     assert!(err.contains("***"), "{}", &err[..err.len().min(4000)]);
+    // At -v every line the command printed is logged (masked), stdout and stderr.
+    assert!(
+        err.contains("command stderr: kubectl says: configured"),
+        "{}",
+        &err[..err.len().min(4000)]
+    );
+    assert!(err.contains("command stdout: BBBB"), "stdout is logged too");
     let releases = w.dir().join("applied/staging/web/.releases");
     let log = fs_err::read_dir(&releases)
         .unwrap()
@@ -373,7 +381,11 @@ exit 3
     assert_eq!(mode(&log), 0o600);
     let kept = fs_err::read_to_string(&log).unwrap();
     assert!(kept.contains("== command: sh hook.sh: failed (exit status: 3)"), "{}", &kept[..400]);
-    assert!(kept.contains("== stderr\n***\n***\r\n***\n"), "whole, CR/LF, alone: {}", &kept[..400]);
+    assert!(
+        kept.contains("== stderr\nkubectl says: configured\n***\n***\r\n***\n"),
+        "whole, CR/LF, alone: {}",
+        &kept[..400]
+    );
     assert!(kept.len() < (4 << 20) + 4096, "the log keeps the tail");
     for text in [&err, &kept] {
         for part in

@@ -99,7 +99,7 @@ fn keep_log(
 ) -> Result<(), ApplyError> {
     for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
         for line in text.lines() {
-            tracing::info!(bundle = %job.pin.bundle, what, stream, "{}", escape_controls(line));
+            tracing::info!(bundle = %job.pin.bundle, "{what} {stream}: {}", escape_controls(line));
         }
     }
     let path = job.home.log_path(&record.release);

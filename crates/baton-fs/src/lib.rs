@@ -71,12 +71,12 @@ pub fn open_regular(path: &Path) -> io::Result<fs_err::File> {
         .custom_flags(flags.bits().cast_signed())
         .open(path)
         .map_err(|e| {
-        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-            with_path(&io::Error::other("it is a symbolic link"), "will not read", path)
-        } else {
-            e
-        }
-    })?;
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                with_path(&io::Error::other("it is a symbolic link"), "will not read", path)
+            } else {
+                e
+            }
+        })?;
     if !file.metadata()?.is_file() {
         return Err(with_path(
             &io::Error::other("it is not a regular file"),
