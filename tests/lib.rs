@@ -291,6 +291,7 @@ pub fn registry_options() -> baton_store::RegistryOptions {
         insecure: Vec::new(),
         retries: 0,
         chunked_uploads: false,
+        timeouts: baton_store::Timeouts::default(),
     }
 }
 

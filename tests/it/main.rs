@@ -11,6 +11,7 @@ mod contract;
 mod determinism;
 mod errors;
 mod faults;
+mod hostile;
 mod interop;
 mod library;
 mod promote;

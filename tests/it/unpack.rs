@@ -157,17 +157,21 @@ fn entries_not_in_the_index_are_refused() {
         &fs_err::read(baton_tests::blob_path(&other, "evil", other_manifest_digest)).unwrap(),
     )
     .unwrap();
+    // The other layer is longer: the manifest says so (a layer is read no further than its
+    // descriptor's size), and so names a new digest; the config and its index stay.
+    let other_layer = &other_manifest["layers"][0];
     let layer_path =
-        baton_tests::blob_path(&store, "evil", manifest["layers"][0]["digest"].as_str().unwrap());
+        baton_tests::blob_path(&store, "evil", other_layer["digest"].as_str().unwrap());
     fs_err::copy(
-        baton_tests::blob_path(
-            &other,
-            "evil",
-            other_manifest["layers"][0]["digest"].as_str().unwrap(),
-        ),
+        baton_tests::blob_path(&other, "evil", other_layer["digest"].as_str().unwrap()),
         &layer_path,
     )
     .unwrap();
+    let mut forged = manifest.clone();
+    forged["layers"][0] = other_layer.clone();
+    let forged = serde_json::to_vec(&forged).unwrap();
+    let digest = baton_model::Digest::of(&forged).to_string();
+    fs_err::write(baton_tests::blob_path(&store, "evil", &digest), &forged).unwrap();
     let output = baton(tmp.path())
         .args(["bundle", "unpack", &format!("oci:store/evil@{digest}"), "--into", "dest"])
         .output()

@@ -110,7 +110,7 @@ fn fetch_and_unpack(
         // The staging directory becomes the release: unpack fills it (through a directory of
         // its own beside it, renamed into place once every byte verified).
         let staging = baton_fs::temp_dir_in(releases, ".staging-")?;
-        let layer = blobs.open_blob(&opened.layer().digest)?;
+        let layer = blobs.open_blob(&opened.layer().digest, opened.layer().size)?;
         match unpack(layer, opened.layer(), &opened.config, staging.path(), Limits::STANDARD) {
             Ok(()) => return Ok((opened, resolved, params.digest, staging)),
             Err(UnpackError::Verification { findings }) if attempt == 0 => {

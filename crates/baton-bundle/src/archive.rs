@@ -66,7 +66,7 @@ pub fn export(
         let mut hash = DigestWriter::sink();
         let mut remaining = size;
         let mut reader: Box<dyn Read> =
-            if blob == digest { Box::new(manifest_bytes) } else { source.open_blob(blob)? };
+            if blob == digest { Box::new(manifest_bytes) } else { source.open_blob(blob, size)? };
         while remaining > 0 {
             let want = usize::try_from(remaining.min(buffer.len() as u64))
                 .expect("holds because the buffer is small");

@@ -61,22 +61,35 @@ fn finding(subject: String, problem: impl Into<String>) -> OpenError {
     OpenError::Findings(vec![Finding { subject, problem: problem.into() }])
 }
 
+/// Reads a manifest (`size` None) or a blob of `size` bytes, at most `limit` bytes, and checks
+/// its digest.
 fn read_checked(
     source: &dyn BlobSource,
     what: &str,
     digest: &Digest,
     limit: u64,
-    manifest: bool,
+    size: Option<u64>,
 ) -> Result<Vec<u8>, OpenError> {
     let subject = format!("{what} {digest}");
-    let reader =
-        match if manifest { source.open_manifest(digest) } else { source.open_blob(digest) } {
-            Ok(reader) => reader,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(finding(subject, "is missing from the store"));
-            }
-            Err(e) => return Err(e.into()),
-        };
+    if let Some(size) = size
+        && size > limit
+    {
+        return Err(finding(
+            subject,
+            format!("is {size} bytes, more than the {limit} allowed: refused"),
+        ));
+    }
+    let opened = match size {
+        None => source.open_manifest(digest),
+        Some(size) => source.open_blob(digest, size),
+    };
+    let reader = match opened {
+        Ok(reader) => reader,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(finding(subject, "is missing from the store"));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let Some(bytes) = read_limited(reader, limit)? else {
         return Err(finding(subject, format!("is larger than {limit} bytes: refused")));
     };
@@ -89,7 +102,7 @@ fn read_checked(
 
 /// Reads and checks the manifest and config of the bundle `digest`.
 pub fn open_bundle(source: &dyn BlobSource, digest: &Digest) -> Result<Opened, OpenError> {
-    let manifest_bytes = read_checked(source, "manifest", digest, MANIFEST_LIMIT, true)?;
+    let manifest_bytes = read_checked(source, "manifest", digest, MANIFEST_LIMIT, None)?;
     let subject = format!("manifest {digest}");
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| finding(subject.clone(), format!("is not an OCI image manifest: {e}")))?;
@@ -111,7 +124,8 @@ pub fn open_bundle(source: &dyn BlobSource, digest: &Digest) -> Result<Opened, O
         ));
     }
     let config_digest = &manifest.config.digest;
-    let config_bytes = read_checked(source, "config", config_digest, CONFIG_LIMIT, false)?;
+    let config_bytes =
+        read_checked(source, "config", config_digest, CONFIG_LIMIT, Some(manifest.config.size))?;
     if config_bytes.len() as u64 != manifest.config.size {
         return Err(finding(
             format!("config {config_digest}"),
@@ -137,7 +151,7 @@ pub fn verify_bundle(
         Err(OpenError::Io(e)) => return Err(e),
     };
     let layer = opened.layer();
-    let reader = match source.open_blob(&layer.digest) {
+    let reader = match source.open_blob(&layer.digest, layer.size) {
         Ok(reader) => reader,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let missing = Finding {

@@ -25,7 +25,7 @@ mod reference;
 pub mod schema;
 mod values;
 
-pub use blobs::BlobSource;
+pub use blobs::{BlobSource, SizedReader};
 pub use bundle_file::{BundleFile, BundleFileError, BundleSection};
 pub use config::{BundleConfig, Compressor, FileEntry, FileKind, LayerInfo, Source};
 pub use digest::{Digest, DigestError, DigestWriter};

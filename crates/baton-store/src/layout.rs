@@ -48,12 +48,19 @@ pub struct LayoutBlobs<'a> {
 
 impl BlobSource for LayoutBlobs<'_> {
     fn open_manifest(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
-        self.open_blob(digest)
+        // The caller bounds what it reads of a manifest (4 MiB).
+        Ok(Box::new(self.open_file(digest)?))
     }
 
-    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
+    fn open_blob(&self, digest: &Digest, size: u64) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(baton_model::SizedReader::new(self.open_file(digest)?, digest, size)))
+    }
+}
+
+impl LayoutBlobs<'_> {
+    fn open_file(&self, digest: &Digest) -> io::Result<io::BufReader<fs_err::File>> {
         match self.store.open_blob(self.name, digest) {
-            Ok(file) => Ok(Box::new(io::BufReader::with_capacity(256 * 1024, file))),
+            Ok(file) => Ok(io::BufReader::with_capacity(256 * 1024, file)),
             Err(e @ StoreError::UnknownDigest { .. }) => {
                 Err(io::Error::new(io::ErrorKind::NotFound, e.to_string()))
             }

@@ -15,11 +15,15 @@
 
 pub mod auth;
 mod error;
+mod interrupt;
 mod layout;
 mod registry;
 mod store;
 
 pub use error::StoreError;
+pub use interrupt::{interrupt, interrupted, is_interrupted};
 pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored};
-pub use registry::{Progress, ProgressEvent, RegistryBlobs, RegistryOptions, RegistryStore};
+pub use registry::{
+    Progress, ProgressEvent, RegistryBlobs, RegistryOptions, RegistryStore, Timeouts,
+};
 pub use store::{CopyReport, Store, copy};

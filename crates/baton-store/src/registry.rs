@@ -5,7 +5,10 @@
 use std::{
     io::{self, Read},
     path::Path,
-    sync::Arc,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
 };
 
 use baton_model::{BlobSource, BundleName, Digest, Selector, oci};
@@ -47,7 +50,38 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// Upload in PATCH chunks always, instead of one streamed PUT with a chunked fallback.
     pub chunked_uploads: bool,
+    /// How long a request may take.
+    pub timeouts: Timeouts,
 }
+
+/// How long a registry request may take: to connect, between two reads, and in all (a blob's
+/// body included). A registry that accepts and never answers fails after `read`; one that drips
+/// fails after `total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open the connection.
+    pub connect: Duration,
+    /// Between two reads of an answer.
+    pub read: Duration,
+    /// For the whole request, its answer's body included.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The largest manifest baton reads, counted while it streams in.
+const MANIFEST_LIMIT: usize = 4 << 20;
+
+/// The longest `Retry-After` honoured; a registry asking for more is retried after this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A registry store: `HOST[:PORT]/PATH`.
 pub struct RegistryStore {
@@ -62,6 +96,13 @@ pub struct RegistryStore {
     auth_source: String,
     runtime: Arc<Runtime>,
     retries: u32,
+    timeouts: Timeouts,
+    /// Hosts reached over plain HTTP.
+    plain: Vec<String>,
+    /// baton's own requests (manifests), bounded while they stream.
+    http: reqwest::Client,
+    /// The delay a registry asked for with `Retry-After`, taken by the next retry.
+    retry_after: Mutex<Option<Duration>>,
 }
 
 /// True for hosts that are reached over plain HTTP without being asked: loopback only.
@@ -93,11 +134,19 @@ impl RegistryStore {
         if is_loopback(host) {
             plain.push(host.to_owned());
         }
+        let timeouts = options.timeouts;
         let config = |monolithic: bool| ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain.clone()),
             use_monolithic_push: monolithic,
+            connect_timeout: Some(timeouts.connect),
+            read_timeout: Some(timeouts.read),
             ..ClientConfig::default()
         };
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.read)
+            .build()
+            .map_err(|e| StoreError::Io(io::Error::other(e)))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -113,6 +162,10 @@ impl RegistryStore {
             auth_source: found.source,
             runtime: Arc::new(runtime),
             retries: options.retries,
+            timeouts,
+            plain,
+            http,
+            retry_after: Mutex::new(None),
         })
     }
 
@@ -153,7 +206,10 @@ impl RegistryStore {
     ) -> StoreError {
         use oci_client::errors::OciDistributionError as E;
         // The whole chain: reqwest keeps the useful part ("connection refused") in its sources.
-        let mut text = error.to_string();
+        let mut text = match error {
+            E::GenericError(Some(message)) => message.clone(),
+            _ => error.to_string(),
+        };
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
             let cause_text = cause.to_string();
@@ -161,6 +217,15 @@ impl RegistryStore {
                 text = format!("{text}: {cause_text}");
             }
             source = cause.source();
+        }
+        if let E::RequestError(e) = error
+            && e.is_timeout()
+        {
+            text = format!(
+                "{text} (no answer within {}s to connect or {}s between reads; --registry-connect-timeout and --registry-read-timeout set them)",
+                self.timeouts.connect.as_secs(),
+                self.timeouts.read.as_secs()
+            );
         }
         if is_transient(error) && self.retries > 0 {
             text = format!("{text} (after {} attempts)", self.retries + 1);
@@ -192,24 +257,116 @@ impl RegistryStore {
         }
     }
 
-    /// Runs a registry call on the store's runtime, retrying transient failures (connection
-    /// refused or reset, timeouts, 429 and 5xx answers) with exponential backoff and jitter.
+    /// Runs a registry call on the store's runtime, each attempt within the total timeout,
+    /// retrying transient failures (connection refused or reset, read timeouts, 429 and 5xx
+    /// answers) after the registry's `Retry-After` or exponential backoff with jitter. An
+    /// interrupt (the agent's SIGTERM) ends the call and any wait at once.
     fn run<T, F, Fut>(&self, call: F) -> Result<T, OciDistributionError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
     {
+        let total = self.timeouts.total;
         let mut attempt = 0;
         loop {
-            match self.runtime.block_on(call()) {
+            let result = self.runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    () = crate::interrupt::interrupted() => Err(interrupted()),
+                    result = tokio::time::timeout(total, call()) => {
+                        result.unwrap_or_else(|_| Err(over_total(total)))
+                    }
+                }
+            });
+            match result {
                 Err(error) if attempt < self.retries && is_transient(&error) => {
-                    let delay = backoff(attempt);
+                    let asked = self.retry_after.lock().ok().and_then(|mut d| d.take());
+                    let delay = asked.map_or_else(|| backoff(attempt), |d| d.min(MAX_RETRY_AFTER));
                     tracing::warn!(registry = %self.host, attempt = attempt + 1, ?delay, %error, "transient failure; retrying");
-                    std::thread::sleep(delay);
+                    let interrupted_meanwhile = self.runtime.block_on(async {
+                        tokio::select! {
+                            () = crate::interrupt::interrupted() => true,
+                            () = tokio::time::sleep(delay) => false,
+                        }
+                    });
+                    if interrupted_meanwhile {
+                        return Err(interrupted());
+                    }
                     attempt += 1;
                 }
                 result => return result,
             }
+        }
+    }
+
+    /// GETs a manifest with baton's own client, reading at most 4 MiB as it streams in, and
+    /// remembering a `Retry-After` the registry sends with a 429 or 503.
+    async fn get_manifest(&self, reference: &Reference) -> Result<Vec<u8>, OciDistributionError> {
+        let token = self.client.auth(reference, &self.auth, RegistryOperation::Pull).await?;
+        let registry = reference.resolve_registry();
+        let scheme = if self.plain.iter().any(|h| h == registry) { "http" } else { "https" };
+        let selector = reference.digest().or(reference.tag()).unwrap_or("latest");
+        let url =
+            format!("{scheme}://{registry}/v2/{}/manifests/{selector}", reference.repository());
+        let mut request =
+            self.http.get(&url).header(http::header::ACCEPT, oci::MANIFEST_MEDIA_TYPE);
+        request = match (token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        let mut response = request.send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            if status.as_u16() == 429 || status.as_u16() == 503 {
+                let asked = response
+                    .headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(retry_after);
+                if let (Some(asked), Ok(mut slot)) = (asked, self.retry_after.lock()) {
+                    *slot = Some(asked);
+                }
+            }
+            let mut message = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                message.extend_from_slice(&chunk);
+                if message.len() > 4096 {
+                    message.truncate(4096);
+                    break;
+                }
+            }
+            return Err(OciDistributionError::ServerError {
+                code: status.as_u16(),
+                url,
+                message: String::from_utf8_lossy(&message).into_owned(),
+            });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if bytes.len() + chunk.len() > MANIFEST_LIMIT {
+                return Err(OciDistributionError::GenericError(Some(format!(
+                    "the manifest is larger than {MANIFEST_LIMIT} bytes: refused"
+                ))));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    /// Bounds a blob's body stream by the total timeout (counted from `started`) and the
+    /// interrupt.
+    fn guard(
+        &self,
+        stream: futures_util::stream::BoxStream<'static, io::Result<bytes::Bytes>>,
+        started: tokio::time::Instant,
+    ) -> Guarded {
+        let _entered = self.runtime.enter();
+        Guarded {
+            inner: stream,
+            deadline: Box::pin(tokio::time::sleep_until(started + self.timeouts.total)),
+            interrupted: Box::pin(crate::interrupt::interrupted()),
+            total: self.timeouts.total,
         }
     }
 
@@ -302,13 +459,9 @@ impl RegistryStore {
     pub fn read_manifest(&self, name: &BundleName, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Pull)?;
-        let (bytes, _) = self
-            .run(|| {
-                self.client.pull_manifest_raw(&reference, &self.auth, &[oci::MANIFEST_MEDIA_TYPE])
-            })
-            .map_err(|e| {
-                self.missing_or(&e, name, digest, &format!("fetch manifest {}", reference.whole()))
-            })?;
+        let bytes = self.run(|| self.get_manifest(&reference)).map_err(|e| {
+            self.missing_or(&e, name, digest, &format!("fetch manifest {}", reference.whole()))
+        })?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
             return Err(StoreError::Corrupt {
@@ -317,7 +470,7 @@ impl RegistryStore {
                 actual,
             });
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 
     /// True when the repository of `name` holds blob `digest`.
@@ -340,12 +493,13 @@ impl RegistryStore {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Pull)?;
         let digest_text = digest.to_string();
+        let started = self.runtime.block_on(async { tokio::time::Instant::now() });
         let stream = self
             .run(|| self.client.pull_blob_stream(&reference, digest_text.as_str()))
             .map_err(|e| self.missing_or(&e, name, digest, &format!("fetch blob {digest}")))?;
         // oci-client checks the digest as the stream ends; its mismatch is bad data, not a failing
         // source, so callers report it as a finding (the kind is all they look at).
-        let reader = StreamReader::new(stream.stream.map_err(|e| {
+        let reader = StreamReader::new(self.guard(stream.stream, started).map_err(|e| {
             if e.to_string().starts_with("Invalid digest") {
                 io::Error::new(io::ErrorKind::InvalidData, e.to_string())
             } else {
@@ -416,10 +570,11 @@ impl RegistryStore {
         // Each attempt pulls afresh: a stream cannot be replayed.
         let upload = |client: &Client| {
             self.run(|| async {
+                let started = tokio::time::Instant::now();
                 let pulled = from.client.pull_blob_stream(&source, digest_text.as_str()).await?;
                 let progress = Arc::clone(progress);
-                let stream = pulled
-                    .stream
+                let stream = from
+                    .guard(pulled.stream, started)
                     .inspect_ok(move |chunk| progress(ProgressEvent::Bytes(chunk.len() as u64)))
                     .map_err(OciDistributionError::IoError);
                 client.push_blob_stream(&reference, stream, &digest_text, Some(size)).await
@@ -514,17 +669,9 @@ impl RegistryStore {
             for tag in tags {
                 // One request per tag: the manifest by tag, its digest from its bytes.
                 let reference = self.reference(&name, &Selector::Tag(tag.clone()));
-                let (bytes, _) = self
-                    .run(|| {
-                        self.client.pull_manifest_raw(
-                            &reference,
-                            &self.auth,
-                            &[oci::MANIFEST_MEDIA_TYPE],
-                        )
-                    })
-                    .map_err(|e| {
-                        self.error(&format!("fetch manifest {}", reference.whole()), &e)
-                    })?;
+                let bytes = self.run(|| self.get_manifest(&reference)).map_err(|e| {
+                    self.error(&format!("fetch manifest {}", reference.whole()), &e)
+                })?;
                 let digest = Digest::of(&bytes);
                 let manifest: oci::Manifest =
                     serde_json::from_slice(&bytes).map_err(|e| StoreError::Registry {
@@ -593,6 +740,55 @@ fn is_transient(error: &OciDistributionError) -> bool {
     }
 }
 
+/// The error of a call that was interrupted (the agent's SIGTERM).
+fn interrupted() -> OciDistributionError {
+    OciDistributionError::GenericError(Some("interrupted by a signal".to_owned()))
+}
+
+/// The error of a call that took longer than the total timeout.
+fn over_total(total: Duration) -> OciDistributionError {
+    OciDistributionError::GenericError(Some(format!(
+        "no complete answer within {}s (--registry-timeout sets it)",
+        total.as_secs()
+    )))
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (as seconds from now).
+fn retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value.trim()).ok()?.timestamp();
+    let wait = at.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// A blob's body, ended by the total timeout or an interrupt with an error saying which.
+struct Guarded {
+    inner: futures_util::stream::BoxStream<'static, io::Result<bytes::Bytes>>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    interrupted: Pin<Box<dyn Future<Output = ()> + Send>>,
+    total: Duration,
+}
+
+impl futures_util::Stream for Guarded {
+    type Item = io::Result<bytes::Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.interrupted.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(io::Error::other("interrupted by a signal"))));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let total = self.total.as_secs();
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the transfer took longer than {total}s (--registry-timeout sets it)"),
+            ))));
+        }
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
 /// 200 ms doubled per attempt, capped at 5 s, with ±50 % jitter so that many agents do not retry in step.
 fn backoff(attempt: u32) -> std::time::Duration {
     let base = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
@@ -642,8 +838,9 @@ impl BlobSource for RegistryBlobs<'_> {
         }
     }
 
-    fn open_blob(&self, digest: &Digest) -> io::Result<Box<dyn Read + '_>> {
-        self.store.open_blob(self.name, digest).map(|r| Box::new(r) as Box<dyn Read>).map_err(to_io)
+    fn open_blob(&self, digest: &Digest, size: u64) -> io::Result<Box<dyn Read + '_>> {
+        let reader = self.store.open_blob(self.name, digest).map_err(to_io)?;
+        Ok(Box::new(baton_model::SizedReader::new(reader, digest, size)))
     }
 }
 

@@ -213,7 +213,7 @@ fn transfer(
     match target {
         Store::Layout(to) => {
             let blobs = source.blobs(name);
-            let mut reader = blobs.open_blob(digest).map_err(StoreError::Io)?;
+            let mut reader = blobs.open_blob(digest, size).map_err(StoreError::Io)?;
             let mut writer = to.blob_writer(name)?;
             let mut buffer = vec![0; 256 * 1024];
             loop {

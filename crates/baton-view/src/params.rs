@@ -4,7 +4,7 @@
 use baton_bundle::open_bundle;
 use baton_model::{BundleConfig, BundleName, Digest, EnvName, ParamValues, Selector};
 use baton_state::Snapshot;
-use baton_store::Store;
+use baton_store::{Store, StoreError};
 
 use crate::{View, ViewError, view::params_path};
 
@@ -79,11 +79,18 @@ pub fn ensure_in_store(
     digest: &Digest,
 ) -> Result<(), ViewError> {
     store.resolve(bundle, &Selector::Digest(digest.clone())).map(|_| ()).map_err(|source| {
-        ViewError::NotInStore {
-            bundle: bundle.clone(),
-            digest: digest.clone(),
-            store: store.label(),
-            source: Box::new(source),
+        match source {
+            // Only an answer that the bundle is not there is "not in store"; a registry that could
+            // not be asked is its own error.
+            StoreError::UnknownDigest { .. }
+            | StoreError::UnknownTag { .. }
+            | StoreError::UnknownBundle { .. } => ViewError::NotInStore {
+                bundle: bundle.clone(),
+                digest: digest.clone(),
+                store: store.label(),
+                source: Box::new(source),
+            },
+            other => ViewError::Store(other),
         }
     })
 }

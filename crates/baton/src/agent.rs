@@ -1,6 +1,8 @@
 //! `baton agent`: the pull-based control loop. Each pass re-reads the state repository and
 //! reconciles every bundle the environment pins; passes are spaced by the interval with jitter,
-//! errors back off exponentially, and SIGTERM or SIGINT end the loop after the current pass.
+//! errors back off exponentially. SIGTERM or SIGINT end the loop: a pass that waits on a
+//! registry is interrupted at once (the target keeps what it has), any other work of the pass
+//! runs to its end first.
 
 use std::time::Duration;
 
@@ -15,42 +17,70 @@ pub(crate) fn run(
     printer: &Printer,
     options: &ApplyOptions<'_>,
 ) -> Result<ExitStatus> {
+    interrupt_on_signals()?;
     if args.once {
         let reports = pass(args, options)?;
         print(printer, &reports)?;
         let drifted = reports.iter().any(|r| r.action == ApplyAction::Drift);
         return Ok(if drifted { ExitStatus::Findings } else { ExitStatus::Success });
     }
+    // Passes run outside the runtime: the registry store blocks on a runtime of its own, which
+    // cannot start inside another. The runtime only waits between passes.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let interval = Duration::from_secs(args.interval.max(1));
-        let mut failures: u32 = 0;
-        loop {
-            // A pass runs to its end: a signal is only looked at between passes.
-            match pass(args, options) {
-                Ok(reports) => {
-                    failures = 0;
-                    tracing::info!(env = %args.env, bundles = reports.len(), "pass done");
-                    for r in reports.iter().filter(|r| r.action != ApplyAction::Unchanged) {
-                        tracing::warn!(env = %args.env, bundle = %r.bundle, action = %r.action, changed = r.differences.changed.len(), added = r.differences.added.len(), removed = r.differences.removed.len(), "reconciled");
-                    }
-                }
-                Err(error) => {
-                    failures = failures.saturating_add(1);
-                    tracing::error!(env = %args.env, failures, "pass failed: {error:#}");
+    let interval = Duration::from_secs(args.interval.max(1));
+    let mut failures: u32 = 0;
+    loop {
+        match pass(args, options) {
+            Ok(reports) => {
+                failures = 0;
+                tracing::info!(env = %args.env, bundles = reports.len(), "pass done");
+                for r in reports.iter().filter(|r| r.action != ApplyAction::Unchanged) {
+                    tracing::warn!(env = %args.env, bundle = %r.bundle, action = %r.action, changed = r.differences.changed.len(), added = r.differences.added.len(), removed = r.differences.removed.len(), "reconciled");
                 }
             }
-            let wait = next_wait(interval, failures);
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = tokio::signal::ctrl_c() => break,
-                _ = terminate.recv() => break,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::error!(env = %args.env, failures, "pass failed: {error:#}");
             }
         }
-        tracing::info!(env = %args.env, "stopping");
-        Ok(ExitStatus::Success)
-    })
+        if baton_store::is_interrupted() {
+            break;
+        }
+        let wait = next_wait(interval, failures);
+        let interrupted = runtime.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => false,
+                () = baton_store::interrupted() => true,
+            }
+        });
+        if interrupted {
+            break;
+        }
+    }
+    tracing::info!(env = %args.env, "stopping");
+    Ok(ExitStatus::Success)
+}
+
+/// Turns SIGTERM and SIGINT into `baton_store::interrupt`, on a thread of its own: a pass blocks
+/// the loop's thread, and the signal must reach a request that waits on the network.
+fn interrupt_on_signals() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (mut terminate, mut interrupt) = {
+        let _entered = runtime.enter();
+        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
+    };
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        runtime.block_on(async {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        });
+        tracing::info!("signal received: interrupting what waits on the network");
+        baton_store::interrupt();
+    })?;
+    Ok(())
 }
 
 fn pass(args: &AgentArgs, options: &ApplyOptions<'_>) -> Result<Vec<PassReport>> {

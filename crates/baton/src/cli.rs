@@ -32,6 +32,33 @@ pub(crate) struct GlobalArgs {
     /// itself when a registry refuses the PUT).
     #[arg(long, global = true)]
     pub(crate) chunked_uploads: bool,
+    /// How long connecting to a registry may take.
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_REGISTRY_CONNECT_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
+    pub(crate) registry_connect_timeout: baton_model::Duration,
+    /// How long a registry may be silent while it answers.
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_REGISTRY_READ_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
+    pub(crate) registry_read_timeout: baton_model::Duration,
+    /// How long one registry request may take in all, a blob's body included.
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_REGISTRY_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10m"
+    )]
+    pub(crate) registry_timeout: baton_model::Duration,
     /// Log lines on stderr as text for people or as one JSON object per line (for log shippers).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,

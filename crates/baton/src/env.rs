@@ -29,6 +29,7 @@ pub(crate) fn no_color() -> bool {
 pub(crate) fn registry_options(
     insecure: Vec<String>,
     chunked_uploads: bool,
+    timeouts: baton_store::Timeouts,
 ) -> baton_store::RegistryOptions {
     let var =
         |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
@@ -42,6 +43,7 @@ pub(crate) fn registry_options(
         insecure,
         retries: 4,
         chunked_uploads,
+        timeouts,
     }
 }
 

@@ -69,8 +69,17 @@ fn main() -> ExitCode {
     };
     let printer = Printer::new(cli.global.output, cli.global.color);
     init_logging(cli.global.verbose, cli.global.log_format);
-    let options =
-        env::registry_options(cli.global.insecure_registries.clone(), cli.global.chunked_uploads);
+    let seconds = |d: baton_model::Duration| std::time::Duration::from_secs(d.seconds().max(1));
+    let timeouts = baton_store::Timeouts {
+        connect: seconds(cli.global.registry_connect_timeout),
+        read: seconds(cli.global.registry_read_timeout),
+        total: seconds(cli.global.registry_timeout),
+    };
+    let options = env::registry_options(
+        cli.global.insecure_registries.clone(),
+        cli.global.chunked_uploads,
+        timeouts,
+    );
     match commands::run(cli.command, &printer, &options) {
         Ok(status) => status.into(),
         Err(error) => {

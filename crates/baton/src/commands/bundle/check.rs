@@ -83,7 +83,7 @@ pub(super) fn unpack(
     };
     let blobs = resolved.blobs();
     let layer = blobs
-        .open_blob(&opened.layer().digest)
+        .open_blob(&opened.layer().digest, opened.layer().size)
         .with_context(|| format!("cannot read the layer of {}", resolved.pinned()))?;
     match baton_bundle::unpack(layer, opened.layer(), &opened.config, &args.into, Limits::STANDARD)
     {
