@@ -718,3 +718,115 @@ fn a_shallow_clone_is_a_finding_with_the_next_step() {
     let finding = report.findings.iter().find(|f| f.check.as_str() == "shallow").unwrap();
     assert!(finding.found.contains("git fetch --unshallow"), "{finding:?}");
 }
+
+/// A `baton.toml` broken at the head is a finding, and the audit still judges everything by the
+/// last one that parsed; one broken when a commit changed a pin is a finding of that commit.
+#[test]
+fn a_broken_baton_toml_is_a_finding_and_the_rest_is_still_audited() {
+    let w = baton_tests::World::chain();
+    let pipeline = w.state.join("baton.toml");
+    let good = fs_err::read_to_string(&pipeline).unwrap();
+    for broken in ["garbage [[[\n", "\u{0}\u{1}\u{ff}", "[[environment]]\nname = \"dev\"\n"] {
+        fs_err::write(&pipeline, broken).unwrap();
+        w.commit("a broken pipeline");
+        let (code, report) = audit(&w.state);
+        assert_eq!(code, 4, "{broken:?}: {report:?}");
+        let problem = finding(&report, "pipeline");
+        assert!(problem.found.contains("baton.toml"), "{problem:?}");
+        assert!(problem.found.contains("judged by the last baton.toml of the branch that parsed"));
+        let envs: Vec<&str> = report.summary.iter().map(|v| v.environment.as_str()).collect();
+        assert_eq!(envs, ["dev", "staging", "prod"], "{broken:?}: every pin is still verified");
+        assert_eq!(report.bundles_verified, 3, "{broken:?}");
+    }
+    // Removed altogether: the same.
+    fs_err::remove_file(&pipeline).unwrap();
+    w.commit("no pipeline");
+    let (code, report) = audit(&w.state);
+    assert_eq!(code, 4);
+    assert!(finding(&report, "pipeline").found.contains("baton.toml"));
+    // A pin changed while the pipeline was broken: its commit is named.
+    fs_err::write(&pipeline, "garbage [[[\n").unwrap();
+    let pin = w.state.join("state/dev/web.toml");
+    let text = fs_err::read_to_string(&pin).unwrap().replace("by = \"ci\"", "by = \"mallory\"");
+    fs_err::write(&pin, text).unwrap();
+    w.commit("a pin while the pipeline is broken");
+    let head = git(&w.state, &["rev-parse", "HEAD"]).trim().to_owned();
+    fs_err::write(&pipeline, &good).unwrap();
+    w.commit("the pipeline is fixed");
+    let (code, report) = audit(&w.state);
+    assert_eq!(code, 4);
+    let at_pin = report
+        .findings
+        .iter()
+        .find(|f| f.check == Check::Pipeline && f.commit.as_deref() == Some(head.as_str()))
+        .unwrap_or_else(|| panic!("no pipeline finding at {head}: {report:?}"));
+    assert!(at_pin.found.contains("cannot be recomputed"), "{at_pin:?}");
+}
+
+/// Whatever sits at a pin's path (a file that is not UTF-8, a digest of the wrong length, a
+/// symbolic link, a gitlink) or at an approval's (garbage) is a finding, never a failure to run.
+#[test]
+fn odd_files_at_pin_and_approval_paths_are_findings() {
+    let w = baton_tests::World::chain();
+    let pin = w.state.join("state/prod/web.toml");
+    let good = fs_err::read(&pin).unwrap();
+    let head = git(&w.state, &["rev-parse", "HEAD"]).trim().to_owned();
+    let short = String::from_utf8(good.clone()).unwrap();
+    let short = regex::Regex::new("digest = \"sha256:[0-9a-f]{64}\"")
+        .unwrap()
+        .replace(&short, "digest = \"sha256:abc\"")
+        .into_owned();
+    type Tamper<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Tamper<'_>)> = vec![
+        ("not UTF-8", Box::new(|| fs_err::write(&pin, b"\xff\xfe not text").unwrap())),
+        ("short digest", Box::new(|| fs_err::write(&pin, &short).unwrap())),
+        (
+            "symbolic link",
+            Box::new(|| {
+                fs_err::remove_file(&pin).unwrap();
+                std::os::unix::fs::symlink("../staging/web.toml", &pin).unwrap();
+            }),
+        ),
+        (
+            "gitlink",
+            Box::new(|| {
+                git(&w.state, &["rm", "-q", "--cached", "state/prod/web.toml"]);
+                let info = format!("160000,{head},state/prod/web.toml");
+                git(&w.state, &["update-index", "--add", "--cacheinfo", &info]);
+            }),
+        ),
+        (
+            "garbage approval",
+            Box::new(|| {
+                let digest = regex::Regex::new("sha256:[0-9a-f]{64}")
+                    .unwrap()
+                    .find(std::str::from_utf8(&good).unwrap())
+                    .unwrap()
+                    .as_str()
+                    .to_owned();
+                let dir = w.state.join(format!("approvals/prod/web/{digest}"));
+                fs_err::create_dir_all(&dir).unwrap();
+                fs_err::write(dir.join("mallory.toml"), b"\x00garbage ]]]").unwrap();
+            }),
+        ),
+    ];
+    for (name, tamper) in cases {
+        tamper();
+        if name == "gitlink" {
+            git(&w.state, &["commit", "-q", "-m", name]);
+        } else {
+            w.commit(name);
+        }
+        let (code, report) = audit(&w.state);
+        assert_eq!(code, 4, "{name}: {report:?}");
+        assert!(!report.findings.is_empty(), "{name}");
+        let envs: Vec<&str> = report.summary.iter().map(|v| v.environment.as_str()).collect();
+        assert!(envs.contains(&"dev") && envs.contains(&"staging"), "{name}: {envs:?}");
+        // Back to the pinned file, by a new commit: history keeps the tamper.
+        git(&w.state, &["rm", "-rq", "--cached", "--ignore-unmatch", "state/prod/web.toml"]);
+        let _ = fs_err::remove_file(&pin);
+        fs_err::write(&pin, &good).unwrap();
+        git(&w.state, &["add", "-A"]);
+        git(&w.state, &["commit", "-q", "--allow-empty", "-m", "restore"]);
+    }
+}

@@ -78,6 +78,19 @@ pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report
     let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
     let mut history = judge::walk(view, &scope.history())?;
     let mut findings = std::mem::take(&mut history.findings);
+    if let Some(problem) = &view.broken_pipeline {
+        findings.insert(0, Finding {
+            severity: Severity::Error,
+            check: Check::Pipeline,
+            environment: None,
+            bundle: None,
+            commit: Some(tip.to_string()),
+            expected: "a baton.toml at the head of the branch that parses".into(),
+            found: format!(
+                "{problem}; nothing can be promoted or applied until it is fixed (this audit judged by the last baton.toml of the branch that parsed)"
+            ),
+        });
+    }
     present::reflog(view, &history, &mut findings)?;
     let pins = present::pins(view, scope, &mut findings)?;
     present::params(view, &pins, &mut findings)?;

@@ -256,6 +256,12 @@ impl Pipeline {
         }
     }
 
+    /// A pipeline of no environment: what the audit judges by when no commit of the branch has
+    /// a `baton.toml` that parses (every pin is then an orphan).
+    pub fn empty() -> Pipeline {
+        Pipeline { environments: Vec::new() }
+    }
+
     /// The environments in chain order.
     pub fn environments(&self) -> &[Environment] {
         &self.environments

@@ -100,22 +100,21 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
             }
             None => None,
         };
-        let mut changes = Vec::new();
-        for dir in Dir::BATON_WRITES {
-            changed_files(view, parent.as_ref(), &snapshot, dir.as_str(), &mut changes)?;
-        }
-        // The READMEs `baton init` writes are documentation, not state.
-        changes.retain(|c| !matches!(StatePath::parse(&c.path), Some(StatePath::Readme(_))));
+        let changes = state_changes(view, parent.as_ref(), &snapshot)?;
         if changes.is_empty() {
             continue;
         }
         // A `baton.toml` that does not parse leaves the gates of this commit unknown; an
         // allowed-signers file that does not parse still requires signatures, and lists no key.
-        let pipeline = pipelines
-            .get(view, info.tree, "baton.toml", |text| {
-                Pipeline::from_toml(text).map_err(|e| e.to_string())
-            })?
-            .and_then(|parsed| parsed.as_ref().ok());
+        let parsed = pipelines.get(view, info.tree, "baton.toml", |text| {
+            Pipeline::from_toml(text).map_err(|e| e.to_string().replace('\n', " "))
+        })?;
+        if scope.since.is_none_or(|since| info.time >= since)
+            && let Some(finding) = unreadable_pipeline(info, parsed)
+        {
+            history.findings.push(finding);
+        }
+        let pipeline = parsed.and_then(|parsed| parsed.as_ref().ok());
         let signers = signers.get(view, info.tree, ".baton/allowed_signers", |text| {
             AllowedSigners::parse(text).map_err(|e| e.to_string())
         })?;
@@ -193,6 +192,30 @@ fn shallow(info: &CommitInfo, parent: &ObjectId) -> Finding {
             "a shallow clone: parent {parent} is missing, so this commit and every one before it cannot be judged; run `git fetch --unshallow` and audit again"
         ),
     }
+}
+
+/// A `pipeline` finding when a commit that changes pins or approvals has no `baton.toml` that
+/// parses: its gates cannot be recomputed.
+fn unreadable_pipeline(
+    info: &CommitInfo,
+    parsed: Option<&Result<Pipeline, String>>,
+) -> Option<Finding> {
+    let problem = match parsed {
+        Some(Ok(_)) => return None,
+        Some(Err(problem)) => problem.clone(),
+        None => "there is none".to_owned(),
+    };
+    Some(Finding {
+        severity: Severity::Error,
+        check: Check::Pipeline,
+        environment: None,
+        bundle: None,
+        commit: Some(info.id.to_string()),
+        expected: "a baton.toml that parses at a commit that changes pins or approvals".into(),
+        found: format!(
+            "baton.toml: {problem}; the gates of what this commit changed cannot be recomputed"
+        ),
+    })
 }
 
 /// A `clock` finding when `info` is dated before its first parent.
@@ -759,6 +782,21 @@ fn changed_elsewhere(
 
 /// Files under `dir` that differ between `before` and `after`, descending only into
 /// directories whose tree changed.
+/// What a commit changed under the directories baton writes, but the READMEs `baton init`
+/// writes (documentation, not state).
+fn state_changes(
+    view: &View,
+    before: Option<&Snapshot>,
+    after: &Snapshot,
+) -> Result<Vec<Change>, ViewError> {
+    let mut changes = Vec::new();
+    for dir in Dir::BATON_WRITES {
+        changed_files(view, before, after, dir.as_str(), &mut changes)?;
+    }
+    changes.retain(|c| !matches!(StatePath::parse(&c.path), Some(StatePath::Readme(_))));
+    Ok(changes)
+}
+
 fn changed_files(
     view: &View,
     before: Option<&Snapshot>,

@@ -50,6 +50,9 @@ pub struct View {
     pub snapshot: Snapshot,
     /// `baton.toml` at that commit.
     pub pipeline: Pipeline,
+    /// Why `baton.toml` at that commit could not be used, when the view was opened leniently
+    /// (the audit): `pipeline` is then the last one of the branch that parsed.
+    pub broken_pipeline: Option<String>,
 }
 
 impl View {
@@ -57,7 +60,38 @@ impl View {
     pub fn open(repo: StateRepo) -> Result<View, ViewError> {
         let snapshot = repo.head()?;
         let pipeline = load_pipeline(&repo, &snapshot)?;
-        Ok(View { repo, snapshot, pipeline })
+        Ok(View { repo, snapshot, pipeline, broken_pipeline: None })
+    }
+
+    /// Like [`View::open`], but a `baton.toml` at the head that is missing, not UTF-8 or does
+    /// not parse is kept as `broken_pipeline`, and the view judges by the newest commit whose
+    /// `baton.toml` parses (by none, when no commit's does): the auditor reports it and still
+    /// audits everything else. Only a repository that cannot be read is an error.
+    pub fn open_lenient(repo: StateRepo) -> Result<View, ViewError> {
+        let snapshot = repo.head()?;
+        match load_pipeline(&repo, &snapshot) {
+            Ok(pipeline) => Ok(View { repo, snapshot, pipeline, broken_pipeline: None }),
+            Err(
+                error @ (ViewError::Pipeline { .. }
+                | ViewError::NoPipeline { .. }
+                | ViewError::NotUtf8 { .. }),
+            ) => {
+                let mut pipeline = Pipeline::empty();
+                if let Some(tip) = snapshot.commit {
+                    for info in repo.commits(tip)? {
+                        let info = info?;
+                        let earlier = Snapshot { commit: Some(info.id), tree: info.tree };
+                        if let Ok(parsed) = load_pipeline(&repo, &earlier) {
+                            pipeline = parsed;
+                            break;
+                        }
+                    }
+                }
+                let broken = Some(error_chain(&error));
+                Ok(View { repo, snapshot, pipeline, broken_pipeline: broken })
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Reads the head again (after the branch moved).
@@ -466,6 +500,17 @@ pub fn resolve_store(root: &Path, store: &StoreLocation) -> StoreLocation {
         StoreLocation::Layout(path) if path.is_relative() => StoreLocation::Layout(root.join(path)),
         other => other.clone(),
     }
+}
+
+/// An error with its causes, on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text.replace('\n', " ")
 }
 
 fn load_pipeline(repo: &StateRepo, snapshot: &Snapshot) -> Result<Pipeline, ViewError> {

@@ -41,25 +41,38 @@ pub(crate) fn run(
 
 /// Opens the state repository `--state` names (default: found upwards from here).
 pub(crate) fn open(args: &StateArgs) -> Result<View> {
+    Ok(View::open(local_repo(args)?)?)
+}
+
+/// The local state repository `--state` names, or why a URL will not do.
+fn local_repo(args: &StateArgs) -> Result<StateRepo> {
     if let Some(url) = remote_url(args) {
         anyhow::bail!(
             "`--state {url}` is a URL: this command needs a local clone of the state repository (`git clone {url}`, then `--state PATH`); `apply`, `plan`, `drift`, `agent` and `audit` can read a URL through a read-only mirror"
         );
     }
     let start = args.state.as_deref().unwrap_or(Path::new("."));
-    let repo = StateRepo::discover(start)?;
-    Ok(View::open(repo)?)
+    Ok(StateRepo::discover(start)?)
 }
 
 /// Like [`open`], but `--state` may also be a URL (`file://…`, `ssh://…`): it is mirrored
 /// read-only into `cache/state/<hash>` and fetched, refusing a rewritten history; relative paths
 /// of its `baton.toml` resolve against the working directory.
 pub(crate) fn open_state(args: &StateArgs, cache: &Path) -> Result<View> {
-    let Some(url) = remote_url(args) else { return open(args) };
+    Ok(View::open(state_repo(args, cache)?)?)
+}
+
+/// Like [`open_state`], but a `baton.toml` at the head that cannot be used is kept for the
+/// auditor to report (`View::open_lenient`), not an error.
+pub(crate) fn open_state_for_audit(args: &StateArgs, cache: &Path) -> Result<View> {
+    Ok(View::open_lenient(state_repo(args, cache)?)?)
+}
+
+fn state_repo(args: &StateArgs, cache: &Path) -> Result<StateRepo> {
+    let Some(url) = remote_url(args) else { return local_repo(args) };
     let mirror = cache.join("state").join(baton_model::Digest::of(url.as_bytes()).short());
     let here = std::path::absolute(".")?;
-    let repo = StateRepo::mirror(url, &mirror, &here)?;
-    Ok(View::open(repo)?)
+    Ok(StateRepo::mirror(url, &mirror, &here)?)
 }
 
 /// `--state` when it is a URL (`file://…`, `ssh://…`) rather than a path.

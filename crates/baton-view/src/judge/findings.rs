@@ -54,6 +54,9 @@ pub enum Check {
     StateFile,
     /// An approval that does not fit its place or was removed.
     Approval,
+    /// A `baton.toml` that cannot be read: at the head (the audit judges by the last one that
+    /// parsed), or at a commit that changed pins or approvals (its gates are unknown).
+    Pipeline,
     /// A commit not signed by a key listed for its principal where signers are required.
     Signature,
     /// A digest that did not pass the upstream environment first.
@@ -107,6 +110,7 @@ impl Check {
             Check::Trailers => "trailers",
             Check::StateFile => "state-file",
             Check::Approval => "approval",
+            Check::Pipeline => "pipeline",
             Check::Signature => "signature",
             Check::Chain => "chain",
             Check::BreakGlass => "break-glass",

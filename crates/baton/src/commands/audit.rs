@@ -10,7 +10,7 @@ use crate::{
     cli::AuditArgs,
     commands::{
         apply::{applied_dir, cache_dir},
-        open_state,
+        open_state_for_audit,
     },
     printer::{GREEN, Printer, RED},
 };
@@ -23,7 +23,7 @@ pub(crate) fn run(
     registry: &RegistryOptions,
 ) -> Result<ExitStatus> {
     // The auditor reads targets' records and files; it needs no secret and renders nothing.
-    let view = match open_state(&args.state, &cache_dir(&args.applier)) {
+    let view = match open_state_for_audit(&args.state, &cache_dir(&args.applier)) {
         Ok(view) => view,
         // A remote whose branch no longer holds what the mirror fetched before: that is a
         // finding about the history, not a failure to run.
