@@ -763,6 +763,9 @@ fn a_broken_baton_toml_is_a_finding_and_the_rest_is_still_audited() {
     assert!(at_pin.found.contains("cannot be recomputed"), "{at_pin:?}");
 }
 
+/// One way of tampering with the state repository.
+type Tamper<'a> = Box<dyn Fn() + 'a>;
+
 /// Whatever sits at a pin's path (a file that is not UTF-8, a digest of the wrong length, a
 /// symbolic link, a gitlink) or at an approval's (garbage) is a finding, never a failure to run.
 #[test]
@@ -776,7 +779,6 @@ fn odd_files_at_pin_and_approval_paths_are_findings() {
         .unwrap()
         .replace(&short, "digest = \"sha256:abc\"")
         .into_owned();
-    type Tamper<'a> = Box<dyn Fn() + 'a>;
     let cases: Vec<(&str, Tamper<'_>)> = vec![
         ("not UTF-8", Box::new(|| fs_err::write(&pin, b"\xff\xfe not text").unwrap())),
         ("short digest", Box::new(|| fs_err::write(&pin, &short).unwrap())),
