@@ -591,6 +591,36 @@ fn a_template_that_spins_or_floods_is_stopped_and_the_target_keeps_what_it_has()
     }
 }
 
+/// The render limits are the environment's to set in baton.toml: a template within the defaults
+/// fails under tighter ones, naming the file and the setting, and the target keeps what it has.
+#[test]
+fn render_limits_are_set_per_environment() {
+    let w = World::new();
+    w.pin_dev(&w.build("1.4.2", |_| {}));
+    w.ok(&["apply", "dev"]);
+    let kept = fs_err::read_link(w.current()).unwrap();
+    let pipeline = w.state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline).unwrap().replace(
+        "target = { kind = \"dir\", path = \"deploy/dev\" }",
+        "target = { kind = \"dir\", path = \"deploy/dev\" }\nrender_limits = { steps = 10000, file_bytes = 4096 }",
+    );
+    fs_err::write(&pipeline, text).unwrap();
+    w.commit("tight render limits in dev");
+    for (name, template, says) in [
+        ("loop", "{% for i in range(100000) %}{% endfor %}", "took more than 10000 steps"),
+        ("big", "{{ 'x' * 5000 }}", "renders more than 4096 bytes"),
+    ] {
+        let digest = w.build(&format!("7.0.{}", name.len()), |dir| {
+            fs_err::write(dir.join(format!("conf/{name}.conf")), template).unwrap();
+        });
+        w.pin_dev(&digest);
+        let err = w.fails(&["apply", "dev"], 1);
+        assert!(err.contains(&format!("conf/{name}.conf")) && err.contains(says), "{name}: {err}");
+        assert!(err.contains("render_limits"), "{name}: {err}");
+        assert_eq!(fs_err::read_link(w.current()).unwrap(), kept, "{name}: the target moved");
+    }
+}
+
 /// A command that outlives its timeout is ended with everything it started: its process group
 /// gets TERM, then KILL, so no child keeps working after baton reported the failure. Its stderr
 /// tail is read as bytes (invalid UTF-8 shown lossily).

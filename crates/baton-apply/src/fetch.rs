@@ -48,6 +48,7 @@ pub(crate) fn fetch_and_render(
         config: &opened.config,
         digest: &job.pin.digest,
         resolved: &resolved,
+        limits: job.env.render_limits,
     };
     let rendered = render_tree(staging.path(), &context)?;
     let secret = if rendered.secret.is_empty() {

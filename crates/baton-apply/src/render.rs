@@ -274,6 +274,8 @@ pub(crate) struct RenderContext<'a> {
     pub(crate) digest: &'a Digest,
     /// The parameters.
     pub(crate) resolved: &'a Resolved,
+    /// What rendering may cost (the environment's `render_limits`).
+    pub(crate) limits: baton_model::RenderLimits,
 }
 
 /// The files a render wrote: every rendered path, and those among them whose rendering read a
@@ -308,7 +310,8 @@ pub(crate) fn render_tree(
     })?;
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.set_fuel(Some(LIMITS.fuel));
+    let limits = context.limits;
+    env.set_fuel(Some(limits.steps));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
@@ -347,7 +350,7 @@ pub(crate) fn render_tree(
             line: None,
             message: format!("cannot read it as UTF-8 text: {e}"),
         })?;
-        let limit = LIMITS.file_bytes.min(LIMITS.bundle_bytes - total);
+        let limit = limits.file_bytes.min(limits.bundle_bytes.saturating_sub(total));
         let mut out = Capped { bytes: Vec::new(), limit, over: false };
         read.store(false, Ordering::Relaxed);
         let result = env
@@ -356,13 +359,13 @@ pub(crate) fn render_tree(
         if let Err(e) = result {
             let message = if out.over {
                 format!(
-                    "renders more than {limit} bytes (limits: {} per file, {} per bundle)",
-                    LIMITS.file_bytes, LIMITS.bundle_bytes
+                    "renders more than {limit} bytes (limits: {} per file, {} per bundle; `render_limits` of the environment in baton.toml sets them)",
+                    limits.file_bytes, limits.bundle_bytes
                 )
             } else if e.kind() == minijinja::ErrorKind::OutOfFuel {
                 format!(
-                    "took more than {} steps to render: a loop that does not end, or one too large for a file",
-                    LIMITS.fuel
+                    "took more than {} steps to render: a loop that does not end, or one too large for a file (`render_limits.steps` of the environment in baton.toml sets the budget)",
+                    limits.steps
                 )
             } else {
                 render_message(&e)
@@ -386,17 +389,6 @@ pub(crate) fn render_tree(
     }
     Ok(rendered)
 }
-
-/// What rendering may cost, so a hostile template cannot spin or fill the disk: minijinja fuel
-/// (instructions) per file, and output bytes per file and per bundle.
-struct RenderLimits {
-    fuel: u64,
-    file_bytes: u64,
-    bundle_bytes: u64,
-}
-
-const LIMITS: RenderLimits =
-    RenderLimits { fuel: 50_000_000, file_bytes: 64 << 20, bundle_bytes: 1 << 30 };
 
 /// A buffer that refuses to grow past `limit` bytes.
 struct Capped {

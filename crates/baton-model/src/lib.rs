@@ -34,8 +34,8 @@ pub use name::{BundleName, NameError, Version, VersionError};
 pub use params::{ParamSchema, ParamSpec, ParamType, SchemaError, Violation};
 pub use pipeline::{
     Duration, DurationError, EnvName, EnvNameError, Environment, EnvironmentSpec, Gates, Pipeline,
-    PipelineError, PipelineFile, PipelineProblem, Principal, PrincipalError, Target, Window,
-    WindowError,
+    PipelineError, PipelineFile, PipelineProblem, Principal, PrincipalError, RenderLimits, Target,
+    Window, WindowError,
 };
 pub use records::{Action, ApprovalRecord, StateRecord, Trailers};
 pub use reference::{Reference, ReferenceError, Selector, StoreLocation};

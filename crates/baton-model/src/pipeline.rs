@@ -38,6 +38,27 @@ pub struct EnvironmentSpec {
     /// absolute path); the applier's `--secrets-dir` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_dir: Option<String>,
+    /// What rendering a bundle for this environment may cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render_limits: Option<RenderLimits>,
+}
+
+/// What rendering may cost, so that a hostile template can neither spin nor fill the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RenderLimits {
+    /// Template steps (minijinja fuel) per file.
+    pub steps: u64,
+    /// Bytes a file may render to.
+    pub file_bytes: u64,
+    /// Bytes the whole bundle may render to.
+    pub bundle_bytes: u64,
+}
+
+impl Default for RenderLimits {
+    fn default() -> RenderLimits {
+        RenderLimits { steps: 50_000_000, file_bytes: 64 << 20, bundle_bytes: 1 << 30 }
+    }
 }
 
 /// What the applier changes.
@@ -106,6 +127,8 @@ pub struct Environment {
     pub upstream: Option<EnvName>,
     /// The directory `from_file` secrets are read from, absolute, when `baton.toml` names one.
     pub secrets_dir: Option<std::path::PathBuf>,
+    /// What rendering may cost here.
+    pub render_limits: RenderLimits,
 }
 
 /// The checked pipeline.
@@ -247,6 +270,7 @@ impl Pipeline {
                 gates,
                 upstream,
                 secrets_dir: spec.secrets_dir.as_ref().map(std::path::PathBuf::from),
+                render_limits: spec.render_limits.unwrap_or_default(),
             });
         }
         if problems.is_empty() {
