@@ -14,6 +14,7 @@ mod faults;
 mod hostile;
 mod interop;
 mod library;
+mod mounts;
 mod promote;
 mod provenance;
 mod registry;

@@ -188,7 +188,9 @@ impl LayoutStore {
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(true),
-            Err(e) if e.raw_os_error() == Some(18) => Ok(false), // EXDEV: another file system.
+            // EXDEV: another file system. Its kind survives fs_err's wrapping (the raw OS error
+            // does not), so the stream copy takes over.
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
