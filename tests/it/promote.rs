@@ -752,3 +752,181 @@ fn a_retired_key_neither_signs_nor_approves() {
         "{err}"
     );
 }
+
+/// 32 promotions of one bundle to one environment at once, each with another digest of the same
+/// version: every one ends with exit 0 (one commit each, in some order), none sees a false
+/// "uncommitted changes", and the version tag in the store names the digest the pin names.
+#[test]
+fn thirty_two_concurrent_promotions_of_one_bundle_keep_the_tag_and_the_pin_together() {
+    let s = setup();
+    let digests: Vec<String> = (0..32)
+        .map(|i| {
+            let dir = s.tmp.path().join(format!("src-race-{i}"));
+            baton_tests::copy_tree(&baton_tests::repo_root().join("examples/web"), &dir);
+            fs_err::write(dir.join("html/race.txt"), format!("{i}\n")).unwrap();
+            let text = fs_err::read_to_string(dir.join("bundle.toml"))
+                .unwrap()
+                .replace("version = \"1.4.2\"", "version = \"2.0.0\"");
+            fs_err::write(dir.join("bundle.toml"), text).unwrap();
+            build_json(s.tmp.path(), &dir, &s.tmp.path().join("build"), &[]).digest.to_string()
+        })
+        .collect();
+    let from = s.build_store();
+    let children: Vec<_> = digests
+        .iter()
+        .map(|digest| {
+            std::process::Command::new(baton_tests::baton_bin())
+                .current_dir(&s.state)
+                .args(["promote", "web", "--to", "dev", "--digest", digest, "--from-store", &from])
+                .args(["--as", "ci", "--output", "json"])
+                .env("NO_COLOR", "1")
+                .env("HOME", s.tmp.path().join("home"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let err = stderr(&output);
+        assert!(output.status.success(), "{err}");
+        assert!(!err.contains("uncommitted changes"), "{err}");
+    }
+    let promotions = git(&s.state, &["log", "--format=%b", "--grep=^Baton-Action: promote"]);
+    assert_eq!(promotions.matches("Baton-Action: promote").count(), 32);
+    assert_eq!(git(&s.state, &["status", "--porcelain"]), "");
+    let pin = fs_err::read_to_string(s.state.join("state/dev/web.toml")).unwrap();
+    let pinned = digests
+        .iter()
+        .find(|d| pin.contains(&format!("digest = \"{d}\"")))
+        .expect("one of them is pinned");
+    let listed: Vec<baton_build::ListedBundle> =
+        s.typed(&["bundle", "list", "--store", "oci:stores/dev"]);
+    let tagged: Vec<String> = listed
+        .iter()
+        .filter(|l| l.tag.as_deref() == Some("2.0.0"))
+        .map(|l| l.digest.to_string())
+        .collect();
+    assert_eq!(tagged, std::slice::from_ref(pinned), "the tag names the pinned digest");
+    let audit = s.baton(&["audit", "--output", "json"]);
+    let report: baton_audit::Report = stdout_typed(&audit);
+    assert!(
+        !report.findings.iter().any(|f| f.check == baton_audit::Check::Tag),
+        "{:?}",
+        report.findings
+    );
+}
+
+/// Another git holds `index.lock` (a `git commit -a` waiting on its editor) while baton
+/// promotes: the pin is committed and the command says the work tree was not updated (exit 0);
+/// the next baton command brings the work tree and index up to date instead of calling the
+/// pin an uncommitted change.
+#[test]
+fn a_commit_while_another_git_holds_the_index_lock_is_finished_by_the_next_command() {
+    let s = setup();
+    fs_err::write(s.state.join("notes.txt"), "one\n").unwrap();
+    commit_all(&s.state, "notes");
+    fs_err::write(s.state.join("notes.txt"), "two\n").unwrap();
+    let release = s.tmp.path().join("release-the-editor");
+    let editor = s.tmp.path().join("editor.sh");
+    fs_err::write(
+        &editor,
+        format!(
+            "#!/bin/sh\ni=0\nwhile [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\necho 'notes by hand' > \"$1\"\n",
+            release.display()
+        ),
+    )
+    .unwrap();
+    fs_err::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let git_commit = std::process::Command::new("git")
+        .args(["-c", "user.name=Hand", "-c", "user.email=hand@example.com", "commit", "-a", "-q"])
+        .current_dir(&s.state)
+        .env("GIT_EDITOR", &editor)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = s.state.join(".git/index.lock");
+    let waited = std::time::Instant::now();
+    while !lock.exists() {
+        assert!(waited.elapsed().as_secs() < 60, "git never took index.lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let from = s.build_store();
+    let output = s.baton(&[
+        "promote",
+        "web",
+        "--to",
+        "dev",
+        "--digest",
+        &s.web,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("committed, but the work tree and index were not updated"), "{err}");
+    assert!(err.contains("git reset --keep HEAD"), "{err}");
+    let promoted = git(&s.state, &["log", "-1", "--format=%s"]);
+    assert!(promoted.starts_with("promote web 1.4.2 to dev"), "{promoted}");
+    fs_err::write(&release, "").unwrap();
+    let hand = git_commit.wait_with_output().unwrap();
+    assert!(!hand.status.success(), "git's own commit must lose the race: the branch moved");
+    // The index lags the branch by baton's own commit only.
+    let status = git(&s.state, &["status", "--porcelain"]);
+    assert!(status.contains("state/dev/web.toml"), "{status}");
+    let newer = build_variant(s.tmp.path(), "web", "1.5.0");
+    let output = s.baton(&[
+        "promote",
+        "web",
+        "--to",
+        "dev",
+        "--digest",
+        &newer,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let status = git(&s.state, &["status", "--porcelain"]);
+    assert_eq!(status.trim(), "M notes.txt", "only the hand change is left: {status}");
+    let pin = fs_err::read_to_string(s.state.join("state/dev/web.toml")).unwrap();
+    assert!(pin.contains(&newer), "{pin}");
+}
+
+/// A symbolic link on the way to a file baton writes (`state/dev` pointing elsewhere) is
+/// refused, as git refuses to write beyond one: nothing is committed, nothing written there.
+#[test]
+fn a_symlinked_directory_in_the_work_tree_is_never_written_through() {
+    let s = setup();
+    s.pin("dev", &s.web);
+    let elsewhere = s.tmp.path().join("elsewhere");
+    fs_err::create_dir_all(&elsewhere).unwrap();
+    fs_err::remove_dir_all(s.state.join("state/dev")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.state.join("state/dev")).unwrap();
+    let before = git(&s.state, &["rev-parse", "HEAD"]);
+    let newer = build_variant(s.tmp.path(), "web", "1.5.0");
+    let from = s.build_store();
+    let output = s.baton(&[
+        "promote",
+        "web",
+        "--to",
+        "dev",
+        "--digest",
+        &newer,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("symbolic link at `state/dev`"), "{err}");
+    assert!(err.contains("does not write beyond a symbolic link"), "{err}");
+    assert_eq!(git(&s.state, &["rev-parse", "HEAD"]), before, "nothing was committed");
+    assert_eq!(fs_err::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written there");
+}

@@ -8,7 +8,7 @@ use baton_model::{
 };
 use std::path::Path;
 
-use baton_state::{FileChange, Signer, SigningKey, StateError};
+use baton_state::{FileChange, ObjectId, Signer, SigningKey, StateError};
 use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
 use serde::{Deserialize, Serialize};
 
@@ -116,11 +116,21 @@ fn dirty_check(view: &View, env: &EnvName, bundle: &BundleName) -> Result<(), Pr
         state_path(env, bundle),
     ];
     let dirs = vec![layout::bundle_approvals_dir(env, bundle)];
-    let dirty = view.repo.dirty_paths(&view.snapshot, &paths, &dirs)?;
+    let dirty = view.repo.settled_dirty_paths(&view.snapshot, &paths, &dirs)?;
     if dirty.is_empty() {
         Ok(())
     } else {
         Err(StateError::Dirty { repo: view.repo.root().to_owned(), paths: dirty }.into())
+    }
+}
+
+/// True when `result` says the branch moved (the caller reads it again and retries); its other
+/// errors pass.
+fn moved(result: Result<(), PromoteError>) -> Result<bool, PromoteError> {
+    match result {
+        Ok(()) => Ok(false),
+        Err(PromoteError::State(StateError::Moved { .. })) => Ok(true),
+        Err(other) => Err(other),
     }
 }
 
@@ -186,7 +196,9 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let at = effective_at(view, request.at)?;
         let env = view.environment(&request.to)?.clone();
         let bundle = &request.bundle;
-        dirty_check(view, &env.name, bundle)?;
+        if moved(dirty_check(view, &env.name, bundle))? {
+            continue;
+        }
         // Both pins this promotion reads must be as baton wrote them.
         view.check_not_hand_edited(&env.name, bundle)?;
         if let Some(upstream) = &env.upstream {
@@ -230,15 +242,10 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let report = match &copied {
             Some((digest, report)) if *digest == source.digest => report.clone(),
             _ => {
-                let tag = config.version.to_string();
-                let report = copy(
-                    &source.store,
-                    bundle,
-                    &source.digest,
-                    &target,
-                    Some(&tag),
-                    request.progress,
-                )?;
+                // By digest only: the version tag moves once the pin is committed, in the order
+                // of the commits, so that it names what the pin names.
+                let report =
+                    copy(&source.store, bundle, &source.digest, &target, None, request.progress)?;
                 copied.insert((source.digest.clone(), report)).1.clone()
             }
         };
@@ -258,7 +265,8 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         };
         let from_label =
             source.from.as_ref().map_or_else(|| source.label.clone(), ToString::to_string);
-        match pin_commit(view, &record, from_label, time, key.as_ref()) {
+        let tag = |_| tag_after_commit(&target, &env.name, bundle, &source.digest, &config.version);
+        match pin_commit(view, &record, from_label, time, key.as_ref(), &tag) {
             Ok(id) => return Ok(outcome(Some(id), gates, Some(report.into()))),
             Err(PromoteError::State(StateError::Moved { .. })) => {
                 tracing::info!(attempt, "the state branch moved; reading it again");
@@ -306,6 +314,7 @@ fn pin_commit(
     from: String,
     time: i64,
     key: Option<&SigningKey>,
+    then: &dyn Fn(ObjectId) -> Result<(), String>,
 ) -> Result<String, PromoteError> {
     let trailers = Trailers {
         action: record.action,
@@ -332,9 +341,12 @@ fn pin_commit(
         &record.by,
         &trailers.message(&subject),
         time,
-        &state_path(&record.environment, &record.bundle),
-        record.to_toml(),
+        FileChange {
+            path: state_path(&record.environment, &record.bundle),
+            content: Some(record.to_toml().into_bytes()),
+        },
         key,
+        then,
     )
 }
 
@@ -343,15 +355,15 @@ fn commit(
     principal: &Principal,
     message: &str,
     time: i64,
-    path: &str,
-    content: String,
+    change: FileChange,
     key: Option<&SigningKey>,
+    then: &dyn Fn(ObjectId) -> Result<(), String>,
 ) -> Result<String, PromoteError> {
     let identity = view.identity(principal);
-    let change = FileChange { path: path.to_owned(), content: Some(content.into_bytes()) };
     let sign = key.map(|key| move |payload: &[u8]| key.sign(payload));
     let signer: Option<Signer<'_>> = sign.as_ref().map(|f| f as Signer<'_>);
-    let id = view.repo.commit(&view.snapshot, &[change], message, &identity, time, signer)?;
+    let id =
+        view.repo.commit_then(&view.snapshot, &[change], message, &identity, time, signer, then)?;
     Ok(id.to_string())
 }
 
@@ -427,7 +439,11 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
             principal: principal.clone(),
         }
         .to_path();
-        let dirty = view.repo.dirty_paths(&view.snapshot, std::slice::from_ref(&path), &[])?;
+        let dirty =
+            match view.repo.settled_dirty_paths(&view.snapshot, std::slice::from_ref(&path), &[]) {
+                Err(StateError::Moved { .. }) => continue,
+                other => other?,
+            };
         if !dirty.is_empty() {
             return Err(
                 StateError::Dirty { repo: view.repo.root().to_owned(), paths: dirty }.into()
@@ -471,9 +487,9 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
             &principal,
             &trailers.message(&subject),
             time,
-            &path,
-            record.to_toml(),
+            FileChange { path: path.clone(), content: Some(record.to_toml().into_bytes()) },
             key.as_ref(),
+            &|_| Ok(()),
         ) {
             Ok(id) => return Ok(outcome(Some(id))),
             Err(PromoteError::State(StateError::Moved { .. })) => {}
@@ -511,7 +527,9 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         let at = effective_at(view, request.at)?;
         let env = view.environment(&request.env)?.clone();
         let bundle = &request.bundle;
-        dirty_check(view, &env.name, bundle)?;
+        if moved(dirty_check(view, &env.name, bundle))? {
+            continue;
+        }
         view.check_not_hand_edited(&env.name, bundle)?;
         let principal = view.principal(request.as_.as_deref())?;
         let key = view.signing_key(&principal, request.sign_key, at)?;
@@ -576,11 +594,9 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: None,
         };
-        match pin_commit(view, &record, env.name.to_string(), time, key.as_ref()) {
-            Ok(id) => {
-                retag(&store, bundle, &digest, &config.version)?;
-                return Ok(outcome(Some(id)));
-            }
+        let tag = |_| tag_after_commit(&store, &env.name, bundle, &digest, &config.version);
+        match pin_commit(view, &record, env.name.to_string(), time, key.as_ref(), &tag) {
+            Ok(id) => return Ok(outcome(Some(id))),
             Err(PromoteError::State(StateError::Moved { .. })) => {}
             Err(other) => return Err(other),
         }
@@ -600,6 +616,22 @@ fn retag(
     let bytes = store.read_manifest(bundle, digest)?;
     store.put_manifest(bundle, &bytes, Some(&version.to_string()))?;
     Ok(())
+}
+
+/// [`retag`] as a commit's follow-up: its failure is text for the warning.
+fn tag_after_commit(
+    store: &Store,
+    env: &EnvName,
+    bundle: &BundleName,
+    digest: &Digest,
+    version: &baton_model::Version,
+) -> Result<(), String> {
+    retag(store, bundle, digest, version).map_err(|e| {
+        format!(
+            "the version tag {version} in `{}` could not be moved to {digest} ({e}): run `baton rollback {bundle} --env {env} --to {digest}` to repair it",
+            store.label()
+        )
+    })
 }
 
 /// How far the branch head may be dated after this machine's clock before baton refuses to

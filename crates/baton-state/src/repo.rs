@@ -144,6 +144,18 @@ pub enum StateError {
         /// The repository.
         repo: PathBuf,
     },
+    /// A path baton would write lies beyond a symbolic link in the work tree.
+    #[error(
+        "the state repository `{repo}` has a symbolic link at `{link}`, on the way to `{path}`: baton does not write beyond a symbolic link (as git does not); replace the link with a directory"
+    )]
+    Symlink {
+        /// The work tree.
+        repo: PathBuf,
+        /// The link, relative to the work tree.
+        link: String,
+        /// The path baton would write.
+        path: String,
+    },
     /// Someone else moved the branch between our read and our write.
     #[error("branch `{branch}` moved from {expected} to {found} while baton was writing")]
     Moved {
@@ -522,6 +534,62 @@ impl StateRepo {
         Some(value)
     }
 
+    /// Like [`StateRepo::dirty_paths`], but a difference that may be another baton's commit still
+    /// being written into the work tree is looked at again once that commit is done (under the
+    /// repository's lock, after finishing any sync a killed baton left): when the branch moved
+    /// meanwhile the answer is `Moved` (read again), else the paths that really differ.
+    pub fn settled_dirty_paths(
+        &self,
+        snapshot: &Snapshot,
+        paths: &[String],
+        dirs: &[String],
+    ) -> Result<Vec<String>, StateError> {
+        let dirty = self.dirty_paths(snapshot, paths, dirs)?;
+        if dirty.is_empty() {
+            return Ok(dirty);
+        }
+        let _lock = self.lock()?;
+        self.finish_interrupted_sync()?;
+        self.ensure_at(snapshot)?;
+        self.dirty_paths(snapshot, paths, dirs)
+    }
+
+    /// `Moved` unless the branch still points where `snapshot` read it.
+    fn ensure_at(&self, snapshot: &Snapshot) -> Result<(), StateError> {
+        let now = self.snapshot()?;
+        if now.commit == snapshot.commit {
+            return Ok(());
+        }
+        Err(StateError::Moved {
+            branch: self.branch(),
+            expected: snapshot.commit.map_or_else(|| "nothing".into(), |c| c.to_string()),
+            found: now.commit.map_or_else(|| "nothing".into(), |c| c.to_string()),
+        })
+    }
+
+    /// Refuses a path whose way through the work tree passes a symbolic link.
+    fn check_no_link_on_the_way(&self, path: &str) -> Result<(), StateError> {
+        let Some(workdir) = self.repo.workdir() else { return Ok(()) };
+        let mut prefix = PathBuf::new();
+        let parts: Vec<&str> = path.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            prefix.push(part);
+            match fs_err::symlink_metadata(workdir.join(&prefix)) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(StateError::Symlink {
+                        repo: workdir.to_owned(),
+                        link: prefix.to_string_lossy().into_owned(),
+                        path: path.to_owned(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Paths among `paths` (files) and under `dirs` whose work tree or index differs from the
     /// snapshot. A bare repository has none.
     pub fn dirty_paths(
@@ -543,6 +611,8 @@ impl StateRepo {
         let index = self.open_index()?;
         let mut dirty = Vec::new();
         for path in candidates {
+            // Never read a file through a link baton did not make.
+            self.check_no_link_on_the_way(&path)?;
             let committed = self.blob_id(snapshot, &path)?;
             let on_disk = work_blob_id(&workdir.join(&path), self.repo.object_hash())?;
             let staged = index
@@ -599,27 +669,38 @@ impl StateRepo {
         time: i64,
         signer: Option<Signer<'_>>,
     ) -> Result<ObjectId, StateError> {
+        self.commit_then(base, changes, message, identity, time, signer, &|_| Ok(()))
+    }
+
+    /// Like [`StateRepo::commit`], and then runs `then` with the new commit while still holding
+    /// the repository's lock, so that what it does (moving a store's tag to the pinned digest)
+    /// happens in the order of the commits. The commit stands whatever `then` answers; its
+    /// failure is a warning naming what to do.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_then(
+        &self,
+        base: &Snapshot,
+        changes: &[FileChange],
+        message: &str,
+        identity: &Identity,
+        time: i64,
+        signer: Option<Signer<'_>>,
+        then: &dyn Fn(ObjectId) -> Result<(), String>,
+    ) -> Result<ObjectId, StateError> {
         let _lock = self.lock()?;
+        self.finish_interrupted_sync()?;
+        // Moved first: a work tree that differs from a stale base is the newer commit's files,
+        // not anybody's uncommitted change.
+        self.ensure_at(base)?;
+        for change in changes {
+            self.check_no_link_on_the_way(&change.path)?;
+        }
         let paths: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
         let dirty = self.dirty_paths(base, &paths, &[])?;
         if !dirty.is_empty() {
             return Err(StateError::Dirty { repo: self.root.clone(), paths: dirty });
         }
-        let mut editor = self.repo.edit_tree(base.tree).map_err(|e| self.git(e))?;
-        for change in changes {
-            match &change.content {
-                Some(bytes) => {
-                    let blob = self.repo.write_blob(bytes).map_err(|e| self.git(e))?;
-                    editor
-                        .upsert(change.path.as_str(), gix::object::tree::EntryKind::Blob, blob)
-                        .map_err(|e| self.git(e))?;
-                }
-                None => {
-                    editor.remove(change.path.as_str()).map_err(|e| self.git(e))?;
-                }
-            }
-        }
-        let tree = editor.write().map_err(|e| self.git(e))?.detach();
+        let (tree, pending) = self.write_tree(base, changes)?;
         let signature = gix::actor::Signature {
             name: identity.name.as_str().into(),
             email: identity.email.as_str().into(),
@@ -666,7 +747,16 @@ impl StateRepo {
             email: signature.email.as_ref(),
             time: signature.time.to_str(&mut time_text),
         };
+        // Written before the branch moves, removed once the work tree and index follow it: a
+        // baton killed in between leaves it, and the next writer finishes the sync.
+        let has_workdir = self.repo.workdir().is_some();
+        if has_workdir {
+            self.write_sync_marker(id, &pending)?;
+        }
         if let Err(error) = self.repo.edit_references_as([edit], Some(reflog_committer)) {
+            if has_workdir {
+                self.remove_sync_marker()?;
+            }
             let now = self.snapshot()?;
             if now.commit != base.commit {
                 return Err(StateError::Moved {
@@ -677,10 +767,124 @@ impl StateRepo {
             }
             return Err(self.git(error));
         }
-        if self.repo.workdir().is_some() {
-            self.sync_workdir(tree, changes)?;
+        if has_workdir {
+            match self.sync_workdir(tree, changes) {
+                Ok(()) => self.remove_sync_marker()?,
+                // The commit stands: say so, and leave the marker for the next writer.
+                Err(error) => tracing::warn!(
+                    commit = %id,
+                    "committed, but the work tree and index were not updated ({error}): the next baton command that writes here brings them up to date, or run `git reset --keep HEAD`"
+                ),
+            }
+        }
+        if let Err(error) = then(id) {
+            tracing::warn!(commit = %id, "committed, but {error}");
         }
         Ok(id)
+    }
+
+    /// Writes the tree of `base` with `changes`; returns it and, per path, the blob before and
+    /// after.
+    fn write_tree(
+        &self,
+        base: &Snapshot,
+        changes: &[FileChange],
+    ) -> Result<(ObjectId, Vec<Pending>), StateError> {
+        let mut editor = self.repo.edit_tree(base.tree).map_err(|e| self.git(e))?;
+        let mut pending = Vec::new();
+        for change in changes {
+            let before = self.blob_id(base, &change.path)?;
+            let after = if let Some(bytes) = &change.content {
+                let blob = self.repo.write_blob(bytes).map_err(|e| self.git(e))?;
+                editor
+                    .upsert(change.path.as_str(), gix::object::tree::EntryKind::Blob, blob)
+                    .map_err(|e| self.git(e))?;
+                Some(blob.detach())
+            } else {
+                editor.remove(change.path.as_str()).map_err(|e| self.git(e))?;
+                None
+            };
+            pending.push((change.path.clone(), before, after));
+        }
+        Ok((editor.write().map_err(|e| self.git(e))?.detach(), pending))
+    }
+
+    fn sync_marker(&self) -> PathBuf {
+        self.repo.git_dir().join("baton-sync")
+    }
+
+    /// Records the commit being made and, per path, the blob before and after it.
+    fn write_sync_marker(&self, commit: ObjectId, pending: &[Pending]) -> Result<(), StateError> {
+        use std::fmt::Write as _;
+        let id = |o: &Option<ObjectId>| o.map_or_else(|| "-".into(), |o| o.to_string());
+        let mut text = format!("{commit}\n");
+        for (path, before, after) in pending {
+            let _ = writeln!(text, "{} {} {path}", id(before), id(after));
+        }
+        Ok(baton_fs::write_atomic(&self.sync_marker(), text.as_bytes())?)
+    }
+
+    fn remove_sync_marker(&self) -> Result<(), StateError> {
+        match fs_err::remove_file(self.sync_marker()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Finishes the work-tree sync of a baton commit that was killed (or refused by another
+    /// git's `index.lock`) after it moved the branch: each file still as it was before that
+    /// commit (or already as after it), in the work tree and the index, is brought to the
+    /// commit's content; a file someone changed since is left for the dirty check to name.
+    /// A marker of a commit the branch does not hold (the branch never moved) is dropped.
+    fn finish_interrupted_sync(&self) -> Result<(), StateError> {
+        let text = match fs_err::read_to_string(self.sync_marker()) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let parse = |t: &str| -> Option<ObjectId> { ObjectId::from_hex(t.as_bytes()).ok() };
+        let mut lines = text.lines();
+        let commit = lines.next().and_then(parse);
+        let head = self.snapshot()?;
+        let on_branch = match (commit, head.commit) {
+            (Some(commit), Some(tip)) => {
+                self.commits(tip)?.any(|c| c.is_ok_and(|c| c.id == commit))
+            }
+            _ => false,
+        };
+        let Some(workdir) = self.repo.workdir().map(Path::to_owned) else { return Ok(()) };
+        if on_branch {
+            let index = self.open_index()?;
+            let mut changes = Vec::new();
+            for line in lines {
+                let mut parts = line.splitn(3, ' ');
+                let (Some(before), Some(after), Some(path)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let (before, after) = (parse(before), parse(after));
+                let on_disk = work_blob_id(&workdir.join(path), self.repo.object_hash())?;
+                let staged = index
+                    .as_ref()
+                    .and_then(|i| i.entry_by_path(BStr::new(path.as_bytes())))
+                    .map(|e| e.id);
+                let untouched = |found: Option<ObjectId>| found == before || found == after;
+                if untouched(on_disk) && untouched(staged) && (on_disk != after || staged != after)
+                {
+                    let content = after.map(|id| self.blob(id)).transpose()?;
+                    changes.push(FileChange { path: path.to_owned(), content });
+                }
+            }
+            if !changes.is_empty() {
+                tracing::info!(
+                    files = changes.len(),
+                    "finishing the work-tree sync of an interrupted baton commit"
+                );
+                self.sync_workdir(head.tree, &changes)?;
+            }
+        }
+        self.remove_sync_marker()
     }
 
     /// Writes the changed files into the work tree (temp file, fsync, rename) and the index.
@@ -771,6 +975,9 @@ impl StateRepo {
         git(&self.root, error)
     }
 }
+
+/// A path a commit changes, with its blob before and after (`None`: no file).
+type Pending = (String, Option<ObjectId>, Option<ObjectId>);
 
 fn git(root: &Path, error: impl Into<GitError>) -> StateError {
     StateError::Git { repo: root.to_owned(), what: "git failed".into(), source: error.into() }
