@@ -163,6 +163,61 @@ fn drift_is_found_healed_or_only_reported() {
     assert!(!w.current().join("html/extra.html").exists());
 }
 
+/// `current` replaced by a directory (a copy of the release, so its files match the record):
+/// drift names it with the next step, and the agent moves it aside and puts the link back.
+#[test]
+fn a_current_replaced_by_a_directory_is_found_and_healed() {
+    let w = World::new();
+    w.pin_dev(&w.build("1.4.2", |_| {}));
+    w.ok(&["apply", "dev"]);
+    let release = fs_err::read_link(w.current()).unwrap();
+    let release_dir = w.state.join("deploy/dev/web").join(&release);
+    fs_err::remove_file(w.current()).unwrap();
+    copy_tree(&release_dir, &w.current());
+    let report = w.fails(&["drift", "dev"], 4);
+    assert!(report.contains("`current` is a directory, not baton's link"), "{report}");
+    assert!(report.contains("moves it aside"), "{report}");
+    let healed: Vec<PassReport> = w.typed(&["agent", "--env", "dev", "--once"]);
+    assert_ne!(healed[0].action, ApplyAction::Unchanged, "{healed:?}");
+    assert_eq!(fs_err::read_link(w.current()).unwrap(), release);
+    assert_eq!(w.baton(&["drift", "dev"]).status.code(), Some(0));
+    let kept: Vec<String> = fs_err::read_dir(w.state.join("deploy/dev/web/.releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".replaced-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the directory is kept, not deleted: {kept:?}");
+}
+
+/// A link inside a target, to a file or a directory outside it, is compared as a link: `drift`
+/// and `plan` never read what it points at.
+#[test]
+fn plan_and_drift_never_follow_a_link_inside_a_target() {
+    let w = World::new();
+    w.pin_dev(&w.build("1.4.2", |_| {}));
+    w.ok(&["apply", "dev"]);
+    let outside = w.dir().join("outside");
+    fs_err::create_dir_all(&outside).unwrap();
+    fs_err::write(outside.join("index.html"), "OUTSIDE-CONTENT-7f3a\n").unwrap();
+    fs_err::write(outside.join("mime.types"), "OUTSIDE-CONTENT-7f3a\n").unwrap();
+    // A file replaced by a link, and a directory replaced by a link.
+    let current = w.current();
+    fs_err::remove_file(current.join("conf/mime.types")).unwrap();
+    std::os::unix::fs::symlink(outside.join("mime.types"), current.join("conf/mime.types"))
+        .unwrap();
+    fs_err::remove_dir_all(current.join("html")).unwrap();
+    std::os::unix::fs::symlink(&outside, current.join("html")).unwrap();
+    let drift = w.fails(&["drift", "dev"], 4);
+    assert!(drift.contains("changed conf/mime.types"), "{drift}");
+    assert!(drift.contains("added html"), "{drift}");
+    let plan = w.baton(&["plan", "dev"]);
+    let shown = stdout(&plan) + &stderr(&plan);
+    assert!(plan.status.success(), "{shown}");
+    assert!(shown.contains("conf/mime.types"), "{shown}");
+    assert!(!shown.contains("OUTSIDE-CONTENT"), "plan read through a link: {shown}");
+    assert!(!drift.contains("OUTSIDE-CONTENT"), "{drift}");
+}
+
 #[test]
 fn a_secret_reaches_only_its_rendered_file() {
     let w = World::new();

@@ -290,3 +290,73 @@ fn store_files_follow_the_umask_like_any_written_file() {
         assert_eq!(mode, 0o644, "{}", file.display());
     }
 }
+
+/// A build killed mid-blob leaves a temporary file in the store; the next write to that store
+/// removes it (the writer is gone), and leaves alone one that a live process is writing.
+#[test]
+fn temporary_files_of_a_killed_build_are_removed_by_the_next_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let web = example(tmp.path(), "web");
+    build_json(tmp.path(), &web, &store, &[]);
+    let blobs = store.join("web/blobs/sha256");
+    let host = fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .replace(['/', '-'], "_");
+    // A writer that is gone: a process that ran and was waited for.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let stale = blobs.join(format!(".tmp-{host}-{gone_pid}-AbCdEf"));
+    fs_err::write(&stale, vec![0u8; 4096]).unwrap();
+    // A writer that is alive: this test.
+    let live = blobs.join(format!(".tmp-{host}-{}-GhIjKl", std::process::id()));
+    fs_err::write(&live, b"in progress").unwrap();
+    // And a real kill -9 in the middle of a build of something large.
+    let big = tmp.path().join("big");
+    fs_err::create_dir_all(&big).unwrap();
+    fs_err::write(big.join("bundle.toml"), "[bundle]\nname = \"web\"\nversion = \"9.0.0\"\n")
+        .unwrap();
+    let mut seed = 0x9e37_79b9_u64;
+    let mut noise = vec![0u8; 64 << 20];
+    for byte in &mut noise {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        *byte = seed.to_le_bytes()[2];
+    }
+    fs_err::write(big.join("noise.bin"), &noise).unwrap();
+    drop(noise);
+    let mut killed = std::process::Command::new(baton_tests::baton_bin())
+        .args(["bundle", "build"])
+        .arg(&big)
+        .arg("--store")
+        .arg(format!("oci:{}", store.display()))
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = killed.kill();
+    killed.wait().unwrap();
+    // The next write to the store.
+    let mut rebuilt = web.clone();
+    rebuilt.set_file_name("web-again");
+    baton_tests::copy_tree(&web, &rebuilt);
+    fs_err::write(rebuilt.join("html/again.txt"), "again\n").unwrap();
+    let text = fs_err::read_to_string(rebuilt.join("bundle.toml"))
+        .unwrap()
+        .replace("version = \"1.4.2\"", "version = \"1.4.3\"");
+    fs_err::write(rebuilt.join("bundle.toml"), text).unwrap();
+    build_json(tmp.path(), &rebuilt, &store, &[]);
+    assert!(!stale.exists(), "the gone writer's temporary file is removed");
+    assert!(live.exists(), "a live writer's temporary file is left alone");
+    let left: Vec<String> = fs_err::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-") && !n.contains(&format!("-{}-", std::process::id())))
+        .collect();
+    assert!(left.is_empty(), "the killed build's temporary files are removed: {left:?}");
+}

@@ -92,6 +92,9 @@ pub(crate) fn apply_one(
     let home = &job.home;
     let _lock = home.lock()?;
     home.clean_leftovers()?;
+    if let Some(aside) = home.move_aside_unlinked_current()? {
+        tracing::warn!(target = %home.path.display(), kept = %aside.display(), "`current` was not baton's link: moved it aside and putting the link back");
+    }
     let recorded = home.record()?;
     let done = |record: &AppliedRecord, action| Applied {
         bundle: job.pin.bundle.clone(),

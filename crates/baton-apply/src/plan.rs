@@ -83,6 +83,22 @@ pub fn plan(
     Ok(plans)
 }
 
+/// The largest file `plan` shows as a diff; a larger one is named as differing.
+const DIFF_LIMIT: u64 = 8 << 20;
+
+/// A regular file's bytes below `dir`, read through no symbolic link and at most
+/// [`DIFF_LIMIT`]; `None` for a link, anything else, or a file too large (shown as differing).
+fn read_for_diff(dir: &Path, path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut file = baton_fs::open_beneath(dir, Path::new(path), baton_fs::Links::Never).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    (&mut file).take(DIFF_LIMIT + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= DIFF_LIMIT).then_some(bytes)
+}
+
 /// Every differing path as a unified diff between `before` and `after`, masked.
 fn unified_diff(
     differences: &Differences,
@@ -99,8 +115,10 @@ fn unified_diff(
             diff.push_str(" differs (content hidden)\n");
             continue;
         }
+        // Read beneath the directory, following no link: a target's link is shown as a link,
+        // never as the content of whatever it points at.
         let read = |dir: Option<&Path>| {
-            dir.and_then(|d| fs_err::read(d.join(path)).ok()).map(|b| String::from_utf8(b).ok())
+            dir.and_then(|d| read_for_diff(d, path)).map(|b| String::from_utf8(b).ok())
         };
         match (read(before), read(Some(after))) {
             (Some(None), _) | (_, Some(None)) => {

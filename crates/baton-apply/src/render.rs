@@ -12,7 +12,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     io::{Read, Write},
     os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -186,8 +186,14 @@ pub(crate) fn resolve(
 /// symbolic link may lead out of it; links inside it, as Kubernetes' secret volumes use, are
 /// followed), a regular file of at most 64 KiB of UTF-8 text, its trailing line end dropped.
 fn read_secret_file(file: &ConfinedFile) -> std::io::Result<String> {
-    let opened = open_beneath(&file.dir, &file.below)?;
-    let mut opened = std::fs::File::from(opened);
+    let mut opened = baton_fs::open_beneath(&file.dir, &file.below, baton_fs::Links::Inside)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied && e.get_ref().is_some() {
+                std::io::Error::other("it leads out of the secrets directory (a symbolic link)")
+            } else {
+                e
+            }
+        })?;
     if !opened.metadata()?.is_file() {
         return Err(std::io::Error::other("it is not a regular file"));
     }
@@ -199,37 +205,6 @@ fn read_secret_file(file: &ConfinedFile) -> std::io::Result<String> {
     let text =
         String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
-}
-
-/// Opens `below` beneath `dir` with `openat2(RESOLVE_BENEATH)`; where the kernel lacks it, by
-/// resolving the path and checking it is still inside `dir`, then opening it without following
-/// a link.
-fn open_beneath(dir: &Path, below: &Path) -> std::io::Result<rustix::fd::OwnedFd> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let escaped =
-        || std::io::Error::other("it leads out of the secrets directory (a symbolic link)");
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
-    let dir_fd =
-        rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    match rustix::fs::openat2(
-        &dir_fd,
-        below,
-        flags,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-    ) {
-        Ok(fd) => Ok(fd),
-        Err(rustix::io::Errno::XDEV) => Err(escaped()),
-        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
-            let real_dir = fs_err::canonicalize(dir)?;
-            let real: PathBuf = fs_err::canonicalize(dir.join(below))?;
-            if !real.starts_with(&real_dir) {
-                return Err(escaped());
-            }
-            Ok(rustix::fs::open(&real, flags | OFlags::NOFOLLOW, Mode::empty())?)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// The `params` a template sees: a map whose reads of secret parameters are noticed, so the

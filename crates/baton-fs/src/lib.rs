@@ -24,10 +24,70 @@ use baton_model::{Digest, DigestWriter};
 /// directory skip names that start with it.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
+/// This machine's name, as the kernel has it (empty when it cannot be read).
+fn hostname() -> &'static str {
+    static NAME: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        fs_err::read_to_string("/proc/sys/kernel/hostname")
+            .map(|n| n.trim().replace(['/', '-'], "_"))
+            .unwrap_or_default()
+    });
+    &NAME
+}
+
+/// The prefix of this process's temporary files: `.tmp-<host>-<pid>-`, so that a later writer
+/// can tell one left by a process that is gone (see [`remove_stale_temps`]).
+fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-{}-", hostname(), std::process::id())
+}
+
+/// How old a temporary file of another machine (or of no known writer) must be before
+/// [`remove_stale_temps`] removes it.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes the temporary files in `dir` that a killed writer left: those of a process of this
+/// machine that no longer runs, and any not touched for a day (another machine's, on a shared
+/// file system). Returns how many were removed. A file some live process writes is left alone.
+pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
+    let entries = match fs_err::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(TEMP_PREFIX) else { continue };
+        let writer = rest.rsplit_once('-').and_then(|(writer, _)| writer.rsplit_once('-'));
+        let gone = match writer {
+            Some((host, pid)) if host == hostname() => {
+                pid.parse::<i32>().ok().and_then(rustix::process::Pid::from_raw).is_some_and(
+                    |pid| rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH),
+                )
+            }
+            _ => false,
+        };
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if (gone || old) && entry.file_type()?.is_file() {
+            match fs_err::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// A named temporary file in `dir`, 0666 less the umask, removed on drop unless persisted.
 pub fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+        .prefix(&temp_prefix())
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(|e| with_path(&e, "cannot create a temporary file in", dir))
@@ -85,6 +145,61 @@ pub fn open_regular(path: &Path) -> io::Result<fs_err::File> {
         ));
     }
     Ok(file)
+}
+
+/// Whether [`open_beneath`] follows symbolic links that stay inside the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// Links inside the directory are followed (a Kubernetes secret volume's `..data`); one
+    /// leading out is refused.
+    Inside,
+    /// No link is followed at all.
+    Never,
+}
+
+/// Opens `below` for reading beneath `dir`, never escaping it: `openat2(RESOLVE_BENEATH)`, with
+/// `RESOLVE_NO_SYMLINKS` for [`Links::Never`]; where the kernel refuses `openat2`, by resolving
+/// the path and checking it stays inside (and, for `Never`, that no component is a link). A
+/// path that would leave the directory or pass a forbidden link fails with
+/// `ErrorKind::PermissionDenied`, saying so.
+pub fn open_beneath(dir: &Path, below: &Path, links: Links) -> io::Result<fs_err::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let refused = |why: &str| io::Error::new(io::ErrorKind::PermissionDenied, why.to_owned());
+    let escaped = || match links {
+        Links::Inside => refused("it leads out of the directory (a symbolic link)"),
+        Links::Never => refused("a symbolic link is on its way"),
+    };
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    let dir_fd =
+        rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let resolve = match links {
+        Links::Inside => ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        Links::Never => ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    };
+    let path = dir.join(below);
+    let fd = match rustix::fs::openat2(&dir_fd, below, flags, Mode::empty(), resolve) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => return Err(escaped()),
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+            if links == Links::Never {
+                let mut prefix = dir.to_owned();
+                for part in below.components() {
+                    prefix.push(part);
+                    if fs_err::symlink_metadata(&prefix)?.file_type().is_symlink() {
+                        return Err(escaped());
+                    }
+                }
+            }
+            let real_dir = fs_err::canonicalize(dir)?;
+            let real = fs_err::canonicalize(&path)?;
+            if !real.starts_with(&real_dir) {
+                return Err(escaped());
+            }
+            rustix::fs::open(&real, flags | OFlags::NOFOLLOW, Mode::empty())?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(fs_err::File::from_parts(std::fs::File::from(fd), path))
 }
 
 /// The sha256 digest of a regular file's bytes, streamed (see [`open_regular`]).

@@ -15,6 +15,22 @@ use baton_fs::{LockFile, sync_dir, temp_file_in, write_atomic};
 use crate::StoreError;
 
 const OCI_LAYOUT: &[u8] = b"{\"imageLayoutVersion\":\"1.0.0\"}";
+
+/// Removes, once per process and layout, the temporary files a killed writer left there (a
+/// build or copy killed mid-blob): the first write to a layout cleans it.
+fn clean_once(layout: &Path, blobs: &Path) -> Result<(), StoreError> {
+    static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut cleaned = CLEANED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cleaned.iter().any(|d| d == layout) {
+        return Ok(());
+    }
+    let removed = baton_fs::remove_stale_temps(blobs)? + baton_fs::remove_stale_temps(layout)?;
+    if removed > 0 {
+        tracing::info!(layout = %layout.display(), removed, "removed temporary files a killed writer left");
+    }
+    cleaned.push(layout.to_owned());
+    Ok(())
+}
 /// Manifests are small; anything larger than this is not one of ours.
 pub(crate) const MANIFEST_LIMIT: u64 = 4 << 20;
 
@@ -129,6 +145,7 @@ impl LayoutStore {
         let dir = self.layout_dir(name);
         let blobs = dir.join("blobs").join("sha256");
         fs_err::create_dir_all(&blobs)?;
+        clean_once(&dir, &blobs)?;
         let marker = dir.join("oci-layout");
         if !marker.exists() {
             write_atomic(&marker, OCI_LAYOUT)?;

@@ -27,12 +27,16 @@ pub struct DriftReport {
     pub differences: Differences,
     /// Nothing was ever applied.
     pub never_applied: bool,
+    /// What is wrong with a dir target's `current`, when it is not baton's link to the recorded
+    /// release (a directory, say); the next apply puts the link back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
 }
 
 impl DriftReport {
     /// True when the target holds exactly what the pin says.
     pub fn is_clean(&self) -> bool {
-        !self.never_applied && self.pinned && self.differences.is_empty()
+        !self.never_applied && self.pinned && self.differences.is_empty() && self.current.is_none()
     }
 }
 
@@ -48,8 +52,10 @@ pub fn drift(home: &Home, pin: &StateRecord) -> Result<DriftReport, TargetError>
         pinned: false,
         differences: Differences::default(),
         never_applied: true,
+        current: None,
     };
     let Some(record) = home.record()? else { return Ok(report) };
+    let current = home.current_problem(&record)?;
     let dir = home.applied_tree(&record);
     let secret = home.secret_files(&record)?;
     let found = if dir.is_dir() {
@@ -63,6 +69,7 @@ pub fn drift(home: &Home, pin: &StateRecord) -> Result<DriftReport, TargetError>
         applied: Some(record.digest),
         release: Some(record.release),
         never_applied: false,
+        current,
         ..report
     })
 }

@@ -151,6 +151,60 @@ impl Home {
             .map_err(|e| self.io(e))
     }
 
+    /// What is wrong with `current` for `record`, if anything: not a link (a directory or file
+    /// put there by hand), or a link to another release. `None` for exec targets.
+    pub fn current_problem(&self, record: &AppliedRecord) -> Result<Option<String>, TargetError> {
+        if !self.linked {
+            return Ok(None);
+        }
+        let current = self.path.join("current");
+        let meta = match fs_err::symlink_metadata(&current) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some("`current` is missing: `baton apply` puts the link back".into()));
+            }
+            Err(e) => return Err(self.read_error(e)),
+        };
+        if !meta.file_type().is_symlink() {
+            let what = if meta.is_dir() { "a directory" } else { "a file" };
+            return Ok(Some(format!(
+                "`current` is {what}, not baton's link to release {}: `baton apply` (or the agent) moves it aside into .releases/ and puts the link back",
+                record.release
+            )));
+        }
+        Ok(match self.current_release()? {
+            Some(release) if release == record.release => None,
+            other => Some(format!(
+                "`current` points at {}, not at the recorded release {}: `baton apply` points it back",
+                other.as_deref().unwrap_or("nothing"),
+                record.release
+            )),
+        })
+    }
+
+    /// Moves a `current` that is not a link (a directory or file put there by hand) aside, to
+    /// `.releases/.replaced-<seconds>`, so that the link can take its place; returns where it
+    /// went. Nothing of it is deleted.
+    pub fn move_aside_unlinked_current(&self) -> Result<Option<PathBuf>, TargetError> {
+        let current = self.path.join("current");
+        match fs_err::symlink_metadata(&current) {
+            Ok(meta) if !meta.file_type().is_symlink() => {
+                let seconds = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let aside =
+                    self.releases().join(format!(".replaced-{seconds}-{}", std::process::id()));
+                fs_err::rename(&current, &aside)
+                    .and_then(|()| baton_fs::sync_dir(&self.path))
+                    .map_err(|e| self.io(e))?;
+                Ok(Some(aside))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.read_error(e)),
+        }
+    }
+
     /// The release `current` points at.
     pub fn current_release(&self) -> Result<Option<String>, TargetError> {
         match fs_err::read_link(self.path.join("current")) {

@@ -134,6 +134,9 @@ pub(crate) fn print_drift(printer: &Printer, reports: &[DriftReport]) -> Result<
                     r.bundle, r.environment
                 ))?;
             }
+            if let Some(problem) = &r.current {
+                printer.line(&format!("{} in {}: {problem}", r.bundle, r.environment))?;
+            }
             for (word, paths) in [
                 ("changed", &r.differences.changed),
                 ("added", &r.differences.added),
