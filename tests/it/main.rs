@@ -18,6 +18,7 @@ mod mounts;
 mod promote;
 mod provenance;
 mod registry;
+mod remote;
 mod secrets;
 mod snapshots;
 mod terminal;

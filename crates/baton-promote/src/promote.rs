@@ -124,12 +124,24 @@ fn dirty_check(view: &View, env: &EnvName, bundle: &BundleName) -> Result<(), Pr
     }
 }
 
+/// Before another attempt: a pause that grows with the attempts, with jitter, so that writers
+/// that lost to each other do not collide again in step.
+fn pause(attempt: u32) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let ceiling = 20 * u64::from(attempt.min(10));
+    std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos) % (ceiling + 1)));
+}
+
 /// True when `result` says the branch moved (the caller reads it again and retries); its other
 /// errors pass.
 fn moved(result: Result<(), PromoteError>) -> Result<bool, PromoteError> {
     match result {
         Ok(()) => Ok(false),
-        Err(PromoteError::State(StateError::Moved { .. })) => Ok(true),
+        Err(PromoteError::State(StateError::Moved { .. } | StateError::PushRejected { .. })) => {
+            Ok(true)
+        }
         Err(other) => Err(other),
     }
 }
@@ -191,6 +203,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
     let mut copied: Option<(Digest, CopyReport)> = None;
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
+            pause(attempt);
             view.refresh()?;
         }
         let at = effective_at(view, request.at)?;
@@ -268,7 +281,9 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let tag = |_| tag_after_commit(&target, &env.name, bundle, &source.digest, &config.version);
         match pin_commit(view, &record, from_label, time, key.as_ref(), &tag) {
             Ok(id) => return Ok(outcome(Some(id), gates, Some(report.into()))),
-            Err(PromoteError::State(StateError::Moved { .. })) => {
+            Err(PromoteError::State(
+                StateError::Moved { .. } | StateError::PushRejected { .. },
+            )) => {
                 tracing::info!(attempt, "the state branch moved; reading it again");
             }
             Err(other) => return Err(other),
@@ -408,6 +423,7 @@ pub struct Approval {
 pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval, PromoteError> {
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
+            pause(attempt);
             view.refresh()?;
         }
         let at = effective_at(view, request.at)?;
@@ -441,7 +457,7 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
         .to_path();
         let dirty =
             match view.repo.settled_dirty_paths(&view.snapshot, std::slice::from_ref(&path), &[]) {
-                Err(StateError::Moved { .. }) => continue,
+                Err(StateError::Moved { .. } | StateError::PushRejected { .. }) => continue,
                 other => other?,
             };
         if !dirty.is_empty() {
@@ -492,7 +508,9 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
             &|_| Ok(()),
         ) {
             Ok(id) => return Ok(outcome(Some(id))),
-            Err(PromoteError::State(StateError::Moved { .. })) => {}
+            Err(PromoteError::State(
+                StateError::Moved { .. } | StateError::PushRejected { .. },
+            )) => {}
             Err(other) => return Err(other),
         }
     }
@@ -522,6 +540,7 @@ pub struct RollbackRequest<'a> {
 pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promotion, PromoteError> {
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
+            pause(attempt);
             view.refresh()?;
         }
         let at = effective_at(view, request.at)?;
@@ -597,7 +616,9 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         let tag = |_| tag_after_commit(&store, &env.name, bundle, &digest, &config.version);
         match pin_commit(view, &record, env.name.to_string(), time, key.as_ref(), &tag) {
             Ok(id) => return Ok(outcome(Some(id))),
-            Err(PromoteError::State(StateError::Moved { .. })) => {}
+            Err(PromoteError::State(
+                StateError::Moved { .. } | StateError::PushRejected { .. },
+            )) => {}
             Err(other) => return Err(other),
         }
     }

@@ -16,6 +16,6 @@ pub use gix::ObjectId;
 pub use provenance::{Provenance, ProvenanceError, WorkFile, provenance};
 pub use repo::{
     CommitInfo, FileChange, GitError, Identity, ReflogEntry, Signer, Snapshot, StateError,
-    StateRepo,
+    StateRepo, Synced, Upstream, without_credentials,
 };
 pub use signing::{AllowedSigners, SignatureCheck, SigningError, SigningKey, principal_matches};

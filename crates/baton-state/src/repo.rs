@@ -23,6 +23,10 @@ pub struct StateRepo {
     branch: FullName,
     /// What relative paths in `baton.toml` (layout stores, dir targets) are relative to.
     paths_root: PathBuf,
+    /// Whether commits are published to the branch's upstream (and it is fetched first).
+    follow: bool,
+    /// The upstream's head as last fetched: the lease a push is made against.
+    upstream_head: std::sync::Mutex<Lease>,
 }
 
 /// A commit of the branch, as read at one moment: everything a command computes comes from one.
@@ -194,6 +198,46 @@ pub enum StateError {
         /// The paths.
         paths: Vec<String>,
     },
+    /// The upstream refused a push (another writer moved its branch): read it again and retry.
+    #[error("`{remote}` refused the push of `{branch}`: {reason}")]
+    PushRejected {
+        /// The remote, its URL without credentials.
+        remote: String,
+        /// The branch.
+        branch: String,
+        /// What git said.
+        reason: String,
+    },
+    /// The upstream could not be reached or the push failed for another reason.
+    #[error("cannot publish to `{remote}`: {reason}; `--no-push` commits locally only")]
+    Publish {
+        /// The remote, its URL without credentials.
+        remote: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The local branch holds commits that are not baton's and not on the upstream.
+    #[error(
+        "branch `{branch}` has commits that are not on `{upstream}` and not baton's ({commits}): push them or drop them (`git log {upstream}..{branch}`), then run baton again"
+    )]
+    Unpublished {
+        /// The local branch.
+        branch: String,
+        /// The upstream, as `remote/branch`.
+        upstream: String,
+        /// The commits, short.
+        commits: String,
+    },
+    /// The local branch and its upstream have both moved on.
+    #[error(
+        "branch `{branch}` and `{upstream}` have diverged: baton makes no merge or rebase; bring the branch onto `{upstream}` by hand (`git log --oneline --graph {branch} {upstream}`)"
+    )]
+    Diverged {
+        /// The local branch.
+        branch: String,
+        /// The upstream, as `remote/branch`.
+        upstream: String,
+    },
     /// A git operation failed.
     #[error("state repository `{}`: {what}", repo.display())]
     Git {
@@ -253,7 +297,14 @@ impl StateRepo {
         let Some(branch) = head else {
             return Err(StateError::Detached { repo: root });
         };
-        Ok(StateRepo { repo, paths_root: root.clone(), root, branch })
+        Ok(StateRepo {
+            repo,
+            paths_root: root.clone(),
+            root,
+            branch,
+            follow: true,
+            upstream_head: std::sync::Mutex::new(Lease::Unknown),
+        })
     }
 
     /// Mirrors the state repository at `url` into the bare repository `dir` (cloned the first
@@ -747,6 +798,19 @@ impl StateRepo {
             email: signature.email.as_ref(),
             time: signature.time.to_str(&mut time_text),
         };
+        // Published first: the local branch moves only to a commit the upstream took, with a
+        // lease on the head this command read from it.
+        if self.upstream().is_some() {
+            let publishing = if let Some(publishing) = self.publishing() {
+                Some(publishing)
+            } else {
+                self.sync_with_upstream()?;
+                self.publishing()
+            };
+            if let Some((upstream, lease)) = publishing {
+                self.push(&upstream, id, lease)?;
+            }
+        }
         // Written before the branch moves, removed once the work tree and index follow it: a
         // baton killed in between leaves it, and the next writer finishes the sync.
         let has_workdir = self.repo.workdir().is_some();
@@ -1037,5 +1101,8 @@ fn collect_work_files(workdir: &Path, dir: &str, out: &mut Vec<String>) -> Resul
     Ok(())
 }
 
+mod remote;
+use remote::Lease;
+pub use remote::{Synced, Upstream, without_credentials};
 #[cfg(test)]
 mod tests;

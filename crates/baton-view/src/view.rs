@@ -58,6 +58,7 @@ pub struct View {
 impl View {
     /// Reads the branch head of `repo` and the pipeline there.
     pub fn open(repo: StateRepo) -> Result<View, ViewError> {
+        follow_upstream(&repo);
         let snapshot = repo.head()?;
         let pipeline = load_pipeline(&repo, &snapshot)?;
         Ok(View { repo, snapshot, pipeline, broken_pipeline: None })
@@ -68,6 +69,7 @@ impl View {
     /// `baton.toml` parses (by none, when no commit's does): the auditor reports it and still
     /// audits everything else. Only a repository that cannot be read is an error.
     pub fn open_lenient(repo: StateRepo) -> Result<View, ViewError> {
+        follow_upstream(&repo);
         let snapshot = repo.head()?;
         match load_pipeline(&repo, &snapshot) {
             Ok(pipeline) => Ok(View { repo, snapshot, pipeline, broken_pipeline: None }),
@@ -96,6 +98,7 @@ impl View {
 
     /// Reads the head again (after the branch moved).
     pub fn refresh(&mut self) -> Result<(), ViewError> {
+        report_sync(self.repo.sync_with_upstream()?, &self.repo);
         self.snapshot = self.repo.head()?;
         self.pipeline = load_pipeline(&self.repo, &self.snapshot)?;
         Ok(())
@@ -499,6 +502,28 @@ pub fn resolve_store(root: &Path, store: &StoreLocation) -> StoreLocation {
     match store {
         StoreLocation::Layout(path) if path.is_relative() => StoreLocation::Layout(root.join(path)),
         other => other.clone(),
+    }
+}
+
+/// Brings a clone whose branch has an upstream up to date with it before anything is read. A
+/// failure is a warning: a reader goes on with the local branch, and a writer's commit fetches
+/// again and fails there, before anything is published.
+fn follow_upstream(repo: &StateRepo) {
+    match repo.sync_with_upstream() {
+        Ok(synced) => report_sync(synced, repo),
+        Err(error) => tracing::warn!(
+            "could not bring the state repository up to date with its upstream: {}; reading the local branch",
+            error_chain(&error)
+        ),
+    }
+}
+
+fn report_sync(synced: baton_state::Synced, repo: &StateRepo) {
+    if let baton_state::Synced::FastForwarded(commits) = synced {
+        let upstream = repo.upstream().map(|u| u.name()).unwrap_or_default();
+        tracing::warn!(
+            "the clone was {commits} commit(s) behind `{upstream}`: brought up to date first"
+        );
     }
 }
 

@@ -239,6 +239,14 @@ pub(crate) struct ActorArgs {
     pub(crate) sign_key: Option<PathBuf>,
 }
 
+/// How a writer's commit reaches the team.
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    /// Commit locally only: neither fetch the branch's upstream nor push to it.
+    #[arg(long)]
+    pub(crate) no_push: bool,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// The directory (created when missing; made a git repository when it is not one).
@@ -271,6 +279,8 @@ pub(crate) struct PromoteArgs {
     pub(crate) state: StateArgs,
     #[command(flatten)]
     pub(crate) actor: ActorArgs,
+    #[command(flatten)]
+    pub(crate) publish: PublishArgs,
 }
 
 #[derive(Debug, Args)]
@@ -290,6 +300,8 @@ pub(crate) struct ApproveArgs {
     pub(crate) state: StateArgs,
     #[command(flatten)]
     pub(crate) actor: ActorArgs,
+    #[command(flatten)]
+    pub(crate) publish: PublishArgs,
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +346,8 @@ pub(crate) struct RollbackArgs {
     pub(crate) state: StateArgs,
     #[command(flatten)]
     pub(crate) actor: ActorArgs,
+    #[command(flatten)]
+    pub(crate) publish: PublishArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -44,6 +44,16 @@ pub(crate) fn open(args: &StateArgs) -> Result<View> {
     Ok(View::open(local_repo(args)?)?)
 }
 
+/// Opens the state repository for a command that writes: with `no_push`, it neither fetches
+/// the branch's upstream nor pushes to it.
+pub(crate) fn open_writer(args: &StateArgs, no_push: bool) -> Result<View> {
+    let mut repo = local_repo(args)?;
+    if no_push {
+        repo.stay_local();
+    }
+    Ok(View::open(repo)?)
+}
+
 /// The local state repository `--state` names, or why a URL will not do.
 fn local_repo(args: &StateArgs) -> Result<StateRepo> {
     if let Some(url) = remote_url(args) {

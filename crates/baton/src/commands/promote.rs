@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use crate::{
     ExitStatus,
     cli::Command,
-    commands::{bundle::transfer_progress, open},
+    commands::{bundle::transfer_progress, open_writer},
     printer::{GREEN, Printer, RED, human_size},
 };
 
@@ -46,7 +46,7 @@ pub(crate) fn run(
             Ok(ExitStatus::Success)
         }
         Command::Promote(args) => {
-            let mut view = open(&args.state)?;
+            let mut view = open_writer(&args.state, args.publish.no_push)?;
             let (bar, progress) = transfer_progress(printer, &format!("copying {}", args.bundle));
             let request = PromoteRequest {
                 bundle: args.bundle,
@@ -66,7 +66,7 @@ pub(crate) fn run(
             print_promotion(printer, &result?)
         }
         Command::Approve(args) => {
-            let mut view = open(&args.state)?;
+            let mut view = open_writer(&args.state, args.publish.no_push)?;
             let request = ApproveRequest {
                 bundle: args.bundle,
                 env: args.env,
@@ -93,7 +93,7 @@ pub(crate) fn run(
             Ok(ExitStatus::Success)
         }
         Command::Rollback(args) => {
-            let mut view = open(&args.state)?;
+            let mut view = open_writer(&args.state, args.publish.no_push)?;
             let request = RollbackRequest {
                 bundle: args.bundle,
                 env: args.env,

@@ -1,0 +1,207 @@
+//! A state repository shared through a remote, as a team has it: clones that fetch their
+//! upstream before they read, fast-forward when behind, publish each baton commit with a lease
+//! on the head they read, and retry when another clone won. The remote is a real bare
+//! repository; the clones are real `git clone`s.
+
+use std::path::{Path, PathBuf};
+
+use baton_tests::{World, baton, git, stderr, stdout};
+
+/// The shared fixture's state repository, its stores made absolute (shared by every clone on
+/// this machine), pushed to a bare remote it then tracks.
+struct Team {
+    w: World,
+    remote: PathBuf,
+}
+
+impl Team {
+    fn new() -> Team {
+        let w = World::new();
+        let stores = w.dir().join("stores");
+        let pipeline = w.state.join("baton.toml");
+        let text = fs_err::read_to_string(&pipeline)
+            .unwrap()
+            .replace("store = \"oci:stores/", &format!("store = \"oci:{}/", stores.display()));
+        fs_err::write(&pipeline, text).unwrap();
+        w.commit("stores every clone shares");
+        let remote = w.dir().join("remote.git");
+        git(w.dir(), &["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()]);
+        git(&w.state, &["remote", "add", "origin", remote.to_str().unwrap()]);
+        git(&w.state, &["push", "-q", "-u", "origin", "main"]);
+        Team { w, remote }
+    }
+
+    /// A new clone of the remote, tracking its `main`.
+    fn clone(&self, name: &str) -> PathBuf {
+        let dir = self.w.dir().join(name);
+        git(self.w.dir(), &["clone", "-q", self.remote.to_str().unwrap(), dir.to_str().unwrap()]);
+        dir
+    }
+
+    /// `baton ARGS` in `clone`, with the fixture's cache and secret.
+    fn run(&self, clone: &Path, args: &[&str]) -> std::process::Output {
+        baton(clone)
+            .args(args)
+            .env("BATON_CACHE", self.w.cache())
+            .env("WEB_TLS_KEY", baton_tests::SECRET)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, clone: &Path, args: &[&str]) -> String {
+        let output = self.run(clone, args);
+        assert!(
+            output.status.success(),
+            "baton {args:?} in {}: {}",
+            clone.display(),
+            stderr(&output)
+        );
+        stderr(&output) + &stdout(&output)
+    }
+
+    /// The remote's `main`, as `git log --format=%s` lines.
+    fn remote_log(&self) -> Vec<String> {
+        let log = git(&self.remote, &["log", "--format=%s", "main"]);
+        log.lines().map(str::to_owned).collect()
+    }
+}
+
+#[test]
+fn clones_promote_through_one_remote_and_a_fresh_clone_audits_clean() {
+    let t = Team::new();
+    let a = t.w.state.clone();
+    let b = t.clone("b");
+    let from = t.w.build_store();
+    // A promotes: the commit is on the remote at once.
+    t.ok(
+        &a,
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &t.w.web,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+    );
+    assert!(t.remote_log()[0].starts_with("promote web 1.4.2 to dev"), "{:?}", t.remote_log());
+    // B is behind: it is brought up to date first, says so, and publishes on top.
+    let said = t.ok(&b, &["promote", "web", "--to", "staging", "--as", "ci"]);
+    assert!(said.contains("behind `origin/main`: brought up to date first"), "{said}");
+    assert!(t.remote_log()[0].starts_with("promote web 1.4.2 to staging"), "{:?}", t.remote_log());
+    // A approves twice and promotes to prod, catching up with B's work on the way.
+    t.ok(&a, &["approve", "web", "--env", "prod", "--as", "alice"]);
+    t.ok(&a, &["approve", "web", "--env", "prod", "--as", "bob"]);
+    t.ok(&a, &["promote", "web", "--to", "prod", "--as", "ci"]);
+    // Linear, and every clone agrees.
+    let parents = git(&t.remote, &["log", "--format=%p", "main"]);
+    assert!(parents.lines().all(|p| !p.contains(' ')), "no merge commits: {parents}");
+    assert_eq!(git(&a, &["rev-parse", "HEAD"]), git(&t.remote, &["rev-parse", "main"]));
+    let c = t.clone("c");
+    let audit = t.run(&c, &["audit"]);
+    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    assert_eq!(git(&a, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn no_push_commits_locally_and_the_next_write_publishes_it_too() {
+    let t = Team::new();
+    let a = t.w.state.clone();
+    let from = t.w.build_store();
+    let before = t.remote_log().len();
+    t.ok(
+        &a,
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &t.w.web,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+            "--no-push",
+        ],
+    );
+    assert_eq!(t.remote_log().len(), before, "nothing was pushed");
+    t.ok(&a, &["promote", "web", "--to", "staging", "--as", "ci"]);
+    let log = t.remote_log();
+    assert!(log[0].starts_with("promote web 1.4.2 to staging"), "{log:?}");
+    assert!(log[1].starts_with("promote web 1.4.2 to dev"), "{log:?}");
+}
+
+#[test]
+fn local_commits_that_are_not_batons_are_never_published_by_baton() {
+    let t = Team::new();
+    let a = t.w.state.clone();
+    fs_err::write(a.join("NOTES.md"), "by hand\n").unwrap();
+    t.w.commit("notes by hand");
+    let from = t.w.build_store();
+    let output = t.run(
+        &a,
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &t.w.web,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("has commits that are not on `origin/main` and not baton's"), "{err}");
+    assert!(err.contains("git log origin/main..main"), "{err}");
+    assert!(!t.remote_log()[0].contains("promote"), "nothing was published");
+}
+
+/// Eight clones promote one bundle with eight digests at once: each lands exactly once, in
+/// some order, on a linear history, and a fresh clone audits clean.
+#[test]
+fn eight_clones_racing_on_one_remote_each_land_once() {
+    let t = Team::new();
+    let from = t.w.build_store();
+    let digests: Vec<String> = (0..8).map(|i| t.w.build(&format!("3.0.{i}"), |_| {})).collect();
+    let clones: Vec<PathBuf> = (0..8).map(|i| t.clone(&format!("runner-{i}"))).collect();
+    let children: Vec<_> = clones
+        .iter()
+        .zip(&digests)
+        .map(|(clone, digest)| {
+            std::process::Command::new(baton_tests::baton_bin())
+                .current_dir(clone)
+                .args(["promote", "web", "--to", "dev", "--digest", digest, "--from-store", &from])
+                .args(["--as", "ci", "--output", "json"])
+                .env("HOME", clone.join(".home"))
+                .env("NO_COLOR", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let log = t.remote_log();
+    for (i, _) in digests.iter().enumerate() {
+        let landed =
+            log.iter().filter(|s| s.starts_with(&format!("promote web 3.0.{i} to dev"))).count();
+        assert_eq!(landed, 1, "3.0.{i} landed {landed} times: {log:?}");
+    }
+    let parents = git(&t.remote, &["log", "--format=%p", "main"]);
+    assert!(parents.lines().all(|p| !p.contains(' ')), "no merge commits: {parents}");
+    let fresh = t.clone("fresh");
+    let audit = t.run(&fresh, &["audit"]);
+    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+}
