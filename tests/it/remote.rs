@@ -205,3 +205,46 @@ fn eight_clones_racing_on_one_remote_each_land_once() {
     let audit = t.run(&fresh, &["audit"]);
     assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
 }
+
+/// An agent on a clone follows the remote: a promotion made from another clone is applied by
+/// the next pass. A detached checkout (as CI makes) is read; writing from it is refused.
+#[test]
+fn an_agent_on_a_clone_follows_the_remote_and_a_detached_checkout_is_read() {
+    let t = Team::new();
+    let agent = t.clone("agent-host");
+    let from = t.w.build_store();
+    t.ok(
+        &t.w.state,
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &t.w.web,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+    );
+    let applied = baton(&agent)
+        .args(["agent", "--env", "dev", "--once"])
+        .env("BATON_CACHE", t.w.cache())
+        .env("BATON_APPLIED_DIR", t.w.dir().join("applied"))
+        .env("WEB_TLS_KEY", baton_tests::SECRET)
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert!(agent.join("deploy/dev/web/current/html/index.html").is_file());
+
+    let ci = t.clone("ci-checkout");
+    let head = git(&ci, &["rev-parse", "HEAD"]).trim().to_owned();
+    git(&ci, &["checkout", "-q", "--detach", &head]);
+    let status = t.run(&ci, &["status"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(stdout(&status).contains("dev"), "{}", stdout(&status));
+    let output = t.run(&ci, &["promote", "web", "--to", "staging", "--as", "ci"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("detached HEAD"), "{}", stderr(&output));
+}

@@ -25,6 +25,8 @@ pub struct StateRepo {
     paths_root: PathBuf,
     /// Whether commits are published to the branch's upstream (and it is fetched first).
     follow: bool,
+    /// HEAD is detached (a CI checkout): readers read the commit checked out, writers refuse.
+    detached: bool,
     /// The upstream's head as last fetched: the lease a push is made against.
     upstream_head: std::sync::Mutex<Lease>,
 }
@@ -132,7 +134,7 @@ pub enum StateError {
     },
     /// HEAD is detached.
     #[error(
-        "the state repository `{}` has a detached HEAD: check out the branch baton should write to (for example `git switch main`)",
+        "the state repository `{}` has a detached HEAD: baton reads the commit checked out, but writes only to a branch; check out the branch baton should write to (for example `git switch main`)",
         repo.display()
     )]
     Detached {
@@ -294,8 +296,10 @@ impl StateRepo {
         let root = repo.workdir().unwrap_or_else(|| repo.git_dir()).to_owned();
         let root = fs_err::canonicalize(&root).unwrap_or(root);
         let head = repo.head_name().map_err(|e| git(&root, e))?;
-        let Some(branch) = head else {
-            return Err(StateError::Detached { repo: root });
+        let detached = head.is_none();
+        let branch = match head {
+            Some(branch) => branch,
+            None => FullName::try_from("HEAD").map_err(|e| git(&root, e))?,
         };
         Ok(StateRepo {
             repo,
@@ -303,6 +307,7 @@ impl StateRepo {
             root,
             branch,
             follow: true,
+            detached,
             upstream_head: std::sync::Mutex::new(Lease::Unknown),
         })
     }
@@ -738,6 +743,9 @@ impl StateRepo {
         signer: Option<Signer<'_>>,
         then: &dyn Fn(ObjectId) -> Result<(), String>,
     ) -> Result<ObjectId, StateError> {
+        if self.detached {
+            return Err(StateError::Detached { repo: self.root.clone() });
+        }
         let _lock = self.lock()?;
         self.finish_interrupted_sync()?;
         // Moved first: a work tree that differs from a stale base is the newer commit's files,

@@ -83,7 +83,7 @@ impl StateRepo {
     /// The branch's upstream from git's configuration (`branch.<name>.remote` and `.merge`),
     /// when it has one and baton follows it.
     pub fn upstream(&self) -> Option<Upstream> {
-        if !self.follow || self.repo.workdir().is_none() {
+        if !self.follow || self.detached || self.repo.workdir().is_none() {
             return None;
         }
         let short = self.branch();

@@ -94,15 +94,20 @@ fn commits_keep_git_status_clean_and_refuse_stale_writers() {
     assert_eq!(log[0].parents, vec![first]);
 }
 
+/// A detached HEAD (a CI checkout) is read at the commit checked out; writing is refused.
 #[test]
-fn a_detached_head_is_refused() {
+fn a_detached_head_is_read_but_never_written() {
     let dir = tempfile::tempdir().unwrap();
     let repo = StateRepo::init(dir.path()).unwrap();
     let id = repo
         .commit(&repo.snapshot().unwrap(), &[change("a", "1")], "a\n", &who(), 1, None)
         .unwrap();
     git_in(dir.path(), &["checkout", "-q", "--detach", &id.to_string()]);
-    assert!(matches!(StateRepo::discover(dir.path()), Err(StateError::Detached { .. })));
+    let detached = StateRepo::discover(dir.path()).unwrap();
+    let snapshot = detached.head().unwrap();
+    assert_eq!(snapshot.commit, Some(id));
+    let refused = detached.commit(&snapshot, &[change("b", "2")], "b\n", &who(), 2, None);
+    assert!(matches!(refused, Err(StateError::Detached { .. })), "{refused:?}");
 }
 
 #[test]
