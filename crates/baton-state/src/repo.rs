@@ -806,19 +806,8 @@ impl StateRepo {
             email: signature.email.as_ref(),
             time: signature.time.to_str(&mut time_text),
         };
-        // Published first: the local branch moves only to a commit the upstream took, with a
-        // lease on the head this command read from it.
-        if self.upstream().is_some() {
-            let publishing = if let Some(publishing) = self.publishing() {
-                Some(publishing)
-            } else {
-                self.sync_with_upstream()?;
-                self.publishing()
-            };
-            if let Some((upstream, lease)) = publishing {
-                self.push(&upstream, id, lease)?;
-            }
-        }
+        // Published first: the local branch moves only to a commit the upstream took.
+        self.publish(id)?;
         // Written before the branch moves, removed once the work tree and index follow it: a
         // baton killed in between leaves it, and the next writer finishes the sync.
         let has_workdir = self.repo.workdir().is_some();
@@ -879,6 +868,24 @@ impl StateRepo {
             pending.push((change.path.clone(), before, after));
         }
         Ok((editor.write().map_err(|e| self.git(e))?.detach(), pending))
+    }
+
+    /// Pushes `id` to the branch's upstream, when it has one, with a lease on the head the last
+    /// successful sync read (syncing first when none did).
+    fn publish(&self, id: ObjectId) -> Result<(), StateError> {
+        if self.upstream().is_none() {
+            return Ok(());
+        }
+        let publishing = if let Some(publishing) = self.publishing() {
+            Some(publishing)
+        } else {
+            self.sync_with_upstream()?;
+            self.publishing()
+        };
+        match publishing {
+            Some((upstream, lease)) => self.push(&upstream, id, lease),
+            None => Ok(()),
+        }
     }
 
     fn sync_marker(&self) -> PathBuf {
