@@ -248,3 +248,74 @@ fn an_agent_on_a_clone_follows_the_remote_and_a_detached_checkout_is_read() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("detached HEAD"), "{}", stderr(&output));
 }
+
+/// History as a team makes it, with real `git pull --rebase` and `git pull --no-rebase` after a
+/// rejected push: the rebase of work never published is no rewrite, a merge that adds nothing
+/// of its own is no hand edit, and a merge that changes a pin by hand is still found.
+#[test]
+fn a_rebase_of_unpublished_work_and_a_merge_that_adds_nothing_audit_clean() {
+    let t = Team::new();
+    let from = t.w.build_store();
+    let b = t.clone("b");
+    let c = t.clone("c");
+    let hand = |dir: &Path, file: &str| {
+        fs_err::write(dir.join(file), "by hand\n").unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-q", "-m", &format!("{file} by hand")]);
+    };
+    hand(&b, "notes-b.md");
+    hand(&c, "notes-c.md");
+    t.ok(
+        &t.w.state,
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &t.w.web,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+    );
+    // B's push is rejected; B rebases its unpublished commit and pushes.
+    let rejected =
+        std::process::Command::new("git").args(["push", "-q"]).current_dir(&b).output().unwrap();
+    assert!(!rejected.status.success(), "the push must be rejected: the remote moved");
+    git(&b, &["pull", "-q", "--rebase"]);
+    git(&b, &["push", "-q"]);
+    let audit = t.run(&b, &["audit", "--output", "json"]);
+    let report: baton_audit::Report = baton_tests::stdout_typed(&audit);
+    assert!(
+        !report.findings.iter().any(|f| f.check == baton_audit::Check::Rewrite),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(audit.status.code(), Some(0), "{:?}", report.findings);
+    // C's push is rejected too; C merges (a merge commit that adds nothing under state/).
+    git(&c, &["pull", "-q", "--no-rebase", "--no-edit"]);
+    git(&c, &["push", "-q"]);
+    let fresh = t.clone("fresh");
+    let audit = t.run(&fresh, &["audit"]);
+    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    // A merge that changes a pin by hand is found.
+    let d = t.clone("d");
+    hand(&d, "notes-d.md");
+    t.ok(&t.w.state, &["promote", "web", "--to", "staging", "--as", "ci"]);
+    git(&d, &["pull", "-q", "--no-rebase", "--no-commit"]);
+    let pin = d.join("state/staging/web.toml");
+    let text = fs_err::read_to_string(&pin).unwrap().replace("by = \"ci\"", "by = \"mallory\"");
+    fs_err::write(&pin, text).unwrap();
+    git(&d, &["add", "-A"]);
+    git(&d, &["commit", "-q", "--no-edit"]);
+    let audit = t.run(&d, &["audit", "--output", "json"]);
+    assert_eq!(audit.status.code(), Some(4));
+    let report: baton_audit::Report = baton_tests::stdout_typed(&audit);
+    assert!(
+        report.findings.iter().any(|f| f.check == baton_audit::Check::HandEdit),
+        "{:?}",
+        report.findings
+    );
+}

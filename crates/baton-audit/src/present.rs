@@ -42,8 +42,14 @@ pub(crate) fn reflog(
     history: &History,
     findings: &mut Vec<Finding>,
 ) -> Result<(), AuditError> {
-    let branch = view.repo.branch();
-    let entries = view.repo.reflog()?;
+    // With an upstream, what counts is what the team published: the remote-tracking ref's
+    // moves. A local rebase of work never pushed is no rewrite.
+    let (branch, entries) = match view.repo.published_reflog()? {
+        Some(entries) => {
+            (view.repo.upstream().map_or_else(|| view.repo.branch(), |u| u.name()), entries)
+        }
+        None => (view.repo.branch(), view.repo.reflog()?),
+    };
     let made: std::collections::HashMap<_, &str> =
         entries.iter().map(|e| (e.new, e.message.trim())).collect();
     for entry in &entries {

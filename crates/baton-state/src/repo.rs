@@ -538,9 +538,26 @@ impl StateRepo {
     /// The reflog of the branch, oldest entry first: what the branch pointed to before and after
     /// each move this clone saw. Empty when the clone keeps no reflog (a bare mirror, say).
     pub fn reflog(&self) -> Result<Vec<ReflogEntry>, StateError> {
-        let Some(reference) =
-            self.repo.try_find_reference(self.branch.as_ref()).map_err(|e| self.git(e))?
-        else {
+        self.reflog_of(self.branch.as_bstr().to_str_lossy().as_ref())
+    }
+
+    /// The reflog of what the team published: the upstream's remote-tracking ref, when the
+    /// branch has an upstream (`None` otherwise). A local rebase or reset of commits never on
+    /// the upstream does not appear there; a move of the upstream itself does.
+    pub fn published_reflog(&self) -> Result<Option<Vec<ReflogEntry>>, StateError> {
+        let short = self.branch();
+        let (Some(remote), Some(merge)) = (
+            self.config_string(&format!("branch.{short}.remote")),
+            self.config_string(&format!("branch.{short}.merge")),
+        ) else {
+            return Ok(None);
+        };
+        let branch = merge.strip_prefix("refs/heads/").unwrap_or(&merge);
+        self.reflog_of(&format!("refs/remotes/{remote}/{branch}")).map(Some)
+    }
+
+    fn reflog_of(&self, name: &str) -> Result<Vec<ReflogEntry>, StateError> {
+        let Some(reference) = self.repo.try_find_reference(name).map_err(|e| self.git(e))? else {
             return Ok(Vec::new());
         };
         let mut platform = reference.log_iter();

@@ -100,7 +100,8 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
             }
             None => None,
         };
-        let changes = state_changes(view, parent.as_ref(), &snapshot)?;
+        let changes =
+            merged_in(view, info, &history, state_changes(view, parent.as_ref(), &snapshot)?)?;
         if changes.is_empty() {
             continue;
         }
@@ -782,6 +783,33 @@ fn changed_elsewhere(
 
 /// Files under `dir` that differ between `before` and `after`, descending only into
 /// directories whose tree changed.
+/// The changes of a commit (against its first parent) that no other parent holds: in a merge,
+/// a file equal to that file in another parent came from that parent's history, whose commits
+/// are judged on their own. A commit with one parent keeps every change.
+fn merged_in(
+    view: &View,
+    info: &CommitInfo,
+    history: &History,
+    changes: Vec<Change>,
+) -> Result<Vec<Change>, ViewError> {
+    let others: Vec<ObjectId> =
+        info.parents.iter().skip(1).filter_map(|p| history.trees.get(p).copied()).collect();
+    let mut kept = Vec::new();
+    for change in changes {
+        let mut from_a_parent = false;
+        for tree in &others {
+            if view.repo.blob_id_in(*tree, &change.path)? == change.after {
+                from_a_parent = true;
+                break;
+            }
+        }
+        if !from_a_parent {
+            kept.push(change);
+        }
+    }
+    Ok(kept)
+}
+
 /// What a commit changed under the directories baton writes, but the READMEs `baton init`
 /// writes (documentation, not state).
 fn state_changes(
