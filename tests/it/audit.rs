@@ -626,7 +626,7 @@ fn a_baton_commit_that_also_changes_other_files_is_found() {
 fn a_repository_made_by_baton_init_audits_clean() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let output = run(tmp.path(), &["init", state.to_str().unwrap(), "--as", "ci"]);
+    let output = run(tmp.path(), &["init", state.to_str().unwrap(), "--as", "ci", "--local"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let (code, report) = audit(&state);
     assert_eq!(code, 0, "{report:?}");

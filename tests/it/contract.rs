@@ -100,7 +100,7 @@ fn every_failure_prints_one_document_that_validates() {
         case(&empty, &["bundle", "build", "no-such-dir", "--store", "oci:store"], 1, e),
         case(&empty, &["bundle", "inspect", &format!("{missing_store}/web:1.0.0")], 1, e),
         case(&empty, &["bundle", "import", "no-such.tar", "--store", "oci:store"], 1, e),
-        case(&state, &["init", "."], 1, e),
+        case(&state, &["init", ".", "--local"], 1, e),
         case(&state, &["diff", "dev", "nowhere"], 1, e),
         case(&state, &["approve", "web", "--env", "prod", "--as", "alice"], 1, e),
         case(&state, &["rollback", "web", "--env", "dev", "--as", "ci"], 1, e),

@@ -434,17 +434,43 @@ fn promotion_across_registry_repositories() {
 #[test]
 fn init_writes_a_pipeline_that_promotes() {
     let tmp = tempfile::tempdir().unwrap();
-    let done: Initialised =
-        stdout_typed(&run(tmp.path(), &["init", "repo", "--as", "ci", "--output", "json"]));
+    let done: Initialised = stdout_typed(&run(
+        tmp.path(),
+        &["init", "repo", "--as", "ci", "--local", "--output", "json"],
+    ));
     assert_eq!(done.files[0], "baton.toml");
     let repo = tmp.path().join("repo");
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
     assert!(git(&repo, &["log", "--format=%s"]).contains("baton init"));
-    let err = stderr(&run(tmp.path(), &["init", "repo", "--as", "ci"]));
+    let err = stderr(&run(tmp.path(), &["init", "repo", "--as", "ci", "--local"]));
     assert!(err.contains("already has a baton.toml"), "{err}");
     let status = run(&repo, &["status", "--output", "json"]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert!(stdout_typed::<Vec<StatusRow>>(&status).is_empty(), "{}", stdout(&status));
+}
+
+/// `init` writes stores every machine can reach (`--store-prefix REGISTRY/PATH`), or local
+/// layouts only when told `--local`; without either it says what to choose (exit 2).
+#[test]
+fn init_asks_where_the_stores_live() {
+    let tmp = tempfile::tempdir().unwrap();
+    let neither = run(tmp.path(), &["init", "repo", "--as", "ci"]);
+    assert_eq!(neither.status.code(), Some(2), "{}", stderr(&neither));
+    assert!(stderr(&neither).contains("--store-prefix"), "{}", stderr(&neither));
+    assert!(stderr(&neither).contains("--local"), "{}", stderr(&neither));
+    assert!(!tmp.path().join("repo/baton.toml").exists());
+    let host = registry();
+    let prefix = format!("{host}/{}", unique_path("init"));
+    let done = run(tmp.path(), &["init", "shared", "--as", "ci", "--store-prefix", &prefix]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    let pipeline = fs_err::read_to_string(tmp.path().join("shared/baton.toml")).unwrap();
+    for env in ["dev", "staging", "prod"] {
+        assert!(pipeline.contains(&format!("store = \"{prefix}/{env}\"")), "{pipeline}");
+    }
+    assert!(!pipeline.contains("store = \"oci:"), "{pipeline}");
+    let bad = run(tmp.path(), &["init", "bad", "--as", "ci", "--store-prefix", "team"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("must be a registry and path"), "{}", stderr(&bad));
 }
 
 #[test]

@@ -21,6 +21,14 @@ pub enum PromoteError {
     /// The state repository could not be read as baton needs it.
     #[error(transparent)]
     View(#[from] ViewError),
+    /// `--store-prefix` is not a registry and path.
+    #[error(
+        "`--store-prefix {prefix}` must be a registry and path, for example `registry.example.com/team`: every machine reaches the stores there"
+    )]
+    StorePrefix {
+        /// What was given.
+        prefix: String,
+    },
     /// The first environment of a chain needs an explicit digest and source store.
     #[error(
         "`{env}` is the first environment of the chain: say what to promote with `--digest sha256:… --from-store STORE`"

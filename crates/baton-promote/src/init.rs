@@ -59,6 +59,15 @@ refuses to build on a hand-edited pin.
 const GITIGNORE: &str =
     "# Local OCI layout stores and dir targets: bytes, not state.\n/stores/\n/deploy/\n";
 
+/// Where `init` puts the environments' stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitStores {
+    /// OCI layouts inside the clone (`oci:stores/<env>`), for one machine.
+    Local,
+    /// Registry repositories `PREFIX/<env>`, shared by every machine.
+    Prefix(String),
+}
+
 /// What `init` did.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Initialised {
@@ -75,8 +84,10 @@ pub struct Initialised {
 pub fn init(
     dir: &Path,
     as_: Option<&str>,
+    stores: &InitStores,
     at: jiff::Timestamp,
 ) -> Result<Initialised, PromoteError> {
+    let pipeline = pipeline_text(stores)?;
     fs_err::create_dir_all(dir)?;
     let repo = StateRepo::init(dir)?;
     let snapshot = repo.snapshot()?;
@@ -95,7 +106,7 @@ pub fn init(
         baton_model::StatePath::Readme(baton_model::Dir::State).to_path(),
     );
     let mut files = vec![
-        (PIPELINE, PIPELINE_TEMPLATE),
+        (PIPELINE, pipeline.as_str()),
         (readme_params.as_str(), PARAMS_README),
         (readme_state.as_str(), STATE_README),
     ];
@@ -124,11 +135,45 @@ pub fn init(
     })
 }
 
+/// The pipeline with its stores: local layouts, or registry repositories under a prefix
+/// (checked to be a registry reference, so that every machine can reach it).
+fn pipeline_text(stores: &InitStores) -> Result<String, PromoteError> {
+    match stores {
+        InitStores::Local => Ok(PIPELINE_TEMPLATE.to_owned()),
+        InitStores::Prefix(prefix) => {
+            let prefix = prefix.trim_end_matches('/');
+            let mut text = PIPELINE_TEMPLATE.to_owned();
+            for env in ["dev", "staging", "prod"] {
+                let store = format!("{prefix}/{env}");
+                match store.parse::<baton_model::StoreLocation>() {
+                    Ok(baton_model::StoreLocation::Registry { .. }) => {}
+                    _ => return Err(PromoteError::StorePrefix { prefix: prefix.to_owned() }),
+                }
+                text = text.replace(
+                    &format!("store = \"oci:stores/{env}\""),
+                    &format!("store = \"{store}\""),
+                );
+            }
+            Ok(text)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_template_is_a_valid_pipeline() {
-        let pipeline = baton_model::Pipeline::from_toml(super::PIPELINE_TEMPLATE).unwrap();
-        assert_eq!(pipeline.names(), "dev, staging, prod");
+        for stores in [InitStores::Local, InitStores::Prefix("registry.example.com/team".into())] {
+            let text = pipeline_text(&stores).unwrap();
+            let pipeline = baton_model::Pipeline::from_toml(&text).unwrap();
+            assert_eq!(pipeline.names(), "dev, staging, prod");
+        }
+        let shared =
+            pipeline_text(&InitStores::Prefix("registry.example.com/team/".into())).unwrap();
+        assert!(shared.contains("store = \"registry.example.com/team/prod\""), "{shared}");
+        assert!(!shared.contains("store = \"oci:"), "{shared}");
+        assert!(pipeline_text(&InitStores::Prefix("team".into())).is_err());
     }
 }

@@ -17,7 +17,7 @@ mod init;
 mod promote;
 
 pub use error::PromoteError;
-pub use init::{Initialised, init};
+pub use init::{InitStores, Initialised, init};
 pub use promote::{
     Approval, ApproveRequest, CopySummary, PromoteRequest, Promotion, RollbackRequest, approve,
     promote, rollback,

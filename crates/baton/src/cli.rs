@@ -248,10 +248,19 @@ pub(crate) struct PublishArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("stores").required(true).args(["store_prefix", "local"]))]
 pub(crate) struct InitArgs {
     /// The directory (created when missing; made a git repository when it is not one).
     #[arg(default_value = ".")]
     pub(crate) dir: PathBuf,
+    /// Where the environments' stores live, shared by every machine: `REGISTRY/PATH` gives
+    /// `REGISTRY/PATH/dev`, `…/staging` and `…/prod`.
+    #[arg(long, value_name = "REGISTRY/PATH")]
+    pub(crate) store_prefix: Option<String>,
+    /// OCI layout stores inside this clone (`oci:stores/…`), for one machine only: another
+    /// clone or CI runner cannot read them.
+    #[arg(long)]
+    pub(crate) local: bool,
     #[command(flatten)]
     pub(crate) actor: ActorArgs,
 }

@@ -34,7 +34,11 @@ pub(crate) fn run(
         | Command::Diff(_)
         | Command::History(_) => unreachable!("dispatched elsewhere"),
         Command::Init(args) => {
-            let done = init(&args.dir, args.actor.as_.as_deref(), Timestamp::now())?;
+            let stores = match &args.store_prefix {
+                Some(prefix) => baton_promote::InitStores::Prefix(prefix.clone()),
+                None => baton_promote::InitStores::Local,
+            };
+            let done = init(&args.dir, args.actor.as_.as_deref(), &stores, Timestamp::now())?;
             if printer.is_json() {
                 printer.json(&done)?;
             } else {
