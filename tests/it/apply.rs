@@ -567,6 +567,14 @@ fn the_agent_loop_applies_heals_and_stops_on_sigterm() {
 #[test]
 fn the_agent_follows_a_remote_state_repository_and_refuses_a_rewrite() {
     let w = World::new();
+    // Stores every machine reaches (here: absolute paths); a relative one would be a folder of
+    // this clone, which an agent reading the URL cannot see.
+    let pipeline = w.state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline)
+        .unwrap()
+        .replace("store = \"oci:stores/", &format!("store = \"oci:{}/stores/", w.state.display()));
+    fs_err::write(&pipeline, text).unwrap();
+    w.commit("absolute stores");
     w.pin_dev(&w.build("1.4.2", |_| {}));
     let remote = w.tmp.path().join("remote.git");
     git(
@@ -575,9 +583,9 @@ fn the_agent_follows_a_remote_state_repository_and_refuses_a_rewrite() {
     );
     git(&w.state, &["remote", "add", "origin", remote.to_str().unwrap()]);
     let url = format!("file://{}", remote.display());
-    // The agent runs from another directory; relative paths of baton.toml resolve there.
+    // The agent runs from another directory; relative target paths of baton.toml resolve there.
     let site = w.tmp.path().join("site");
-    copy_tree(&w.state.join("stores"), &site.join("stores"));
+    fs_err::create_dir_all(&site).unwrap();
     let agent = |extra: &[&str]| {
         let mut args =
             vec!["agent", "--env", "dev", "--once", "--state", url.as_str(), "--output", "json"];
@@ -598,8 +606,6 @@ fn the_agent_follows_a_remote_state_repository_and_refuses_a_rewrite() {
     let newer = w.build("1.5.0", |_| {});
     w.pin_dev(&newer);
     git(&w.state, &["push", "-q", "origin", "main"]);
-    fs_err::remove_dir_all(site.join("stores")).unwrap();
-    copy_tree(&w.state.join("stores"), &site.join("stores"));
     let second = agent(&[]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(stdout_typed::<Vec<PassReport>>(&second)[0].action, ApplyAction::Applied);

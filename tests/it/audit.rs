@@ -456,6 +456,16 @@ fn a_remote_state_is_audited_through_a_read_only_mirror() {
     let report = decode(&output);
     assert_eq!(report.summary.len(), 3, "{report:?}");
     assert_eq!(report.commit, git(&h.state, &["rev-parse", "HEAD"]));
+    // Its stores are `oci:stores/…`, folders of the clone that wrote them: from a URL they are
+    // out of reach, a notice each, never looked for in the current directory.
+    assert_eq!(report.bundles_verified, 0, "{report:?}");
+    let local: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == Check::Store && f.severity == Severity::Notice)
+        .collect();
+    assert_eq!(local.len(), 3, "{report:?}");
+    assert!(local[0].found.contains("is a folder inside the clone that wrote it"), "{local:?}");
     // The remote drops its last commit and moves on: the mirror refuses to follow, exit 4.
     let dropped = git(&h.state, &["rev-parse", "HEAD"]);
     git(&h.state, &["reset", "-q", "--hard", "HEAD~1"]);

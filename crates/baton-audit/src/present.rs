@@ -8,7 +8,7 @@ use baton_bundle::{Limits, verify_bundle};
 use baton_model::{BundleName, Digest, EnvName, Selector, StatePath, StateRecord, StoreLocation};
 use baton_store::{RegistryOptions, Store};
 use baton_target::{Home, drift};
-use baton_view::{View, commit_time, judge::History, params_digest, params_path, resolve_store};
+use baton_view::{View, commit_time, judge::History, params_digest, params_path};
 
 use crate::{
     AuditError, Scope,
@@ -174,6 +174,26 @@ pub(crate) fn pins(
 /// bundles were verified.
 /// (Long because it first groups every pin by (store, bundle, digest), so each is re-hashed once,
 /// then reports per pin.)
+/// A store the audit cannot reach from here (a relative `oci:` store of a state read from a
+/// URL): a notice, as for a target out of reach, not a failure.
+fn local_store_notice(
+    env: &EnvName,
+    bundle: &BundleName,
+    commit: Option<String>,
+    error: &baton_view::ViewError,
+    findings: &mut Vec<Finding>,
+) {
+    findings.push(Finding {
+        severity: Severity::Notice,
+        check: Check::Store,
+        environment: Some(env.clone()),
+        bundle: Some(bundle.clone()),
+        commit,
+        expected: "a store this audit can reach".into(),
+        found: error.to_string(),
+    });
+}
+
 pub(crate) fn stores(
     view: &View,
     pins: &[(EnvName, StateRecord)],
@@ -183,7 +203,6 @@ pub(crate) fn stores(
     findings: &mut Vec<Finding>,
 ) -> usize {
     let commit = view.snapshot.commit.map(|c| c.to_string());
-    let root = view.repo.paths_root();
     let mut checks: BTreeMap<(String, BundleName, Digest), (StoreLocation, Rehash)> =
         BTreeMap::new();
     for (env, pin) in pins {
@@ -197,7 +216,13 @@ pub(crate) fn stores(
                 }
             }
         };
-        let store = resolve_store(root, &store);
+        let store = match view.locate(&store) {
+            Ok(store) => store,
+            Err(e) => {
+                local_store_notice(env, &pin.bundle, commit.clone(), &e, findings);
+                continue;
+            }
+        };
         let (_, check) = checks
             .entry((store.to_string(), pin.bundle.clone(), pin.digest.clone()))
             .or_insert_with(|| (store.clone(), Rehash { pinned_in: Vec::new(), tag: None }));
@@ -206,7 +231,7 @@ pub(crate) fn stores(
     }
     if deep {
         for ((env, bundle, digest), store) in &history.ever {
-            let store = resolve_store(root, store);
+            let Ok(store) = view.locate(store) else { continue };
             let (_, check) = checks
                 .entry((store.to_string(), bundle.clone(), digest.clone()))
                 .or_insert_with(|| (store.clone(), Rehash { pinned_in: Vec::new(), tag: None }));

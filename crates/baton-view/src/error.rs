@@ -64,6 +64,14 @@ pub enum ViewError {
         /// The names defined, in chain order.
         known: String,
     },
+    /// A relative `oci:` store of a state read from a URL: a folder of another machine's clone.
+    #[error(
+        "store `{store}` is a folder inside the clone that wrote it, on another machine: a state read from a URL has no work tree to find it in, and baton never looks for it in the current directory; use a registry store (`baton init --store-prefix REGISTRY/PATH`), or run in that clone"
+    )]
+    LocalStore {
+        /// The store, as baton.toml writes it.
+        store: String,
+    },
     /// The digest is not in the store it should be in.
     #[error(
         "bundle `{bundle}` at {digest} is not in store `{store}`: `baton bundle list --store {store}` shows what it holds"

@@ -111,9 +111,21 @@ impl View {
         })
     }
 
-    /// Where an environment's store is: relative `oci:` paths are relative to the repository.
-    pub fn store_location(&self, env: &Environment) -> StoreLocation {
-        resolve_store(self.repo.paths_root(), &env.store)
+    /// Where an environment's store is: relative `oci:` paths are relative to the repository's
+    /// work tree. A state read from a URL has none: such a store is a folder of the clone that
+    /// wrote it, on another machine, and is never resolved against the current directory.
+    pub fn store_location(&self, env: &Environment) -> Result<StoreLocation, ViewError> {
+        self.locate(&env.store)
+    }
+
+    /// [`View::store_location`] of a store as written in baton.toml.
+    pub fn locate(&self, store: &StoreLocation) -> Result<StoreLocation, ViewError> {
+        match store {
+            StoreLocation::Layout(path) if path.is_relative() && !self.repo.has_workdir() => {
+                Err(ViewError::LocalStore { store: store.to_string() })
+            }
+            other => Ok(resolve_store(self.repo.paths_root(), other)),
+        }
     }
 
     /// Opens an environment's store.
@@ -122,7 +134,7 @@ impl View {
         env: &Environment,
         options: &RegistryOptions,
     ) -> Result<Store, ViewError> {
-        Ok(Store::open(&self.store_location(env), options)?)
+        Ok(Store::open(&self.store_location(env)?, options)?)
     }
 
     /// A file at the snapshot, as text.
