@@ -319,3 +319,41 @@ fn a_rebase_of_unpublished_work_and_a_merge_that_adds_nothing_audit_clean() {
         report.findings
     );
 }
+
+/// A shallow clone (as CI checks out) with an upstream fetches the whole history first, so the
+/// applier can judge its pins and the audit has no `shallow` finding.
+#[test]
+fn a_shallow_clone_with_an_upstream_fetches_the_history_it_needs() {
+    let t = Team::new();
+    let from = t.w.build_store();
+    t.ok(
+        &t.w.state,
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &t.w.web,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+    );
+    t.ok(&t.w.state, &["promote", "web", "--to", "staging", "--as", "ci"]);
+    let shallow = t.w.dir().join("shallow");
+    let url = format!("file://{}", t.remote.display());
+    git(t.w.dir(), &["clone", "-q", "--depth", "1", &url, shallow.to_str().unwrap()]);
+    assert_eq!(git(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "true");
+    let audit = t.run(&shallow, &["audit"]);
+    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    assert_eq!(git(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "false");
+    let applied = baton(&shallow)
+        .args(["apply", "staging"])
+        .env("BATON_CACHE", t.w.cache())
+        .env("WEB_TLS_KEY", baton_tests::SECRET)
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", stderr(&applied));
+}

@@ -194,13 +194,21 @@ impl StateRepo {
                 gix::remote::Direction::Fetch,
             )
             .map_err(|e| fail(e.into()))?;
-        remote
+        // A shallow clone (as CI checks out) gets the whole history: the judge needs it.
+        let shallow = repo.is_shallow().map_err(|e| fail(e.into()))?;
+        let mut fetch = remote
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| fail(e.into()))?
             .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
-            .map_err(|e| fail(e.into()))?
-            .receive(gix::progress::Discard, &interrupt)
             .map_err(|e| fail(e.into()))?;
+        if shallow {
+            tracing::info!(
+                "the clone is shallow: fetching the whole history of `{}`",
+                upstream.name()
+            );
+            fetch = fetch.with_shallow(gix::remote::fetch::Shallow::undo());
+        }
+        fetch.receive(gix::progress::Discard, &interrupt).map_err(|e| fail(e.into()))?;
         match self.repo.try_find_reference(tracking.as_str()).map_err(|e| self.git(e))? {
             Some(mut reference) => {
                 Ok(Some(reference.peel_to_id().map_err(|e| self.git(e))?.detach()))
