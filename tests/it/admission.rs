@@ -154,6 +154,8 @@ fn a_pin_a_shallow_clone_cannot_judge_is_refused_with_the_next_step() {
     let shallow = w.dir().join("shallow");
     let url = format!("file://{}", w.state.display());
     git(w.dir(), &["clone", "-q", "--depth", "1", &url, shallow.to_str().unwrap()]);
+    // With no remote to fetch the rest from (one with an upstream deepens itself: remote.rs).
+    git(&shallow, &["remote", "remove", "origin"]);
     let output = baton_tests::run(&shallow, &["apply", "prod"]);
     assert_eq!(output.status.code(), Some(3), "{}", baton_tests::stderr(&output));
     let err = baton_tests::stderr(&output);

@@ -722,6 +722,8 @@ fn a_shallow_clone_is_a_finding_with_the_next_step() {
     let shallow = w.dir().join("shallow");
     let url = format!("file://{}", w.state.display());
     git(w.dir(), &["clone", "-q", "--depth", "2", &url, shallow.to_str().unwrap()]);
+    // With no remote to fetch the rest from (one with an upstream deepens itself: remote.rs).
+    git(&shallow, &["remote", "remove", "origin"]);
     let output = run(&shallow, &["audit", "--output", "json"]);
     assert_eq!(output.status.code(), Some(4), "{}", baton_tests::stderr(&output));
     let report = decode(&output);
