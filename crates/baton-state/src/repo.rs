@@ -320,7 +320,7 @@ impl StateRepo {
         let interrupt = std::sync::atomic::AtomicBool::new(false);
         let fail = |what: &str, e: GitError| StateError::Git {
             repo: dir.to_owned(),
-            what: format!("{what} `{url}`"),
+            what: format!("{what} `{}`", without_credentials(url)),
             source: e,
         };
         let repo = if dir.join("HEAD").exists() {
@@ -358,7 +358,7 @@ impl StateRepo {
                 };
                 mirror.repo.edit_references_as([edit], None).map_err(|e| mirror.git(e))?;
                 return Err(StateError::Rewritten {
-                    url: url.to_owned(),
+                    url: without_credentials(url),
                     mirror: dir.to_owned(),
                     branch: mirror.branch(),
                     old: old.to_string(),

@@ -315,3 +315,24 @@ impl StateRepo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        for (url, shown) in [
+            (
+                "https://ci:ghp_s3cr3t@git.example.com/team/state",
+                "https://git.example.com/team/state",
+            ),
+            ("https://oauth2:token@git.example.com", "https://git.example.com"),
+            ("ssh://git@git.example.com:2222/state.git", "ssh://git.example.com:2222/state.git"),
+            ("https://git.example.com/state", "https://git.example.com/state"),
+            ("/srv/state.git", "/srv/state.git"),
+        ] {
+            assert_eq!(without_credentials(url), shown, "{url}");
+        }
+    }
+}
