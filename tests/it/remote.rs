@@ -59,6 +59,28 @@ impl Team {
         stderr(&output) + &stdout(&output)
     }
 
+    /// `baton promote web --to dev` of the fixture's digest from the build store, as `ci`, with
+    /// `extra` arguments, in `clone`.
+    fn enter_dev(&self, clone: &Path, extra: &[&str]) -> std::process::Output {
+        let from = self.w.build_store();
+        let mut args =
+            vec!["promote", "web", "--to", "dev", "--digest", &self.w.web, "--from-store", &from];
+        args.extend(["--as", "ci"]);
+        args.extend(extra);
+        self.run(clone, &args)
+    }
+
+    /// [`Team::enter_dev`], which must succeed.
+    fn enter_dev_ok(&self, clone: &Path, extra: &[&str]) {
+        let output = self.enter_dev(clone, extra);
+        assert!(
+            output.status.success(),
+            "promote to dev in {}: {}",
+            clone.display(),
+            stderr(&output)
+        );
+    }
+
     /// The remote's `main`, as `git log --format=%s` lines.
     fn remote_log(&self) -> Vec<String> {
         let log = git(&self.remote, &["log", "--format=%s", "main"]);
@@ -71,23 +93,8 @@ fn clones_promote_through_one_remote_and_a_fresh_clone_audits_clean() {
     let t = Team::new();
     let a = t.w.state.clone();
     let b = t.clone("b");
-    let from = t.w.build_store();
     // A promotes: the commit is on the remote at once.
-    t.ok(
-        &a,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "dev",
-            "--digest",
-            &t.w.web,
-            "--from-store",
-            &from,
-            "--as",
-            "ci",
-        ],
-    );
+    t.enter_dev_ok(&a, &[]);
     assert!(t.remote_log()[0].starts_with("promote web 1.4.2 to dev"), "{:?}", t.remote_log());
     // B is behind: it is brought up to date first, says so, and publishes on top.
     let said = t.ok(&b, &["promote", "web", "--to", "staging", "--as", "ci"]);
@@ -111,24 +118,8 @@ fn clones_promote_through_one_remote_and_a_fresh_clone_audits_clean() {
 fn no_push_commits_locally_and_the_next_write_publishes_it_too() {
     let t = Team::new();
     let a = t.w.state.clone();
-    let from = t.w.build_store();
     let before = t.remote_log().len();
-    t.ok(
-        &a,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "dev",
-            "--digest",
-            &t.w.web,
-            "--from-store",
-            &from,
-            "--as",
-            "ci",
-            "--no-push",
-        ],
-    );
+    t.enter_dev_ok(&a, &["--no-push"]);
     assert_eq!(t.remote_log().len(), before, "nothing was pushed");
     t.ok(&a, &["promote", "web", "--to", "staging", "--as", "ci"]);
     let log = t.remote_log();
@@ -142,22 +133,7 @@ fn local_commits_that_are_not_batons_are_never_published_by_baton() {
     let a = t.w.state.clone();
     fs_err::write(a.join("NOTES.md"), "by hand\n").unwrap();
     t.w.commit("notes by hand");
-    let from = t.w.build_store();
-    let output = t.run(
-        &a,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "dev",
-            "--digest",
-            &t.w.web,
-            "--from-store",
-            &from,
-            "--as",
-            "ci",
-        ],
-    );
+    let output = t.enter_dev(&a, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(err.contains("has commits that are not on `origin/main` and not baton's"), "{err}");
@@ -212,22 +188,7 @@ fn eight_clones_racing_on_one_remote_each_land_once() {
 fn an_agent_on_a_clone_follows_the_remote_and_a_detached_checkout_is_read() {
     let t = Team::new();
     let agent = t.clone("agent-host");
-    let from = t.w.build_store();
-    t.ok(
-        &t.w.state,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "dev",
-            "--digest",
-            &t.w.web,
-            "--from-store",
-            &from,
-            "--as",
-            "ci",
-        ],
-    );
+    t.enter_dev_ok(&t.w.state, &[]);
     let applied = baton(&agent)
         .args(["agent", "--env", "dev", "--once"])
         .env("BATON_CACHE", t.w.cache())
@@ -255,7 +216,6 @@ fn an_agent_on_a_clone_follows_the_remote_and_a_detached_checkout_is_read() {
 #[test]
 fn a_rebase_of_unpublished_work_and_a_merge_that_adds_nothing_audit_clean() {
     let t = Team::new();
-    let from = t.w.build_store();
     let b = t.clone("b");
     let c = t.clone("c");
     let hand = |dir: &Path, file: &str| {
@@ -265,21 +225,7 @@ fn a_rebase_of_unpublished_work_and_a_merge_that_adds_nothing_audit_clean() {
     };
     hand(&b, "notes-b.md");
     hand(&c, "notes-c.md");
-    t.ok(
-        &t.w.state,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "dev",
-            "--digest",
-            &t.w.web,
-            "--from-store",
-            &from,
-            "--as",
-            "ci",
-        ],
-    );
+    t.enter_dev_ok(&t.w.state, &[]);
     // B's push is rejected; B rebases its unpublished commit and pushes.
     let rejected =
         std::process::Command::new("git").args(["push", "-q"]).current_dir(&b).output().unwrap();
@@ -325,22 +271,7 @@ fn a_rebase_of_unpublished_work_and_a_merge_that_adds_nothing_audit_clean() {
 #[test]
 fn a_shallow_clone_with_an_upstream_fetches_the_history_it_needs() {
     let t = Team::new();
-    let from = t.w.build_store();
-    t.ok(
-        &t.w.state,
-        &[
-            "promote",
-            "web",
-            "--to",
-            "dev",
-            "--digest",
-            &t.w.web,
-            "--from-store",
-            &from,
-            "--as",
-            "ci",
-        ],
-    );
+    t.enter_dev_ok(&t.w.state, &[]);
     t.ok(&t.w.state, &["promote", "web", "--to", "staging", "--as", "ci"]);
     let shallow = t.w.dir().join("shallow");
     let url = format!("file://{}", t.remote.display());

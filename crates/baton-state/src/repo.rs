@@ -835,14 +835,7 @@ impl StateRepo {
             if has_workdir {
                 self.remove_sync_marker()?;
             }
-            let now = self.snapshot()?;
-            if now.commit != base.commit {
-                return Err(StateError::Moved {
-                    branch: self.branch(),
-                    expected: base.commit.map_or_else(|| "nothing".into(), |c| c.to_string()),
-                    found: now.commit.map_or_else(|| "nothing".into(), |c| c.to_string()),
-                });
-            }
+            self.ensure_at(base)?;
             return Err(self.git(error));
         }
         if has_workdir {
@@ -943,9 +936,7 @@ impl StateRepo {
         let commit = lines.next().and_then(parse);
         let head = self.snapshot()?;
         let on_branch = match (commit, head.commit) {
-            (Some(commit), Some(tip)) => {
-                self.commits(tip)?.any(|c| c.is_ok_and(|c| c.id == commit))
-            }
+            (Some(commit), Some(tip)) => self.descends_from(tip, commit)?,
             _ => false,
         };
         let Some(workdir) = self.repo.workdir().map(Path::to_owned) else { return Ok(()) };

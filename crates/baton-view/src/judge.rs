@@ -792,6 +792,9 @@ fn merged_in(
     history: &History,
     changes: Vec<Change>,
 ) -> Result<Vec<Change>, ViewError> {
+    if info.parents.len() < 2 {
+        return Ok(changes);
+    }
     let others: Vec<ObjectId> =
         info.parents.iter().skip(1).filter_map(|p| history.trees.get(p).copied()).collect();
     let mut kept = Vec::new();

@@ -227,7 +227,7 @@ impl StateRepo {
             return Err(StateError::Publish {
                 remote: self.upstream().map(|u| u.name()).unwrap_or_default(),
                 reason: format!(
-                    "the branch cannot be fast-forwarded to the upstream: {}",
+                    "the branch cannot be fast-forwarded to the upstream ({}): commit or stash the local changes git names, then run baton again",
                     String::from_utf8_lossy(&output.stderr).trim()
                 ),
             });
