@@ -54,9 +54,9 @@ fn refused_everywhere(w: &World, check: &str, kept: &Digest) {
     }
     let output = w.baton(&["apply", "prod", "--output", "json"]);
     assert_eq!(output.status.code(), Some(3));
-    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(document["error"]["kind"], "refused", "{document}");
-    assert_eq!(document["error"]["exit_code"], 3, "{document}");
+    let document: baton::document::ErrorDocument = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document.error.kind, baton::document::ErrorKind::Refused, "{document:?}");
+    assert_eq!(document.error.exit_code, 3, "{document:?}");
 }
 
 #[test]

@@ -9,7 +9,9 @@ use std::{
     process::{Command, Stdio},
 };
 
+use baton::document::{ErrorDocument, ErrorKind};
 use baton_tests::{World, blob_path, build_json, repo_root, stderr, stdout};
+use baton_view::GateName;
 
 const VALIDATE: &str = r#"
 import json, sys
@@ -55,8 +57,8 @@ fn case(dir: &Path, args: &[&str], code: i32, schema: &'static str) -> Case {
     Case { dir: dir.to_owned(), args: args.iter().map(|a| (*a).to_owned()).collect(), code, schema }
 }
 
-/// Runs the case and checks its exit code and its one document; returns the document.
-fn check(case: &Case) -> serde_json::Value {
+/// Runs the case and checks its exit code and its one document; returns the document's bytes.
+fn check(case: &Case) -> Vec<u8> {
     let output = baton_tests::baton(&case.dir)
         .args(&case.args)
         .args(["--output", "json"])
@@ -74,7 +76,15 @@ fn check(case: &Case) -> serde_json::Value {
         stderr(&output)
     );
     validate(case.schema, &output.stdout);
-    serde_json::from_slice(&output.stdout).unwrap()
+    output.stdout
+}
+
+/// Runs a failing case whose document is the error document, and decodes it.
+fn check_error(case: &Case) -> ErrorDocument {
+    let document = check(case);
+    serde_json::from_slice(&document).unwrap_or_else(|e| {
+        panic!("baton {:?}: {e}: {}", case.args, String::from_utf8_lossy(&document))
+    })
 }
 
 #[test]
@@ -113,11 +123,13 @@ fn every_failure_prints_one_document_that_validates() {
         case(&empty, &["verify", &damaged_ref], 4, "output/bundle-verify.schema.json"),
     ];
     for failure in &failures {
-        let document = check(failure);
         if failure.schema == e {
-            let error = &document["error"];
-            assert_eq!(error["exit_code"], failure.code, "{document}");
-            assert!(!error["message"].as_str().unwrap().is_empty(), "{document}");
+            let document = check_error(failure);
+            assert_eq!(i32::from(document.error.exit_code), failure.code, "{document:?}");
+            assert_eq!(i32::from(document.error.kind.exit_code()), failure.code, "{document:?}");
+            assert!(!document.error.message.is_empty(), "{document:?}");
+        } else {
+            check(failure);
         }
     }
     // Successes validate against their own schemas.
@@ -160,17 +172,17 @@ fn every_failure_prints_one_document_that_validates() {
         check(success);
     }
     // Exit 3: a gate refusal names every gate, with what would make the failing ones hold.
-    let refused = check(&case(&state, &["promote", "web", "--to", "prod", "--as", "ci"], 3, e));
-    assert_eq!(refused["error"]["kind"], "refused", "{refused}");
-    let gates = refused["gates"].as_array().unwrap();
-    let approvals = gates.iter().find(|g| g["gate"] == "approvals").unwrap();
-    assert_eq!(approvals["held"], false, "{refused}");
+    let refused =
+        check_error(&case(&state, &["promote", "web", "--to", "prod", "--as", "ci"], 3, e));
+    assert_eq!(refused.error.kind, ErrorKind::Refused, "{refused:?}");
+    let approvals = refused.gate(GateName::Approvals).unwrap();
+    assert!(!approvals.held, "{refused:?}");
     assert!(
-        approvals["fix"].as_str().unwrap().contains("baton approve web --env prod"),
-        "{refused}"
+        approvals.fix.as_deref().unwrap().contains("baton approve web --env prod"),
+        "{refused:?}"
     );
-    assert!(gates.iter().any(|g| g["gate"] == "upstream" && g["held"] == true), "{refused}");
-    assert!(refused["error"]["hint"].as_str().unwrap().contains("baton approve"), "{refused}");
+    assert!(refused.gate(GateName::Upstream).unwrap().held, "{refused:?}");
+    assert!(refused.error.hint.as_deref().unwrap().contains("baton approve"), "{refused:?}");
     // Exit 4 from the audit: a hand edit of a pin, reported in the audit's own document.
     let pin = state.join("state/staging/web.toml");
     let text = fs_err::read_to_string(&pin).unwrap().replace("by = \"ci\"", "by = \"mallory\"");

@@ -231,11 +231,11 @@ fn a_digest_or_tag_not_in_the_store_is_named() {
         .args(["bundle", "inspect", "oci:store/nope:1.0.0", "--output", "json"])
         .output()
         .unwrap();
-    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let document: baton::document::ErrorDocument = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
-        document["error"]["hint"],
-        "`baton bundle list --store oci:store` lists what the store holds",
-        "{document}"
+        document.error.hint.as_deref(),
+        Some("`baton bundle list --store oci:store` lists what the store holds"),
+        "{document:?}"
     );
 }
 

@@ -62,7 +62,7 @@ fn main() -> ExitCode {
             // command line clap refused; clap's own text still goes to stderr (exit 2).
             if error.use_stderr() && json_requested() {
                 Printer::new(cli::OutputFormat::Json, cli::ColorChoice::Never)
-                    .error_json(&output::ErrorDocument::usage(&error));
+                    .error_json(&output::usage_document(&error));
             }
             error.exit();
         }
@@ -89,9 +89,9 @@ fn main() -> ExitCode {
             let kind = output::kind_of(&error);
             printer.error(&error);
             if printer.is_json() {
-                printer.error_json(&output::ErrorDocument::of(&error, kind));
+                printer.error_json(&output::error_document(&error, kind));
             }
-            kind.exit_status().into()
+            output::exit_status(kind).into()
         }
     }
 }

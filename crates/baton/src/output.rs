@@ -2,109 +2,54 @@
 //! listed in [`documents`], each with a JSON Schema committed under `schemas/output/`, and every
 //! failure (exit 1, 2, 3) prints one [`ErrorDocument`] on stdout.
 
-use baton_view::GateOutcome;
-use serde::{Deserialize, Serialize};
+pub(crate) use baton::document::{ErrorBody, ErrorDocument, ErrorKind};
 
-/// What `--output json` prints on stdout when a command fails.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-pub(crate) struct ErrorDocument {
-    /// What went wrong.
-    pub(crate) error: ErrorBody,
-    /// For a gate refusal (exit 3): every gate, holding or not, with what would make it hold.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) gates: Vec<GateOutcome>,
+/// How a command that failed with `kind` ends: a refusal is exit 3, any other failure exit 1.
+pub(crate) fn exit_status(kind: ErrorKind) -> crate::ExitStatus {
+    if kind == ErrorKind::Refused { crate::ExitStatus::Refused } else { crate::ExitStatus::Error }
 }
 
-/// The error itself.
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
-pub(crate) struct ErrorBody {
-    /// Which part failed.
-    pub(crate) kind: ErrorKind,
-    /// The message, as printed on stderr after `error:`.
-    pub(crate) message: String,
-    /// What caused it, outermost first, each once.
-    pub(crate) causes: Vec<String>,
-    /// What to do, when baton knows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) hint: Option<String>,
-    /// The exit code.
-    pub(crate) exit_code: u8,
-}
-
-/// Which part of baton an error comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum ErrorKind {
-    /// The command line (exit 2).
-    Usage,
-    /// A gate refused, or break-glass is not allowed (exit 3).
-    Refused,
-    /// The state repository: discovery, a file in it, a signature, the branch.
-    State,
-    /// A store: layout or registry.
-    Store,
-    /// A descriptor or a bundle's bytes.
-    Bundle,
-    /// The applier or a target: secrets, rendering, files, records, the lock, a command.
-    Target,
-    /// Anything else (an IO error outside the parts above).
-    Other,
-}
-
-impl ErrorKind {
-    /// How the command ends: a refusal is exit 3, any other failure exit 1.
-    pub(crate) fn exit_status(self) -> crate::ExitStatus {
-        if self == ErrorKind::Refused {
-            crate::ExitStatus::Refused
-        } else {
-            crate::ExitStatus::Error
-        }
+/// The document of `error`, which ends the command with the exit code of `kind`.
+pub(crate) fn error_document(error: &anyhow::Error, kind: ErrorKind) -> ErrorDocument {
+    let promote = error.chain().find_map(|e| e.downcast_ref::<baton_promote::PromoteError>());
+    let gates = promote.map(|e| e.gates().to_vec()).unwrap_or_default();
+    let fixes: Vec<&str> =
+        gates.iter().filter(|g| !g.held).filter_map(|g| g.fix.as_deref()).collect();
+    ErrorDocument {
+        error: ErrorBody {
+            kind,
+            message: error.to_string(),
+            causes: causes(error),
+            hint: if fixes.is_empty() { next_step(error) } else { Some(fixes.join("; ")) },
+            exit_code: kind.exit_code(),
+        },
+        gates,
     }
 }
 
-impl ErrorDocument {
-    /// The document of `error`, which ends the command with the exit code of `kind`.
-    pub(crate) fn of(error: &anyhow::Error, kind: ErrorKind) -> ErrorDocument {
-        let promote = error.chain().find_map(|e| e.downcast_ref::<baton_promote::PromoteError>());
-        let gates = promote.map(|e| e.gates().to_vec()).unwrap_or_default();
-        let fixes: Vec<&str> =
-            gates.iter().filter(|g| !g.held).filter_map(|g| g.fix.as_deref()).collect();
-        ErrorDocument {
-            error: ErrorBody {
-                kind,
-                message: error.to_string(),
-                causes: causes(error),
-                hint: if fixes.is_empty() { next_step(error) } else { Some(fixes.join("; ")) },
-                exit_code: kind.exit_status().code(),
-            },
-            gates,
-        }
-    }
-
-    /// The document of a command line clap refused.
-    pub(crate) fn usage(error: &clap::Error) -> ErrorDocument {
-        let text = error.render().to_string();
-        // clap's message is every line before its usage and help lines.
-        let message = text
-            .lines()
-            .map(str::trim)
-            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-            .trim_start_matches("error: ")
-            .to_owned();
-        let hint = text.lines().find(|l| l.contains("--help")).map(|l| l.trim().to_owned());
-        ErrorDocument {
-            error: ErrorBody {
-                kind: ErrorKind::Usage,
-                message,
-                causes: Vec::new(),
-                hint,
-                exit_code: 2,
-            },
-            gates: Vec::new(),
-        }
+/// The document of a command line clap refused.
+pub(crate) fn usage_document(error: &clap::Error) -> ErrorDocument {
+    let text = error.render().to_string();
+    // clap's message is every line before its usage and help lines.
+    let message = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let hint = text.lines().find(|l| l.contains("--help")).map(|l| l.trim().to_owned());
+    ErrorDocument {
+        error: ErrorBody {
+            kind: ErrorKind::Usage,
+            message,
+            causes: Vec::new(),
+            hint,
+            exit_code: 2,
+        },
+        gates: Vec::new(),
     }
 }
 
