@@ -6,7 +6,8 @@ source scripts/lib.sh
 
 need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils \
     docker-registry:docker-registry htpasswd:apache2-utils curl:curl python3:python3 \
-    ssh-keygen:openssh-client /usr/sbin/nginx:nginx \
+    ssh-keygen:openssh-client /usr/sbin/nginx:nginx /usr/sbin/fcgiwrap:fcgiwrap \
+    /usr/sbin/sshd:openssh-server openssl:openssl setsid:util-linux \
     /usr/bin/chromium:chromium /usr/bin/jsonschema:python3-jsonschema
 
 step "cargo fmt --check"

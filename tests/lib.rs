@@ -2,6 +2,10 @@
 //! in temporary directories, and craft hostile bundles by hand.
 #![allow(clippy::missing_panics_doc, unreachable_pub)]
 
+mod servers;
+
+pub use servers::{GIT_USER, GitServer};
+
 use std::{
     path::{Path, PathBuf},
     process::Command as StdCommand,
@@ -41,11 +45,18 @@ pub fn baton_bin() -> &'static Path {
 
 /// A `baton` command with a clean environment, run in `cwd`.
 pub fn baton(cwd: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(baton_bin());
+    assert_cmd::Command::from_std(baton_process(cwd))
+}
+
+/// [`baton`] as a `std::process::Command`, for a test that spawns it and waits later.
+pub fn baton_process(cwd: &Path) -> StdCommand {
+    let mut cmd = StdCommand::new(baton_bin());
     cmd.current_dir(cwd)
         .env_remove("BATON_STORE")
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("BATON_LOG")
+        .env_remove("BATON_GIT_TOKEN")
+        .env_remove("BATON_GIT_USER")
         .env_remove("REGISTRY_AUTH_FILE")
         // No credential of the machine's user leaks into a test: an empty docker config.
         .env("DOCKER_CONFIG", cwd.join(".docker-config-of-this-test"))

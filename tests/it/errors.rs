@@ -255,19 +255,3 @@ fn a_bad_source_date_epoch_is_named() {
     );
     assert!(!tmp.path().join("store").exists());
 }
-
-/// A state URL where a command needs a local clone says so, and which commands read a URL.
-#[test]
-fn a_state_url_given_to_a_command_that_writes_names_what_to_do() {
-    let tmp = tempfile::tempdir().unwrap();
-    for args in [
-        &["promote", "web", "--to", "dev", "--state", "ssh://git@example.com/state.git"][..],
-        &["status", "--output", "json", "--state", "file:///srv/state.git"],
-    ] {
-        let output = baton(tmp.path()).args(args).output().unwrap();
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
-        let err = stderr(&output);
-        assert!(err.contains("is a URL") && err.contains("git clone"), "{err}");
-        assert!(err.contains("`apply`"), "it names the commands that read a URL: {err}");
-    }
-}

@@ -20,6 +20,7 @@ mod provenance;
 mod registry;
 mod remote;
 mod secrets;
+mod servers;
 mod snapshots;
 mod terminal;
 mod tidy;

@@ -5,50 +5,109 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_tests::{World, baton, git, stderr, stdout};
+use baton_tests::{GitServer, World, baton, git, stderr, stdout};
 
 /// The shared fixture's state repository, its stores made absolute (shared by every clone on
-/// this machine), pushed to a bare remote it then tracks.
-struct Team {
-    w: World,
-    remote: PathBuf,
+/// this machine), pushed to a bare remote it then tracks: a path, or a real git server's URL.
+pub(crate) struct Team {
+    pub(crate) w: World,
+    /// The bare repository, on this machine's disk.
+    pub(crate) remote: PathBuf,
+    /// How clones reach it: its path, or an `https://` or `ssh://` URL.
+    pub(crate) url: String,
+    /// What every git and baton of the team runs with (HOME with credentials, CA, SSH command).
+    env: Vec<(String, String)>,
+    /// The server, when there is one; it stops with the team.
+    pub(crate) server: Option<GitServer>,
+}
+
+/// How a [`Team`] reaches its remote.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    Https,
+    Ssh,
 }
 
 impl Team {
     fn new() -> Team {
         let w = World::new();
-        let stores = w.dir().join("stores");
-        let pipeline = w.state.join("baton.toml");
+        let remote = w.dir().join("remote.git");
+        git(w.dir(), &["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()]);
+        let url = remote.display().to_string();
+        Team::seeded(Team { w, remote, url, env: Vec::new(), server: None })
+    }
+
+    /// A team whose remote is served by a real git server, over HTTPS (basic auth, git's
+    /// `store` credential helper in the team's HOME) or SSH (a key of its own).
+    pub(crate) fn served(via: Via) -> Team {
+        let w = World::new();
+        let server = GitServer::start();
+        let remote = server.bare("state.git");
+        let url = match via {
+            Via::Https => server.https_url("state.git"),
+            Via::Ssh => server.ssh_url("state.git"),
+        };
+        let home = w.dir().join("home");
+        server.home_with_credentials(&home);
+        let env = server.client_env(&home);
+        Team::seeded(Team { w, remote, url, env, server: Some(server) })
+    }
+
+    /// Makes the stores absolute, then pushes the state to the remote and tracks it.
+    fn seeded(t: Team) -> Team {
+        let stores = t.w.dir().join("stores");
+        let pipeline = t.w.state.join("baton.toml");
         let text = fs_err::read_to_string(&pipeline)
             .unwrap()
             .replace("store = \"oci:stores/", &format!("store = \"oci:{}/", stores.display()));
         fs_err::write(&pipeline, text).unwrap();
-        w.commit("stores every clone shares");
-        let remote = w.dir().join("remote.git");
-        git(w.dir(), &["init", "-q", "--bare", "-b", "main", remote.to_str().unwrap()]);
-        git(&w.state, &["remote", "add", "origin", remote.to_str().unwrap()]);
-        git(&w.state, &["push", "-q", "-u", "origin", "main"]);
-        Team { w, remote }
+        t.w.commit("stores every clone shares");
+        t.git(&t.w.state, &["remote", "add", "origin", &t.url]);
+        t.git(&t.w.state, &["push", "-q", "-u", "origin", "main"]);
+        t
+    }
+
+    /// Real `git ARGS` in `dir` with the team's environment; panics on failure.
+    pub(crate) fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "Release Engineer")
+            .env("GIT_AUTHOR_EMAIL", "re@example.com")
+            .env("GIT_COMMITTER_NAME", "Release Engineer")
+            .env("GIT_COMMITTER_EMAIL", "re@example.com")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+        stdout(&output)
     }
 
     /// A new clone of the remote, tracking its `main`.
-    fn clone(&self, name: &str) -> PathBuf {
+    pub(crate) fn clone(&self, name: &str) -> PathBuf {
         let dir = self.w.dir().join(name);
-        git(self.w.dir(), &["clone", "-q", self.remote.to_str().unwrap(), dir.to_str().unwrap()]);
+        self.git(self.w.dir(), &["clone", "-q", &self.url, dir.to_str().unwrap()]);
         dir
     }
 
-    /// `baton ARGS` in `clone`, with the fixture's cache and secret.
-    fn run(&self, clone: &Path, args: &[&str]) -> std::process::Output {
-        baton(clone)
-            .args(args)
+    /// `baton` in `dir`, with the team's environment, the fixture's cache and secret.
+    pub(crate) fn baton(&self, dir: &Path) -> std::process::Command {
+        let mut command = baton_tests::baton_process(dir);
+        command
             .env("BATON_CACHE", self.w.cache())
             .env("WEB_TLS_KEY", baton_tests::SECRET)
-            .output()
-            .unwrap()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
     }
 
-    fn ok(&self, clone: &Path, args: &[&str]) -> String {
+    /// `baton ARGS` in `clone`.
+    pub(crate) fn run(&self, clone: &Path, args: &[&str]) -> std::process::Output {
+        self.baton(clone).args(args).output().unwrap()
+    }
+
+    pub(crate) fn ok(&self, clone: &Path, args: &[&str]) -> String {
         let output = self.run(clone, args);
         assert!(
             output.status.success(),
@@ -61,7 +120,7 @@ impl Team {
 
     /// `baton promote web --to dev` of the fixture's digest from the build store, as `ci`, with
     /// `extra` arguments, in `clone`.
-    fn enter_dev(&self, clone: &Path, extra: &[&str]) -> std::process::Output {
+    pub(crate) fn enter_dev(&self, clone: &Path, extra: &[&str]) -> std::process::Output {
         let from = self.w.build_store();
         let mut args =
             vec!["promote", "web", "--to", "dev", "--digest", &self.w.web, "--from-store", &from];
@@ -71,7 +130,7 @@ impl Team {
     }
 
     /// [`Team::enter_dev`], which must succeed.
-    fn enter_dev_ok(&self, clone: &Path, extra: &[&str]) {
+    pub(crate) fn enter_dev_ok(&self, clone: &Path, extra: &[&str]) {
         let output = self.enter_dev(clone, extra);
         assert!(
             output.status.success(),
@@ -82,7 +141,7 @@ impl Team {
     }
 
     /// The remote's `main`, as `git log --format=%s` lines.
-    fn remote_log(&self) -> Vec<String> {
+    pub(crate) fn remote_log(&self) -> Vec<String> {
         let log = git(&self.remote, &["log", "--format=%s", "main"]);
         log.lines().map(str::to_owned).collect()
     }

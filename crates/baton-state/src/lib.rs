@@ -15,7 +15,7 @@ mod signing;
 pub use gix::ObjectId;
 pub use provenance::{Provenance, ProvenanceError, WorkFile, provenance};
 pub use repo::{
-    CommitInfo, FileChange, GitError, Identity, ReflogEntry, Signer, Snapshot, StateError,
-    StateRepo, Synced, Upstream, without_credentials,
+    CommitInfo, FileChange, GitAccess, GitError, GitToken, Identity, ReflogEntry, Signer, Snapshot,
+    StateError, StateRepo, Synced, Upstream, without_credentials,
 };
 pub use signing::{AllowedSigners, SignatureCheck, SigningError, SigningKey, principal_matches};

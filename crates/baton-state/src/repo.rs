@@ -29,6 +29,11 @@ pub struct StateRepo {
     detached: bool,
     /// The upstream's head as last fetched: the lease a push is made against.
     upstream_head: std::sync::Mutex<Lease>,
+    /// What baton adds to git's settings when it fetches or pushes (a token).
+    access: GitAccess,
+    /// The repository is baton's own copy of a state given as a URL (a mirror or a cached
+    /// clone), not a clone the user made: its relative `oci:` stores mean nothing here.
+    from_url: bool,
 }
 
 /// A commit of the branch, as read at one moment: everything a command computes comes from one.
@@ -309,6 +314,8 @@ impl StateRepo {
             follow: true,
             detached,
             upstream_head: std::sync::Mutex::new(Lease::Unknown),
+            access: GitAccess::default(),
+            from_url: false,
         })
     }
 
@@ -316,8 +323,12 @@ impl StateRepo {
     /// time, fetched after), and opens it. A fetch that would rewrite the branch's history (not
     /// a fast-forward) is refused and the mirror keeps what it had. Relative paths in its
     /// `baton.toml` resolve against `paths_root`.
-    pub fn mirror(url: &str, dir: &Path, paths_root: &Path) -> Result<StateRepo, StateError> {
-        let interrupt = std::sync::atomic::AtomicBool::new(false);
+    pub fn mirror(
+        url: &str,
+        dir: &Path,
+        paths_root: &Path,
+        access: &GitAccess,
+    ) -> Result<StateRepo, StateError> {
         let fail = |what: &str, e: GitError| StateError::Git {
             repo: dir.to_owned(),
             what: format!("{what} `{}`", without_credentials(url)),
@@ -333,13 +344,17 @@ impl StateRepo {
                     r.with_refspecs(["+refs/heads/*:refs/heads/*"], gix::remote::Direction::Fetch)
                 })
                 .map_err(|e| fail("cannot use", e.into()))?;
-            remote
+            let mut connection = remote
                 .connect(gix::remote::Direction::Fetch)
-                .map_err(|e| fail("cannot reach", e.into()))?
-                .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
-                .map_err(|e| fail("cannot fetch from", e.into()))?
-                .receive(gix::progress::Discard, &interrupt)
-                .map_err(|e| fail("cannot fetch from", e.into()))?;
+                .map_err(|e| fail("cannot reach", e.into()))?;
+            access.configure(&mut connection).map_err(|e| fail("cannot reach", e.into()))?;
+            transport::bounded(|interrupt| {
+                connection
+                    .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
+                    .map_err(|e| fail("cannot fetch from", e.into()))?
+                    .receive(gix::progress::Discard, interrupt)
+                    .map_err(|e| fail("cannot fetch from", e.into()))
+            })?;
             let mirror = StateRepo::from_repo(repo.clone())?;
             let after = mirror.snapshot()?.commit;
             if let (Some(old), Some(new)) = (before, after)
@@ -368,15 +383,74 @@ impl StateRepo {
             repo
         } else {
             fs_err::create_dir_all(dir)?;
-            let mut prepare =
-                gix::prepare_clone_bare(url, dir).map_err(|e| fail("cannot clone", e.into()))?;
-            let (repo, _) = prepare
-                .fetch_only(gix::progress::Discard, &interrupt)
-                .map_err(|e| fail("cannot clone", e.into()))?;
+            let access = access.clone();
+            let mut prepare = gix::prepare_clone_bare(url, dir)
+                .map_err(|e| fail("cannot clone", e.into()))?
+                .configure_connection(move |connection| access.configure(connection));
+            let (repo, _) = transport::bounded(|interrupt| {
+                prepare
+                    .fetch_only(gix::progress::Discard, interrupt)
+                    .map_err(|e| fail("cannot clone", e.into()))
+            })?;
             repo
         };
         let mut state = StateRepo::from_repo(repo)?;
         paths_root.clone_into(&mut state.paths_root);
+        state.from_url = true;
+        state.access = access.clone();
+        Ok(state)
+    }
+
+    /// A clone of the state repository at `url` with a work tree in `dir`, for the commands that
+    /// write (`promote --state URL`): cloned the first time (into a temporary directory renamed
+    /// into place, so a clone cut short is never used), then followed like any clone with an
+    /// upstream, and pushed to. Relative paths of its `baton.toml` resolve against `paths_root`.
+    pub fn cached_clone(
+        url: &str,
+        dir: &Path,
+        paths_root: &Path,
+        access: &GitAccess,
+    ) -> Result<StateRepo, StateError> {
+        if !dir.join(".git").exists() {
+            let fail = |what: &str, e: GitError| StateError::Git {
+                repo: dir.to_owned(),
+                what: format!("{what} `{}`", without_credentials(url)),
+                source: e,
+            };
+            let parent = dir.parent().unwrap_or(Path::new("."));
+            fs_err::create_dir_all(parent)?;
+            let partial = tempfile::Builder::new().prefix(".clone-").tempdir_in(parent)?;
+            // gix clones without checking out (its work-tree feature is not built in), so the
+            // git that pushes also clones: one program, one set of credentials.
+            let target = partial.path().to_string_lossy().into_owned();
+            let output = remote::run_git(
+                parent,
+                access,
+                &["clone", "--quiet", "--no-tags", url, &target],
+                &without_credentials(url),
+            )?;
+            if !output.status.success() {
+                return Err(fail(
+                    "cannot clone",
+                    std::io::Error::other(without_credentials(
+                        String::from_utf8_lossy(&output.stderr).trim(),
+                    ))
+                    .into(),
+                ));
+            }
+            let partial = partial.keep();
+            if let Err(e) = fs_err::rename(&partial, dir) {
+                // Another baton on this machine cloned it first: use that one.
+                let _ = fs_err::remove_dir_all(&partial);
+                if !dir.join(".git").exists() {
+                    return Err(e.into());
+                }
+            }
+        }
+        let mut state = StateRepo::open(dir)?;
+        paths_root.clone_into(&mut state.paths_root);
+        state.from_url = true;
+        state.access = access.clone();
         Ok(state)
     }
 
@@ -401,9 +475,10 @@ impl StateRepo {
         &self.root
     }
 
-    /// True when the repository has a work tree.
-    pub fn has_workdir(&self) -> bool {
-        self.repo.workdir().is_some()
+    /// True when this is a clone the user made (with a work tree), not baton's own copy of a
+    /// state given as a URL: only then do relative `oci:` stores name folders here.
+    pub fn is_users_clone(&self) -> bool {
+        !self.from_url && self.repo.workdir().is_some()
     }
 
     /// The branch, short (`main`).
@@ -1125,7 +1200,9 @@ fn collect_work_files(workdir: &Path, dir: &str, out: &mut Vec<String>) -> Resul
 }
 
 mod remote;
+mod transport;
 use remote::Lease;
 pub use remote::{Synced, Upstream, without_credentials};
+pub use transport::{GitAccess, GitToken};
 #[cfg(test)]
 mod tests;

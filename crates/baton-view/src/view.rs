@@ -121,7 +121,7 @@ impl View {
     /// [`View::store_location`] of a store as written in baton.toml.
     pub fn locate(&self, store: &StoreLocation) -> Result<StoreLocation, ViewError> {
         match store {
-            StoreLocation::Layout(path) if path.is_relative() && !self.repo.has_workdir() => {
+            StoreLocation::Layout(path) if path.is_relative() && !self.repo.is_users_clone() => {
                 Err(ViewError::LocalStore { store: store.to_string() })
             }
             other => Ok(resolve_store(self.repo.paths_root(), other)),

@@ -39,35 +39,45 @@ pub(crate) fn run(
     }
 }
 
-/// Opens the state repository `--state` names (default: found upwards from here).
+/// Opens the state repository `--state` names (default: found upwards from here) for a command
+/// that only reads; a URL is mirrored read-only into the cache (see [`open_state`]).
 pub(crate) fn open(args: &StateArgs) -> Result<View> {
-    Ok(View::open(local_repo(args)?)?)
+    open_state(args, &crate::env::state_cache())
 }
 
 /// Opens the state repository for a command that writes: with `no_push`, it neither fetches
-/// the branch's upstream nor pushes to it.
+/// the branch's upstream nor pushes to it. A URL is cloned with a work tree into the cache the
+/// first time, followed and pushed to like any clone with an upstream.
 pub(crate) fn open_writer(args: &StateArgs, no_push: bool) -> Result<View> {
-    let mut repo = local_repo(args)?;
+    let mut repo = match remote_url(args) {
+        Some(url) if no_push => anyhow::bail!(
+            "`--no-push` with `--state {}`: the commit would stay in baton's cache, where nobody sees it; clone the state repository (`git clone {0}`) and run baton there with `--no-push`",
+            baton_state::without_credentials(url)
+        ),
+        Some(url) => {
+            let clone = state_copy(&crate::env::state_cache(), url, "clone");
+            let here = std::path::absolute(".")?;
+            StateRepo::cached_clone(url, &clone, &here, &crate::env::git_access())?
+        }
+        None => local_repo(args)?,
+    };
     if no_push {
         repo.stay_local();
     }
     Ok(View::open(repo)?)
 }
 
-/// The local state repository `--state` names, or why a URL will not do.
+/// The local state repository `--state` names.
 fn local_repo(args: &StateArgs) -> Result<StateRepo> {
-    if let Some(url) = remote_url(args) {
-        anyhow::bail!(
-            "`--state {url}` is a URL: this command needs a local clone of the state repository (`git clone {url}`, then `--state PATH`); `apply`, `plan`, `drift`, `agent` and `audit` can read a URL through a read-only mirror"
-        );
-    }
     let start = args.state.as_deref().unwrap_or(Path::new("."));
-    Ok(StateRepo::discover(start)?)
+    let mut repo = StateRepo::discover(start)?;
+    repo.set_access(crate::env::git_access());
+    Ok(repo)
 }
 
-/// Like [`open`], but `--state` may also be a URL (`file://…`, `ssh://…`): it is mirrored
-/// read-only into `cache/state/<hash>` and fetched, refusing a rewritten history; relative paths
-/// of its `baton.toml` resolve against the working directory.
+/// Like [`open`], but `--state` may also be a URL (`https://…`, `ssh://…`, `file://…`): it is
+/// mirrored read-only into `cache/state/<hash>-mirror` and fetched, refusing a rewritten
+/// history; relative paths of its `baton.toml` resolve against the working directory.
 pub(crate) fn open_state(args: &StateArgs, cache: &Path) -> Result<View> {
     Ok(View::open(state_repo(args, cache)?)?)
 }
@@ -80,12 +90,21 @@ pub(crate) fn open_state_for_audit(args: &StateArgs, cache: &Path) -> Result<Vie
 
 fn state_repo(args: &StateArgs, cache: &Path) -> Result<StateRepo> {
     let Some(url) = remote_url(args) else { return local_repo(args) };
-    let mirror = cache.join("state").join(baton_model::Digest::of(url.as_bytes()).short());
+    let mirror = state_copy(cache, url, "mirror");
     let here = std::path::absolute(".")?;
-    Ok(StateRepo::mirror(url, &mirror, &here)?)
+    Ok(StateRepo::mirror(url, &mirror, &here, &crate::env::git_access())?)
 }
 
-/// `--state` when it is a URL (`file://…`, `ssh://…`) rather than a path.
+/// Where baton keeps its copy of the state at `url`: named by a hash of the URL without
+/// credentials, so a token in the URL leaves no trace, not even hashed, in a directory name.
+fn state_copy(cache: &Path, url: &str, kind: &str) -> std::path::PathBuf {
+    let shown = baton_state::without_credentials(url);
+    cache
+        .join("state")
+        .join(format!("{}-{kind}", baton_model::Digest::of(shown.as_bytes()).short()))
+}
+
+/// `--state` when it is a URL (`https://…`, `ssh://…`, `file://…`) rather than a path.
 fn remote_url(args: &StateArgs) -> Option<&str> {
     args.state.as_ref().and_then(|p| p.to_str()).filter(|s| s.contains("://"))
 }

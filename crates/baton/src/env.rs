@@ -53,6 +53,25 @@ pub(crate) fn default_cache() -> std::path::PathBuf {
     xdg("XDG_CACHE_HOME", ".cache").join("baton")
 }
 
+/// The cache a command without `--cache` keeps its copies of state repositories given as URLs
+/// in: `BATON_CACHE`, as `--cache` reads it, else the default cache.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn state_cache() -> std::path::PathBuf {
+    std::env::var_os("BATON_CACHE")
+        .filter(|v| !v.is_empty())
+        .map_or_else(default_cache, std::path::PathBuf::from)
+}
+
+/// What baton adds to git's own settings for the state repository's remote: with
+/// `BATON_GIT_TOKEN` set, that token answers HTTPS credential questions, as the password of
+/// `BATON_GIT_USER` (default `x-access-token`).
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn git_access() -> baton_state::GitAccess {
+    let token = std::env::var("BATON_GIT_TOKEN").ok().filter(|t| !t.is_empty());
+    let user = std::env::var("BATON_GIT_USER").ok().filter(|u| !u.is_empty());
+    baton_state::GitAccess { token: token.map(|t| baton_state::GitToken::new(user, t)) }
+}
+
 /// Where exec targets keep releases and records: `$XDG_STATE_HOME/baton`, else
 /// `~/.local/state/baton`.
 #[allow(clippy::disallowed_methods)]

@@ -12,7 +12,7 @@ use std::{
 
 use gix::ObjectId;
 
-use super::{StateError, StateRepo, git};
+use super::{GitAccess, StateError, StateRepo, git, transport};
 
 /// Where the branch is published.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,8 +60,11 @@ impl Lease {
     }
 }
 
-/// How long one `git push` may take.
+/// How long one `git push` (or fast-forward) may take.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most of a git command's output kept (each of stdout and stderr); the rest is drained.
+const OUTPUT_LIMIT: u64 = 1 << 20;
 
 /// A URL without userinfo (`https://user:token@host/x` → `https://host/x`).
 pub fn without_credentials(url: &str) -> String {
@@ -75,6 +78,11 @@ pub fn without_credentials(url: &str) -> String {
 }
 
 impl StateRepo {
+    /// Fetches and pushes with `access` on top of git's own settings (a token, say).
+    pub fn set_access(&mut self, access: GitAccess) {
+        self.access = access;
+    }
+
     /// Commit locally only: no fetch, no push (`--no-push`).
     pub fn stay_local(&mut self) {
         self.follow = false;
@@ -180,7 +188,6 @@ impl StateRepo {
             what: format!("cannot fetch `{}` from `{}`", upstream.branch, upstream.url),
             source: e,
         };
-        let interrupt = std::sync::atomic::AtomicBool::new(false);
         let tracking = format!("refs/remotes/{}/{}", upstream.remote, upstream.branch);
         // The remote-tracking ref's reflog needs a committer, which a runner may not configure:
         // gix's generic one stands in, as git's own fetch would use the machine's.
@@ -196,19 +203,22 @@ impl StateRepo {
             .map_err(|e| fail(e.into()))?;
         // A shallow clone (as CI checks out) gets the whole history: the judge needs it.
         let shallow = repo.is_shallow().map_err(|e| fail(e.into()))?;
-        let mut fetch = remote
-            .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| fail(e.into()))?
-            .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
-            .map_err(|e| fail(e.into()))?;
-        if shallow {
-            tracing::info!(
-                "the clone is shallow: fetching the whole history of `{}`",
-                upstream.name()
-            );
-            fetch = fetch.with_shallow(gix::remote::fetch::Shallow::undo());
-        }
-        fetch.receive(gix::progress::Discard, &interrupt).map_err(|e| fail(e.into()))?;
+        let mut connection =
+            remote.connect(gix::remote::Direction::Fetch).map_err(|e| fail(e.into()))?;
+        self.access.configure(&mut connection).map_err(|e| fail(e.into()))?;
+        transport::bounded(|interrupt| {
+            let mut fetch = connection
+                .prepare_fetch(gix::progress::Discard, gix::remote::ref_map::Options::default())
+                .map_err(|e| fail(e.into()))?;
+            if shallow {
+                tracing::info!(
+                    "the clone is shallow: fetching the whole history of `{}`",
+                    upstream.name()
+                );
+                fetch = fetch.with_shallow(gix::remote::fetch::Shallow::undo());
+            }
+            fetch.receive(gix::progress::Discard, interrupt).map_err(|e| fail(e.into()))
+        })?;
         match self.repo.try_find_reference(tracking.as_str()).map_err(|e| self.git(e))? {
             Some(mut reference) => {
                 Ok(Some(reference.peel_to_id().map_err(|e| self.git(e))?.detach()))
@@ -287,33 +297,66 @@ impl StateRepo {
         }
     }
 
-    /// Runs `git ARGS` in the work tree, bounded in time, its output captured.
+    /// Runs `git ARGS` in the work tree (see [`run_git`]).
     fn run_git(&self, args: &[&str]) -> Result<std::process::Output, StateError> {
-        let mut child = Command::new("git")
-            .args(args)
-            .current_dir(&self.root)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| git(&self.root, std::io::Error::other(format!("cannot run git: {e}"))))?;
-        let started = Instant::now();
-        loop {
-            if child.try_wait()?.is_some() {
-                return Ok(child.wait_with_output()?);
-            }
-            if started.elapsed() > PUSH_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(StateError::Publish {
-                    remote: self.upstream().map(|u| u.url).unwrap_or_default(),
-                    reason: format!("git {} took longer than {}s", args[0], PUSH_TIMEOUT.as_secs()),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let remote = self.upstream().map(|u| u.url).unwrap_or_default();
+        run_git(&self.root, &self.access, args, &remote)
     }
+}
+
+/// Runs `git ARGS` in `dir` with `access` (a token), bounded in time, its output captured (read
+/// as it comes, so a chatty git never blocks on a full pipe). `remote` names the remote in the
+/// error when git takes too long.
+pub(super) fn run_git(
+    dir: &std::path::Path,
+    access: &GitAccess,
+    args: &[&str],
+    remote: &str,
+) -> Result<std::process::Output, StateError> {
+    use std::io::Read as _;
+    let mut command = Command::new("git");
+    access.git_command(&mut command);
+    let mut child = command
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| git(dir, std::io::Error::other(format!("cannot run git: {e}"))))?;
+    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = (&mut pipe).take(OUTPUT_LIMIT).read_to_end(&mut bytes);
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+            }
+            bytes
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > PUSH_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(StateError::Publish {
+                remote: remote.to_owned(),
+                reason: format!("git {} took longer than {}s", args[0], PUSH_TIMEOUT.as_secs()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

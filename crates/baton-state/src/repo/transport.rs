@@ -1,0 +1,164 @@
+//! How baton reaches a remote. git's own settings hold for both halves (gix fetches in-process,
+//! the `git` CLI pushes): credential helpers and `GIT_ASKPASS` for HTTPS, `core.sshCommand` /
+//! `GIT_SSH_COMMAND` and the user's agent and keys for SSH, `http.sslCAInfo` / `GIT_SSL_CAINFO`
+//! for a private CA. On top of them a [`GitToken`] (an agent's `BATON_GIT_TOKEN`) answers any
+//! HTTPS credential question, for the fetch and for the push, without ever being written down:
+//! not in a URL, a config file, a command line or a message.
+
+use std::{
+    fmt,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use gix::{
+    credentials::{helper::Action, protocol},
+    protocol::transport::client::blocking_io::http,
+};
+
+/// How long one fetch may take before it is interrupted.
+pub(super) const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The largest CA bundle read (`http.sslCAInfo`).
+const CA_BUNDLE_LIMIT: u64 = 4 << 20;
+
+/// A token for HTTPS remotes, used as the password of `username`.
+#[derive(Clone)]
+pub struct GitToken {
+    username: String,
+    token: String,
+}
+
+impl GitToken {
+    /// The token, sent as the password of `username` (`x-access-token` when none is given, as
+    /// GitHub expects; GitLab and Gitea accept any user name with a personal access token).
+    pub fn new(username: Option<String>, token: String) -> GitToken {
+        GitToken { username: username.unwrap_or_else(|| "x-access-token".to_owned()), token }
+    }
+}
+
+impl fmt::Debug for GitToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitToken").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// What baton adds to git's settings when it talks to a remote.
+#[derive(Clone, Debug, Default)]
+pub struct GitAccess {
+    /// Answers every HTTPS credential question, instead of git's credential helpers.
+    pub token: Option<GitToken>,
+}
+
+/// The environment variable the `git` CLI's credential helper reads the token from: the token
+/// reaches git through the child's environment, never its command line.
+const TOKEN_VARIABLE: &str = "BATON_GIT_TOKEN";
+const USER_VARIABLE: &str = "BATON_GIT_USER";
+
+impl GitAccess {
+    /// Arguments and environment for a `git` command that talks to the remote: with a token, a
+    /// credential helper (the only one) that answers with it.
+    pub(super) fn git_command(&self, command: &mut std::process::Command) {
+        let Some(token) = &self.token else { return };
+        command
+            .args(["-c", "credential.helper="])
+            .args([
+                "-c",
+                "credential.helper=!f() { test \"$1\" = get || return 0; echo \"username=$BATON_GIT_USER\"; echo \"password=$BATON_GIT_TOKEN\"; }; f",
+            ])
+            .env(USER_VARIABLE, &token.username)
+            .env(TOKEN_VARIABLE, &token.token);
+    }
+
+    /// Prepares `connection` as git would, plus what gix's HTTP client does not do itself: it
+    /// trusts the CA git is configured with (`http.sslCAInfo`, `GIT_SSL_CAINFO`), and with a
+    /// token, the token answers every credential question.
+    pub(super) fn configure(&self, connection: &mut Connection<'_, '_, '_>) -> gix::Result {
+        // rustls needs one crypto provider per process; a second install is refused, harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let remote = connection.remote();
+        let url = remote.url(gix::remote::Direction::Fetch).map(gix::Url::to_bstring);
+        if let Some(url) = url
+            && (url.starts_with(b"https://") || url.starts_with(b"http://"))
+            && let Some(options) = remote.repo().transport_options(url.as_slice(), None)?
+            && let Ok(mut options) = options.downcast::<http::Options>()
+        {
+            with_ca(&mut options).map_err(gix::Error::from_error)?;
+            connection.set_transport_options(options);
+        }
+        if let Some(token) = self.token.clone() {
+            connection.set_credentials(move |action| Ok(answer(&token, action)));
+        }
+        Ok(())
+    }
+}
+
+/// A connection as gix makes it for a remote.
+pub(super) type Connection<'a, 'b, 'c> = gix::remote::Connection<
+    'a,
+    'b,
+    'c,
+    Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+>;
+
+/// Runs `work` with an interrupt flag that is raised once [`FETCH_TIMEOUT`] has passed: gix
+/// checks it while it receives, so no fetch runs unbounded.
+pub(super) fn bounded<T>(work: impl FnOnce(&AtomicBool) -> T) -> T {
+    let interrupt = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                if started.elapsed() > FETCH_TIMEOUT {
+                    interrupt.store(true, Ordering::Relaxed);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let result = work(&interrupt);
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+/// The token as the answer to a credential question.
+fn answer(token: &GitToken, action: Action) -> Option<protocol::Outcome> {
+    match action {
+        Action::Get(context) => Some(protocol::Outcome {
+            identity: gix::sec::identity::Account {
+                username: token.username.clone(),
+                password: token.token.clone(),
+                oauth_refresh_token: None,
+            },
+            next: context.into(),
+        }),
+        Action::Store(_) | Action::Erase(_) => None,
+    }
+}
+
+/// Makes the HTTP client trust the CA bundle git is configured with, besides the system's.
+fn with_ca(options: &mut http::Options) -> std::io::Result<()> {
+    use std::io::Read as _;
+    let Some(path) = options.ssl_ca_info.clone() else { return Ok(()) };
+    let mut pem = Vec::new();
+    fs_err::File::open(&path)?.take(CA_BUNDLE_LIMIT).read_to_end(&mut pem)?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        std::io::Error::other(format!(
+            "`{}` (http.sslCAInfo or GIT_SSL_CAINFO) is not a PEM bundle of certificates: {e}",
+            path.display()
+        ))
+    })?;
+    let verify = options.ssl_verify;
+    let backend = http::reqwest::Options {
+        configure_client: Some(Box::new(move |builder| {
+            Ok(builder
+                .tls_certs_merge(certificates.clone())
+                .tls_danger_accept_invalid_certs(!verify))
+        })),
+        configure_request: None,
+    };
+    options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
+    Ok(())
+}

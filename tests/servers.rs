@@ -1,0 +1,137 @@
+//! Real git servers on loopback for the tests: Debian's nginx with fcgiwrap and
+//! `git http-backend` over HTTPS (a CA of the test's own, HTTP basic auth), and Debian's sshd,
+//! started by `scripts/gitserver.sh` for one test and stopped when it ends.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// The user name the HTTPS server accepts, with [`GitServer::token`] as its password.
+pub const GIT_USER: &str = "x-access-token";
+
+/// One git server: HTTPS and SSH, serving the bare repositories under `repos/`.
+pub struct GitServer {
+    dir: tempfile::TempDir,
+    /// The HTTPS port on 127.0.0.1.
+    pub https_port: u16,
+    /// The SSH port on 127.0.0.1.
+    pub ssh_port: u16,
+    /// The password of [`GIT_USER`]: a token, as an agent has one.
+    pub token: String,
+}
+
+impl GitServer {
+    /// Starts nginx, fcgiwrap and sshd on free ports.
+    pub fn start() -> GitServer {
+        let dir = tempfile::tempdir().unwrap();
+        let token = format!("token-{}", std::process::id());
+        let output = Command::new("bash")
+            .arg(crate::repo_root().join("scripts/gitserver.sh"))
+            .args(["start"])
+            .arg(dir.path())
+            .args([GIT_USER, &token])
+            .output()
+            .expect("bash runs scripts/gitserver.sh");
+        assert!(
+            output.status.success(),
+            "scripts/gitserver.sh start failed (make test installs nginx, fcgiwrap and openssh-server): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let ports = String::from_utf8_lossy(&output.stdout);
+        let mut ports = ports.split_whitespace().map(|p| p.parse::<u16>().unwrap());
+        let (https_port, ssh_port) = (ports.next().unwrap(), ports.next().unwrap());
+        GitServer { dir, https_port, ssh_port, token }
+    }
+
+    /// Stops the servers (the repositories stay); [`GitServer::restart`] brings them back.
+    pub fn stop(&self) {
+        let _ = Command::new("bash")
+            .arg(crate::repo_root().join("scripts/gitserver.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+
+    /// Starts nginx, fcgiwrap and sshd again on the same ports, after [`GitServer::stop`].
+    pub fn restart(&self) {
+        let output = Command::new("bash")
+            .arg(crate::repo_root().join("scripts/gitserver.sh"))
+            .arg("restart")
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// A new bare repository `name` that accepts pushes over both protocols.
+    pub fn bare(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join("repos").join(name);
+        crate::git(
+            self.dir.path(),
+            &["init", "-q", "--bare", "-b", "main", path.to_str().unwrap()],
+        );
+        crate::git(&path, &["config", "http.receivepack", "true"]);
+        path
+    }
+
+    /// `https://127.0.0.1:PORT/NAME`, with no credentials in it.
+    pub fn https_url(&self, name: &str) -> String {
+        format!("https://127.0.0.1:{}/{name}", self.https_port)
+    }
+
+    /// `ssh://USER@127.0.0.1:PORT/…/repos/NAME`.
+    pub fn ssh_url(&self, name: &str) -> String {
+        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_owned();
+        let path = self.dir.path().join("repos").join(name);
+        format!("ssh://{user}@127.0.0.1:{}{}", self.ssh_port, path.display())
+    }
+
+    /// The CA that signed the HTTPS server's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// `GIT_SSH_COMMAND` for this server: its client key and known host, nothing else.
+    pub fn ssh_command(&self) -> String {
+        let ssh = self.dir.path().join("ssh");
+        format!(
+            "ssh -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes",
+            ssh.join("client").display(),
+            ssh.join("known_hosts").display()
+        )
+    }
+
+    /// A HOME for a person or runner of this server: git's `store` credential helper holding
+    /// the user and token, as `git credential approve` would leave it.
+    pub fn home_with_credentials(&self, home: &Path) {
+        fs_err::create_dir_all(home).unwrap();
+        fs_err::write(home.join(".gitconfig"), "[credential]\n\thelper = store\n").unwrap();
+        fs_err::write(
+            home.join(".git-credentials"),
+            format!("https://{GIT_USER}:{}@127.0.0.1:{}\n", self.token, self.https_port),
+        )
+        .unwrap();
+    }
+
+    /// The environment a client of this server runs with (git or baton): the CA, the SSH
+    /// command, no system git configuration, no prompt.
+    pub fn client_env(&self, home: &Path) -> Vec<(String, String)> {
+        vec![
+            ("HOME".into(), home.display().to_string()),
+            ("GIT_SSL_CAINFO".into(), self.ca().display().to_string()),
+            ("GIT_SSH_COMMAND".into(), self.ssh_command()),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+        ]
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
