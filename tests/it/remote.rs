@@ -155,6 +155,13 @@ fn clones_promote_through_one_remote_and_a_fresh_clone_audits_clean() {
     // A promotes: the commit is on the remote at once.
     t.enter_dev_ok(&a, &[]);
     assert!(t.remote_log()[0].starts_with("promote web 1.4.2 to dev"), "{:?}", t.remote_log());
+    // The pin names the store it came from as it means on any machine: relative to the work
+    // tree, never this runner's absolute path.
+    let pin = fs_err::read_to_string(a.join("state/dev/web.toml")).unwrap();
+    assert!(pin.contains("source_store = \"oci:../build\""), "{pin}");
+    let message = git(&a, &["log", "-1", "--format=%B"]);
+    assert!(message.contains("Baton-From: oci:../build"), "{message}");
+    assert!(!pin.contains(&*t.w.dir().to_string_lossy()) && !message.contains("/tmp"), "{pin}");
     // B is behind: it is brought up to date first, says so, and publishes on top.
     let said = t.ok(&b, &["promote", "web", "--to", "staging", "--as", "ci"]);
     assert!(said.contains("behind `origin/main`: brought up to date first"), "{said}");

@@ -114,6 +114,45 @@ impl StoreLocation {
     pub fn reference(&self, name: BundleName, selector: Selector) -> Reference {
         Reference { store: self.clone(), name, selector }
     }
+
+    /// The store as a pin records where its bytes came from, so that it means the same on every
+    /// machine: a registry as `host[:port]/path` with the host in lower case and HTTPS's default
+    /// port left out; a layout relative to `base` (the state repository's work tree, as the
+    /// stores in `baton.toml` are), never as this machine's absolute path. `path` and `base`
+    /// are absolute.
+    pub fn recorded(&self, base: &std::path::Path) -> String {
+        match self {
+            StoreLocation::Layout(path) => {
+                let relative = relative_path(base, path);
+                if relative.as_os_str().is_empty() {
+                    "oci:.".to_owned()
+                } else {
+                    format!("oci:{}", relative.display())
+                }
+            }
+            StoreLocation::Registry { host, path } => {
+                let host = host.to_ascii_lowercase();
+                let host = host.strip_suffix(":443").unwrap_or(&host).to_owned();
+                StoreLocation::Registry { host, path: path.trim_matches('/').to_owned() }
+                    .to_string()
+            }
+        }
+    }
+}
+
+/// `path` relative to `base`, lexically (`..` where they part); both absolute.
+fn relative_path(base: &std::path::Path, path: &std::path::Path) -> PathBuf {
+    let base: Vec<_> = base.components().collect();
+    let path: Vec<_> = path.components().collect();
+    let common = base.iter().zip(&path).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..base.len() {
+        relative.push("..");
+    }
+    for component in &path[common..] {
+        relative.push(component);
+    }
+    relative
 }
 
 impl FromStr for StoreLocation {
@@ -308,6 +347,25 @@ crate::name::string_serde!(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_recorded_store_means_the_same_on_every_machine() {
+        use std::path::Path;
+        let base = Path::new("/work/runner-7/state");
+        let layout = |p: &str| super::StoreLocation::Layout(p.into());
+        assert_eq!(layout("/work/runner-7/state/stores/dev").recorded(base), "oci:stores/dev");
+        assert_eq!(layout("/work/runner-7/build").recorded(base), "oci:../build");
+        assert_eq!(layout("/work/runner-7/state").recorded(base), "oci:.");
+        let registry = |h: &str, p: &str| super::StoreLocation::Registry {
+            host: h.to_owned(),
+            path: p.to_owned(),
+        };
+        assert_eq!(
+            registry("Registry.Example.com:443", "team/dev").recorded(base),
+            "registry.example.com/team/dev"
+        );
+        assert_eq!(registry("127.0.0.1:5000", "").recorded(base), "127.0.0.1:5000");
+    }
+
     use super::*;
 
     fn layout(path: &str) -> StoreLocation {

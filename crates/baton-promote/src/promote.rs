@@ -162,12 +162,15 @@ fn resolve_source(
     request: &PromoteRequest<'_>,
 ) -> Result<Source, PromoteError> {
     let upstream = env.upstream.as_ref().map(|u| view.environment(u.as_str())).transpose()?;
+    // The pin records the store so that it means the same on every machine: a layout relative
+    // to the work tree (as baton.toml's stores are), a registry normalised.
     let given = |location: &StoreLocation| -> Result<(Store, String), PromoteError> {
         let location = match location {
             StoreLocation::Layout(path) => StoreLocation::Layout(std::path::absolute(path)?),
             other @ StoreLocation::Registry { .. } => other.clone(),
         };
-        Ok((Store::open(&location, request.options)?, location.to_string()))
+        let base = std::path::absolute(view.repo.paths_root())?;
+        Ok((Store::open(&location, request.options)?, location.recorded(&base)))
     };
     let of_env = |env: &Environment| -> Result<(Store, String), PromoteError> {
         Ok((view.open_store(env, request.options)?, env.store.to_string()))
