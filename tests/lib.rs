@@ -4,7 +4,7 @@
 
 mod servers;
 
-pub use servers::{GIT_USER, GitServer};
+pub use servers::{GIT_USER, GitServer, TokenRegistry};
 
 use std::{
     path::{Path, PathBuf},
@@ -303,6 +303,7 @@ pub fn registry_options() -> baton_store::RegistryOptions {
         retries: 0,
         chunked_uploads: false,
         timeouts: baton_store::Timeouts::default(),
+        trust: baton_store::Trust::default(),
     }
 }
 

@@ -135,3 +135,52 @@ impl Drop for GitServer {
         self.stop();
     }
 }
+
+/// Debian's docker-registry over HTTPS (a private CA) with the Docker token protocol, answered
+/// by `tests/token_issuer.py`: started by `scripts/token-registry.sh` for one test.
+pub struct TokenRegistry {
+    dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// The user the issuer gives tokens to.
+    pub user: String,
+    /// Their password.
+    pub password: String,
+}
+
+impl TokenRegistry {
+    /// Starts the issuer and the registry.
+    pub fn start() -> TokenRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let (user, password) = ("release".to_owned(), format!("pw-{}", std::process::id()));
+        let output = Command::new("bash")
+            .arg(crate::repo_root().join("scripts/token-registry.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .args([&user, &password])
+            .output()
+            .expect("bash runs scripts/token-registry.sh");
+        assert!(
+            output.status.success(),
+            "scripts/token-registry.sh start failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let host = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        TokenRegistry { dir, host, user, password }
+    }
+
+    /// The CA that signed the registry's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+impl Drop for TokenRegistry {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(crate::repo_root().join("scripts/token-registry.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}

@@ -459,3 +459,80 @@ fn chunked_uploads_give_the_same_digest() {
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert_eq!(stdout_typed::<VerifyReport>(&output).digest, built.digest);
 }
+
+/// A registry as GHCR, GitLab or Harbor run one: HTTPS with a private CA and the Docker token
+/// protocol. The CA comes from `--registry-ca` or a `certs.d` directory; without it the error
+/// says what to give. skopeo, which nobody on this team wrote, reads what baton pushed.
+#[test]
+fn a_registry_with_a_private_ca_and_token_auth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = baton_tests::TokenRegistry::start();
+    let built = build_json(tmp.path(), &example(tmp.path(), "web"), &tmp.path().join("store"), &[]);
+    let config = tmp.path().join("docker");
+    fs_err::create_dir_all(&config).unwrap();
+    let auth = base64_encode(&format!("{}:{}", registry.user, registry.password));
+    fs_err::write(
+        config.join("config.json"),
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.host),
+    )
+    .unwrap();
+    let store = format!("{}/team", registry.host);
+    let ca = registry.ca().display().to_string();
+    let output = baton(tmp.path())
+        .args(["bundle", "copy", "oci:store/web:1.4.2", &store, "--registry-ca", &ca])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The CA in certs.d, as podman keeps it, does the same.
+    let home = tmp.path().join("home");
+    let certs = home.join(".config/containers/certs.d").join(&registry.host);
+    fs_err::create_dir_all(&certs).unwrap();
+    fs_err::copy(registry.ca(), certs.join("ca.crt")).unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/web:1.4.2"), "--output", "json"])
+        .env("DOCKER_CONFIG", &config)
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: baton_build::VerifyReport = baton_tests::stdout_typed(&output);
+    assert_eq!(report.digest, built.digest);
+    // skopeo reads it with the same CA and a token for the same credentials.
+    let skopeo = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--cert-dir"])
+        .arg(&certs)
+        .args(["--creds", &format!("{}:{}", registry.user, registry.password)])
+        .arg(format!("docker://{store}/web:1.4.2"))
+        .output()
+        .unwrap();
+    assert!(skopeo.status.success(), "{}", String::from_utf8_lossy(&skopeo.stderr));
+    assert_eq!(baton_model::Digest::of(&skopeo.stdout), built.digest);
+    // No CA: the error names the registry and what to give.
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/web:1.4.2")])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains(&registry.host) && err.contains("--registry-ca"), "{err}");
+    // A wrong password: the issuer refuses, and nothing prints it.
+    fs_err::write(
+        config.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+            registry.host,
+            base64_encode(&format!("{}:not-it", registry.user))
+        ),
+    )
+    .unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "verify", &format!("{store}/web:1.4.2"), "--registry-ca", &ca])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!stderr(&output).contains("not-it"), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&registry.host), "{}", stderr(&output));
+}

@@ -139,6 +139,15 @@ impl StoreError {
             StoreError::MissingBlob { .. } => Some(
                 "copy whole bundles with `baton bundle copy`, which writes the blobs before the manifest".to_owned(),
             ),
+            // distribution's answer to plain HTTP on its TLS port: a loopback registry is
+            // spoken to over HTTP unless a CA is given for it.
+            StoreError::Registry { store, message, .. }
+                if message.contains("HTTP request to an HTTPS server") =>
+            {
+                Some(format!(
+                    "the registry of `{store}` speaks HTTPS: give its CA with `--registry-ca FILE` (or put it in `~/.config/containers/certs.d/HOST:PORT/ca.crt`)"
+                ))
+            }
             _ => None,
         }
     }

@@ -24,6 +24,6 @@ pub use error::StoreError;
 pub use interrupt::{interrupt, interrupted, is_interrupted};
 pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored};
 pub use registry::{
-    Progress, ProgressEvent, RegistryBlobs, RegistryOptions, RegistryStore, Timeouts,
+    Progress, ProgressEvent, RegistryBlobs, RegistryOptions, RegistryStore, Timeouts, Trust,
 };
 pub use store::{CopyReport, Store, copy};

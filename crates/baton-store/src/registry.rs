@@ -4,7 +4,7 @@
 
 use std::{
     io::{self, Read},
-    path::Path,
+    path::{Path, PathBuf},
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
@@ -52,6 +52,59 @@ pub struct RegistryOptions {
     pub chunked_uploads: bool,
     /// How long a request may take.
     pub timeouts: Timeouts,
+    /// Where the certificates of registries with a private CA are: PEM files trusted for every
+    /// registry (`--registry-ca`), and `certs.d` directories holding `HOST[:PORT]/*.crt` as
+    /// docker and podman keep them.
+    pub trust: Trust,
+}
+
+/// CA certificates trusted besides the system's, as the container tools find them.
+#[derive(Clone, Debug, Default)]
+pub struct Trust {
+    /// PEM files trusted for every registry.
+    pub ca_files: Vec<PathBuf>,
+    /// `certs.d` directories: `DIR/HOST[:PORT]/*.crt` are trusted for that host.
+    pub certs_dirs: Vec<PathBuf>,
+}
+
+/// The largest CA file read.
+const CA_FILE_LIMIT: u64 = 4 << 20;
+
+impl Trust {
+    /// The PEM files that apply to `host`: every `--registry-ca`, then `HOST/*.crt` of each
+    /// `certs.d` in name order.
+    fn files_for(&self, host: &str) -> Vec<PathBuf> {
+        let mut files = self.ca_files.clone();
+        for dir in &self.certs_dirs {
+            let Ok(entries) = fs_err::read_dir(dir.join(host)) else { continue };
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+        files
+    }
+
+    /// The certificates of [`Trust::files_for`], each file read whole (up to 4 MiB).
+    fn certificates_for(&self, host: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.files_for(host)
+            .into_iter()
+            .map(|path| {
+                let mut pem = Vec::new();
+                fs_err::File::open(&path)?.take(CA_FILE_LIMIT).read_to_end(&mut pem)?;
+                if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |c| c.is_empty()) {
+                    return Err(StoreError::Io(io::Error::other(format!(
+                        "`{}` holds no PEM certificate: give --registry-ca a CA certificate in PEM form",
+                        path.display()
+                    ))));
+                }
+                Ok(pem)
+            })
+            .collect()
+    }
 }
 
 /// How long a registry request may take: to connect, between two reads, and in all (a blob's
@@ -130,9 +183,26 @@ impl RegistryStore {
             Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
             Credential::IdentityToken(token) => RegistryAuth::Bearer(token),
         };
+        let certificates = options.trust.certificates_for(host)?;
         let mut plain: Vec<String> = options.insecure.clone();
-        if is_loopback(host) {
+        // A loopback registry speaks plain HTTP, unless a CA is given for it: then it is
+        // reached over HTTPS like any other.
+        if is_loopback(host) && certificates.is_empty() {
             plain.push(host.to_owned());
+        }
+        let extra_root_certificates: Vec<oci_client::client::Certificate> = certificates
+            .iter()
+            .map(|pem| oci_client::client::Certificate {
+                encoding: oci_client::client::CertificateEncoding::Pem,
+                data: pem.clone(),
+            })
+            .collect();
+        let mut roots = Vec::new();
+        for pem in &certificates {
+            roots.extend(
+                reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| StoreError::Io(io::Error::other(e)))?,
+            );
         }
         let timeouts = options.timeouts;
         let config = |monolithic: bool| ClientConfig {
@@ -140,11 +210,13 @@ impl RegistryStore {
             use_monolithic_push: monolithic,
             connect_timeout: Some(timeouts.connect),
             read_timeout: Some(timeouts.read),
+            extra_root_certificates: extra_root_certificates.clone(),
             ..ClientConfig::default()
         };
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .read_timeout(timeouts.read)
+            .tls_certs_merge(roots)
             .build()
             .map_err(|e| StoreError::Io(io::Error::other(e)))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -28,6 +28,12 @@ pub(crate) struct GlobalArgs {
     /// Reach this registry host over plain HTTP (loopback hosts always are); repeatable.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     pub(crate) insecure_registries: Vec<String>,
+    /// Trust this CA (a PEM file) for registries, besides the system's and the `certs.d`
+    /// directories (`~/.config/containers/certs.d`, `/etc/containers/certs.d`,
+    /// `/etc/docker/certs.d`: `HOST[:PORT]/*.crt`); repeatable. A loopback registry with a CA
+    /// is reached over HTTPS.
+    #[arg(long = "registry-ca", global = true, value_name = "FILE")]
+    pub(crate) registry_cas: Vec<PathBuf>,
     /// Upload blobs in PATCH chunks instead of one streamed PUT (baton falls back to chunks by
     /// itself when a registry refuses the PUT).
     #[arg(long, global = true)]

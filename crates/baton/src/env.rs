@@ -24,10 +24,12 @@ pub(crate) fn no_color() -> bool {
 }
 
 /// Where registry credentials are found, as the container tools look: `REGISTRY_AUTH_FILE`,
-/// then `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; helpers on `PATH`.
+/// then `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; helpers on `PATH`. CAs from
+/// `--registry-ca` and the `certs.d` directories.
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn registry_options(
     insecure: Vec<String>,
+    ca_files: Vec<std::path::PathBuf>,
     chunked_uploads: bool,
     timeouts: baton_store::Timeouts,
 ) -> baton_store::RegistryOptions {
@@ -38,12 +40,20 @@ pub(crate) fn registry_options(
         var("DOCKER_CONFIG").as_deref(),
         var("HOME").as_deref(),
     );
+    // certs.d as podman (rootless, then system) and docker keep them.
+    let mut certs_dirs = Vec::new();
+    if let Some(home) = var("HOME") {
+        certs_dirs.push(home.join(".config/containers/certs.d"));
+    }
+    certs_dirs.push("/etc/containers/certs.d".into());
+    certs_dirs.push("/etc/docker/certs.d".into());
     baton_store::RegistryOptions {
         auth: baton_store::auth::AuthConfig { files, helper_path: None },
         insecure,
         retries: 4,
         chunked_uploads,
         timeouts,
+        trust: baton_store::Trust { ca_files, certs_dirs },
     }
 }
 

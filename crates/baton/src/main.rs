@@ -77,6 +77,7 @@ fn main() -> ExitCode {
     };
     let options = env::registry_options(
         cli.global.insecure_registries.clone(),
+        cli.global.registry_cas.clone(),
         cli.global.chunked_uploads,
         timeouts,
     );
