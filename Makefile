@@ -1,6 +1,6 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench bench-promote bench-apply bench-audit
+.PHONY: help demo test bench bench-promote bench-apply bench-audit bench-remote
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,3 +22,6 @@ bench-apply: ## Only the applier's part of `make bench`
 
 bench-audit: ## Only the auditor's part of `make bench` (audit of 20,000 commits, verify of 1 GiB)
 	@bash scripts/bench-audit.sh
+
+bench-remote: ## Only the shared-state part of `make bench` (promote through an HTTPS remote, 16 at once)
+	@bash scripts/bench-remote.sh

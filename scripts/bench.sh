@@ -144,3 +144,4 @@ echo "results written to $results; copy them into BENCHMARKS.md"
 bash scripts/bench-promote.sh
 bash scripts/bench-apply.sh
 bash scripts/bench-audit.sh
+bash scripts/bench-remote.sh
