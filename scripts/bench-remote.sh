@@ -44,6 +44,13 @@ for i in $(seq -w 1 16); do
     "$baton" bundle build "$work/svc/svc-$i" --store "oci:$work/build" > /dev/null
 done
 
+# The sixteen small bundles' digests, listed once: "svc-NN sha256:…" lines.
+svc_digests=$("$baton" bundle list --store "oci:$work/build" --output json | python3 -c '
+import json, sys
+for b in json.load(sys.stdin):
+    if b["name"].startswith("svc-"):
+        print(b["name"], b["digest"])')
+
 # A fresh remote whose dev holds every bundle, with staging in registry repositories of its own.
 seed() {
     local name=$1 seed="$work/seed-$RANDOM$RANDOM" prefix="$reg/r$RANDOM$RANDOM"
@@ -56,10 +63,9 @@ seed() {
     git -C "$seed" remote add origin "https://127.0.0.1:$https_port/$name"
     git -C "$seed" push -q -u origin main
     (cd "$seed" && "$baton" promote noise --to dev --digest "$noise_digest" --from-store "oci:$work/build" --as ci > /dev/null)
-    for i in $(seq -w 1 16); do
-        d=$("$baton" bundle list --store "oci:$work/build" --output json | python3 -c "import json,sys; print([b['digest'] for b in json.load(sys.stdin) if b['name']=='svc-$i'][0])")
-        (cd "$seed" && "$baton" promote "svc-$i" --to dev --digest "$d" --from-store "oci:$work/build" --as ci > /dev/null)
-    done
+    while read -r bundle digest; do
+        (cd "$seed" && "$baton" promote "$bundle" --to dev --digest "$digest" --from-store "oci:$work/build" --as ci > /dev/null)
+    done <<< "$svc_digests"
     echo "$prefix"
 }
 

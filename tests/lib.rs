@@ -75,11 +75,21 @@ pub fn baton_process(cwd: &Path) -> StdCommand {
 /// Runs real `git` in `dir` with a fixed identity, dated now as a person's commit would be;
 /// panics on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    git_at(dir, args, &jiff::Timestamp::now().to_string())
+    git_with::<&str, &str>(dir, args, &[])
 }
 
 /// Like [`git`], with author and committer dated `date` (RFC 3339).
 pub fn git_at(dir: &Path, args: &[&str], date: &str) -> String {
+    git_with(dir, args, &[("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)])
+}
+
+/// Like [`git`], with `env` on top (a HOME with credentials, a CA, an SSH command), dated by
+/// `env` or now; panics on failure.
+pub fn git_with<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
+    dir: &Path,
+    args: &[&str],
+    env: &[(K, V)],
+) -> String {
     let output = StdCommand::new("git")
         .args(args)
         .current_dir(dir)
@@ -87,10 +97,9 @@ pub fn git_at(dir: &Path, args: &[&str], date: &str) -> String {
         .env("GIT_AUTHOR_EMAIL", "re@example.com")
         .env("GIT_COMMITTER_NAME", "Release Engineer")
         .env("GIT_COMMITTER_EMAIL", "re@example.com")
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("git runs");
     assert!(
@@ -501,6 +510,19 @@ impl World {
             "--as",
             principal,
         ])
+    }
+
+    /// Builds examples/web as bundle `name` at `version` into `oci:build`; returns the digest.
+    pub fn build_named(&self, name: &str, version: &str) -> String {
+        let dir = self.dir().join(format!("src-{name}-{version}"));
+        copy_tree(&repo_root().join("examples/web"), &dir);
+        let manifest = dir.join("bundle.toml");
+        let text = fs_err::read_to_string(&manifest)
+            .unwrap()
+            .replace("name = \"web\"", &format!("name = \"{name}\""))
+            .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
+        fs_err::write(&manifest, text).unwrap();
+        build_json(self.dir(), &dir, &self.dir().join("build"), &[]).digest.to_string()
     }
 
     /// Builds a variant of examples/web (its version, a line naming it in the page, and `edit`

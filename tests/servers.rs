@@ -7,6 +7,21 @@ use std::{
     process::Command,
 };
 
+/// Runs `bash scripts/SCRIPT ARGS…`; panics, with its stderr, when it fails and `must` holds.
+fn script(name: &str, args: &[&std::ffi::OsStr], must: bool) -> String {
+    let output = Command::new("bash")
+        .arg(crate::repo_root().join("scripts").join(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("bash runs scripts/{name}: {e}"));
+    assert!(
+        !must || output.status.success(),
+        "scripts/{name} {args:?} failed (make test installs nginx, fcgiwrap, openssh-server, docker-registry): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// The user name the HTTPS server accepts, with [`GitServer::token`] as its password.
 pub const GIT_USER: &str = "x-access-token";
 
@@ -26,19 +41,11 @@ impl GitServer {
     pub fn start() -> GitServer {
         let dir = tempfile::tempdir().unwrap();
         let token = format!("token-{}", std::process::id());
-        let output = Command::new("bash")
-            .arg(crate::repo_root().join("scripts/gitserver.sh"))
-            .args(["start"])
-            .arg(dir.path())
-            .args([GIT_USER, &token])
-            .output()
-            .expect("bash runs scripts/gitserver.sh");
-        assert!(
-            output.status.success(),
-            "scripts/gitserver.sh start failed (make test installs nginx, fcgiwrap and openssh-server): {}",
-            String::from_utf8_lossy(&output.stderr)
+        let ports = script(
+            "gitserver.sh",
+            &["start".as_ref(), dir.path().as_os_str(), GIT_USER.as_ref(), token.as_ref()],
+            true,
         );
-        let ports = String::from_utf8_lossy(&output.stdout);
         let mut ports = ports.split_whitespace().map(|p| p.parse::<u16>().unwrap());
         let (https_port, ssh_port) = (ports.next().unwrap(), ports.next().unwrap());
         GitServer { dir, https_port, ssh_port, token }
@@ -46,22 +53,12 @@ impl GitServer {
 
     /// Stops the servers (the repositories stay); [`GitServer::restart`] brings them back.
     pub fn stop(&self) {
-        let _ = Command::new("bash")
-            .arg(crate::repo_root().join("scripts/gitserver.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
+        script("gitserver.sh", &["stop".as_ref(), self.dir.path().as_os_str()], false);
     }
 
     /// Starts nginx, fcgiwrap and sshd again on the same ports, after [`GitServer::stop`].
     pub fn restart(&self) {
-        let output = Command::new("bash")
-            .arg(crate::repo_root().join("scripts/gitserver.sh"))
-            .arg("restart")
-            .arg(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        script("gitserver.sh", &["restart".as_ref(), self.dir.path().as_os_str()], true);
     }
 
     /// A new bare repository `name` that accepts pushes over both protocols.
@@ -153,19 +150,11 @@ impl TokenRegistry {
     pub fn start() -> TokenRegistry {
         let dir = tempfile::tempdir().unwrap();
         let (user, password) = ("release".to_owned(), format!("pw-{}", std::process::id()));
-        let output = Command::new("bash")
-            .arg(crate::repo_root().join("scripts/token-registry.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .args([&user, &password])
-            .output()
-            .expect("bash runs scripts/token-registry.sh");
-        assert!(
-            output.status.success(),
-            "scripts/token-registry.sh start failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let host = script(
+            "token-registry.sh",
+            &["start".as_ref(), dir.path().as_os_str(), user.as_ref(), password.as_ref()],
+            true,
         );
-        let host = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         TokenRegistry { dir, host, user, password }
     }
 
@@ -177,10 +166,6 @@ impl TokenRegistry {
 
 impl Drop for TokenRegistry {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(crate::repo_root().join("scripts/token-registry.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
+        script("token-registry.sh", &["stop".as_ref(), self.dir.path().as_os_str()], false);
     }
 }

@@ -274,23 +274,10 @@ fn the_state_repository_must_be_clean_on_a_branch_and_untouched_by_hand() {
     assert!(stderr(&err).contains("no state repository at or above"), "{}", stderr(&err));
 }
 
-/// Builds a copy of examples/web named `name` at `version` into `oci:build`; returns its digest.
-fn build_variant(tmp: &Path, name: &str, version: &str) -> String {
-    let dir = tmp.join(format!("src-{name}-{version}"));
-    baton_tests::copy_tree(&baton_tests::repo_root().join("examples/web"), &dir);
-    let manifest = dir.join("bundle.toml");
-    let text = fs_err::read_to_string(&manifest)
-        .unwrap()
-        .replace("name = \"web\"", &format!("name = \"{name}\""))
-        .replace("version = \"1.4.2\"", &format!("version = \"{version}\""));
-    fs_err::write(&manifest, text).unwrap();
-    build_json(tmp, &dir, &tmp.join("build"), &[]).digest.to_string()
-}
-
 #[test]
 fn rollback_re_pins_what_the_environment_held_before() {
     let s = setup();
-    let newer = build_variant(s.tmp.path(), "web", "1.5.0");
+    let newer = s.build_named("web", "1.5.0");
     enter_dev(&s, &s.web);
     enter_dev(&s, &newer);
     let back: Promotion = s.typed(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
@@ -317,7 +304,7 @@ fn rollback_re_pins_what_the_environment_held_before() {
     superseded.push("--allow-superseded");
     let done: Promotion = s.typed(&superseded);
     assert_eq!(done.digest.to_string(), s.web);
-    let stranger = build_variant(s.tmp.path(), "web", "9.9.9");
+    let stranger = s.build_named("web", "9.9.9");
     let from = s.build_store();
     let err = s.fails(
         &[
@@ -356,7 +343,7 @@ fn sixteen_concurrent_promotions_lose_nothing() {
             "server_name = \"dev.example.com\"\n",
         )
         .unwrap();
-        digests.push((name.clone(), build_variant(s.tmp.path(), &name, "1.0.0")));
+        digests.push((name.clone(), s.build_named(&name, "1.0.0")));
     }
     commit_all(&s.state, "params for sixteen bundles");
     let from = s.build_store();
@@ -905,7 +892,7 @@ fn a_commit_while_another_git_holds_the_index_lock_is_finished_by_the_next_comma
     // The index lags the branch by baton's own commit only.
     let status = git(&s.state, &["status", "--porcelain"]);
     assert!(status.contains("state/dev/web.toml"), "{status}");
-    let newer = build_variant(s.tmp.path(), "web", "1.5.0");
+    let newer = s.build_named("web", "1.5.0");
     let output = s.baton(&[
         "promote",
         "web",
@@ -936,7 +923,7 @@ fn a_symlinked_directory_in_the_work_tree_is_never_written_through() {
     fs_err::remove_dir_all(s.state.join("state/dev")).unwrap();
     std::os::unix::fs::symlink(&elsewhere, s.state.join("state/dev")).unwrap();
     let before = git(&s.state, &["rev-parse", "HEAD"]);
-    let newer = build_variant(s.tmp.path(), "web", "1.5.0");
+    let newer = s.build_named("web", "1.5.0");
     let from = s.build_store();
     let output = s.baton(&[
         "promote",

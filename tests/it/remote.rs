@@ -69,20 +69,7 @@ impl Team {
 
     /// Real `git ARGS` in `dir` with the team's environment; panics on failure.
     pub(crate) fn git(&self, dir: &Path, args: &[&str]) -> String {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "Release Engineer")
-            .env("GIT_AUTHOR_EMAIL", "re@example.com")
-            .env("GIT_COMMITTER_NAME", "Release Engineer")
-            .env("GIT_COMMITTER_EMAIL", "re@example.com")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", dir)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
-        stdout(&output)
+        baton_tests::git_with(dir, args, &self.env)
     }
 
     /// A new clone of the remote, tracking its `main`.
@@ -140,6 +127,19 @@ impl Team {
         );
     }
 
+    /// The remote's `main` is linear (baton makes no merge commits), and `dir` audits clean.
+    pub(crate) fn linear_and_audits_clean(&self, dir: &Path) {
+        let parents = git(&self.remote, &["log", "--format=%p", "main"]);
+        assert!(parents.lines().all(|p| !p.contains(' ')), "no merge commits: {parents}");
+        self.audits_clean(dir);
+    }
+
+    /// `baton audit` in `dir` finds nothing.
+    pub(crate) fn audits_clean(&self, dir: &Path) {
+        let audit = self.run(dir, &["audit"]);
+        assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    }
+
     /// The remote's `main`, as `git log --format=%s` lines.
     pub(crate) fn remote_log(&self) -> Vec<String> {
         let log = git(&self.remote, &["log", "--format=%s", "main"]);
@@ -171,12 +171,8 @@ fn clones_promote_through_one_remote_and_a_fresh_clone_audits_clean() {
     t.ok(&a, &["approve", "web", "--env", "prod", "--as", "bob"]);
     t.ok(&a, &["promote", "web", "--to", "prod", "--as", "ci"]);
     // Linear, and every clone agrees.
-    let parents = git(&t.remote, &["log", "--format=%p", "main"]);
-    assert!(parents.lines().all(|p| !p.contains(' ')), "no merge commits: {parents}");
     assert_eq!(git(&a, &["rev-parse", "HEAD"]), git(&t.remote, &["rev-parse", "main"]));
-    let c = t.clone("c");
-    let audit = t.run(&c, &["audit"]);
-    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    t.linear_and_audits_clean(&t.clone("c"));
     assert_eq!(git(&a, &["status", "--porcelain"]), "");
 }
 
@@ -241,11 +237,7 @@ fn eight_clones_racing_on_one_remote_each_land_once() {
             log.iter().filter(|s| s.starts_with(&format!("promote web 3.0.{i} to dev"))).count();
         assert_eq!(landed, 1, "3.0.{i} landed {landed} times: {log:?}");
     }
-    let parents = git(&t.remote, &["log", "--format=%p", "main"]);
-    assert!(parents.lines().all(|p| !p.contains(' ')), "no merge commits: {parents}");
-    let fresh = t.clone("fresh");
-    let audit = t.run(&fresh, &["audit"]);
-    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    t.linear_and_audits_clean(&t.clone("fresh"));
 }
 
 /// An agent on a clone follows the remote: a promotion made from another clone is applied by
@@ -309,9 +301,7 @@ fn a_rebase_of_unpublished_work_and_a_merge_that_adds_nothing_audit_clean() {
     // C's push is rejected too; C merges (a merge commit that adds nothing under state/).
     git(&c, &["pull", "-q", "--no-rebase", "--no-edit"]);
     git(&c, &["push", "-q"]);
-    let fresh = t.clone("fresh");
-    let audit = t.run(&fresh, &["audit"]);
-    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    t.audits_clean(&t.clone("fresh"));
     // A merge that changes a pin by hand is found.
     let d = t.clone("d");
     hand(&d, "notes-d.md");
@@ -343,8 +333,7 @@ fn a_shallow_clone_with_an_upstream_fetches_the_history_it_needs() {
     let url = format!("file://{}", t.remote.display());
     git(t.w.dir(), &["clone", "-q", "--depth", "1", &url, shallow.to_str().unwrap()]);
     assert_eq!(git(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "true");
-    let audit = t.run(&shallow, &["audit"]);
-    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    t.audits_clean(&shallow);
     assert_eq!(git(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "false");
     let applied = baton(&shallow)
         .args(["apply", "staging"])

@@ -95,11 +95,7 @@ fn over_ssh_two_clones_promote_and_a_fresh_clone_audits_clean() {
     t.ok(&t.w.state, &["approve", "web", "--env", "prod", "--as", "alice"]);
     t.ok(&b, &["approve", "web", "--env", "prod", "--as", "bob"]);
     t.ok(&t.w.state, &["promote", "web", "--to", "prod", "--as", "ci"]);
-    let parents = git(&t.remote, &["log", "--format=%p", "main"]);
-    assert!(parents.lines().all(|p| !p.contains(' ')), "no merge commits: {parents}");
-    let fresh = t.clone("fresh");
-    let audit = t.run(&fresh, &["audit"]);
-    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    t.linear_and_audits_clean(&t.clone("fresh"));
 }
 
 /// `--state URL` for every command: readers read a mirror, writers a cached clone they push
@@ -146,6 +142,23 @@ fn every_command_takes_the_state_as_a_url() {
     assert!(rows.iter().any(|r| r.environment.to_string() == "staging"), "{rows:?}");
     let history = t.run(&elsewhere, &["history", "staging", "--state", &url]);
     assert!(stdout(&history).contains("1.4.2"), "{}", stdout(&history));
+    // A machine with no credential for the remote: the error says how to see what git gets,
+    // and which settings baton shares with it.
+    let stranger = t.w.dir().join("stranger");
+    fs_err::create_dir_all(&stranger).unwrap();
+    let output = t
+        .baton(&stranger)
+        .args(["status", "--state", &url])
+        .env("HOME", &stranger)
+        .env("BATON_CACHE", stranger.join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("git ls-remote {url}")) && err.contains("BATON_GIT_TOKEN"),
+        "{err}"
+    );
     // --no-push with a URL would leave the commit where nobody sees it: refused, with the fix.
     let output = t.run(&elsewhere, &[&promote[..], &["--no-push"]].concat());
     assert_eq!(output.status.code(), Some(1));
@@ -213,8 +226,7 @@ fn a_git_server_killed_mid_push_leaves_the_old_head_or_the_new_and_a_rerun_compl
     server.restart();
     t.enter_dev_ok(&t.w.state, &[]);
     assert!(t.remote_log()[0].starts_with("promote web 1.4.2 to dev"), "{:?}", t.remote_log());
-    let audit = t.run(&t.w.state, &["audit"]);
-    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    t.audits_clean(&t.w.state);
 }
 
 /// Sixteen CI runners, each with its own HOME and clone, promote sixteen bundles at once over
@@ -227,19 +239,7 @@ fn sixteen_runners_promote_at_once_over_https() {
     let from = t.w.build_store();
     // Sixteen bundles: web renamed, one digest each.
     let names: Vec<String> = (0..16).map(|i| format!("svc-{i:02}")).collect();
-    let digests: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            t.w.build(&format!("1.0.{i}"), |dir| {
-                let manifest = dir.join("bundle.toml");
-                let text = fs_err::read_to_string(&manifest)
-                    .unwrap()
-                    .replace("name = \"web\"", &format!("name = \"{name}\""));
-                fs_err::write(&manifest, text).unwrap();
-            })
-        })
-        .collect();
+    let digests: Vec<String> = names.iter().map(|name| t.w.build_named(name, "1.0.0")).collect();
     // Each bundle has its parameters in dev, like web's.
     for name in &names {
         let params = t.w.state.join("params/dev");
@@ -286,9 +286,5 @@ fn sixteen_runners_promote_at_once_over_https() {
             log.iter().filter(|s| s.starts_with(&format!("promote web {version} to dev"))).count();
         assert_eq!(landed, 1, "{version} landed {landed} times: {log:?}");
     }
-    let parents = git(&t.remote, &["log", "--format=%p", "main"]);
-    assert!(parents.lines().all(|p| !p.contains(' ')), "no merge commits: {parents}");
-    let fresh = t.clone("fresh");
-    let audit = t.run(&fresh, &["audit"]);
-    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    t.linear_and_audits_clean(&t.clone("fresh"));
 }

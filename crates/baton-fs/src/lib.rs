@@ -121,6 +121,25 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs_err::File::open(dir)?.sync_all()
 }
 
+/// Reads the file at `path` whole, refusing one larger than `limit` bytes with an error that
+/// names it (a configuration file, a CA bundle: small files a user points baton at).
+pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    fs_err::File::open(path)?.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "`{}` is larger than {} KiB: is it the file meant?",
+                path.display(),
+                limit >> 10
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Opens `path` for reading only if it is a regular file, without following a symbolic link at
 /// its last component and without blocking on a FIFO or device.
 pub fn open_regular(path: &Path) -> io::Result<fs_err::File> {

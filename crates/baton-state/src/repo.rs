@@ -245,6 +245,20 @@ pub enum StateError {
         /// The upstream, as `remote/branch`.
         upstream: String,
     },
+    /// The remote could not be reached, or would not give what was asked (credentials, the
+    /// server's certificate, the network).
+    #[error("state repository `{}`: {what} `{url}`", repo.display())]
+    Remote {
+        /// The repository baton was fetching into.
+        repo: PathBuf,
+        /// What baton was doing (`cannot fetch main from`).
+        what: String,
+        /// The remote's URL, without credentials.
+        url: String,
+        /// What gix said.
+        #[source]
+        source: GitError,
+    },
     /// A git operation failed.
     #[error("state repository `{}`: {what}", repo.display())]
     Git {
@@ -259,6 +273,32 @@ pub enum StateError {
     /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl StateError {
+    /// What to do next, when baton knows: for a remote it could not use, how to see what git
+    /// itself gets with the same settings.
+    pub fn next_step(&self) -> Option<String> {
+        let StateError::Remote { url, .. } = self else { return None };
+        let settings = if url.starts_with("https://") || url.starts_with("http://") {
+            "credentials (a credential helper, GIT_ASKPASS, or BATON_GIT_TOKEN for an agent) and CA (http.sslCAInfo or GIT_SSL_CAINFO)"
+        } else {
+            "SSH command (GIT_SSH_COMMAND or core.sshCommand), keys and agent"
+        };
+        Some(format!(
+            "`git ls-remote {url}` shows what git gets from the remote; baton uses the same {settings}"
+        ))
+    }
+
+    /// A failure to fetch from or clone `url` into `repo`.
+    fn remote(repo: &Path, what: &str, url: &str, source: GitError) -> StateError {
+        StateError::Remote {
+            repo: repo.to_owned(),
+            what: what.to_owned(),
+            url: without_credentials(url),
+            source,
+        }
+    }
 }
 
 impl StateRepo {
@@ -329,11 +369,7 @@ impl StateRepo {
         paths_root: &Path,
         access: &GitAccess,
     ) -> Result<StateRepo, StateError> {
-        let fail = |what: &str, e: GitError| StateError::Git {
-            repo: dir.to_owned(),
-            what: format!("{what} `{}`", without_credentials(url)),
-            source: e,
-        };
+        let fail = |what: &str, e: GitError| StateError::remote(dir, what, url, e);
         let repo = if dir.join("HEAD").exists() {
             let repo = gix::open(dir).map_err(|e| fail("cannot open the mirror of", e.into()))?;
             let before = StateRepo::from_repo(repo.clone())?.snapshot()?.commit;
@@ -394,11 +430,7 @@ impl StateRepo {
             })?;
             repo
         };
-        let mut state = StateRepo::from_repo(repo)?;
-        paths_root.clone_into(&mut state.paths_root);
-        state.from_url = true;
-        state.access = access.clone();
-        Ok(state)
+        Ok(StateRepo::from_repo(repo)?.copy_of_url(paths_root, access))
     }
 
     /// A clone of the state repository at `url` with a work tree in `dir`, for the commands that
@@ -412,11 +444,6 @@ impl StateRepo {
         access: &GitAccess,
     ) -> Result<StateRepo, StateError> {
         if !dir.join(".git").exists() {
-            let fail = |what: &str, e: GitError| StateError::Git {
-                repo: dir.to_owned(),
-                what: format!("{what} `{}`", without_credentials(url)),
-                source: e,
-            };
             let parent = dir.parent().unwrap_or(Path::new("."));
             fs_err::create_dir_all(parent)?;
             let partial = tempfile::Builder::new().prefix(".clone-").tempdir_in(parent)?;
@@ -430,12 +457,12 @@ impl StateRepo {
                 &without_credentials(url),
             )?;
             if !output.status.success() {
-                return Err(fail(
+                let said = without_credentials(String::from_utf8_lossy(&output.stderr).trim());
+                return Err(StateError::remote(
+                    dir,
                     "cannot clone",
-                    std::io::Error::other(without_credentials(
-                        String::from_utf8_lossy(&output.stderr).trim(),
-                    ))
-                    .into(),
+                    url,
+                    std::io::Error::other(said).into(),
                 ));
             }
             let partial = partial.keep();
@@ -447,11 +474,16 @@ impl StateRepo {
                 }
             }
         }
-        let mut state = StateRepo::open(dir)?;
-        paths_root.clone_into(&mut state.paths_root);
-        state.from_url = true;
-        state.access = access.clone();
-        Ok(state)
+        Ok(StateRepo::open(dir)?.copy_of_url(paths_root, access))
+    }
+
+    /// This repository as baton's own copy of a state given as a URL: relative paths resolve
+    /// against `paths_root`, relative `oci:` stores are not this machine's, fetches use `access`.
+    fn copy_of_url(mut self, paths_root: &Path, access: &GitAccess) -> StateRepo {
+        paths_root.clone_into(&mut self.paths_root);
+        self.from_url = true;
+        self.access = access.clone();
+        self
     }
 
     /// True when `descendant` has `ancestor` in its history.

@@ -88,23 +88,31 @@ impl Trust {
         files
     }
 
-    /// The certificates of [`Trust::files_for`], each file read whole (up to 4 MiB).
-    fn certificates_for(&self, host: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// The certificates of [`Trust::files_for`]: each file's PEM text (for oci-client, which
+    /// parses its own) and its certificates, parsed once (for baton's manifest client).
+    fn certificates_for(&self, host: &str) -> Result<Vec<TrustedFile>, StoreError> {
         self.files_for(host)
             .into_iter()
             .map(|path| {
-                let mut pem = Vec::new();
-                fs_err::File::open(&path)?.take(CA_FILE_LIMIT).read_to_end(&mut pem)?;
-                if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |c| c.is_empty()) {
-                    return Err(StoreError::Io(io::Error::other(format!(
+                let pem = baton_fs::read_limited(&path, CA_FILE_LIMIT)?;
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certificates) if !certificates.is_empty() => {
+                        Ok(TrustedFile { pem, certificates })
+                    }
+                    _ => Err(StoreError::Io(io::Error::other(format!(
                         "`{}` holds no PEM certificate: give --registry-ca a CA certificate in PEM form",
                         path.display()
-                    ))));
+                    )))),
                 }
-                Ok(pem)
             })
             .collect()
     }
+}
+
+/// One CA file that applies to a registry.
+struct TrustedFile {
+    pem: Vec<u8>,
+    certificates: Vec<reqwest::Certificate>,
 }
 
 /// How long a registry request may take: to connect, between two reads, and in all (a blob's
@@ -192,18 +200,13 @@ impl RegistryStore {
         }
         let extra_root_certificates: Vec<oci_client::client::Certificate> = certificates
             .iter()
-            .map(|pem| oci_client::client::Certificate {
+            .map(|file| oci_client::client::Certificate {
                 encoding: oci_client::client::CertificateEncoding::Pem,
-                data: pem.clone(),
+                data: file.pem.clone(),
             })
             .collect();
-        let mut roots = Vec::new();
-        for pem in &certificates {
-            roots.extend(
-                reqwest::Certificate::from_pem_bundle(pem)
-                    .map_err(|e| StoreError::Io(io::Error::other(e)))?,
-            );
-        }
+        let roots: Vec<reqwest::Certificate> =
+            certificates.into_iter().flat_map(|file| file.certificates).collect();
         let timeouts = options.timeouts;
         let config = |monolithic: bool| ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain.clone()),

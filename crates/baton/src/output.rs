@@ -59,14 +59,18 @@ pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
     error.chain().skip(1).map(ToString::to_string).collect()
 }
 
-/// What to run next, when the failure is a store's and the store error knows (`baton bundle list
-/// --store …`, `baton bundle verify …`). Printed after the causes, and the JSON document's `hint`.
+/// What to run next, when the store or state error knows (`baton bundle list --store …`,
+/// `git ls-remote URL`). Printed after the causes, and the JSON document's `hint`.
 pub(crate) fn next_step(error: &anyhow::Error) -> Option<String> {
-    error
-        .chain()
-        .map(unwrapped)
-        .find_map(|cause| cause.downcast_ref::<baton_store::StoreError>())
-        .and_then(baton_store::StoreError::next_step)
+    error.chain().map(unwrapped).find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<baton_store::StoreError>() {
+            e.next_step()
+        } else {
+            cause
+                .downcast_ref::<baton_state::StateError>()
+                .and_then(baton_state::StateError::next_step)
+        }
+    })
 }
 
 /// The error `cause` stands for: a variant that only wraps another crate's error is

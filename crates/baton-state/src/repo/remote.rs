@@ -183,11 +183,8 @@ impl StateRepo {
     /// Fetches the upstream's branch into its remote-tracking ref, in-process; returns its head
     /// (`None` when the remote has no such branch yet).
     fn fetch(&self, upstream: &Upstream) -> Result<Option<ObjectId>, StateError> {
-        let fail = |e: super::GitError| StateError::Git {
-            repo: self.root.clone(),
-            what: format!("cannot fetch `{}` from `{}`", upstream.branch, upstream.url),
-            source: e,
-        };
+        let what = format!("cannot fetch `{}` from", upstream.branch);
+        let fail = |e: super::GitError| StateError::remote(&self.root, &what, &upstream.url, e);
         let tracking = format!("refs/remotes/{}/{}", upstream.remote, upstream.branch);
         // The remote-tracking ref's reflog needs a committer, which a runner may not configure:
         // gix's generic one stands in, as git's own fetch would use the machine's.

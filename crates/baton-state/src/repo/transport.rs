@@ -140,10 +140,8 @@ fn answer(token: &GitToken, action: Action) -> Option<protocol::Outcome> {
 
 /// Makes the HTTP client trust the CA bundle git is configured with, besides the system's.
 fn with_ca(options: &mut http::Options) -> std::io::Result<()> {
-    use std::io::Read as _;
     let Some(path) = options.ssl_ca_info.clone() else { return Ok(()) };
-    let mut pem = Vec::new();
-    fs_err::File::open(&path)?.take(CA_BUNDLE_LIMIT).read_to_end(&mut pem)?;
+    let pem = baton_fs::read_limited(&path, CA_BUNDLE_LIMIT)?;
     let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
         std::io::Error::other(format!(
             "`{}` (http.sslCAInfo or GIT_SSL_CAINFO) is not a PEM bundle of certificates: {e}",
