@@ -5,8 +5,9 @@
 #   - promote an unchanged 1 GiB bundle from dev to staging in a clone of the HTTPS remote
 #     (fetch + check + copy + commit + push), against what a script does in the same run:
 #     git pull --ff-only && skopeo copy && git commit && git push;
-#   - 16 promoters in 16 clones at once (16 small bundles), total time and retries, against
-#     one promotion of one of them alone.
+#   - 16 promoters in 16 clones at once (16 small bundles), total time, retries and the CPU
+#     the machine spent, against one promotion of one of them alone and the same 16 promotions
+#     one after another.
 # Medians of RUNS runs (default 3). Environment: BENCH_DIR, RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,14 +94,20 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 rows=("baton promote through the HTTPS remote (fetch, check, copy, commit, push)|$(median "${baton_rows[@]}")|$rss_b"
       "git pull --ff-only + skopeo copy + git commit + git push|$(median "${script_rows[@]}")|$rss_s")
 
+# The CPU time of every process on the machine, in clock ticks, and since a count of them.
+cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+cpu_seconds() { echo "$(( $(cpu_ticks) - $1 ))" | awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", $1 / hz}'; }
+
 step "16 promoters in 16 clones at once"
 name="race-$RANDOM.git"
 seed "$name" > /dev/null
 one="$work/one" && git clone -q "https://127.0.0.1:$https_port/$name" "$one"
+cpu_start=$(cpu_ticks)
 m=$(cd "$one" && measure "$baton" promote svc-01 --to staging --as ci)
-rows+=("one small promotion alone|${m% *}|${m#* }")
+rows+=("one small promotion alone, CPU of the whole machine $(cpu_seconds $cpu_start) s|${m% *}|${m#* }")
 for i in $(seq -w 2 16); do git clone -q "https://127.0.0.1:$https_port/$name" "$work/racer-$i"; done
 log="$work/race.log" && : > "$log"
+cpu_start=$(cpu_ticks)
 start=$(python3 -c "import time; print(time.time())")
 for i in $(seq -w 2 16); do
     (cd "$work/racer-$i" && BATON_LOG=info "$baton" promote "svc-$i" --to staging --as ci >/dev/null 2>>"$log") &
@@ -110,7 +117,20 @@ wait
 total=$(python3 -c "import time; print(round(time.time() - $start, 3))")
 retries=$(grep -c "reading it again" "$log" || true)
 landed=$(git -C "$work/git/repos/$name" log --format=%s main | grep -c "to staging" || true)
-rows+=("16 promoters at once, all landed ($landed commits to staging, $retries retries)|$total|0")
+rows+=("16 promoters at once, all landed ($landed commits to staging, $retries retries), CPU of the whole machine $(cpu_seconds $cpu_start) s|$total|0")
+
+# The same sixteen promotions one after another, on a remote of their own: what the race costs
+# against no contention at all, and the CPU one promotion takes (baton, git push and the servers).
+name="serial-$RANDOM.git"
+seed "$name" > /dev/null
+for i in $(seq -w 1 16); do git clone -q "https://127.0.0.1:$https_port/$name" "$work/serial-$i"; done
+cpu_start=$(cpu_ticks)
+start=$(python3 -c "import time; print(time.time())")
+for i in $(seq -w 1 16); do
+    (cd "$work/serial-$i" && "$baton" promote "svc-$i" --to staging --as ci > /dev/null 2>&1)
+done
+total=$(python3 -c "import time; print(round(time.time() - $start, 3))")
+rows+=("the same 16 promotions one after another, CPU of the whole machine $(cpu_seconds $cpu_start) s|$total|0")
 
 results_table "Shared state over HTTPS" "Promotions in clones of a state repository served by nginx + git http-backend over HTTPS on loopback, stores in one docker-registry; medians of $runs runs." "${rows[@]}" | tee "$results"
 echo

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use baton_tests::{GIT_USER, git, stderr, stdout};
+use baton_tests::{GIT_USER, git, ssh_key, stderr, stdout};
 
 use crate::remote::{Team, Via};
 
@@ -230,8 +230,10 @@ fn a_git_server_killed_mid_push_leaves_the_old_head_or_the_new_and_a_rerun_compl
 }
 
 /// Sixteen CI runners, each with its own HOME and clone, promote sixteen bundles at once over
-/// HTTPS; then eight promote one bundle with eight digests at once. Every pin lands exactly
-/// once, the history is linear, and a fresh clone audits clean.
+/// HTTPS; then eight promote one bundle with eight digests at once. The state repository
+/// requires signed commits and each runner signs with the key its git configuration names, as
+/// CI does. Every pin lands exactly once, the history is linear, a fresh clone audits clean, and
+/// plain `git verify-commit` accepts every commit baton made through the retries.
 #[test]
 fn sixteen_runners_promote_at_once_over_https() {
     let t = Team::served(Via::Https);
@@ -245,8 +247,15 @@ fn sixteen_runners_promote_at_once_over_https() {
         let params = t.w.state.join("params/dev");
         fs_err::copy(params.join("web.toml"), params.join(format!("{name}.toml"))).unwrap();
     }
+    // Signatures required from here on: the runners' key is listed for `ci`.
+    let keys = t.w.dir().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    let (key, public) = ssh_key(&keys, "ci");
+    fs_err::create_dir_all(t.w.state.join(".baton")).unwrap();
+    let allowed = t.w.state.join(".baton/allowed_signers");
+    fs_err::write(&allowed, format!("ci {public}\n")).unwrap();
     t.git(&t.w.state, &["add", "-A"]);
-    t.git(&t.w.state, &["commit", "-q", "-m", "params of sixteen services"]);
+    t.git(&t.w.state, &["commit", "-q", "-m", "params of sixteen services, signatures required"]);
     t.git(&t.w.state, &["push", "-q"]);
     let race = |runs: Vec<(String, String)>| {
         let children: Vec<_> = runs
@@ -256,6 +265,11 @@ fn sixteen_runners_promote_at_once_over_https() {
                 let clone = t.clone(&format!("runner-{}-{i}", runs.len()));
                 let home = clone.join(".runner-home");
                 server.home_with_credentials(&home);
+                let config = home.join(".gitconfig");
+                let credentials = fs_err::read_to_string(&config).unwrap();
+                let signing =
+                    format!("[user]\n\tsigningkey = {}\n[gpg]\n\tformat = ssh\n", key.display());
+                fs_err::write(&config, format!("{credentials}{signing}")).unwrap();
                 t.baton(&clone)
                     .args(["promote", bundle, "--to", "dev", "--digest", digest])
                     .args(["--from-store", &from, "--as", "ci"])
@@ -286,5 +300,13 @@ fn sixteen_runners_promote_at_once_over_https() {
             log.iter().filter(|s| s.starts_with(&format!("promote web {version} to dev"))).count();
         assert_eq!(landed, 1, "{version} landed {landed} times: {log:?}");
     }
-    t.linear_and_audits_clean(&t.clone("fresh"));
+    let fresh = t.clone("fresh");
+    t.linear_and_audits_clean(&fresh);
+    let signed = t.git(&fresh, &["log", "--format=%H", "--grep=^Baton-Action:", "main"]);
+    let signed: Vec<&str> = signed.lines().collect();
+    assert_eq!(signed.len(), 16 + 8, "one commit per racing promotion: {signed:?}");
+    let allowed_signers = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
+    for commit in signed {
+        t.git(&fresh, &["-c", "gpg.format=ssh", "-c", &allowed_signers, "verify-commit", commit]);
+    }
 }

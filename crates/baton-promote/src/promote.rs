@@ -124,14 +124,42 @@ fn dirty_check(view: &View, env: &EnvName, bundle: &BundleName) -> Result<(), Pr
     }
 }
 
-/// Before another attempt: a pause that grows with the attempts, with jitter, so that writers
-/// that lost to each other do not collide again in step.
-fn pause(attempt: u32) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let ceiling = 20 * u64::from(attempt.min(10));
-    std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos) % (ceiling + 1)));
+/// The pauses of one writer between its attempts at the branch. A pause is drawn at random
+/// below a ceiling that starts at how long this writer's last commit and push took (the time one
+/// landing holds the branch, as this machine and this server see it) and doubles with each
+/// attempt, up to 5 s. With n writers at once each round lets one land; pauses that grow apart
+/// keep the losers from all retrying in every round, each retry taking CPU and server time from
+/// the writer about to land.
+struct Backoff {
+    held: std::time::Duration,
+}
+
+impl Backoff {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+    const CAP: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn new() -> Backoff {
+        Backoff { held: Backoff::FIRST }
+    }
+
+    /// Runs one commit and push, remembering how long it took.
+    fn timed<T>(&mut self, attempt: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let result = attempt();
+        self.held = started.elapsed().max(Backoff::FIRST);
+        result
+    }
+
+    /// Sleeps before attempt number `attempt` (2 and on).
+    fn pause(&self, attempt: u32) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let ceiling =
+            self.held.saturating_mul(1 << attempt.saturating_sub(2).min(8)).min(Backoff::CAP);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos) % (millis + 1)));
+    }
 }
 
 /// True when `result` says the branch moved (the caller reads it again and retries); its other
@@ -204,9 +232,10 @@ fn resolve_source(
 /// that makes it safe reads top to bottom.)
 pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotion, PromoteError> {
     let mut copied: Option<(Digest, CopyReport)> = None;
+    let mut backoff = Backoff::new();
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
-            pause(attempt);
+            backoff.pause(attempt);
             view.refresh()?;
         }
         let at = effective_at(view, request.at)?;
@@ -282,7 +311,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let from_label =
             source.from.as_ref().map_or_else(|| source.label.clone(), ToString::to_string);
         let tag = |_| tag_after_commit(&target, &env.name, bundle, &source.digest, &config.version);
-        match pin_commit(view, &record, from_label, time, key.as_ref(), &tag) {
+        match backoff.timed(|| pin_commit(view, &record, from_label, time, key.as_ref(), &tag)) {
             Ok(id) => return Ok(outcome(Some(id), gates, Some(report.into()))),
             Err(PromoteError::State(
                 StateError::Moved { .. } | StateError::PushRejected { .. },
@@ -424,9 +453,10 @@ pub struct Approval {
 /// (One attempt reads, checks and commits in that order; it stays one function so the compare-and-
 /// swap retry reads top to bottom.)
 pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval, PromoteError> {
+    let mut backoff = Backoff::new();
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
-            pause(attempt);
+            backoff.pause(attempt);
             view.refresh()?;
         }
         let at = effective_at(view, request.at)?;
@@ -501,15 +531,12 @@ pub fn approve(view: &mut View, request: &ApproveRequest<'_>) -> Result<Approval
             reason: None,
         };
         let subject = format!("approve {bundle} {} for {}", digest.short(), env.name);
-        match commit(
-            view,
-            &principal,
-            &trailers.message(&subject),
-            time,
-            FileChange { path: path.clone(), content: Some(record.to_toml().into_bytes()) },
-            key.as_ref(),
-            &|_| Ok(()),
-        ) {
+        let change =
+            FileChange { path: path.clone(), content: Some(record.to_toml().into_bytes()) };
+        let message = trailers.message(&subject);
+        match backoff
+            .timed(|| commit(view, &principal, &message, time, change, key.as_ref(), &|_| Ok(())))
+        {
             Ok(id) => return Ok(outcome(Some(id))),
             Err(PromoteError::State(
                 StateError::Moved { .. } | StateError::PushRejected { .. },
@@ -541,9 +568,10 @@ pub struct RollbackRequest<'a> {
 /// Re-pins a digest the environment held before, recorded as a rollback. The bytes must still be
 /// in the environment's store; gates do not apply, params are checked.
 pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promotion, PromoteError> {
+    let mut backoff = Backoff::new();
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
-            pause(attempt);
+            backoff.pause(attempt);
             view.refresh()?;
         }
         let at = effective_at(view, request.at)?;
@@ -617,7 +645,9 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             reason: None,
         };
         let tag = |_| tag_after_commit(&store, &env.name, bundle, &digest, &config.version);
-        match pin_commit(view, &record, env.name.to_string(), time, key.as_ref(), &tag) {
+        match backoff
+            .timed(|| pin_commit(view, &record, env.name.to_string(), time, key.as_ref(), &tag))
+        {
             Ok(id) => return Ok(outcome(Some(id))),
             Err(PromoteError::State(
                 StateError::Moved { .. } | StateError::PushRejected { .. },
