@@ -81,16 +81,11 @@ fn list_and_inspect_show_what_was_built() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(
-        lines[0].starts_with("NAME") && lines[0].contains("DIGEST") && lines[0].contains("CREATED"),
+        lines[0].starts_with("NAME") && lines[0].contains("DIGEST") && lines[0].contains("SIZE"),
         "{text}"
     );
     assert!(lines[1].starts_with("k8s-app") && lines[1].contains("2.0.1"), "{text}");
-    assert!(
-        lines[2].starts_with("web")
-            && lines[2].contains("1.4.2")
-            && lines[2].contains("2023-11-14T22:13:20Z"),
-        "{text}"
-    );
+    assert!(lines[2].starts_with("web") && lines[2].contains("1.4.2"), "{text}");
 
     let output = baton(tmp.path())
         .args(["bundle", "list", "--store", "oci:store", "--output", "json"])

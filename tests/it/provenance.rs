@@ -1,5 +1,6 @@
-//! Provenance from git: repository (credentials stripped), commit, tree, cleanliness; commit time
-//! as mtime; the same commit gives the same digest in any clone; a dirty tree is refused.
+//! Provenance from git: repository (credentials stripped), commit, tree, cleanliness, reported by
+//! the build and never inside the bundle, whose digest is its files alone: the same files give
+//! the same digest in any clone, at any commit and outside git; a dirty tree is refused.
 
 use std::path::Path;
 
@@ -47,27 +48,79 @@ fn provenance_is_recorded_without_credentials() {
     assert_eq!(source.tree, git(&repo, &["rev-parse", "HEAD:deploy/web"]));
     assert_eq!(source.path, "deploy/web");
     assert!(source.clean);
-    assert_eq!(
-        json.created, "2026-01-02T03:04:05Z",
-        "the commit time is the mtime when SOURCE_DATE_EPOCH is unset"
-    );
+    assert!(!json.unchanged);
 
     let inspect = baton(&repo)
         .args(["bundle", "inspect", "oci:store/web:1.4.2", "--output", "json"])
         .output()
         .unwrap();
     let inspected: InspectReport = stdout_typed(&inspect);
+    // Nothing of the commit, the repository or the time is in the bundle.
     let annotations = &inspected.manifest.annotations;
-    assert_eq!(annotations["org.opencontainers.image.revision"], source.commit);
-    assert_eq!(
-        annotations["org.opencontainers.image.source"],
-        "https://git.example.com/team/infra.git"
-    );
+    let keys: Vec<&str> = annotations.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["org.opencontainers.image.title", "org.opencontainers.image.version"]);
+    assert_eq!(inspected.config.format, 2);
+    assert!(inspected.config.source.is_none() && inspected.config.created.is_none());
     let config_text = serde_json::to_string(&inspected.config).unwrap();
-    assert!(
-        !config_text.contains("s3cr3t") && !config_text.contains("deploy-bot"),
-        "credentials leaked: {config_text}"
-    );
+    assert!(!config_text.contains(&source.commit), "{config_text}");
+    assert!(!config_text.contains("git.example.com"), "{config_text}");
+    // And every entry's mtime is 0 (SOURCE_DATE_EPOCH unset), not the commit time.
+    let layer = baton_tests::blob_path(&repo.join("store"), "web", &json.layer.digest.to_string());
+    let mut archive =
+        tar::Archive::new(flate2::read::GzDecoder::new(fs_err::File::open(layer).unwrap()));
+    for entry in archive.entries().unwrap() {
+        assert_eq!(entry.unwrap().header().mtime().unwrap(), 0);
+    }
+}
+
+/// The same descriptor at a later commit of the monorepo, with only an unrelated file changed:
+/// the same digest; the rebuild says so, writes nothing and moves no tag. A copy of the files
+/// outside git gives that digest too. A change to the descriptor's own files gives another.
+#[test]
+fn the_digest_is_the_files_at_any_commit_and_a_rebuild_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("infra");
+    repository(&repo);
+    let first: BuildReport = stdout_typed(&build(&repo, &[]));
+    let store = repo.join("store");
+    let index = store.join("web/index.json");
+    let before =
+        (fs_err::read(&index).unwrap(), fs_err::metadata(&index).unwrap().modified().unwrap());
+
+    fs_err::write(repo.join("README.md"), "infra, edited\n").unwrap();
+    git(&repo, &["commit", "-q", "-am", "an unrelated change"]);
+    let output = build(&repo, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let second: BuildReport = stdout_typed(&output);
+    assert_eq!(second.digest, first.digest);
+    assert!(second.unchanged, "{second:?}");
+    assert!(second.moved_from.is_none());
+    assert_ne!(second.source.unwrap().commit, first.source.as_ref().unwrap().commit);
+    let after =
+        (fs_err::read(&index).unwrap(), fs_err::metadata(&index).unwrap().modified().unwrap());
+    assert_eq!(before, after, "the rebuild rewrote the index");
+    let people = baton(&repo)
+        .args(["bundle", "build", "deploy/web", "--store", "oci:store"])
+        .output()
+        .unwrap();
+    assert!(stderr(&people).contains("Unchanged"), "{}", stderr(&people));
+    assert!(stderr(&people).contains("nothing written"), "{}", stderr(&people));
+
+    let outside = tmp.path().join("outside");
+    copy_tree(&repo.join("deploy/web"), &outside.join("web"));
+    let elsewhere = baton(&outside)
+        .args(["bundle", "build", "web", "--store", "oci:store", "--output", "json"])
+        .output()
+        .unwrap();
+    let elsewhere: BuildReport = stdout_typed(&elsewhere);
+    assert_eq!(elsewhere.digest, first.digest);
+    assert!(elsewhere.source.is_none());
+
+    fs_err::write(repo.join("deploy/web/conf/nginx.conf"), "changed for real\n").unwrap();
+    git(&repo, &["commit", "-q", "-am", "web: new config"]);
+    let changed: BuildReport = stdout_typed(&build(&repo, &[]));
+    assert_ne!(changed.digest, first.digest);
+    assert_eq!(changed.moved_from.as_ref(), Some(&first.digest), "same version, new content");
 }
 
 #[test]

@@ -69,6 +69,14 @@ fn build_pushes_and_list_inspect_verify_read_the_registry() {
         assert_eq!(json.pushed.as_ref().unwrap().blobs_uploaded, 2, "{json:?}");
         digests.push(json.digest);
     }
+    // A rebuild of the same files finds the digest under its version and pushes nothing.
+    let output = baton(tmp.path())
+        .args(["bundle", "build", "web", "--store", &store, "--output", "json"])
+        .output()
+        .unwrap();
+    let again: BuildReport = stdout_typed(&output);
+    assert_eq!(again.digest, digests[0]);
+    assert!(again.unchanged && again.pushed.is_none() && again.moved_from.is_none(), "{again:?}");
     let output = baton(tmp.path())
         .args(["bundle", "list", "--store", &store, "--output", "json"])
         .output()

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use baton_bundle::{BuildContext, Descriptor};
-use baton_model::{Digest, Source, StoreLocation, oci};
+use baton_model::{BundleName, Digest, Selector, Source, StoreLocation, oci};
 use baton_state::WorkFile;
-use baton_store::{LayoutStore, Progress, RegistryOptions, Store};
+use baton_store::{LayoutStore, Progress, RegistryOptions, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::{BuildError, CopyOutcome};
@@ -21,7 +21,7 @@ pub struct BuildRequest<'a> {
     pub allow_dirty: bool,
     /// Compression threads.
     pub threads: usize,
-    /// `SOURCE_DATE_EPOCH`, when the user set it; else the commit time, else 0.
+    /// `SOURCE_DATE_EPOCH`, when the user set it: the mtime of every entry (else 0).
     pub epoch: Option<i64>,
     /// How registries are reached.
     pub registry: &'a RegistryOptions,
@@ -60,10 +60,13 @@ pub struct BuildReport {
     pub config: oci::Descriptor,
     /// The layer's descriptor.
     pub layer: oci::Descriptor,
-    /// Where it came from, when built inside a git repository.
+    /// Where it came from, when built inside a git repository. Not part of the bundle: the
+    /// same files give the same digest at any commit.
     pub source: Option<Source>,
-    /// The config's `created` time.
-    pub created: String,
+    /// True when the store already held this digest under this version: nothing was written and
+    /// no tag moved.
+    #[serde(default)]
+    pub unchanged: bool,
     /// The push to a registry store.
     pub pushed: Option<CopyOutcome>,
     /// The paths that differ from the commit (with `--allow-dirty`); empty when clean.
@@ -123,9 +126,9 @@ pub fn build(
         }
         dirty.clone_from(&found.dirty_paths);
     }
-    let epoch = request.epoch.unwrap_or_else(|| provenance.as_ref().map_or(0, |p| p.commit_time));
-    let context =
-        BuildContext { epoch, source: provenance.map(|p| p.source), threads: request.threads };
+    // The bundle is its files: the commit and its time stay out of it.
+    let context = BuildContext { epoch: request.epoch.unwrap_or(0), threads: request.threads };
+    let source = provenance.map(|p| p.source);
     let name = &descriptor.file.bundle.name;
     let writer = layout.blob_writer(name).map_err(store_error)?;
     (progress.packing_total)(descriptor.content_size());
@@ -138,32 +141,24 @@ pub fn build(
             bundler: built.layer().digest.clone(),
         });
     }
-    layout.put_blob(name, &built.config_bytes).map_err(store_error)?;
     let tag = built.config.version.to_string();
+    let unchanged = staging.is_none()
+        && holds(&Store::Layout(layout.clone()), name, &tag, &built.digest).map_err(store_error)?;
+    layout.put_blob(name, &built.config_bytes).map_err(store_error)?;
     let mut stored =
         layout.put_manifest(name, &built.manifest_bytes, Some(&tag)).map_err(store_error)?;
     let reference = format!("{}/{name}@{}", request.store, built.digest);
-    let mut pushed = None;
-    if staging.is_some() {
-        let push_error = |e| BuildError::Push {
-            name: name.clone(),
-            tag: tag.clone(),
-            store: request.store.clone(),
-            source: Box::new(e),
-        };
-        let target = Store::open(&request.store, request.registry).map_err(push_error)?;
-        let report = baton_store::copy(
-            &Store::Layout(layout.clone()),
-            name,
-            &built.digest,
-            &target,
-            Some(&tag),
-            progress.push,
-        )
-        .map_err(push_error)?;
-        stored.moved_from.clone_from(&report.moved_from);
-        pushed = Some(CopyOutcome::of(&report, &reference));
-    }
+    let (unchanged, pushed) = if staging.is_some() {
+        match push(request, &layout, name, &tag, &built.digest, progress.push)? {
+            Some(report) => {
+                stored.moved_from.clone_from(&report.moved_from);
+                (false, Some(CopyOutcome::of(&report, &reference)))
+            }
+            None => (true, None),
+        }
+    } else {
+        (unchanged, None)
+    };
     Ok(BuildReport {
         name: name.to_string(),
         version: tag.clone(),
@@ -175,12 +170,48 @@ pub fn build(
         files: built.config.files.len(),
         config: built.manifest.config.clone(),
         layer: built.layer().clone(),
-        source: built.config.source.clone(),
-        created: built.config.created.clone(),
+        source,
+        unchanged,
         pushed,
         dirty,
         moved_from: stored.moved_from,
     })
+}
+
+/// Copies the bundle built into the staging `layout` to the registry the request names, unless it
+/// already holds the digest under `tag`: then `None`, and nothing was written.
+fn push(
+    request: &BuildRequest<'_>,
+    layout: &LayoutStore,
+    name: &BundleName,
+    tag: &str,
+    digest: &Digest,
+    progress: &Progress,
+) -> Result<Option<baton_store::CopyReport>, BuildError> {
+    let push_error = |e| BuildError::Push {
+        name: name.clone(),
+        tag: tag.to_owned(),
+        store: request.store.clone(),
+        source: Box::new(e),
+    };
+    let target = Store::open(&request.store, request.registry).map_err(push_error)?;
+    if holds(&target, name, tag, digest).map_err(push_error)? {
+        return Ok(None);
+    }
+    let layout = Store::Layout(layout.clone());
+    let report = baton_store::copy(&layout, name, digest, &target, Some(tag), progress)
+        .map_err(push_error)?;
+    Ok(Some(report))
+}
+
+/// True when `store` holds `digest` under `tag`: a rebuild of unchanged files, which says so and
+/// writes nothing (a layout keeps the blobs it has; a registry is not written at all).
+fn holds(store: &Store, name: &BundleName, tag: &str, digest: &Digest) -> Result<bool, StoreError> {
+    match store.resolve(name, &Selector::Tag(tag.to_owned())) {
+        Ok(found) => Ok(&found == digest),
+        Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The store's directory, relative to the descriptor, when it lies inside it: it is not packed.

@@ -21,8 +21,9 @@ pub struct ListedBundle {
     pub reference: String,
     /// Manifest, config and layer bytes.
     pub size: u64,
-    /// `org.opencontainers.image.created`, when present.
-    pub created: String,
+    /// `org.opencontainers.image.created`: bundles of format 1 only (format 2 records no time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     /// Whether the manifest is a baton bundle's.
     pub bundle: bool,
 }

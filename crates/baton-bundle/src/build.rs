@@ -9,7 +9,7 @@ use std::{
 };
 
 use baton_model::{
-    BundleConfig, Compressor, Digest, DigestWriter, FileEntry, FileKind, LayerInfo, Source,
+    BundleConfig, Compressor, Digest, DigestWriter, FileEntry, FileKind, LayerInfo,
     oci::{self, Manifest},
 };
 
@@ -23,10 +23,8 @@ use crate::{
 /// Inputs of a build that come from outside the descriptor.
 #[derive(Debug, Clone)]
 pub struct BuildContext {
-    /// The mtime of every entry and the `created` time, in seconds since the epoch.
+    /// The mtime of every entry, in seconds since the epoch: 0, or `SOURCE_DATE_EPOCH`.
     pub epoch: i64,
-    /// Provenance, when the descriptor is in a git work tree.
-    pub source: Option<Source>,
     /// Compression threads; the output does not depend on it.
     pub threads: usize,
 }
@@ -69,9 +67,6 @@ pub fn build<W: Write>(
     progress: &dyn Fn(u64),
 ) -> Result<(Built, W), BuildError> {
     let mtime = u64::try_from(context.epoch).map_err(|_| BuildError::Time(context.epoch))?;
-    let created = jiff::Timestamp::from_second(context.epoch)
-        .map_err(|_| BuildError::Time(context.epoch))?
-        .to_string();
 
     let gz = ParallelGzWriter::new(DigestWriter::new(layer_out), context.threads)?;
     let mut tar = TarWriter::new(DigestWriter::new(gz), mtime);
@@ -121,13 +116,14 @@ pub fn build<W: Write>(
 
     let section = &descriptor.file.bundle;
     let config = BundleConfig {
+        format: BundleConfig::FORMAT,
         name: section.name.clone(),
         version: section.version.clone(),
         description: section.description.clone(),
-        created: created.clone(),
+        created: None,
         params: descriptor.params.clone(),
         render: section.render.clone(),
-        source: context.source.clone(),
+        source: None,
         layer: LayerInfo {
             tar_digest,
             tar_size,
@@ -142,17 +138,11 @@ pub fn build<W: Write>(
     };
     let config_bytes = config.to_bytes();
 
-    let mut annotations = BTreeMap::from([
+    // Only what follows from the files: no time, commit or URL (those are attested beside it).
+    let annotations = BTreeMap::from([
         ("org.opencontainers.image.title".to_owned(), section.name.to_string()),
         ("org.opencontainers.image.version".to_owned(), section.version.to_string()),
-        ("org.opencontainers.image.created".to_owned(), created),
     ]);
-    if let Some(source) = &context.source {
-        annotations.insert("org.opencontainers.image.revision".to_owned(), source.commit.clone());
-        if let Some(url) = &source.repository {
-            annotations.insert("org.opencontainers.image.source".to_owned(), url.clone());
-        }
-    }
     let manifest = Manifest {
         schema_version: 2,
         media_type: oci::MANIFEST_MEDIA_TYPE.to_owned(),

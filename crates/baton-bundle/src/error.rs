@@ -107,6 +107,8 @@ pub enum BuildError {
     #[error(transparent)]
     Io(#[from] io::Error),
     /// The time given for the entries is not representable.
-    #[error("SOURCE_DATE_EPOCH or commit time {0} is out of range")]
+    #[error(
+        "SOURCE_DATE_EPOCH {0} is out of range: give whole seconds since 1970-01-01 UTC, not before it"
+    )]
     Time(i64),
 }

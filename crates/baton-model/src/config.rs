@@ -1,5 +1,7 @@
-//! The bundle config (`application/vnd.baton.bundle.config.v1+json`): what a bundle is, where it
-//! came from, how its layer was made and the index of every file in it.
+//! The bundle config (`application/vnd.baton.bundle.config.v1+json`): what a bundle is, how its
+//! layer was made and the index of every file in it. From format 2 on it holds only what follows
+//! from the descriptor's files and `bundle.toml`, so the same files give the same digest at any
+//! commit and on any machine; where a bundle came from is attested beside it, not inside it.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +16,10 @@ use crate::{BundleName, Digest, ParamSchema, Version};
     description = "The config blob of a baton bundle (application/vnd.baton.bundle.config.v1+json)."
 )]
 pub struct BundleConfig {
+    /// The format of this config: 2 for bundles whose digest is their content alone; absent in
+    /// format 1, which recorded `created` and `source`.
+    #[serde(default = "format_one")]
+    pub format: u32,
     /// The bundle's name.
     pub name: BundleName,
     /// The bundle's version.
@@ -21,13 +27,14 @@ pub struct BundleConfig {
     /// One line for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// When the bundle was made, RFC 3339 in UTC: from `SOURCE_DATE_EPOCH`, else the commit time, else the epoch.
-    pub created: String,
+    /// Format 1 only: when the bundle was made (RFC 3339). Never written from format 2 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     /// The parameter schema from `bundle.toml`.
     pub params: ParamSchema,
     /// Globs of the files rendered at apply time.
     pub render: Vec<String>,
-    /// Where the descriptor came from, when it was inside a git work tree.
+    /// Format 1 only: where the descriptor came from. Never written from format 2 on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
     /// How the layer was made.
@@ -109,7 +116,15 @@ pub struct FileEntry {
     pub target: Option<String>,
 }
 
+/// Configs written before the format was recorded.
+fn format_one() -> u32 {
+    1
+}
+
 impl BundleConfig {
+    /// The format baton writes.
+    pub const FORMAT: u32 = 2;
+
     /// The canonical JSON bytes of this config.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("holds because every field serialises to JSON")

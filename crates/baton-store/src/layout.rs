@@ -427,12 +427,16 @@ impl LayoutStore {
             Err(StoreError::UnknownBundle { .. }) => Index::empty(),
             Err(e) => return Err(e),
         };
+        let before = index.clone();
         change(&mut index);
         index.manifests.sort_by(|a, b| (a.ref_name(), &a.digest).cmp(&(b.ref_name(), &b.digest)));
-        let mut bytes =
-            serde_json::to_vec_pretty(&index).expect("holds because an index serialises to JSON");
-        bytes.push(b'\n');
-        write_atomic(&dir.join("index.json"), &bytes)?;
+        // An index that holds what it held is not written again: nothing in the store changes.
+        if index != before || !dir.join("index.json").is_file() {
+            let mut bytes = serde_json::to_vec_pretty(&index)
+                .expect("holds because an index serialises to JSON");
+            bytes.push(b'\n');
+            write_atomic(&dir.join("index.json"), &bytes)?;
+        }
         drop(lock);
         Ok(())
     }

@@ -17,7 +17,7 @@ fn built(dir: &Path, files: &[(&str, &[u8])]) -> (Built, Vec<u8>) {
         fs_err::write(full, content).unwrap();
     }
     let descriptor = Descriptor::read(dir).unwrap();
-    let context = BuildContext { epoch: 0, source: None, threads: 2 };
+    let context = BuildContext { epoch: 0, threads: 2 };
     build(&descriptor, &context, Vec::new(), &|_| {}).unwrap()
 }
 

@@ -51,6 +51,15 @@ pub(super) fn build(
     }
     if printer.is_json() {
         printer.json(&built)?;
+    } else if built.unchanged {
+        printer.status(
+            "Unchanged",
+            &format!(
+                "{name} {tag}: {} already holds these files under this version; nothing written",
+                built.store
+            ),
+        );
+        printer.line(&format!("{name}:{tag}@{}", built.digest))?;
     } else {
         printer.status(
             "Built",
@@ -86,7 +95,7 @@ pub(super) fn list(
                 digest: l.digest.clone(),
                 reference: format!("{}/{}@{}", args.store, l.name, l.digest),
                 size: l.size,
-                created: annotation(&l.manifest, "created"),
+                created: l.manifest.annotations.get("org.opencontainers.image.created").cloned(),
                 bundle: l.manifest.is_bundle(),
             })
             .collect();
@@ -105,10 +114,9 @@ pub(super) fn list(
                 l.tag.clone().unwrap_or_else(|| "-".into()),
                 format!("sha256:{}", l.digest.short()),
                 human_size(l.size),
-                annotation(&l.manifest, "created"),
             ]
         })
         .collect();
-    printer.table(&["NAME", "VERSION", "DIGEST", "SIZE", "CREATED"], &rows)?;
+    printer.table(&["NAME", "VERSION", "DIGEST", "SIZE"], &rows)?;
     Ok(ExitStatus::Success)
 }

@@ -38,29 +38,18 @@ pub(super) fn inspect(
         format!("{} {} {}", heading("Bundle"), config.name, config.version),
         format!("  digest       {}", opened.digest),
         format!("  reference    {}", resolved.pinned()),
-        format!("  created      {}", config.created),
+        format!("  format       {}", config.format),
         format!("  size         {} ({} files)", human_size(opened.size()), config.files.len()),
     ];
+    if let Some(created) = &config.created {
+        lines.push(format!("  created      {created}"));
+    }
     if let Some(description) = &config.description {
         lines.push(format!("  description  {description}"));
     }
     lines.push(String::new());
     lines.push(heading("Source"));
-    match &config.source {
-        Some(source) => {
-            lines.push(format!(
-                "  repository   {}",
-                source.repository.as_deref().unwrap_or("(no remote `origin`)")
-            ));
-            lines.push(format!("  commit       {}", source.commit));
-            lines.push(format!("  tree         {} ({})", source.tree, source.path));
-            lines.push(format!(
-                "  clean        {}",
-                if source.clean { "yes" } else { "no: built with --allow-dirty" }
-            ));
-        }
-        None => lines.push("  not built from a git work tree".into()),
-    }
+    lines.extend(source_lines(config));
     lines.push(String::new());
     lines.push(heading("Manifest"));
     lines.push(format!(
@@ -170,4 +159,27 @@ fn file_rows(config: &baton_model::BundleConfig) -> Vec<Vec<String>> {
             vec![format!("  {}", f.mode), human_size(f.size), content, f.path.clone()]
         })
         .collect()
+}
+
+/// The Source section: what a format-1 bundle recorded of its commit; a format-2 bundle records
+/// none, its digest being its files alone.
+fn source_lines(config: &baton_model::BundleConfig) -> Vec<String> {
+    match &config.source {
+        Some(source) => vec![
+            format!(
+                "  repository   {}",
+                source.repository.as_deref().unwrap_or("(no remote `origin`)")
+            ),
+            format!("  commit       {}", source.commit),
+            format!("  tree         {} ({})", source.tree, source.path),
+            format!(
+                "  clean        {}",
+                if source.clean { "yes" } else { "no: built with --allow-dirty" }
+            ),
+        ],
+        None if config.format >= 2 => {
+            vec!["  not in the bundle: its digest is its files alone".into()]
+        }
+        None => vec!["  not built from a git work tree".into()],
+    }
 }
