@@ -60,6 +60,7 @@ impl Repo {
                 threads: 1,
                 epoch: Some(1_700_000_000),
                 registry: &options,
+                sign_key: None,
             },
             &baton_build::BuildProgress { packing_total: &none, packed: &none, push: &progress },
         )

@@ -21,6 +21,7 @@ mod registry;
 mod remote;
 mod secrets;
 mod servers;
+mod signatures;
 mod snapshots;
 mod terminal;
 mod tidy;

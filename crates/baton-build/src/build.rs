@@ -25,6 +25,8 @@ pub struct BuildRequest<'a> {
     pub epoch: Option<i64>,
     /// How registries are reached.
     pub registry: &'a RegistryOptions,
+    /// Signs the bundle in the store, in cosign's format.
+    pub sign_key: Option<&'a baton_sign::SigningKey>,
 }
 
 /// How a build reports progress: bytes packed, then (for a registry) the push.
@@ -75,6 +77,9 @@ pub struct BuildReport {
     /// The digest the version's tag named before, when this build moved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<Digest>,
+    /// The signature, with `--sign-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::SignReport>,
 }
 
 /// Builds the descriptor at `request.dir` into `request.store`.
@@ -159,6 +164,8 @@ pub fn build(
     } else {
         (unchanged, None)
     };
+    let here = staging.is_none().then_some(&layout);
+    let signed = request.sign_key.map(|k| sign_built(request, here, name, &built.digest, k));
     Ok(BuildReport {
         name: name.to_string(),
         version: tag.clone(),
@@ -175,7 +182,26 @@ pub fn build(
         pushed,
         dirty,
         moved_from: stored.moved_from,
+        signed: signed.transpose()?,
     })
+}
+
+/// Signs the built bundle where it was stored: in `layout` when the store is that layout, else
+/// in the registry the request names.
+fn sign_built(
+    request: &BuildRequest<'_>,
+    layout: Option<&LayoutStore>,
+    name: &BundleName,
+    digest: &Digest,
+    key: &baton_sign::SigningKey,
+) -> Result<crate::SignReport, BuildError> {
+    let sign_error =
+        |e| BuildError::Store { store: request.store.to_string(), source: Box::new(e) };
+    let target = match layout {
+        Some(layout) => Store::Layout(layout.clone()),
+        None => Store::open(&request.store, request.registry).map_err(sign_error)?,
+    };
+    crate::sign(&target, name, digest, key).map_err(sign_error)
 }
 
 /// Copies the bundle built into the staging `layout` to the registry the request names, unless it

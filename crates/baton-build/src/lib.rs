@@ -12,9 +12,11 @@
 mod build;
 mod error;
 mod reports;
+mod signatures;
 mod transfer;
 
 pub use build::{BuildProgress, BuildReport, BuildRequest, build, list_some};
 pub use error::BuildError;
 pub use reports::{InspectReport, ListedBundle, UnpackReport, VerifyFinding, VerifyReport};
+pub use signatures::{SignReport, SignatureCheck, check_signatures, sign};
 pub use transfer::{CopyOutcome, ExportReport, export, import};

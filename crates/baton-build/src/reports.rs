@@ -65,6 +65,9 @@ pub struct VerifyReport {
     pub files: Option<usize>,
     /// Every problem.
     pub findings: Vec<VerifyFinding>,
+    /// The signatures attached to the bundle, each checked against the keys given (`--key`).
+    #[serde(default)]
+    pub signatures: Vec<crate::SignatureCheck>,
 }
 
 /// `baton bundle unpack --output json`.

@@ -13,6 +13,7 @@
 //! concurrent writers (`index.json` changes under an exclusive lock on `index.json.lock`).
 #![warn(missing_docs)]
 
+pub mod attached;
 pub mod auth;
 mod error;
 mod interrupt;

@@ -584,6 +584,20 @@ impl RegistryStore {
         Ok(Box::new(SyncIoBridge::new_with_handle(reader, self.runtime.handle().clone())))
     }
 
+    /// Uploads a small blob held in memory (a signature's payload, an attestation).
+    pub fn put_blob(&self, name: &BundleName, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        if self.has_blob(name, &digest)? {
+            return Ok(digest);
+        }
+        let reference = self.reference(name, &Selector::Digest(digest.clone()));
+        self.authenticate(&reference, RegistryOperation::Push)?;
+        let digest_text = digest.to_string();
+        self.run(|| self.client.push_blob(&reference, bytes.to_vec(), &digest_text))
+            .map_err(|e| self.error(&format!("upload blob {digest}"), &e))?;
+        Ok(digest)
+    }
+
     /// Uploads the file at `path` as blob `digest` of `size` bytes, in one streamed PUT.
     pub fn push_blob_file(
         &self,

@@ -38,6 +38,8 @@ pub struct CopyReport {
     pub seconds: f64,
     /// The digest the tag pointed to before, when the copy moved it.
     pub moved_from: Option<Digest>,
+    /// Signatures copied with the bundle that the target did not hold.
+    pub signatures_carried: u64,
 }
 
 impl Store {
@@ -99,6 +101,44 @@ impl Store {
         }
     }
 
+    /// Stores a small blob held in memory in `name`'s repository; one already there is kept.
+    pub fn put_blob(&self, name: &BundleName, bytes: &[u8]) -> Result<Digest, StoreError> {
+        match self {
+            Store::Layout(store) => store.put_blob(name, bytes),
+            Store::Registry(store) => store.put_blob(name, bytes),
+        }
+    }
+
+    /// Reads blob `digest` of `size` bytes whole, refusing one over `limit` bytes; the digest and
+    /// size are checked as it is read.
+    pub fn read_small_blob(
+        &self,
+        name: &BundleName,
+        digest: &Digest,
+        size: u64,
+        limit: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        if size > limit {
+            return Err(StoreError::Io(std::io::Error::other(format!(
+                "blob {digest} in `{}` is {size} bytes, more than the {limit} baton reads for it",
+                self.label()
+            ))));
+        }
+        let blobs = self.blobs(name);
+        let mut reader = blobs.open_blob(digest, size).map_err(StoreError::Io)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        reader.read_to_end(&mut bytes)?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(StoreError::Corrupt {
+                store: self.label(),
+                digest: digest.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
     /// Stores manifest bytes exactly as given; with `tag`, points it at them.
     pub fn put_manifest(
         &self,
@@ -145,6 +185,7 @@ pub fn copy(
         bytes_uploaded: 0,
         seconds: 0.0,
         moved_from: None,
+        signatures_carried: 0,
     };
     let blobs_size = manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
     progress(ProgressEvent::Total(blobs_size));
@@ -197,6 +238,9 @@ pub fn copy(
     let stored = target.put_manifest(name, &manifest_bytes, tag)?;
     debug_assert_eq!(&stored.digest, digest);
     report.moved_from = stored.moved_from;
+    // Its signatures go with it, unchanged, beside any the target holds.
+    report.signatures_carried =
+        crate::attached::carry(source, target, name, digest, crate::attached::SIGNATURES)? as u64;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

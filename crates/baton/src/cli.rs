@@ -132,8 +132,11 @@ pub(crate) enum Command {
     /// Prove, with read access only, that every environment holds exactly the bytes that passed
     /// the chain; exit 4 with every finding when not.
     Audit(AuditArgs),
-    /// Re-hash every byte of a bundle; exit 4 when anything does not match (`bundle verify`).
-    Verify(RefArgs),
+    /// Re-hash every byte of a bundle and, with --key, check its signatures; exit 4 when anything
+    /// does not match (`bundle verify`).
+    Verify(VerifyArgs),
+    /// Sign a bundle's digest with an ECDSA P-256 key, in cosign's format (`sha256-<hex>.sig`).
+    Sign(SignArgs),
 }
 
 #[derive(Debug, Args)]
@@ -373,8 +376,9 @@ pub(crate) enum BundleCommand {
     List(ListArgs),
     /// Show a bundle's manifest, config, parameters, source and files.
     Inspect(RefArgs),
-    /// Re-hash every byte of a bundle; exit 4 when anything does not match.
-    Verify(RefArgs),
+    /// Re-hash every byte of a bundle and, with --key, check its signatures; exit 4 when anything
+    /// does not match.
+    Verify(VerifyArgs),
     /// Extract a bundle's files into a new directory, verified on the way.
     Unpack(UnpackArgs),
     /// Copy a bundle to another store, digest unchanged; blobs already there are not sent again.
@@ -398,6 +402,30 @@ pub(crate) struct BuildArgs {
     /// Compression threads (default: one per core); the bundle does not depend on it.
     #[arg(long)]
     pub(crate) threads: Option<usize>,
+    /// Sign the bundle with this ECDSA P-256 private key (unencrypted PEM), in cosign's format.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The bundle: `STORE/NAME:TAG` or `STORE/NAME@sha256:HEX`.
+    #[arg(value_parser = parse_reference)]
+    pub(crate) reference: Reference,
+    /// A public key (PEM) one of the bundle's signatures must verify with; repeatable, any one
+    /// suffices.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    /// The bundle: `STORE/NAME:TAG` or `STORE/NAME@sha256:HEX`.
+    #[arg(value_parser = parse_reference)]
+    pub(crate) reference: Reference,
+    /// The ECDSA P-256 private key (unencrypted PEM, PKCS#8 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
 }
 
 #[derive(Debug, Args)]

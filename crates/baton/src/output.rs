@@ -176,6 +176,7 @@ pub(crate) fn documents() -> Vec<(&'static str, schemars::Schema)> {
         ("bundle-unpack.schema.json", schema_for!(baton_build::UnpackReport)),
         ("bundle-copy.schema.json", schema_for!(baton_build::CopyOutcome)),
         ("bundle-export.schema.json", schema_for!(baton_build::ExportReport)),
+        ("sign.schema.json", schema_for!(baton_build::SignReport)),
         ("init.schema.json", schema_for!(baton_promote::Initialised)),
         ("promote.schema.json", schema_for!(baton_promote::Promotion)),
         ("approve.schema.json", schema_for!(baton_promote::Approval)),

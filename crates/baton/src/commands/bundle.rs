@@ -11,6 +11,7 @@ use baton_bundle::{OpenError, Opened};
 use baton_model::{BlobSource, Digest, Reference, StoreLocation};
 use baton_store::{RegistryOptions, Store};
 
+pub(crate) use self::check::sign;
 pub(crate) use self::transfer::transfer_progress;
 use crate::{ExitStatus, cli::BundleCommand, printer::Printer};
 
@@ -73,7 +74,7 @@ fn open_or_report(
     match opened {
         Ok(opened) => Ok(Ok((resolved, opened))),
         Err(OpenError::Findings(findings)) => {
-            check::report_findings(&resolved, None, &findings, printer)?;
+            check::report_findings(&resolved, None, &findings, &[], printer)?;
             Ok(Err(ExitStatus::Findings))
         }
         Err(OpenError::Io(e)) => {

@@ -30,6 +30,7 @@ pub(crate) fn run(
         | Command::Agent(_)
         | Command::Audit(_)
         | Command::Verify(_)
+        | Command::Sign(_)
         | Command::Status(_)
         | Command::Diff(_)
         | Command::History(_) => unreachable!("dispatched elsewhere"),

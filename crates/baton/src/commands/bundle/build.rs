@@ -19,6 +19,7 @@ pub(super) fn build(
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let key = args.sign_key.as_deref().map(baton_sign::SigningKey::from_pem_file).transpose()?;
     let request = BuildRequest {
         dir: args.dir.clone(),
         store: args.store.clone(),
@@ -26,6 +27,7 @@ pub(super) fn build(
         threads,
         epoch: crate::env::source_date_epoch()?,
         registry: options,
+        sign_key: key.as_ref(),
     };
     let bar = printer.progress(0, &format!("packing {}", args.dir.display()));
     let (push_bar, push) = transfer_progress(printer, "pushing");
@@ -71,6 +73,10 @@ pub(super) fn build(
             ),
         );
         printer.line(&format!("{name}:{tag}@{}", built.digest))?;
+    }
+    if let (Some(signed), false) = (&built.signed, printer.is_json()) {
+        let verb = if signed.added { "Signed" } else { "Unchanged" };
+        printer.status(verb, &format!("signature by key {} in {}", signed.keyid, signed.tag));
     }
     Ok(ExitStatus::Success)
 }

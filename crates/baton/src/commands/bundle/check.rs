@@ -3,14 +3,14 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use baton_build::{UnpackReport, VerifyFinding, VerifyReport};
+use baton_build::{SignatureCheck, UnpackReport, VerifyFinding, VerifyReport};
 use baton_bundle::{Finding, Limits, Opened, UnpackError};
 use baton_store::RegistryOptions;
 
 use super::{Resolved, open_or_report};
 use crate::{
     ExitStatus,
-    cli::{RefArgs, UnpackArgs},
+    cli::{SignArgs, UnpackArgs, VerifyArgs},
     printer::{BOLD, GREEN, Printer, RED},
 };
 
@@ -18,6 +18,7 @@ pub(super) fn report_findings(
     resolved: &Resolved,
     opened: Option<&Opened>,
     findings: &[Finding],
+    signatures: &[SignatureCheck],
     printer: &Printer,
 ) -> Result<()> {
     if printer.is_json() {
@@ -31,6 +32,7 @@ pub(super) fn report_findings(
             ok: findings.is_empty(),
             files: opened.map(|o| o.config.files.len()),
             findings,
+            signatures: signatures.to_vec(),
         })?;
         return Ok(());
     }
@@ -56,20 +58,80 @@ pub(super) fn report_findings(
             ))?;
         }
     }
+    for check in signatures {
+        let line = match (&check.keyid, &check.problem) {
+            (Some(keyid), _) => format!("  signature: verifies with key {keyid}"),
+            (None, Some(problem)) => format!("  signature: does not count: {problem}"),
+            (None, None) => "  signature: unchecked".to_owned(),
+        };
+        printer.line(&line)?;
+    }
     Ok(())
 }
 
+/// Re-hashes the bundle; with keys, at least one of its signatures must verify with one of them.
 pub(super) fn verify(
-    args: &RefArgs,
+    args: &VerifyArgs,
     printer: &Printer,
     options: &RegistryOptions,
 ) -> Result<ExitStatus> {
     let resolved = Resolved::new(&args.reference, options)?;
-    let (opened, findings) =
+    let keys = args
+        .key
+        .iter()
+        .map(|path| baton_sign::PublicKey::from_pem_file(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (opened, mut findings) =
         baton_bundle::verify_bundle(&*resolved.blobs(), &resolved.digest, Limits::STANDARD)
             .with_context(|| format!("cannot read {}", resolved.pinned()))?;
-    report_findings(&resolved, opened.as_ref(), &findings, printer)?;
+    let mut signatures = Vec::new();
+    if !keys.is_empty() {
+        signatures = baton_build::check_signatures(
+            &resolved.store,
+            &resolved.reference.name,
+            &resolved.digest,
+            &keys,
+        )
+        .with_context(|| format!("cannot read the signatures of {}", resolved.pinned()))?;
+        if !signatures.iter().any(|c| c.keyid.is_some()) {
+            let ids: Vec<String> = keys.iter().map(|k| k.keyid().to_string()).collect();
+            findings.push(Finding {
+                subject: baton_sign::cosign::signature_tag(&resolved.digest),
+                problem: format!(
+                    "no signature verifies with key {} ({} signature(s) attached): sign it with \
+                     `baton sign REF --key PRIVATE_KEY`",
+                    ids.join(" or "),
+                    signatures.len()
+                ),
+            });
+        }
+    }
+    report_findings(&resolved, opened.as_ref(), &findings, &signatures, printer)?;
     Ok(if findings.is_empty() { ExitStatus::Success } else { ExitStatus::Findings })
+}
+
+/// Signs the bundle's digest in its store, in cosign's format.
+pub(crate) fn sign(
+    args: &SignArgs,
+    printer: &Printer,
+    options: &RegistryOptions,
+) -> Result<ExitStatus> {
+    let key = baton_sign::SigningKey::from_pem_file(&args.key)?;
+    let resolved = Resolved::new(&args.reference, options)?;
+    let report =
+        baton_build::sign(&resolved.store, &resolved.reference.name, &resolved.digest, &key)
+            .with_context(|| format!("cannot sign {}", resolved.pinned()))?;
+    if printer.is_json() {
+        printer.json(&report)?;
+    } else if report.added {
+        printer.status("Signed", &format!("{} with key {}", report.reference, report.keyid));
+    } else {
+        printer.status(
+            "Unchanged",
+            &format!("{} is already signed by key {}", report.reference, report.keyid),
+        );
+    }
+    Ok(ExitStatus::Success)
 }
 
 pub(super) fn unpack(
@@ -89,7 +151,7 @@ pub(super) fn unpack(
     {
         Ok(()) => {}
         Err(UnpackError::Verification { findings }) => {
-            report_findings(&resolved, Some(&opened), &findings, printer)?;
+            report_findings(&resolved, Some(&opened), &findings, &[], printer)?;
             return Ok(ExitStatus::Findings);
         }
         Err(e) => return Err(e).with_context(|| format!("cannot unpack {}", resolved.pinned())),
