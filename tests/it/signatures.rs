@@ -112,8 +112,7 @@ fn a_bundle_signed_at_build_verifies_with_its_key_in_python_and_in_baton() {
     assert!(report.signatures.iter().all(|s| s.keyid.is_some()), "{report:?}");
 
     // A copy carries both signatures, unchanged.
-    let output =
-        baton(dir).args(["bundle", "copy", &reference, "oci:elsewhere"]).output().unwrap();
+    let output = baton(dir).args(["bundle", "copy", &reference, "oci:elsewhere"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let copied = format!("oci:elsewhere/web@{digest}");
     let output = baton(dir)
@@ -163,8 +162,7 @@ fn promotion_carries_the_signature_and_skopeo_reads_it_from_the_registry() {
     w.ok(&["audit"]);
 
     let store = format!("{}/{}", registry(), unique_path("signed"));
-    let output =
-        baton(w.dir()).args(["bundle", "copy", &reference, &store]).output().unwrap();
+    let output = baton(w.dir()).args(["bundle", "copy", &reference, &store]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let remote = format!("{store}/web@{}", w.web);
     let output = baton(w.dir())
@@ -187,4 +185,106 @@ fn promotion_carries_the_signature_and_skopeo_reads_it_from_the_registry() {
         "application/vnd.dev.cosign.simplesigning.v1+json"
     );
     assert!(manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"].is_string());
+}
+
+/// Follows the referrers fallback of DIGEST of NAME in the OCI layout STORE (the index tagged
+/// `sha256-<hex>`), as oras does where a registry has no referrers API: each referrer's manifest,
+/// its subject and its DSSE layer, whose signature `cryptography` checks with PUBLIC KEY over
+/// the DSSE pre-authentication encoding rebuilt here from the specification. Prints the
+/// statement's predicate type, subject digest and the commit it names.
+const PYTHON_PROVENANCE: &str = r#"
+import base64, json, os, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+store, name, digest, public = sys.argv[1:5]
+layout = os.path.join(store, name)
+blob = lambda d: open(os.path.join(layout, "blobs", "sha256", d.split(":")[1]), "rb").read()
+tag = "sha256-" + digest.split(":")[1]
+index = json.load(open(os.path.join(layout, "index.json")))
+entry = [m for m in index["manifests"] if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag][0]
+referrers = json.loads(blob(entry["digest"]))
+assert referrers["mediaType"] == "application/vnd.oci.image.index.v1+json", referrers
+key = serialization.load_pem_public_key(open(public, "rb").read())
+for referrer in referrers["manifests"]:
+    manifest = json.loads(blob(referrer["digest"]))
+    assert manifest["subject"]["digest"] == digest, manifest
+    assert manifest["artifactType"] == referrer["artifactType"] == "application/vnd.baton.attestation.v1+json"
+    envelope = json.loads(blob(manifest["layers"][0]["digest"]))
+    payload = base64.b64decode(envelope["payload"])
+    kind = envelope["payloadType"].encode()
+    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+    key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae, ec.ECDSA(hashes.SHA256()))
+    statement = json.loads(payload)
+    commit = statement["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"]
+    print(statement["predicateType"], statement["subject"][0]["digest"]["sha256"], commit)
+"#;
+
+/// The build's provenance is an OCI referrer of the bundle, a signed DSSE envelope of SLSA
+/// Provenance v1 naming the commit; a rebuild at a later commit with the same files writes no
+/// second one; copying carries it.
+#[test]
+fn the_provenance_is_a_signed_referrer_naming_the_first_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (key, public) = key_pair(dir, "build");
+    let repo = dir.join("infra");
+    baton_tests::copy_tree(&baton_tests::repo_root().join("examples/web"), &repo.join("web"));
+    fs_err::write(repo.join("README.md"), "infra\n").unwrap();
+    baton_tests::git(&repo, &["init", "-q", "-b", "main"]);
+    baton_tests::git(&repo, &["add", "-A"]);
+    baton_tests::git(&repo, &["commit", "-q", "-m", "web"]);
+    let first = baton_tests::git(&repo, &["rev-parse", "HEAD"]);
+    let rebuild = || -> BuildReport {
+        let output = baton(&repo)
+            .args(["bundle", "build", "web", "--store", "oci:store", "--output", "json"])
+            .args(["--sign-key", key.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout_typed(&output)
+    };
+    let built = rebuild();
+    assert!(built.provenance.is_some());
+    fs_err::write(repo.join("README.md"), "infra, later\n").unwrap();
+    baton_tests::git(&repo, &["commit", "-q", "-am", "unrelated"]);
+    let again = rebuild();
+    assert!(again.unchanged && again.provenance.is_none(), "{again:?}");
+
+    let digest = built.digest.to_string();
+    fs_err::write(dir.join("check.py"), PYTHON_PROVENANCE).unwrap();
+    let python = std::process::Command::new("python3")
+        .current_dir(dir)
+        .args(["check.py", repo.join("store").to_str().unwrap(), "web", &digest])
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(python.status.success(), "{}", String::from_utf8_lossy(&python.stderr));
+    let hex = digest.trim_start_matches("sha256:");
+    assert_eq!(
+        String::from_utf8_lossy(&python.stdout).trim(),
+        format!("https://slsa.dev/provenance/v1 {hex} {first}"),
+        "one provenance, naming the first commit"
+    );
+    // The bundle list shows bundles, not their attestations.
+    let listed = baton(&repo).args(["bundle", "list", "--store", "oci:store"]).output().unwrap();
+    assert_eq!(baton_tests::stdout(&listed).lines().count(), 2, "{}", baton_tests::stdout(&listed));
+
+    // Copied to a registry with the bundle; skopeo reads the fallback index there.
+    let store = format!("{}/{}", registry(), unique_path("attested"));
+    let reference = format!("oci:{}/web@{digest}", repo.join("store").display());
+    let output = baton(dir).args(["bundle", "copy", &reference, &store]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let skopeo = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{store}/web:sha256-{hex}"))
+        .output()
+        .unwrap();
+    assert!(skopeo.status.success(), "{}", String::from_utf8_lossy(&skopeo.stderr));
+    let index: serde_json::Value = serde_json::from_slice(&skopeo.stdout).unwrap();
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        index["manifests"][0]["annotations"]["in-toto.io/predicate-type"],
+        "https://slsa.dev/provenance/v1"
+    );
 }

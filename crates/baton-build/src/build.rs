@@ -80,6 +80,10 @@ pub struct BuildReport {
     /// The signature, with `--sign-key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed: Option<crate::SignReport>,
+    /// The SLSA provenance attestation attached as a referrer (signed with `--sign-key`);
+    /// absent when the build was unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<oci::Descriptor>,
 }
 
 /// Builds the descriptor at `request.dir` into `request.store`.
@@ -89,6 +93,7 @@ pub fn build(
     request: &BuildRequest<'_>,
     progress: &BuildProgress<'_>,
 ) -> Result<BuildReport, BuildError> {
+    let started = jiff::Timestamp::now();
     let dir = &request.dir;
     let staging = match &request.store {
         StoreLocation::Layout(_) => None,
@@ -106,34 +111,9 @@ pub fn build(
         |e| BuildError::Store { store: request.store.to_string(), source: Box::new(e) };
     let descriptor = Descriptor::read_skipping(dir, store_inside(&layout, dir).as_deref())
         .map_err(|e| BuildError::Descriptor { dir: dir.clone(), source: Box::new(e) })?;
-    let files: Vec<WorkFile<'_>> = descriptor
-        .entries
-        .iter()
-        .map(|e| WorkFile {
-            path: &e.path,
-            kind: e.kind,
-            executable: e.executable,
-            target: e.target.as_deref(),
-        })
-        .collect();
-    let provenance = baton_state::provenance(dir, &files)
-        .map_err(|e| BuildError::Provenance { dir: dir.clone(), source: Box::new(e) })?;
-    let mut dirty = Vec::new();
-    if let Some(found) = &provenance
-        && !found.source.clean
-    {
-        if !request.allow_dirty {
-            return Err(BuildError::Dirty {
-                dir: dir.clone(),
-                commit: found.source.commit.chars().take(12).collect(),
-                paths: list_some(&found.dirty_paths, 5),
-            });
-        }
-        dirty.clone_from(&found.dirty_paths);
-    }
+    let (source, dirty) = checked_source(request, &descriptor)?;
     // The bundle is its files: the commit and its time stay out of it.
     let context = BuildContext { epoch: request.epoch.unwrap_or(0), threads: request.threads };
-    let source = provenance.map(|p| p.source);
     let name = &descriptor.file.bundle.name;
     let writer = layout.blob_writer(name).map_err(store_error)?;
     (progress.packing_total)(descriptor.content_size());
@@ -164,8 +144,17 @@ pub fn build(
     } else {
         (unchanged, None)
     };
-    let here = staging.is_none().then_some(&layout);
-    let signed = request.sign_key.map(|k| sign_built(request, here, name, &built.digest, k));
+    // Where it came from is attested beside it. A rebuild of unchanged files writes nothing, so
+    // the provenance names the commit the bytes were first built from.
+    let facts = crate::provenance::BuildFacts {
+        name,
+        version: &tag,
+        digest: &built.digest,
+        source: source.as_ref(),
+        started,
+    };
+    let (signed, provenance) =
+        attach_evidence(request, staging.is_none().then_some(&layout), &facts, unchanged)?;
     Ok(BuildReport {
         name: name.to_string(),
         version: tag.clone(),
@@ -182,26 +171,73 @@ pub fn build(
         pushed,
         dirty,
         moved_from: stored.moved_from,
-        signed: signed.transpose()?,
+        signed,
+        provenance,
     })
 }
 
-/// Signs the built bundle where it was stored: in `layout` when the store is that layout, else
-/// in the registry the request names.
-fn sign_built(
+/// Where the descriptor came from in git, when it is in a work tree, and the paths that differ
+/// from the commit; a dirty descriptor is refused unless `--allow-dirty`.
+fn checked_source(
+    request: &BuildRequest<'_>,
+    descriptor: &Descriptor,
+) -> Result<(Option<Source>, Vec<String>), BuildError> {
+    let dir = &request.dir;
+    let files: Vec<WorkFile<'_>> = descriptor
+        .entries
+        .iter()
+        .map(|e| WorkFile {
+            path: &e.path,
+            kind: e.kind,
+            executable: e.executable,
+            target: e.target.as_deref(),
+        })
+        .collect();
+    let provenance = baton_state::provenance(dir, &files)
+        .map_err(|e| BuildError::Provenance { dir: dir.clone(), source: Box::new(e) })?;
+    let mut dirty = Vec::new();
+    if let Some(found) = &provenance
+        && !found.source.clean
+    {
+        if !request.allow_dirty {
+            return Err(BuildError::Dirty {
+                dir: dir.clone(),
+                commit: found.source.commit.chars().take(12).collect(),
+                paths: list_some(&found.dirty_paths, 5),
+            });
+        }
+        dirty.clone_from(&found.dirty_paths);
+    }
+    Ok((provenance.map(|p| p.source), dirty))
+}
+
+/// Signs the built bundle (with a key) and attaches its provenance (unless unchanged) where it
+/// was stored: in `layout` when the store is that layout, else in the registry the request names.
+fn attach_evidence(
     request: &BuildRequest<'_>,
     layout: Option<&LayoutStore>,
-    name: &BundleName,
-    digest: &Digest,
-    key: &baton_sign::SigningKey,
-) -> Result<crate::SignReport, BuildError> {
-    let sign_error =
-        |e| BuildError::Store { store: request.store.to_string(), source: Box::new(e) };
+    facts: &crate::provenance::BuildFacts<'_>,
+    unchanged: bool,
+) -> Result<(Option<crate::SignReport>, Option<oci::Descriptor>), BuildError> {
+    if request.sign_key.is_none() && unchanged {
+        return Ok((None, None));
+    }
+    let error = |e| BuildError::Store { store: request.store.to_string(), source: Box::new(e) };
     let target = match layout {
         Some(layout) => Store::Layout(layout.clone()),
-        None => Store::open(&request.store, request.registry).map_err(sign_error)?,
+        None => Store::open(&request.store, request.registry).map_err(error)?,
     };
-    crate::sign(&target, name, digest, key).map_err(sign_error)
+    let signed = request
+        .sign_key
+        .map(|key| crate::sign(&target, facts.name, facts.digest, key))
+        .transpose()
+        .map_err(error)?;
+    let provenance = if unchanged {
+        None
+    } else {
+        Some(crate::provenance::attach(&target, facts, request.sign_key).map_err(error)?)
+    };
+    Ok((signed, provenance))
 }
 
 /// Copies the bundle built into the staging `layout` to the registry the request names, unless it

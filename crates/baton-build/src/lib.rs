@@ -11,12 +11,16 @@
 
 mod build;
 mod error;
+mod provenance;
 mod reports;
 mod signatures;
 mod transfer;
 
 pub use build::{BuildProgress, BuildReport, BuildRequest, build, list_some};
 pub use error::BuildError;
+pub use provenance::{
+    ATTESTATION_ARTIFACT_TYPE, DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, PROVENANCE_PREDICATE,
+};
 pub use reports::{InspectReport, ListedBundle, UnpackReport, VerifyFinding, VerifyReport};
 pub use signatures::{SignReport, SignatureCheck, check_signatures, sign};
 pub use transfer::{CopyOutcome, ExportReport, export, import};

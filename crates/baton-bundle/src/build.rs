@@ -153,6 +153,7 @@ pub fn build<W: Write>(
             config_bytes.len() as u64,
         ),
         layers: vec![oci::Descriptor::new(oci::LAYER_MEDIA_TYPE, layer_digest, layer_size)],
+        subject: None,
         annotations,
     };
     let manifest_bytes = manifest.to_bytes();

@@ -17,6 +17,8 @@ pub const LAYER_MEDIA_TYPE: &str = "application/vnd.baton.bundle.layer.v1.tar+gz
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Media type of an OCI image index.
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of the empty config of an artifact (`{}`).
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// Annotation carrying a tag in an image layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -53,6 +55,9 @@ pub struct Manifest {
     pub config: Descriptor,
     /// The layers.
     pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (an attestation's bundle): OCI 1.1 referrers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     /// Annotations (`org.opencontainers.image.*`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,

@@ -52,6 +52,15 @@ pub fn attached_tag(digest: &Digest, suffix: &str) -> String {
     format!("sha256-{}.{suffix}", digest.hex())
 }
 
+/// True for a tag of attached items (`sha256-<64 hex>.<suffix>`): not a bundle's.
+pub fn is_attached_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").and_then(|rest| rest.split_once('.')).is_some_and(
+        |(hex, suffix)| {
+            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && !suffix.is_empty()
+        },
+    )
+}
+
 /// The layers attached to `digest` of `name` with `suffix`; none when nothing is attached.
 pub fn read_attached(
     store: &Store,
@@ -161,6 +170,7 @@ fn write(
         artifact_type: None,
         config: oci::Descriptor::new(CONFIG_MEDIA_TYPE, config_digest, config.len() as u64),
         layers: descriptors,
+        subject: None,
         annotations: BTreeMap::new(),
     };
     store.put_manifest(name, &manifest.to_bytes(), Some(&attached_tag(digest, suffix)))?;

@@ -271,6 +271,41 @@ impl LayoutStore {
         Ok((bytes, manifest))
     }
 
+    /// Stores image index `bytes` exactly as given (a referrers index) and points `tag` at it.
+    /// Every manifest it lists must already be in the layout.
+    pub fn put_index(
+        &self,
+        name: &BundleName,
+        bytes: &[u8],
+        tag: &str,
+    ) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        let index: Index =
+            serde_json::from_slice(bytes).map_err(|source| StoreError::Malformed {
+                path: self.blob_path(name, &digest),
+                what: "image index",
+                source,
+            })?;
+        for entry in &index.manifests {
+            if !self.has_blob(name, &entry.digest) {
+                return Err(StoreError::MissingBlob {
+                    store: self.label(),
+                    digest,
+                    missing: entry.digest.clone(),
+                });
+            }
+        }
+        self.put_blob(name, bytes)?;
+        let mut entry =
+            oci::Descriptor::new(oci::INDEX_MEDIA_TYPE, digest.clone(), bytes.len() as u64);
+        entry.annotations.insert(oci::REF_NAME.to_owned(), tag.to_owned());
+        self.update_index(name, |index| {
+            index.manifests.retain(|m| m.ref_name() != Some(tag));
+            index.manifests.push(entry);
+        })?;
+        Ok(digest)
+    }
+
     /// Stores manifest `bytes` exactly as given and, with `tag`, points the tag at it.
     ///
     /// Every blob the manifest names must already be in the layout. Storing a manifest that is
@@ -385,7 +420,15 @@ impl LayoutStore {
         let mut listed = Vec::new();
         for name in names {
             for entry in self.read_index(&name)?.manifests {
+                if entry.media_type == oci::INDEX_MEDIA_TYPE
+                    || entry.ref_name().is_some_and(crate::attached::is_attached_tag)
+                {
+                    continue; // a referrers index (`sha256-<hex>`), not a bundle
+                }
                 let (bytes, manifest) = self.read_manifest(&name, &entry.digest)?;
+                if manifest.subject.is_some() {
+                    continue; // a referrer (an attestation of a bundle), not a bundle
+                }
                 let size = bytes.len() as u64
                     + manifest.config.size
                     + manifest.layers.iter().map(|l| l.size).sum::<u64>();

@@ -18,6 +18,7 @@ pub mod auth;
 mod error;
 mod interrupt;
 mod layout;
+pub mod referrers;
 mod registry;
 mod store;
 

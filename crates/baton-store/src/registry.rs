@@ -166,6 +166,12 @@ pub struct RegistryStore {
     retry_after: Mutex<Option<Duration>>,
 }
 
+/// True when manifest `bytes` are an image index (its `mediaType` says so).
+fn is_index(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<oci::Index>(bytes)
+        .is_ok_and(|i| i.media_type.as_deref() == Some(oci::INDEX_MEDIA_TYPE))
+}
+
 /// True for hosts that are reached over plain HTTP without being asked: loopback only.
 fn is_loopback(host: &str) -> bool {
     let name = if host.starts_with('[') {
@@ -383,8 +389,10 @@ impl RegistryStore {
         let selector = reference.digest().or(reference.tag()).unwrap_or("latest");
         let url =
             format!("{scheme}://{registry}/v2/{}/manifests/{selector}", reference.repository());
-        let mut request =
-            self.http.get(&url).header(http::header::ACCEPT, oci::MANIFEST_MEDIA_TYPE);
+        let mut request = self.http.get(&url).header(
+            http::header::ACCEPT,
+            format!("{}, {}", oci::MANIFEST_MEDIA_TYPE, oci::INDEX_MEDIA_TYPE),
+        );
         request = match (token, &self.auth) {
             (Some(token), _) => request.bearer_auth(token),
             (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
@@ -714,7 +722,11 @@ impl RegistryStore {
             },
             None => None,
         };
-        let content_type = http::HeaderValue::from_static(oci::MANIFEST_MEDIA_TYPE);
+        let content_type = http::HeaderValue::from_static(if is_index(bytes) {
+            oci::INDEX_MEDIA_TYPE
+        } else {
+            oci::MANIFEST_MEDIA_TYPE
+        });
         let mut references = vec![self.reference(name, &Selector::Digest(digest.clone()))];
         if let Some(tag) = tag {
             references.push(self.reference(name, &Selector::Tag(tag.to_owned())));
@@ -755,12 +767,15 @@ impl RegistryStore {
                 )?;
             let mut tags = tags.tags;
             tags.sort();
-            for tag in tags {
+            for tag in tags.into_iter().filter(|t| !crate::attached::is_attached_tag(t)) {
                 // One request per tag: the manifest by tag, its digest from its bytes.
                 let reference = self.reference(&name, &Selector::Tag(tag.clone()));
                 let bytes = self.run(|| self.get_manifest(&reference)).map_err(|e| {
                     self.error(&format!("fetch manifest {}", reference.whole()), &e)
                 })?;
+                if is_index(&bytes) {
+                    continue; // a referrers index (`sha256-<hex>`), not a bundle
+                }
                 let digest = Digest::of(&bytes);
                 let manifest: oci::Manifest =
                     serde_json::from_slice(&bytes).map_err(|e| StoreError::Registry {

@@ -40,6 +40,8 @@ pub struct CopyReport {
     pub moved_from: Option<Digest>,
     /// Signatures copied with the bundle that the target did not hold.
     pub signatures_carried: u64,
+    /// Referrers (attestations) copied with the bundle that the target did not list.
+    pub referrers_carried: u64,
 }
 
 impl Store {
@@ -186,6 +188,7 @@ pub fn copy(
         seconds: 0.0,
         moved_from: None,
         signatures_carried: 0,
+        referrers_carried: 0,
     };
     let blobs_size = manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
     progress(ProgressEvent::Total(blobs_size));
@@ -241,6 +244,8 @@ pub fn copy(
     // Its signatures go with it, unchanged, beside any the target holds.
     report.signatures_carried =
         crate::attached::carry(source, target, name, digest, crate::attached::SIGNATURES)? as u64;
+    report.referrers_carried =
+        crate::referrers::carry_referrers(source, target, name, digest)? as u64;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

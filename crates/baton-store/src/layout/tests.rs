@@ -18,6 +18,7 @@ fn manifest_for(store: &LayoutStore, bundle: &BundleName, payload: &[u8]) -> Vec
         artifact_type: Some(oci::ARTIFACT_TYPE.into()),
         config: oci::Descriptor::new(oci::CONFIG_MEDIA_TYPE, config, 2),
         layers: vec![oci::Descriptor::new(oci::LAYER_MEDIA_TYPE, layer, payload.len() as u64)],
+        subject: None,
         annotations: BTreeMap::new(),
     }
     .to_bytes()
