@@ -1,6 +1,6 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench bench-promote bench-apply bench-audit bench-remote
+.PHONY: help demo test bench bench-promote bench-apply bench-audit bench-remote bench-evidence
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,3 +25,6 @@ bench-audit: ## Only the auditor's part of `make bench` (audit of 20,000 commits
 
 bench-remote: ## Only the shared-state part of `make bench` (promote through an HTTPS remote, 16 at once)
 	@bash scripts/bench-remote.sh
+
+bench-evidence: ## Only the evidence part of `make bench` (what signing and attesting add to build and promote)
+	@bash scripts/bench-evidence.sh

@@ -145,3 +145,4 @@ bash scripts/bench-promote.sh
 bash scripts/bench-apply.sh
 bash scripts/bench-audit.sh
 bash scripts/bench-remote.sh
+bash scripts/bench-evidence.sh
