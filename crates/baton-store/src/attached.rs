@@ -69,20 +69,10 @@ pub fn read_attached(
     suffix: &str,
 ) -> Result<Vec<AttachedLayer>, StoreError> {
     let tag = attached_tag(digest, suffix);
-    let manifest_digest = match store.resolve(name, &Selector::Tag(tag.clone())) {
-        Ok(found) => found,
-        Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
+    let Some(manifest) = read_tagged::<oci::Manifest>(store, name, &tag, "attached manifest")?
+    else {
+        return Ok(Vec::new());
     };
-    let bytes = store.read_manifest(name, &manifest_digest)?;
-    let manifest: oci::Manifest =
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
-            path: format!("{}/{name}:{tag}", store.label()).into(),
-            what: "attached manifest",
-            source,
-        })?;
     if manifest.layers.len() > LAYERS_LIMIT {
         return Err(StoreError::Io(std::io::Error::other(format!(
             "{}/{name}:{tag} has {} layers, more than the {LAYERS_LIMIT} baton reads",
@@ -101,6 +91,26 @@ pub fn read_attached(
             })
         })
         .collect()
+}
+
+/// The document tagged `tag` in `name`'s repository, parsed; `None` when there is no such tag.
+pub(crate) fn read_tagged<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    name: &BundleName,
+    tag: &str,
+    what: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let digest = match store.resolve(name, &Selector::Tag(tag.to_owned())) {
+        Ok(found) => found,
+        Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bytes = store.read_manifest(name, &digest)?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|source| StoreError::Malformed {
+        path: format!("{}/{name}:{tag}", store.label()).into(),
+        what,
+        source,
+    })
 }
 
 /// Attaches `layers` to `digest` of `name` with `suffix`, beside what is attached already (a

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use baton_model::{BundleName, Digest, Selector, oci};
+use baton_model::{BundleName, Digest, oci};
 
 use crate::{Store, StoreError, attached::AttachedLayer};
 
@@ -32,20 +32,11 @@ pub fn list_referrers(
     digest: &Digest,
 ) -> Result<Vec<oci::Descriptor>, StoreError> {
     let tag = referrers_tag(digest);
-    let index_digest = match store.resolve(name, &Selector::Tag(tag.clone())) {
-        Ok(found) => found,
-        Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
+    let Some(index) =
+        crate::attached::read_tagged::<oci::Index>(store, name, &tag, "referrers index")?
+    else {
+        return Ok(Vec::new());
     };
-    let bytes = store.read_manifest(name, &index_digest)?;
-    let index: oci::Index =
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
-            path: format!("{}/{name}:{tag}", store.label()).into(),
-            what: "referrers index",
-            source,
-        })?;
     if index.manifests.len() > REFERRERS_LIMIT {
         return Err(StoreError::Io(std::io::Error::other(format!(
             "{}/{name}:{tag} lists {} referrers, more than the {REFERRERS_LIMIT} baton reads",
