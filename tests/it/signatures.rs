@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_build::{BuildReport, SignReport, VerifyReport};
+use baton_build::{BuildReport, EvidenceReport, SignReport, VerifyReport};
 use baton_tests::{World, baton, example, registry, stderr, stdout_typed, unique_path};
 
 /// An openssl P-256 key pair in `dir`: (private, public).
@@ -265,14 +265,51 @@ fn the_provenance_is_a_signed_referrer_naming_the_first_commit() {
         format!("https://slsa.dev/provenance/v1 {hex} {first}"),
         "one provenance, naming the first commit"
     );
+    // `baton evidence` lists the signature and the provenance, verified with the key; with
+    // another key neither counts (exit 4); with none, both are listed unchecked.
+    let reference = format!("oci:store/web@{digest}");
+    let evidence = |keys: &[&Path]| {
+        let mut command = baton(&repo);
+        command.args(["evidence", &reference, "--output", "json"]);
+        for key in keys {
+            command.arg("--key").arg(key);
+        }
+        command.output().unwrap()
+    };
+    let output = evidence(&[&public]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: EvidenceReport = stdout_typed(&output);
+    let keyid = built.signed.as_ref().unwrap().keyid.clone();
+    assert_eq!(report.signatures.len(), 1);
+    assert_eq!(report.signatures[0].keyid.as_deref(), Some(keyid.as_str()));
+    assert_eq!(report.attestations.len(), 1);
+    let provenance = &report.attestations[0];
+    assert_eq!(provenance.predicate_type.as_deref(), Some("https://slsa.dev/provenance/v1"));
+    assert_eq!(provenance.verified_by, std::slice::from_ref(&keyid));
+    assert_eq!(provenance.keyids, [keyid]);
+    assert!(provenance.problem.is_none(), "{provenance:?}");
+    let (_, other) = key_pair(dir, "other");
+    let output = evidence(&[&other]);
+    assert_eq!(output.status.code(), Some(4));
+    let report: EvidenceReport = stdout_typed(&output);
+    assert!(report.attestations[0].problem.as_deref().unwrap().contains("not signed by any key"));
+    let output = evidence(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let people = baton(&repo).args(["evidence", &reference]).output().unwrap();
+    let text = baton_tests::stdout(&people);
+    assert!(
+        text.contains("https://slsa.dev/provenance/v1") && text.contains("give --key"),
+        "{text}"
+    );
+
     // The bundle list shows bundles, not their attestations.
     let listed = baton(&repo).args(["bundle", "list", "--store", "oci:store"]).output().unwrap();
     assert_eq!(baton_tests::stdout(&listed).lines().count(), 2, "{}", baton_tests::stdout(&listed));
 
     // Copied to a registry with the bundle; skopeo reads the fallback index there.
     let store = format!("{}/{}", registry(), unique_path("attested"));
-    let reference = format!("oci:{}/web@{digest}", repo.join("store").display());
-    let output = baton(dir).args(["bundle", "copy", &reference, &store]).output().unwrap();
+    let local = format!("oci:{}/web@{digest}", repo.join("store").display());
+    let output = baton(dir).args(["bundle", "copy", &local, &store]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let skopeo = std::process::Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])

@@ -11,6 +11,7 @@
 
 mod build;
 mod error;
+mod evidence;
 mod provenance;
 mod reports;
 mod signatures;
@@ -18,6 +19,7 @@ mod transfer;
 
 pub use build::{BuildProgress, BuildReport, BuildRequest, build, list_some};
 pub use error::BuildError;
+pub use evidence::{AttestationCheck, EvidenceReport, evidence};
 pub use provenance::{
     ATTESTATION_ARTIFACT_TYPE, DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, PROVENANCE_PREDICATE,
 };

@@ -137,6 +137,9 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Sign a bundle's digest with an ECDSA P-256 key, in cosign's format (`sha256-<hex>.sig`).
     Sign(SignArgs),
+    /// Every signature and attestation attached to a bundle, with who signed each and, with
+    /// --key, whether it verifies; exit 4 when one does not count.
+    Evidence(VerifyArgs),
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ pub(crate) fn run(
         // The auditor's word for it, as in `baton verify REF`.
         Command::Verify(args) => bundle::run(cli::BundleCommand::Verify(args), printer, options),
         Command::Sign(args) => bundle::sign(&args, printer, options),
+        Command::Evidence(args) => bundle::evidence(&args, printer, options),
         Command::Audit(args) => audit::run(&args, printer, options),
         Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Agent(_) => {
             apply::run(command, printer, options)

@@ -177,6 +177,7 @@ pub(crate) fn documents() -> Vec<(&'static str, schemars::Schema)> {
         ("bundle-copy.schema.json", schema_for!(baton_build::CopyOutcome)),
         ("bundle-export.schema.json", schema_for!(baton_build::ExportReport)),
         ("sign.schema.json", schema_for!(baton_build::SignReport)),
+        ("evidence.schema.json", schema_for!(baton_build::EvidenceReport)),
         ("init.schema.json", schema_for!(baton_promote::Initialised)),
         ("promote.schema.json", schema_for!(baton_promote::Promotion)),
         ("approve.schema.json", schema_for!(baton_promote::Approval)),

@@ -11,7 +11,7 @@ use baton_bundle::{OpenError, Opened};
 use baton_model::{BlobSource, Digest, Reference, StoreLocation};
 use baton_store::{RegistryOptions, Store};
 
-pub(crate) use self::check::sign;
+pub(crate) use self::check::{evidence, sign};
 pub(crate) use self::transfer::transfer_progress;
 use crate::{ExitStatus, cli::BundleCommand, printer::Printer};
 

@@ -31,6 +31,7 @@ pub(crate) fn run(
         | Command::Audit(_)
         | Command::Verify(_)
         | Command::Sign(_)
+        | Command::Evidence(_)
         | Command::Status(_)
         | Command::Diff(_)
         | Command::History(_) => unreachable!("dispatched elsewhere"),

@@ -180,3 +180,51 @@ pub(super) fn unpack(
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
+
+/// Lists every signature and attestation of the bundle, checked against the keys given.
+pub(crate) fn evidence(
+    args: &VerifyArgs,
+    printer: &Printer,
+    options: &RegistryOptions,
+) -> Result<ExitStatus> {
+    let resolved = Resolved::new(&args.reference, options)?;
+    let keys = args
+        .key
+        .iter()
+        .map(|path| baton_sign::PublicKey::from_pem_file(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let report =
+        baton_build::evidence(&resolved.store, &resolved.reference.name, &resolved.digest, &keys)
+            .with_context(|| format!("cannot read the evidence of {}", resolved.pinned()))?;
+    let problems = report.signatures.iter().filter(|s| s.problem.is_some()).count()
+        + report.attestations.iter().filter(|a| a.problem.is_some()).count();
+    if printer.is_json() {
+        printer.json(&report)?;
+    } else {
+        printer.line(&format!("{} {}", printer.paint(BOLD, "Evidence for"), report.reference))?;
+        for check in &report.signatures {
+            let state = match (&check.keyid, &check.problem) {
+                (Some(keyid), _) => printer.paint(GREEN, &format!("verifies with key {keyid}")),
+                (None, Some(problem)) => printer.paint(RED, &format!("does not count: {problem}")),
+                (None, None) => "not checked (give --key)".to_owned(),
+            };
+            printer.line(&format!("  signature    cosign simple signing: {state}"))?;
+        }
+        for check in &report.attestations {
+            let what = check.predicate_type.as_deref().unwrap_or("(no predicate type)");
+            let when = check.created.as_deref().unwrap_or("-");
+            let state = match (&check.problem, check.verified_by.is_empty()) {
+                (Some(problem), _) => printer.paint(RED, &format!("does not count: {problem}")),
+                (None, false) => printer
+                    .paint(GREEN, &format!("verifies with key {}", check.verified_by.join(", "))),
+                (None, true) if check.keyids.is_empty() => "unsigned".to_owned(),
+                (None, true) => format!("signed by {} (give --key)", check.keyids.join(", ")),
+            };
+            printer.line(&format!("  attestation  {what} ({when}): {state}"))?;
+        }
+        if report.signatures.is_empty() && report.attestations.is_empty() {
+            printer.line("  nothing attached")?;
+        }
+    }
+    Ok(if problems == 0 { ExitStatus::Success } else { ExitStatus::Findings })
+}

@@ -1,0 +1,122 @@
+//! `baton evidence`: every signature and attestation attached to a bundle, each with who signed
+//! it and whether it verifies with the keys given, read from the store alone.
+
+use baton_model::{BundleName, Digest};
+use baton_sign::{PublicKey, dsse};
+use baton_store::{Store, StoreError, attached, referrers};
+use serde::{Deserialize, Serialize};
+
+use crate::{DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SignatureCheck, check_signatures};
+
+/// The largest attestation envelope baton reads.
+const ENVELOPE_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// `baton evidence --output json`.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EvidenceReport {
+    /// `STORE/NAME@DIGEST`.
+    pub reference: String,
+    /// The bundle's manifest digest.
+    pub digest: Digest,
+    /// Its signatures (cosign's `sha256-<hex>.sig`), each checked against the keys given.
+    pub signatures: Vec<SignatureCheck>,
+    /// Its attestations (OCI referrers), each read and checked.
+    pub attestations: Vec<AttestationCheck>,
+}
+
+/// One attestation attached to a bundle, read and checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AttestationCheck {
+    /// The digest of the attestation's manifest.
+    pub digest: Digest,
+    /// Its `artifactType`.
+    pub artifact_type: Option<String>,
+    /// The in-toto predicate type.
+    pub predicate_type: Option<String>,
+    /// When it was made (`org.opencontainers.image.created`).
+    pub created: Option<String>,
+    /// The key ids its DSSE signatures declare.
+    pub keyids: Vec<String>,
+    /// The key ids among those given whose signature verifies.
+    pub verified_by: Vec<String>,
+    /// Why it does not count, when it does not: it does not parse, or names another subject.
+    pub problem: Option<String>,
+}
+
+/// The evidence attached to `digest` of `name` in `store`, checked against `keys` (none: listed
+/// and checked for form only).
+pub fn evidence(
+    store: &Store,
+    name: &BundleName,
+    digest: &Digest,
+    keys: &[PublicKey],
+) -> Result<EvidenceReport, StoreError> {
+    let signatures = check_signatures(store, name, digest, keys)?;
+    let attestations = referrers::list_referrers(store, name, digest)?
+        .iter()
+        .map(|entry| {
+            let (manifest, layers) = referrers::read_artifact(store, name, entry, ENVELOPE_LIMIT)?;
+            let mut check = AttestationCheck {
+                digest: entry.digest.clone(),
+                artifact_type: manifest.artifact_type.clone(),
+                predicate_type: manifest.annotations.get(PREDICATE_TYPE_ANNOTATION).cloned(),
+                created: manifest.annotations.get("org.opencontainers.image.created").cloned(),
+                keyids: Vec::new(),
+                verified_by: Vec::new(),
+                problem: None,
+            };
+            check.problem = check_attestation(&mut check, &manifest, &layers, digest, keys).err();
+            Ok(check)
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(EvidenceReport {
+        reference: format!("{}/{name}@{digest}", store.label()),
+        digest: digest.clone(),
+        signatures,
+        attestations,
+    })
+}
+
+/// Fills in what the envelope says; `Err` is why the attestation does not count.
+fn check_attestation(
+    check: &mut AttestationCheck,
+    manifest: &baton_model::oci::Manifest,
+    layers: &[attached::AttachedLayer],
+    digest: &Digest,
+    keys: &[PublicKey],
+) -> Result<(), String> {
+    if manifest.subject.as_ref().map(|s| &s.digest) != Some(digest) {
+        return Err("its manifest's subject is another manifest".into());
+    }
+    let [layer] = layers else {
+        return Err(format!("{} layers, not one DSSE envelope", layers.len()));
+    };
+    if layer.media_type != DSSE_MEDIA_TYPE {
+        return Err(format!("a layer of type `{}`, not a DSSE envelope", layer.media_type));
+    }
+    let envelope: dsse::Envelope = serde_json::from_slice(&layer.bytes)
+        .map_err(|e| format!("the DSSE envelope does not parse: {e}"))?;
+    check.keyids = envelope.signatures.iter().map(|s| s.keyid.clone()).collect();
+    check.verified_by = envelope
+        .verified_by(keys)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(ToString::to_string)
+        .collect();
+    let payload = envelope.payload_bytes().map_err(|e| e.to_string())?;
+    let statement: serde_json::Value = serde_json::from_slice(&payload)
+        .map_err(|e| format!("the statement does not parse: {e}"))?;
+    let names_subject = statement["subject"].as_array().is_some_and(|subjects| {
+        subjects.iter().any(|s| s["digest"]["sha256"].as_str() == Some(digest.hex()))
+    });
+    if !names_subject {
+        return Err(format!("the statement's subject is not {digest}"));
+    }
+    if let Some(kind) = statement["predicateType"].as_str() {
+        check.predicate_type = Some(kind.to_owned());
+    }
+    if !keys.is_empty() && check.verified_by.is_empty() {
+        return Err("not signed by any key given".into());
+    }
+    Ok(())
+}
