@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use baton_bundle::{BuildContext, Descriptor};
-use baton_model::{BundleName, Digest, Selector, Source, StoreLocation, oci};
+use baton_model::{BundleName, Digest, Source, StoreLocation, oci};
 use baton_state::WorkFile;
 use baton_store::{LayoutStore, Progress, RegistryOptions, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -133,16 +133,18 @@ pub fn build(
     let mut stored =
         layout.put_manifest(name, &built.manifest_bytes, Some(&tag)).map_err(store_error)?;
     let reference = format!("{}/{name}@{}", request.store, built.digest);
-    let (unchanged, pushed) = if staging.is_some() {
-        match push(request, &layout, name, &tag, &built.digest, progress.push)? {
+    // The store the bundle is in now: the layout, or the registry it was pushed to.
+    let (target, unchanged, pushed) = if staging.is_some() {
+        let (target, copied) = push(request, &layout, name, &tag, &built.digest, progress.push)?;
+        match copied {
             Some(report) => {
                 stored.moved_from.clone_from(&report.moved_from);
-                (false, Some(CopyOutcome::of(&report, &reference)))
+                (target, false, Some(CopyOutcome::of(&report, &reference)))
             }
-            None => (true, None),
+            None => (target, true, None),
         }
     } else {
-        (unchanged, None)
+        (Store::Layout(layout.clone()), unchanged, None)
     };
     // Where it came from is attested beside it. A rebuild of unchanged files writes nothing, so
     // the provenance names the commit the bytes were first built from.
@@ -153,8 +155,7 @@ pub fn build(
         source: source.as_ref(),
         started,
     };
-    let (signed, provenance) =
-        attach_evidence(request, staging.is_none().then_some(&layout), &facts, unchanged)?;
+    let (signed, provenance) = attach_evidence(request, &target, &facts, unchanged)?;
     Ok(BuildReport {
         name: name.to_string(),
         version: tag.clone(),
@@ -211,37 +212,31 @@ fn checked_source(
     Ok((provenance.map(|p| p.source), dirty))
 }
 
-/// Signs the built bundle (with a key) and attaches its provenance (unless unchanged) where it
-/// was stored: in `layout` when the store is that layout, else in the registry the request names.
+/// Signs the built bundle (with a key) and attaches its provenance (unless unchanged) in
+/// `target`, the store it was built into.
 fn attach_evidence(
     request: &BuildRequest<'_>,
-    layout: Option<&LayoutStore>,
+    target: &Store,
     facts: &crate::provenance::BuildFacts<'_>,
     unchanged: bool,
 ) -> Result<(Option<crate::SignReport>, Option<oci::Descriptor>), BuildError> {
-    if request.sign_key.is_none() && unchanged {
-        return Ok((None, None));
-    }
     let error = |e| BuildError::Store { store: request.store.to_string(), source: Box::new(e) };
-    let target = match layout {
-        Some(layout) => Store::Layout(layout.clone()),
-        None => Store::open(&request.store, request.registry).map_err(error)?,
-    };
     let signed = request
         .sign_key
-        .map(|key| crate::sign(&target, facts.name, facts.digest, key))
+        .map(|key| crate::sign(target, facts.name, facts.digest, key))
         .transpose()
         .map_err(error)?;
     let provenance = if unchanged {
         None
     } else {
-        Some(crate::provenance::attach(&target, facts, request.sign_key).map_err(error)?)
+        Some(crate::provenance::attach(target, facts, request.sign_key).map_err(error)?)
     };
     Ok((signed, provenance))
 }
 
 /// Copies the bundle built into the staging `layout` to the registry the request names, unless it
-/// already holds the digest under `tag`: then `None`, and nothing was written.
+/// already holds the digest under `tag` (then `None`: nothing was written). Returns the opened
+/// registry with what the copy did.
 fn push(
     request: &BuildRequest<'_>,
     layout: &LayoutStore,
@@ -249,7 +244,7 @@ fn push(
     tag: &str,
     digest: &Digest,
     progress: &Progress,
-) -> Result<Option<baton_store::CopyReport>, BuildError> {
+) -> Result<(Store, Option<baton_store::CopyReport>), BuildError> {
     let push_error = |e| BuildError::Push {
         name: name.clone(),
         tag: tag.to_owned(),
@@ -258,22 +253,18 @@ fn push(
     };
     let target = Store::open(&request.store, request.registry).map_err(push_error)?;
     if holds(&target, name, tag, digest).map_err(push_error)? {
-        return Ok(None);
+        return Ok((target, None));
     }
     let layout = Store::Layout(layout.clone());
     let report = baton_store::copy(&layout, name, digest, &target, Some(tag), progress)
         .map_err(push_error)?;
-    Ok(Some(report))
+    Ok((target, Some(report)))
 }
 
 /// True when `store` holds `digest` under `tag`: a rebuild of unchanged files, which says so and
 /// writes nothing (a layout keeps the blobs it has; a registry is not written at all).
 fn holds(store: &Store, name: &BundleName, tag: &str, digest: &Digest) -> Result<bool, StoreError> {
-    match store.resolve(name, &Selector::Tag(tag.to_owned())) {
-        Ok(found) => Ok(&found == digest),
-        Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(store.resolve_tag(name, tag)?.as_ref() == Some(digest))
 }
 
 /// The store's directory, relative to the descriptor, when it lies inside it: it is not packed.

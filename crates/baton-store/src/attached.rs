@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use baton_model::{BundleName, Digest, Selector, oci};
+use baton_model::{BundleName, Digest, oci};
 
 use crate::{Store, StoreError};
 
@@ -52,13 +52,13 @@ pub fn attached_tag(digest: &Digest, suffix: &str) -> String {
     format!("sha256-{}.{suffix}", digest.hex())
 }
 
-/// True for a tag of attached items (`sha256-<64 hex>.<suffix>`): not a bundle's.
-pub fn is_attached_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-").and_then(|rest| rest.split_once('.')).is_some_and(
-        |(hex, suffix)| {
-            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && !suffix.is_empty()
-        },
-    )
+/// True for a tag baton keeps beside a bundle's versions: what is attached to a digest
+/// (`sha256-<64 hex>.<suffix>`) and its referrers fallback index (`sha256-<64 hex>`).
+pub fn is_evidence_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").is_some_and(|rest| {
+        let hex = rest.split_once('.').map_or(rest, |(hex, _)| hex);
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && !rest.ends_with('.')
+    })
 }
 
 /// The layers attached to `digest` of `name` with `suffix`; none when nothing is attached.
@@ -100,10 +100,8 @@ pub(crate) fn read_tagged<T: serde::de::DeserializeOwned>(
     tag: &str,
     what: &'static str,
 ) -> Result<Option<T>, StoreError> {
-    let digest = match store.resolve(name, &Selector::Tag(tag.to_owned())) {
-        Ok(found) => found,
-        Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(digest) = store.resolve_tag(name, tag)? else {
+        return Ok(None);
     };
     let bytes = store.read_manifest(name, &digest)?;
     serde_json::from_slice(&bytes).map(Some).map_err(|source| StoreError::Malformed {

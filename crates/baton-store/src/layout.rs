@@ -420,10 +420,8 @@ impl LayoutStore {
         let mut listed = Vec::new();
         for name in names {
             for entry in self.read_index(&name)?.manifests {
-                if entry.media_type == oci::INDEX_MEDIA_TYPE
-                    || entry.ref_name().is_some_and(crate::attached::is_attached_tag)
-                {
-                    continue; // a referrers index (`sha256-<hex>`), not a bundle
+                if entry.ref_name().is_some_and(crate::attached::is_evidence_tag) {
+                    continue; // signatures or a referrers index, not a bundle
                 }
                 let (bytes, manifest) = self.read_manifest(&name, &entry.digest)?;
                 if manifest.subject.is_some() {

@@ -767,15 +767,13 @@ impl RegistryStore {
                 )?;
             let mut tags = tags.tags;
             tags.sort();
-            for tag in tags.into_iter().filter(|t| !crate::attached::is_attached_tag(t)) {
+            // Signatures and referrers indexes are not bundles: skipped by name, not fetched.
+            for tag in tags.into_iter().filter(|t| !crate::attached::is_evidence_tag(t)) {
                 // One request per tag: the manifest by tag, its digest from its bytes.
                 let reference = self.reference(&name, &Selector::Tag(tag.clone()));
                 let bytes = self.run(|| self.get_manifest(&reference)).map_err(|e| {
                     self.error(&format!("fetch manifest {}", reference.whole()), &e)
                 })?;
-                if is_index(&bytes) {
-                    continue; // a referrers index (`sha256-<hex>`), not a bundle
-                }
                 let digest = Digest::of(&bytes);
                 let manifest: oci::Manifest =
                     serde_json::from_slice(&bytes).map_err(|e| StoreError::Registry {

@@ -103,6 +103,15 @@ impl Store {
         }
     }
 
+    /// The digest `tag` of `name` names; `None` when there is no such tag (or bundle).
+    pub fn resolve_tag(&self, name: &BundleName, tag: &str) -> Result<Option<Digest>, StoreError> {
+        match self.resolve(name, &baton_model::Selector::Tag(tag.to_owned())) {
+            Ok(found) => Ok(Some(found)),
+            Err(StoreError::UnknownTag { .. } | StoreError::UnknownBundle { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Stores a small blob held in memory in `name`'s repository; one already there is kept.
     pub fn put_blob(&self, name: &BundleName, bytes: &[u8]) -> Result<Digest, StoreError> {
         match self {

@@ -59,12 +59,7 @@ pub(super) fn report_findings(
         }
     }
     for check in signatures {
-        let line = match (&check.keyid, &check.problem) {
-            (Some(keyid), _) => format!("  signature: verifies with key {keyid}"),
-            (None, Some(problem)) => format!("  signature: does not count: {problem}"),
-            (None, None) => "  signature: unchecked".to_owned(),
-        };
-        printer.line(&line)?;
+        printer.line(&format!("  signature: {}", signature_state(check, printer)))?;
     }
     Ok(())
 }
@@ -76,11 +71,7 @@ pub(super) fn verify(
     options: &RegistryOptions,
 ) -> Result<ExitStatus> {
     let resolved = Resolved::new(&args.reference, options)?;
-    let keys = args
-        .key
-        .iter()
-        .map(|path| baton_sign::PublicKey::from_pem_file(path))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = public_keys(&args.key)?;
     let (opened, mut findings) =
         baton_bundle::verify_bundle(&*resolved.blobs(), &resolved.digest, Limits::STANDARD)
             .with_context(|| format!("cannot read {}", resolved.pinned()))?;
@@ -188,11 +179,7 @@ pub(crate) fn evidence(
     options: &RegistryOptions,
 ) -> Result<ExitStatus> {
     let resolved = Resolved::new(&args.reference, options)?;
-    let keys = args
-        .key
-        .iter()
-        .map(|path| baton_sign::PublicKey::from_pem_file(path))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = public_keys(&args.key)?;
     let report =
         baton_build::evidence(&resolved.store, &resolved.reference.name, &resolved.digest, &keys)
             .with_context(|| format!("cannot read the evidence of {}", resolved.pinned()))?;
@@ -203,11 +190,7 @@ pub(crate) fn evidence(
     } else {
         printer.line(&format!("{} {}", printer.paint(BOLD, "Evidence for"), report.reference))?;
         for check in &report.signatures {
-            let state = match (&check.keyid, &check.problem) {
-                (Some(keyid), _) => printer.paint(GREEN, &format!("verifies with key {keyid}")),
-                (None, Some(problem)) => printer.paint(RED, &format!("does not count: {problem}")),
-                (None, None) => "not checked (give --key)".to_owned(),
-            };
+            let state = signature_state(check, printer);
             printer.line(&format!("  signature    cosign simple signing: {state}"))?;
         }
         for check in &report.attestations {
@@ -227,4 +210,21 @@ pub(crate) fn evidence(
         }
     }
     Ok(if problems == 0 { ExitStatus::Success } else { ExitStatus::Findings })
+}
+
+/// The public keys `--key` names, each read and parsed (the error names the file and the fix).
+fn public_keys(paths: &[std::path::PathBuf]) -> Result<Vec<baton_sign::PublicKey>> {
+    Ok(paths
+        .iter()
+        .map(|path| baton_sign::PublicKey::from_pem_file(path))
+        .collect::<Result<_, _>>()?)
+}
+
+/// How one checked signature reads for people.
+fn signature_state(check: &SignatureCheck, printer: &Printer) -> String {
+    match (&check.keyid, &check.problem) {
+        (Some(keyid), _) => printer.paint(GREEN, &format!("verifies with key {keyid}")),
+        (None, Some(problem)) => printer.paint(RED, &format!("does not count: {problem}")),
+        (None, None) => "not checked (give --key)".to_owned(),
+    }
 }
