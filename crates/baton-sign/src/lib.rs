@@ -1,8 +1,9 @@
 //! Evidence keys and signatures that tools nobody on the team wrote can verify.
 //!
 //! - [`SigningKey`] and [`PublicKey`]: ECDSA P-256 with SHA-256, the scheme cosign requires and
-//!   securesystemslib calls `ecdsa-sha2-nistp256`. Private keys are read from unencrypted PEM
-//!   (PKCS#8 or SEC1), public keys from PEM `SubjectPublicKeyInfo`; signatures are ASN.1 DER.
+//!   securesystemslib calls `ecdsa-sha2-nistp256` (signatures ASN.1 DER), and Ed25519 (raw
+//!   64-byte signatures), for promoters' SSH keys. P-256 private keys are read from unencrypted
+//!   PEM (PKCS#8 or SEC1), public keys of both kinds from PEM `SubjectPublicKeyInfo`.
 //! - [`KeyId`]: the lowercase hex SHA-256 of the public key's DER `SubjectPublicKeyInfo`, so anyone
 //!   can compute it: `openssl pkey -pubin -in key.pub -outform DER | sha256sum`.
 //! - [`dsse`]: DSSE envelopes (the pre-authentication encoding, sign, verify), as in-toto
@@ -94,9 +95,23 @@ impl std::fmt::Display for KeyId {
     }
 }
 
-/// A private ECDSA P-256 key that signs evidence.
+/// The algorithm of a key: ECDSA P-256 with SHA-256 (build keys, as cosign requires), or
+/// Ed25519 (a promoter's SSH key, as most are).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verifying {
+    P256(p256::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+enum Private {
+    P256(p256::ecdsa::SigningKey),
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+/// A private key that signs evidence: ECDSA P-256 (from PEM, or an SSH key's scalar) or Ed25519
+/// (an SSH key's seed).
 pub struct SigningKey {
-    key: p256::ecdsa::SigningKey,
+    key: Private,
     public: PublicKey,
 }
 
@@ -130,8 +145,27 @@ impl SigningKey {
         } else {
             return Err(malformed("no `PRIVATE KEY` or `EC PRIVATE KEY` PEM block".into()));
         };
-        let public = PublicKey::new(*key.verifying_key());
-        Ok(SigningKey { key, public })
+        Ok(SigningKey::p256(key))
+    }
+
+    fn p256(key: p256::ecdsa::SigningKey) -> SigningKey {
+        let public = PublicKey::new(Verifying::P256(*key.verifying_key()));
+        SigningKey { key: Private::P256(key), public }
+    }
+
+    /// An Ed25519 key from its 32-byte seed (the private half of an SSH `ssh-ed25519` key).
+    pub fn ed25519_from_seed(seed: &[u8; 32]) -> SigningKey {
+        let key = ed25519_dalek::SigningKey::from_bytes(seed);
+        let public = PublicKey::new(Verifying::Ed25519(key.verifying_key()));
+        SigningKey { key: Private::Ed25519(key), public }
+    }
+
+    /// An ECDSA P-256 key from its big-endian scalar (the private half of an SSH
+    /// `ecdsa-sha2-nistp256` key).
+    pub fn p256_from_scalar(scalar: &[u8]) -> Result<SigningKey, SignError> {
+        p256::ecdsa::SigningKey::from_slice(scalar)
+            .map(SigningKey::p256)
+            .map_err(|e| SignError::Format(format!("not a P-256 private scalar: {e}")))
     }
 
     /// The public half.
@@ -144,25 +178,49 @@ impl SigningKey {
         &self.public.keyid
     }
 
-    /// An ECDSA P-256 signature over SHA-256 of `message`, ASN.1 DER (deterministic, RFC 6979).
+    /// A signature over `message`: ECDSA P-256 over SHA-256 as ASN.1 DER (deterministic,
+    /// RFC 6979), or a raw 64-byte Ed25519 signature.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let signature: p256::ecdsa::Signature = self.key.sign(message);
-        signature.to_der().as_bytes().to_vec()
+        match &self.key {
+            Private::P256(key) => {
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                signature.to_der().as_bytes().to_vec()
+            }
+            Private::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
+        }
     }
 }
 
-/// A public ECDSA P-256 key that verifies evidence.
+/// A public key that verifies evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicKey {
-    key: p256::ecdsa::VerifyingKey,
+    key: Verifying,
     keyid: KeyId,
 }
 
 impl PublicKey {
-    fn new(key: p256::ecdsa::VerifyingKey) -> PublicKey {
-        let der = key.to_public_key_der().expect("holds because a P-256 point encodes as SPKI");
+    fn new(key: Verifying) -> PublicKey {
+        let der = match &key {
+            Verifying::P256(key) => key.to_public_key_der(),
+            Verifying::Ed25519(key) => key.to_public_key_der(),
+        }
+        .expect("holds because a P-256 point or an Ed25519 key encodes as SPKI");
         let keyid = KeyId(hex::encode(sha2::Sha256::digest(der.as_bytes())));
         PublicKey { key, keyid }
+    }
+
+    /// An Ed25519 public key from its 32 bytes (an SSH `ssh-ed25519` key's).
+    pub fn ed25519_from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, String> {
+        ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .map(|k| PublicKey::new(Verifying::Ed25519(k)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// An ECDSA P-256 public key from its SEC1 point (an SSH `ecdsa-sha2-nistp256` key's).
+    pub fn p256_from_sec1(point: &[u8]) -> Result<PublicKey, String> {
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .map(|k| PublicKey::new(Verifying::P256(k)))
+            .map_err(|e| e.to_string())
     }
 
     /// Reads a PEM `PUBLIC KEY` (`SubjectPublicKeyInfo`), as `openssl pkey -pubout` and
@@ -182,18 +240,25 @@ impl PublicKey {
         })
     }
 
-    /// Parses a PEM `PUBLIC KEY`; the error says what was wrong.
+    /// Parses a PEM `PUBLIC KEY` of a P-256 or an Ed25519 key; the error says what was wrong.
     pub fn from_pem(text: &str) -> Result<PublicKey, String> {
-        p256::ecdsa::VerifyingKey::from_public_key_pem(text.trim())
-            .map(PublicKey::new)
-            .map_err(|e| e.to_string())
+        let text = text.trim();
+        match p256::ecdsa::VerifyingKey::from_public_key_pem(text) {
+            Ok(key) => Ok(PublicKey::new(Verifying::P256(key))),
+            Err(p256_error) => ed25519_dalek::VerifyingKey::from_public_key_pem(text)
+                .map(|key| PublicKey::new(Verifying::Ed25519(key)))
+                .map_err(|_| p256_error.to_string()),
+        }
     }
 
     /// The key as PEM `PUBLIC KEY`.
     pub fn to_pem(&self) -> String {
-        self.key
-            .to_public_key_pem(p256::pkcs8::LineEnding::LF)
-            .expect("holds because a P-256 point encodes as SPKI")
+        let line = p256::pkcs8::LineEnding::LF;
+        match &self.key {
+            Verifying::P256(key) => key.to_public_key_pem(line),
+            Verifying::Ed25519(key) => key.to_public_key_pem(line),
+        }
+        .expect("holds because a P-256 point or an Ed25519 key encodes as SPKI")
     }
 
     /// The key's id.
@@ -201,14 +266,31 @@ impl PublicKey {
         &self.keyid
     }
 
-    /// Checks a DER signature over `message`.
+    /// The signature scheme, as securesystemslib names it: `ecdsa-sha2-nistp256` or `ed25519`.
+    pub fn scheme(&self) -> &'static str {
+        match self.key {
+            Verifying::P256(_) => "ecdsa-sha2-nistp256",
+            Verifying::Ed25519(_) => "ed25519",
+        }
+    }
+
+    /// Checks a signature over `message` (DER for P-256, 64 raw bytes for Ed25519).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), SignError> {
-        let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| {
-            SignError::Format("the signature is not an ASN.1 DER ECDSA signature".into())
-        })?;
-        self.key
-            .verify(message, &signature)
-            .map_err(|_| SignError::BadSignature { keyid: self.keyid.clone() })
+        let bad = || SignError::BadSignature { keyid: self.keyid.clone() };
+        match &self.key {
+            Verifying::P256(key) => {
+                let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| {
+                    SignError::Format("the signature is not an ASN.1 DER ECDSA signature".into())
+                })?;
+                key.verify(message, &signature).map_err(|_| bad())
+            }
+            Verifying::Ed25519(key) => {
+                let signature = ed25519_dalek::Signature::from_slice(signature).map_err(|_| {
+                    SignError::Format("the signature is not 64 bytes of Ed25519".into())
+                })?;
+                key.verify(message, &signature).map_err(|_| bad())
+            }
+        }
     }
 }
 

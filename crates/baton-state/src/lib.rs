@@ -18,4 +18,6 @@ pub use repo::{
     CommitInfo, FileChange, GitAccess, GitError, GitToken, Identity, ReflogEntry, Signer, Snapshot,
     StateError, StateRepo, Synced, Upstream, without_credentials,
 };
-pub use signing::{AllowedSigners, SignatureCheck, SigningError, SigningKey, principal_matches};
+pub use signing::{
+    AllowedSigners, SignatureCheck, SigningError, SigningKey, evidence_public, principal_matches,
+};

@@ -75,11 +75,46 @@ impl SigningKey {
         self.key.fingerprint(HashAlg::Sha256).to_string()
     }
 
+    /// The same key as an evidence key, which signs a promotion's attestation: `ssh-ed25519` and
+    /// `ecdsa-sha2-nistp256` keys have one; other types (RSA) do not.
+    pub fn evidence_key(&self) -> Option<baton_sign::SigningKey> {
+        match self.key.key_data() {
+            ssh_key::private::KeypairData::Ed25519(pair) => {
+                Some(baton_sign::SigningKey::ed25519_from_seed(&pair.private.to_bytes()))
+            }
+            ssh_key::private::KeypairData::Ecdsa(ssh_key::private::EcdsaKeypair::NistP256 {
+                private,
+                ..
+            }) => baton_sign::SigningKey::p256_from_scalar(private.as_slice()).ok(),
+            _ => None,
+        }
+    }
+
+    /// The key's type, as ssh names it (`ssh-ed25519`, `ssh-rsa`, …).
+    pub fn kind(&self) -> String {
+        self.key.algorithm().to_string()
+    }
+
     /// Signs the bytes of a commit object; returns the armored signature for `gpgsig`.
     pub fn sign(&self, payload: &[u8]) -> Result<String, String> {
         let signature =
             self.key.sign(NAMESPACE, HashAlg::Sha512, payload).map_err(|e| e.to_string())?;
         signature.to_pem(LineEnding::LF).map_err(|e| e.to_string())
+    }
+}
+
+/// An SSH public key as an evidence key, which verifies a promotion's attestation: `ssh-ed25519`
+/// and `ecdsa-sha2-nistp256` keys have one (its keyid is the SHA-256 of the same key's DER
+/// `SubjectPublicKeyInfo`); other types do not.
+pub fn evidence_public(key: &PublicKey) -> Option<baton_sign::PublicKey> {
+    match key.key_data() {
+        ssh_key::public::KeyData::Ed25519(key) => {
+            baton_sign::PublicKey::ed25519_from_bytes(&key.0).ok()
+        }
+        ssh_key::public::KeyData::Ecdsa(point @ ssh_key::public::EcdsaPublicKey::NistP256(_)) => {
+            baton_sign::PublicKey::p256_from_sec1(point.as_sec1_bytes()).ok()
+        }
+        _ => None,
     }
 }
 
@@ -221,6 +256,15 @@ impl AllowedSigners {
             .iter()
             .filter(|s| s.key.key_data() == key.key_data() && s.valid_at(at))
             .flat_map(|s| s.principals.iter().cloned())
+            .collect()
+    }
+
+    /// The evidence keys ([`evidence_public`]) of the lines that list `principal` at `at`.
+    pub fn evidence_keys_for(&self, principal: &str, at: i64) -> Vec<baton_sign::PublicKey> {
+        self.signers
+            .iter()
+            .filter(|s| s.valid_at(at) && s.principals.iter().any(|p| principal_matches(p, principal)))
+            .filter_map(|s| evidence_public(&s.key))
             .collect()
     }
 
