@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use baton_model::{Action, BundleName, Digest, EnvName, StateRecord, StoreLocation, Trailers};
 use baton_promote::{ApproveRequest, PromoteRequest};
 use baton_state::StateRepo;
-use baton_view::{GateName, GateOutcome, View, evaluate};
+use baton_view::{GateName, GateOutcome, GateStores, View, evaluate};
 use jiff::Timestamp;
 
 use baton_tests::{git, git_at, repo_root};
@@ -108,7 +108,11 @@ impl Repo {
         let view = View::open(StateRepo::discover(&self.state).unwrap()).unwrap();
         let prod = view.environment("prod").unwrap();
         let by = by.parse().unwrap();
-        let evidence = view.gate_evidence(prod, &web(), &self.digest, (&by, None), false).unwrap();
+        let options = baton_tests::registry_options();
+        let store = view.open_store(view.environment("staging").unwrap(), &options).unwrap();
+        let stores = GateStores { source: &store, upstream: Some(&store) };
+        let evidence =
+            view.gate_evidence(prod, (&web(), &self.digest), (&by, None), false, &stores).unwrap();
         evaluate(prod, &web(), &self.digest, &evidence, when)
     }
 
@@ -131,6 +135,8 @@ impl Repo {
             at: when,
             previous: None,
             reason: (action == Action::BreakGlass).then(|| "incident 42".into()),
+            signatures: Vec::new(),
+            attestation: None,
         };
         let trailers = Trailers {
             action,

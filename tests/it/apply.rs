@@ -303,12 +303,6 @@ fn bad_input_is_refused_and_the_running_release_stays() {
     }
     assert_eq!(action(&w, &["apply", "dev"]), ApplyAction::Applied);
 
-    // The pin names a digest the store does not hold.
-    fs_err::remove_dir_all(w.state.join("stores/dev")).unwrap();
-    fs_err::remove_dir_all(w.state.join("deploy")).unwrap();
-    let err = w.fails(&["apply", "dev"], 1);
-    assert!(err.contains(&format!("bundle `web` at {digest} is not in store")), "{err}");
-
     // A target path that cannot be written.
     let pipeline = w.state.join("baton.toml");
     let text = fs_err::read_to_string(&pipeline)
@@ -323,6 +317,12 @@ fn bad_input_is_refused_and_the_running_release_stays() {
         err.contains("cannot write the target") && err.contains("blocker/staging/web"),
         "{err}"
     );
+
+    // The pin names a digest the store does not hold.
+    fs_err::remove_dir_all(w.state.join("stores/dev")).unwrap();
+    fs_err::remove_dir_all(w.state.join("deploy")).unwrap();
+    let err = w.fails(&["apply", "dev"], 1);
+    assert!(err.contains(&format!("bundle `web` at {digest} is not in store")), "{err}");
 }
 
 /// An exec target in place of staging's target.

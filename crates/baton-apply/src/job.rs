@@ -1,12 +1,9 @@
 //! What the applier is asked to act on: the bundles of an environment, each with its pin and
 //! its home on the target.
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::HashMap, path::PathBuf};
 
-use baton_model::{BundleName, Digest, EnvName, Environment, StateRecord};
+use baton_model::{BundleName, Digest, Environment, StateRecord};
 use baton_state::ObjectId;
 use baton_store::{Progress, RegistryOptions};
 use baton_target::Home;
@@ -64,7 +61,7 @@ pub(crate) fn jobs<'v>(
     if pins.is_empty() {
         return Err(ApplyError::NothingPinned { env: env.name.clone() });
     }
-    let pins = admitted(view, &env.name, pins, &options.applied_dir)?;
+    let pins = admitted(view, &env, pins, options)?;
     let root = view.repo.paths_root();
     Ok(pins
         .into_iter()
@@ -83,10 +80,12 @@ pub(crate) fn jobs<'v>(
 /// no history. Any other bytes are judged again.
 fn admitted(
     view: &View,
-    env: &EnvName,
+    environment: &Environment,
     pins: Vec<StateRecord>,
-    applied_dir: &Path,
+    options: &ApplyOptions<'_>,
 ) -> Result<Vec<(StateRecord, ObjectId)>, ApplyError> {
+    let (env, applied_dir) = (&environment.name, options.applied_dir.as_path());
+    let mut store = None;
     let root = view.repo.paths_root().to_string_lossy().into_owned();
     let dir =
         applied_dir.join(".admitted").join(Digest::of(root.as_bytes()).short()).join(env.as_str());
@@ -131,13 +130,24 @@ fn admitted(
                     digest: admission.pin.digest,
                 });
             };
-            if !admission.refusals.is_empty() {
+            let mut refusals = admission.refusals;
+            if refusals.is_empty() {
+                refusals = evidence_refusals(
+                    view,
+                    environment,
+                    &admission.pin,
+                    commit,
+                    &mut store,
+                    options,
+                )?;
+            }
+            if !refusals.is_empty() {
                 return Err(ApplyError::NotAdmitted {
                     env: env.clone(),
                     bundle: admission.pin.bundle,
                     digest: admission.pin.digest,
                     commit,
-                    reasons: admission.refusals,
+                    reasons: refusals,
                 });
             }
             // Remembering is an optimisation: a verdict that cannot be written is reached again.
@@ -157,6 +167,40 @@ fn admitted(
         .map(|(pin, known)| {
             let commit = known.or_else(|| judged.next()).expect("holds: one verdict per pin");
             (pin, commit)
+        })
+        .collect())
+}
+
+/// What the auditor would find wrong with the evidence `pin` relies on (its attestation and the
+/// bundle signatures its gate counted), in the environment's store opened once into `store`:
+/// the same check, [`View::pin_evidence`], as error findings of the commit.
+fn evidence_refusals(
+    view: &View,
+    environment: &Environment,
+    pin: &StateRecord,
+    commit: ObjectId,
+    store: &mut Option<baton_store::Store>,
+    options: &ApplyOptions<'_>,
+) -> Result<Vec<baton_view::judge::Finding>, ApplyError> {
+    if pin.signatures.is_empty() && pin.attestation.is_none() {
+        return Ok(Vec::new());
+    }
+    let store = match store {
+        Some(store) => store,
+        None => store.insert(view.open_store(environment, options.registry)?),
+    };
+    let checked = view.pin_evidence(store, &environment.name, pin.into(), commit)?;
+    Ok(checked
+        .problems
+        .into_iter()
+        .map(|problem| baton_view::judge::Finding {
+            severity: baton_view::judge::Severity::Error,
+            check: baton_view::judge::Check::Evidence,
+            environment: Some(environment.name.clone()),
+            bundle: Some(pin.bundle.clone()),
+            commit: Some(commit.to_string()),
+            expected: problem.expected,
+            found: problem.found,
         })
         .collect())
 }

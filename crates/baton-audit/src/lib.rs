@@ -96,6 +96,8 @@ pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report
     present::params(view, &pins, &mut findings)?;
     let bundles_verified =
         present::stores(view, &pins, &history, scope.deep, options.registry, &mut findings);
+    let attestations =
+        present::evidence(view, &pins, &history, scope.deep, options.registry, &mut findings)?;
     if let Some(targets) = &options.targets {
         present::targets(view, scope, targets, &mut findings)?;
     }
@@ -126,5 +128,6 @@ pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report
         findings,
         timeline: history.timeline,
         summary,
+        attestations,
     })
 }

@@ -296,6 +296,80 @@ pub(crate) fn stores(
     checks.len()
 }
 
+/// The evidence each pin relies on (the bundle signatures its `signed_by` gate counted, its
+/// attestation), checked in its environment's store by the applier's own check
+/// ([`View::pin_evidence`]): the current pins, and with `deep` every pin in the timeline. Returns
+/// the DSSE envelope of every attestation that holds, once each, oldest first.
+pub(crate) fn evidence(
+    view: &View,
+    pins: &[(EnvName, StateRecord)],
+    history: &History,
+    deep: bool,
+    options: &RegistryOptions,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<String>, AuditError> {
+    let mut checked: Vec<(&EnvName, &BundleName, &str)> = Vec::new();
+    let mut opened: BTreeMap<String, Result<Store, String>> = BTreeMap::new();
+    let mut envelopes: Vec<String> = Vec::new();
+    for event in &history.timeline {
+        let current = pins.iter().any(|(env, pin)| {
+            *env == event.environment && pin.bundle == event.bundle && pin.digest == event.digest
+        }) && history
+            .timeline
+            .iter()
+            .rev()
+            .find(|e| e.environment == event.environment && e.bundle == event.bundle)
+            .is_some_and(|last| last.commit == event.commit);
+        if !(current || deep) || (event.signatures.is_empty() && event.attestation.is_none()) {
+            continue;
+        }
+        if checked.contains(&(&event.environment, &event.bundle, event.commit.as_str())) {
+            continue;
+        }
+        checked.push((&event.environment, &event.bundle, event.commit.as_str()));
+        let Ok(commit) = baton_state::ObjectId::from_hex(event.commit.as_bytes()) else { continue };
+        let (env, bundle) = (&event.environment, &event.bundle);
+        let location = match view.environment(env.as_str()) {
+            Ok(environment) => environment.store.clone(),
+            Err(_) => {
+                match history.ever.get(&(env.clone(), bundle.clone(), event.digest.clone())) {
+                    Some(store) => store.clone(),
+                    None => continue,
+                }
+            }
+        };
+        let Ok(location) = view.locate(&location) else { continue };
+        let store = opened
+            .entry(location.to_string())
+            .or_insert_with(|| Store::open(&location, options).map_err(|e| e.to_string()));
+        let Ok(store) = store else { continue }; // the store check reports it unreadable
+        let claims = baton_view::Claims {
+            bundle,
+            digest: &event.digest,
+            by: &event.by,
+            signatures: &event.signatures,
+            attestation: event.attestation.as_ref(),
+        };
+        let checked = view.pin_evidence(store, env, claims, commit)?;
+        for problem in checked.problems {
+            findings.push(error(
+                Check::Evidence,
+                Some(env),
+                Some(bundle),
+                Some(event.commit.clone()),
+                problem.expected,
+                problem.found,
+            ));
+        }
+        if let Some(line) = checked.envelope
+            && !envelopes.contains(&line)
+        {
+            envelopes.push(line);
+        }
+    }
+    Ok(envelopes)
+}
+
 /// Each target's applied record against its pin, and its files against the record. A target
 /// whose directory does not exist from here is reported as a notice: not reachable.
 /// (Long because each way a target can disagree with its pin is its own finding with its own

@@ -49,6 +49,11 @@ pub struct Report {
     pub timeline: Vec<Event>,
     /// One verdict per current pin.
     pub summary: Vec<Verdict>,
+    /// The attestations the audit relied on and found holding, each a DSSE envelope on one line
+    /// of JSON (`baton audit --export evidence.intoto.jsonl` writes them).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub attestations: Vec<String>,
 }
 
 impl Report {

@@ -2,14 +2,13 @@
 //! it and whether it verifies with the keys given, read from the store alone.
 
 use baton_model::{BundleName, Digest};
-use baton_sign::{PublicKey, dsse};
-use baton_store::{Store, StoreError, attached, referrers};
+use baton_sign::PublicKey;
+use baton_store::evidence::{
+    CREATED_ANNOTATION, ENVELOPE_LIMIT, PREDICATE_TYPE_ANNOTATION, SignatureCheck,
+    check_signatures, parse_attestation,
+};
+use baton_store::{Store, StoreError, referrers};
 use serde::{Deserialize, Serialize};
-
-use crate::{DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SignatureCheck, check_signatures};
-
-/// The largest attestation envelope baton reads.
-const ENVELOPE_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// `baton evidence --output json`.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -60,12 +59,12 @@ pub fn evidence(
                 digest: entry.digest.clone(),
                 artifact_type: manifest.artifact_type.clone(),
                 predicate_type: manifest.annotations.get(PREDICATE_TYPE_ANNOTATION).cloned(),
-                created: manifest.annotations.get("org.opencontainers.image.created").cloned(),
+                created: manifest.annotations.get(CREATED_ANNOTATION).cloned(),
                 keyids: Vec::new(),
                 verified_by: Vec::new(),
                 problem: None,
             };
-            check.problem = check_attestation(&mut check, &manifest, &layers, digest, keys).err();
+            check.problem = check_attestation(&mut check, manifest, &layers, digest, keys).err();
             Ok(check)
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -77,43 +76,24 @@ pub fn evidence(
     })
 }
 
-/// Fills in what the envelope says; `Err` is why the attestation does not count.
+/// Fills in what the attestation says; `Err` is why it does not count.
 fn check_attestation(
     check: &mut AttestationCheck,
-    manifest: &baton_model::oci::Manifest,
-    layers: &[attached::AttachedLayer],
+    manifest: baton_model::oci::Manifest,
+    layers: &[baton_store::attached::AttachedLayer],
     digest: &Digest,
     keys: &[PublicKey],
 ) -> Result<(), String> {
-    if manifest.subject.as_ref().map(|s| &s.digest) != Some(digest) {
-        return Err("its manifest's subject is another manifest".into());
-    }
-    let [layer] = layers else {
-        return Err(format!("{} layers, not one DSSE envelope", layers.len()));
-    };
-    if layer.media_type != DSSE_MEDIA_TYPE {
-        return Err(format!("a layer of type `{}`, not a DSSE envelope", layer.media_type));
-    }
-    let envelope: dsse::Envelope = serde_json::from_slice(&layer.bytes)
-        .map_err(|e| format!("the DSSE envelope does not parse: {e}"))?;
-    check.keyids = envelope.signatures.iter().map(|s| s.keyid.clone()).collect();
-    check.verified_by = envelope
-        .verified_by(keys)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(ToString::to_string)
-        .collect();
-    let payload = envelope.payload_bytes().map_err(|e| e.to_string())?;
-    let statement: serde_json::Value = serde_json::from_slice(&payload)
-        .map_err(|e| format!("the statement does not parse: {e}"))?;
-    let names_subject = statement["subject"].as_array().is_some_and(|subjects| {
-        subjects.iter().any(|s| s["digest"]["sha256"].as_str() == Some(digest.hex()))
-    });
-    if !names_subject {
-        return Err(format!("the statement's subject is not {digest}"));
-    }
-    if let Some(kind) = statement["predicateType"].as_str() {
+    let attestation = parse_attestation(manifest, layers)?;
+    check.keyids = attestation.envelope.signatures.iter().map(|s| s.keyid.clone()).collect();
+    check.verified_by = attestation.verified_by(keys);
+    if let Some(kind) = attestation.predicate_type() {
         check.predicate_type = Some(kind.to_owned());
+    }
+    if !attestation.is_about(digest) {
+        return Err(format!(
+            "it is not about {digest}: its manifest's or its statement's subject is another"
+        ));
     }
     if !keys.is_empty() && check.verified_by.is_empty() {
         return Err("not signed by any key given".into());

@@ -17,12 +17,14 @@ mod reports;
 mod signatures;
 mod transfer;
 
+pub use baton_store::evidence::{
+    ATTESTATION_ARTIFACT_TYPE, DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SignatureCheck,
+    check_signatures,
+};
 pub use build::{BuildProgress, BuildReport, BuildRequest, build, list_some};
 pub use error::BuildError;
 pub use evidence::{AttestationCheck, EvidenceReport, evidence};
-pub use provenance::{
-    ATTESTATION_ARTIFACT_TYPE, DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, PROVENANCE_PREDICATE,
-};
+pub use provenance::PROVENANCE_PREDICATE;
 pub use reports::{InspectReport, ListedBundle, UnpackReport, VerifyFinding, VerifyReport};
-pub use signatures::{SignReport, SignatureCheck, check_signatures, sign};
+pub use signatures::{SignReport, sign};
 pub use transfer::{CopyOutcome, ExportReport, export, import};

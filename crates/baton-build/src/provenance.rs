@@ -2,20 +2,11 @@
 //! as an OCI referrer: where the bytes came from (repository, commit, tree, clean) lives here,
 //! beside the bundle, never in it. Signed with the build key when one is given.
 
-use std::collections::BTreeMap;
-
 use baton_model::{BundleName, Digest, Source, oci};
-use baton_sign::{SigningKey, dsse};
-use baton_store::{Store, StoreError, attached::AttachedLayer, referrers};
+use baton_sign::SigningKey;
+use baton_store::{Store, StoreError, evidence};
 use serde_json::json;
 
-/// The `artifactType` of every attestation baton attaches: cosign skips it (it is not a
-/// Sigstore bundle), oras lists it.
-pub const ATTESTATION_ARTIFACT_TYPE: &str = "application/vnd.baton.attestation.v1+json";
-/// The media type of an attestation's one layer: a DSSE envelope.
-pub const DSSE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
-/// The annotation naming an attestation's predicate type.
-pub const PREDICATE_TYPE_ANNOTATION: &str = "in-toto.io/predicate-type";
 /// SLSA Provenance v1.
 pub const PROVENANCE_PREDICATE: &str = "https://slsa.dev/provenance/v1";
 /// The build type baton's provenance describes.
@@ -81,26 +72,13 @@ pub(crate) fn attach(
     facts: &BuildFacts<'_>,
     key: Option<&SigningKey>,
 ) -> Result<oci::Descriptor, StoreError> {
-    let payload = serde_json::to_vec(&statement(facts)).expect("holds because JSON serialises");
-    let envelope = match key {
-        Some(key) => dsse::Envelope::sign(dsse::IN_TOTO_PAYLOAD_TYPE, &payload, key),
-        None => dsse::Envelope::unsigned(dsse::IN_TOTO_PAYLOAD_TYPE, &payload),
-    };
-    let layer = AttachedLayer {
-        media_type: DSSE_MEDIA_TYPE.to_owned(),
-        annotations: BTreeMap::new(),
-        bytes: envelope.to_line().into_bytes(),
-    };
-    let annotations = BTreeMap::from([
-        (PREDICATE_TYPE_ANNOTATION.to_owned(), PROVENANCE_PREDICATE.to_owned()),
-        ("org.opencontainers.image.created".to_owned(), facts.started.to_string()),
-    ]);
-    referrers::attach_artifact(
+    evidence::attach_attestation(
         store,
         facts.name,
         facts.digest,
-        ATTESTATION_ARTIFACT_TYPE,
-        &[layer],
-        &annotations,
+        &statement(facts),
+        PROVENANCE_PREDICATE,
+        facts.started,
+        key,
     )
 }

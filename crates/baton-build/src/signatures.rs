@@ -3,7 +3,8 @@
 //! them back and checks each against the keys given, as `cosign verify --key` would.
 
 use baton_model::{BundleName, Digest};
-use baton_sign::{PublicKey, SigningKey, cosign};
+use baton_sign::{SigningKey, cosign};
+use baton_store::evidence::check_signatures;
 use baton_store::{Store, StoreError, attached};
 use serde::{Deserialize, Serialize};
 
@@ -20,15 +21,6 @@ pub struct SignReport {
     pub tag: String,
     /// False when this key's signature of this digest was there already.
     pub added: bool,
-}
-
-/// One signature attached to a bundle, checked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct SignatureCheck {
-    /// The id of the key it verifies with, among those given; absent when none.
-    pub keyid: Option<String>,
-    /// Why it does not count, when it does not.
-    pub problem: Option<String>,
 }
 
 /// Signs `digest` of `name` in `store` with `key`, beside the signatures already there.
@@ -60,54 +52,4 @@ pub fn sign(
         tag: cosign::signature_tag(digest),
         added,
     })
-}
-
-/// Every signature attached to `digest` of `name`, each checked against `keys`: the signature
-/// over the payload verifies with one of them and the payload names `digest`. With no keys, each
-/// is checked for form only (no keyid, no problem).
-pub fn check_signatures(
-    store: &Store,
-    name: &BundleName,
-    digest: &Digest,
-    keys: &[PublicKey],
-) -> Result<Vec<SignatureCheck>, StoreError> {
-    let layers = attached::read_attached(store, name, digest, attached::SIGNATURES)?;
-    Ok(layers
-        .into_iter()
-        .map(|layer| {
-            if layer.media_type != cosign::SIMPLE_SIGNING_MEDIA_TYPE {
-                return SignatureCheck {
-                    keyid: None,
-                    problem: Some(format!(
-                        "a layer of type `{}`, not a signature",
-                        layer.media_type
-                    )),
-                };
-            }
-            let Some(signature) = layer.annotations.get(cosign::SIGNATURE_ANNOTATION) else {
-                return SignatureCheck {
-                    keyid: None,
-                    problem: Some(format!("no `{}` annotation", cosign::SIGNATURE_ANNOTATION)),
-                };
-            };
-            if keys.is_empty() {
-                return SignatureCheck { keyid: None, problem: None }; // listed, not checked
-            }
-            let signed = cosign::Signed { payload: layer.bytes, signature: signature.clone() };
-            let mut problem = "not signed by any key given".to_owned();
-            for key in keys {
-                match cosign::verify(&signed, digest, key) {
-                    Ok(_) => {
-                        return SignatureCheck {
-                            keyid: Some(key.keyid().to_string()),
-                            problem: None,
-                        };
-                    }
-                    Err(baton_sign::SignError::BadSignature { .. }) => {}
-                    Err(other) => problem = other.to_string(),
-                }
-            }
-            SignatureCheck { keyid: None, problem: Some(problem) }
-        })
-        .collect())
 }

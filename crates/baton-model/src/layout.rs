@@ -4,6 +4,7 @@
 //! ```text
 //! baton.toml                                             StatePath::Pipeline
 //! .baton/allowed_signers                                 StatePath::AllowedSigners
+//! .baton/trusted_keys.toml                               StatePath::TrustedKeys
 //! params/<env>/<bundle>.toml                             StatePath::Params { env, bundle }
 //! state/<env>/<bundle>.toml                              StatePath::Pin { env, bundle }
 //! approvals/<env>/<bundle>/<hex>/<principal>.toml        StatePath::Approval { .. }
@@ -20,6 +21,9 @@ pub const PIPELINE: &str = "baton.toml";
 /// `.baton/allowed_signers`: when present, every baton commit must be signed by a key it lists.
 pub const ALLOWED_SIGNERS: &str = ".baton/allowed_signers";
 
+/// `.baton/trusted_keys.toml`: the keys whose bundle signatures `signed_by` gates accept.
+pub const TRUSTED_KEYS: &str = ".baton/trusted_keys.toml";
+
 /// A file of the state repository that baton knows.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StatePath {
@@ -27,6 +31,8 @@ pub enum StatePath {
     Pipeline,
     /// `.baton/allowed_signers`: who may sign baton's commits.
     AllowedSigners,
+    /// `.baton/trusted_keys.toml`: whose bundle signatures count.
+    TrustedKeys,
     /// `params/<env>/<bundle>.toml`: the parameters of a bundle in an environment.
     Params {
         /// The environment.
@@ -93,6 +99,7 @@ impl StatePath {
         match self {
             StatePath::Pipeline => PIPELINE.to_owned(),
             StatePath::AllowedSigners => ALLOWED_SIGNERS.to_owned(),
+            StatePath::TrustedKeys => TRUSTED_KEYS.to_owned(),
             StatePath::Params { env, bundle } => format!("params/{env}/{bundle}.toml"),
             StatePath::Pin { env, bundle } => format!("{}/{bundle}.toml", pins_dir(env)),
             StatePath::Approval { env, bundle, digest, principal } => {
@@ -109,6 +116,7 @@ impl StatePath {
         Some(match parts.as_slice() {
             ["baton.toml"] => StatePath::Pipeline,
             [".baton", "allowed_signers"] => StatePath::AllowedSigners,
+            [".baton", "trusted_keys.toml"] => StatePath::TrustedKeys,
             ["params", "README.md"] => StatePath::Readme(Dir::Params),
             ["state", "README.md"] => StatePath::Readme(Dir::State),
             ["approvals", "README.md"] => StatePath::Readme(Dir::Approvals),
@@ -172,6 +180,7 @@ mod tests {
         let paths = [
             StatePath::Pipeline,
             StatePath::AllowedSigners,
+            StatePath::TrustedKeys,
             StatePath::Params { env: env.clone(), bundle: bundle.clone() },
             StatePath::Pin { env: env.clone(), bundle: bundle.clone() },
             StatePath::Approval {

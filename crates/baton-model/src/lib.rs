@@ -23,6 +23,7 @@ mod pipeline;
 mod records;
 mod reference;
 pub mod schema;
+mod trusted;
 mod values;
 
 pub use blobs::{BlobSource, SizedReader};
@@ -39,4 +40,5 @@ pub use pipeline::{
 };
 pub use records::{Action, ApprovalRecord, StateRecord, Trailers};
 pub use reference::{Reference, ReferenceError, Selector, StoreLocation};
+pub use trusted::{TrustedKey, TrustedKeysFile};
 pub use values::{ConfinedFile, ParamValue, ParamValues, SecretRef, confine, is_clean_absolute};

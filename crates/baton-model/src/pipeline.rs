@@ -109,6 +109,10 @@ pub struct Gates {
     /// Whether `--break-glass "reason"` may skip the gates here (recorded and always audited).
     #[serde(default)]
     pub break_glass: bool,
+    /// Keys named in `.baton/trusted_keys.toml`: the bundle enters only with a valid signature
+    /// (cosign's format, over its digest) by one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signed_by: Vec<String>,
 }
 
 /// An environment, checked and placed in its chain.

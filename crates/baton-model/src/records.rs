@@ -89,6 +89,14 @@ pub struct StateRecord {
     /// Why the gates were skipped (break-glass only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The key ids of the bundle signatures the `signed_by` gate counted; each verifies over
+    /// `digest` in this environment's store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
+    /// The manifest digest of this promotion's verification summary attestation, a referrer of
+    /// the bundle in this environment's store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Digest>,
 }
 
 impl StateRecord {
@@ -283,6 +291,8 @@ mod tests {
             at: "2026-11-24T05:00:00Z".parse().unwrap(),
             previous: None,
             reason: None,
+            signatures: vec!["ab".repeat(32)],
+            attestation: Some(digest('c')),
         };
         let text = record.to_toml();
         assert!(text.starts_with("bundle = \"web\"\n"), "{text}");

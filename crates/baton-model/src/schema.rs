@@ -1,7 +1,10 @@
 //! JSON Schemas of baton's file formats, generated from the Rust types. The committed copies in
 //! `schemas/` are checked against these by a test, so they cannot drift.
 
-use crate::{ApprovalRecord, BundleConfig, BundleFile, ParamValues, PipelineFile, StateRecord};
+use crate::{
+    ApprovalRecord, BundleConfig, BundleFile, ParamValues, PipelineFile, StateRecord,
+    TrustedKeysFile,
+};
 
 /// Every schema: the file name under `schemas/` and its pretty JSON text.
 pub fn all() -> Vec<(&'static str, String)> {
@@ -18,6 +21,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("params.schema.json", render(schemars::schema_for!(ParamValues))),
         ("state.schema.json", render(schemars::schema_for!(StateRecord))),
         ("approval.schema.json", render(schemars::schema_for!(ApprovalRecord))),
+        ("trusted-keys.schema.json", render(schemars::schema_for!(TrustedKeysFile))),
     ]
 }
 

@@ -122,6 +122,14 @@ pub enum PromoteError {
         /// How far ahead a head may be (a concurrent writer's commit).
         allowance: i64,
     },
+    /// The key that signs the promotion cannot sign its attestation.
+    #[error(
+        "the signing key is an `{kind}` key, which cannot sign the promotion's attestation: use an ed25519 or ecdsa-sha2-nistp256 SSH key (`ssh-keygen -t ed25519`) and list it in .baton/allowed_signers"
+    )]
+    KeyCannotAttest {
+        /// The key's type.
+        kind: String,
+    },
     /// `baton init` where a pipeline exists.
     #[error("`{}` already has a baton.toml: nothing to initialise", path.display())]
     AlreadyInitialised {

@@ -12,6 +12,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod attest;
 mod error;
 mod init;
 mod promote;

@@ -13,10 +13,12 @@ use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
 use serde::{Deserialize, Serialize};
 
 use baton_model::layout::{self, ALLOWED_SIGNERS, PIPELINE};
-use baton_view::{GateOutcome, View, evaluate, load_config, params_path, state_path};
+use baton_view::{
+    Evidence, GateOutcome, GateStores, View, evaluate, load_config, params_path, state_path,
+};
 use jiff::Timestamp;
 
-use crate::PromoteError;
+use crate::{PromoteError, attest};
 
 /// How often a command re-reads and retries when another writer moved the branch.
 const ATTEMPTS: u32 = 32;
@@ -79,6 +81,10 @@ pub struct Promotion {
     /// What the copy did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copy: Option<CopySummary>,
+    /// The promotion's attestation (a verification summary, in the environment's store), whose
+    /// digest the pin records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Digest>,
 }
 
 /// The copy's figures.
@@ -275,6 +281,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             previous: current.as_ref().map(|c| c.digest.clone()),
             gates,
             copy,
+            attestation: None,
         };
         // A rerun of a finished promotion is a no-op, whatever the gates say now.
         if current.as_ref().is_some_and(|c| c.digest == source.digest && c.params_digest == params)
@@ -282,7 +289,8 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             return Ok(outcome(None, Vec::new(), None));
         }
         let signer = key.as_ref().map(SigningKey::fingerprint);
-        let gates = check_gates(view, &env, request, &source.digest, (&principal, signer), at)?;
+        let (gates, evidence) =
+            check_gates(view, &env, request, &source, (&principal, signer), at)?;
         // Bytes first: the pin never names a bundle that is not wholly in the target store.
         let report = match &copied {
             Some((digest, report)) if *digest == source.digest => report.clone(),
@@ -294,6 +302,10 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
                 copied.insert((source.digest.clone(), report)).1.clone()
             }
         };
+        // Then the attestation of what the gates found, beside the bytes.
+        let subject = (bundle, &source.digest);
+        let (attestation, signatures) =
+            attest::attest(view, &env, subject, evidence.as_ref(), &target, key.as_ref(), at)?;
         let record = StateRecord {
             bundle: bundle.clone(),
             environment: env.name.clone(),
@@ -307,12 +319,18 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             at: whole_seconds(at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: request.break_glass.clone(),
+            signatures,
+            attestation: attestation.clone(),
         };
         let from_label =
             source.from.as_ref().map_or_else(|| source.label.clone(), ToString::to_string);
         let tag = |_| tag_after_commit(&target, &env.name, bundle, &source.digest, &config.version);
         match backoff.timed(|| pin_commit(view, &record, from_label, time, key.as_ref(), &tag)) {
-            Ok(id) => return Ok(outcome(Some(id), gates, Some(report.into()))),
+            Ok(id) => {
+                let mut done = outcome(Some(id), gates, Some(report.into()));
+                done.attestation = attestation;
+                return Ok(done);
+            }
             Err(PromoteError::State(
                 StateError::Moved { .. } | StateError::PushRejected { .. },
             )) => {
@@ -324,26 +342,40 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
     Err(PromoteError::Contended { attempts: ATTEMPTS })
 }
 
-/// Every gate, or the refusal listing each that fails; nothing with break-glass (where allowed).
+/// Every gate, and the evidence they were evaluated on, or the refusal listing each that
+/// fails; no gates and no evidence with break-glass (where allowed).
 fn check_gates(
     view: &View,
     env: &Environment,
     request: &PromoteRequest<'_>,
-    digest: &Digest,
+    source: &Source,
     promoter: (&Principal, Option<String>),
     now: Timestamp,
-) -> Result<Vec<GateOutcome>, PromoteError> {
+) -> Result<(Vec<GateOutcome>, Option<Evidence>), PromoteError> {
     if request.break_glass.is_some() {
         if !env.gates.break_glass {
             return Err(PromoteError::BreakGlassNotAllowed { env: env.name.clone() });
         }
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
-    let evidence =
-        view.gate_evidence(env, &request.bundle, digest, promoter, request.allow_superseded)?;
+    let digest = &source.digest;
+    // The upstream's store holds the attestation its pin records: it is the source store unless
+    // `--from-store` names another.
+    let upstream_store = match (&env.upstream, &request.from_store) {
+        (Some(up), Some(_)) => {
+            Some(view.open_store(view.environment(up.as_str())?, request.options)?)
+        }
+        _ => None,
+    };
+    let stores = GateStores {
+        source: &source.store,
+        upstream: env.upstream.as_ref().map(|_| upstream_store.as_ref().unwrap_or(&source.store)),
+    };
+    let subject = (&request.bundle, digest);
+    let evidence = view.gate_evidence(env, subject, promoter, request.allow_superseded, &stores)?;
     let gates = evaluate(env, &request.bundle, digest, &evidence, now);
     if gates.iter().all(|g| g.held) {
-        Ok(gates)
+        Ok((gates, Some(evidence)))
     } else {
         Err(PromoteError::Refused {
             bundle: request.bundle.clone(),
@@ -624,6 +656,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             previous: current.as_ref().map(|c| c.digest.clone()),
             gates: Vec::new(),
             copy: None,
+            attestation: None,
         };
         if current.as_ref().is_some_and(|c| c.digest == digest && c.params_digest == params) {
             // Repeating a rollback repairs a tag the first one could not move.
@@ -643,6 +676,8 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             at: whole_seconds(at),
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: None,
+            signatures: Vec::new(),
+            attestation: None,
         };
         let tag = |_| tag_after_commit(&store, &env.name, bundle, &digest, &config.version);
         match backoff

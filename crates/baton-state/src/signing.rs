@@ -263,7 +263,9 @@ impl AllowedSigners {
     pub fn evidence_keys_for(&self, principal: &str, at: i64) -> Vec<baton_sign::PublicKey> {
         self.signers
             .iter()
-            .filter(|s| s.valid_at(at) && s.principals.iter().any(|p| principal_matches(p, principal)))
+            .filter(|s| {
+                s.valid_at(at) && s.principals.iter().any(|p| principal_matches(p, principal))
+            })
             .filter_map(|s| evidence_public(&s.key))
             .collect()
     }

@@ -16,6 +16,7 @@
 pub mod attached;
 pub mod auth;
 mod error;
+pub mod evidence;
 mod interrupt;
 mod layout;
 pub mod referrers;

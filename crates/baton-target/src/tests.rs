@@ -19,6 +19,8 @@ fn pin(digest: &str, params: &str) -> StateRecord {
         at: "2026-11-24T10:00:00Z".parse().unwrap(),
         previous: None,
         reason: None,
+        signatures: Vec::new(),
+        attestation: None,
     }
 }
 

@@ -3,8 +3,21 @@
 //! [`crate::evaluate`].
 
 use baton_model::{BundleName, Digest, Environment, Principal};
+use baton_store::{Store, evidence::check_signatures};
 
-use crate::{Evidence, RecordedApproval, UpstreamEvidence, View, ViewError};
+use crate::{
+    Evidence, RecordedApproval, SignedEvidence, UpstreamEvidence, View, ViewError,
+    view::error_chain,
+};
+
+/// The stores the promoter's gates read: the one the bundle is copied from (its signatures),
+/// and the upstream environment's (the attestation its pin records).
+pub struct GateStores<'a> {
+    /// Where the bytes come from.
+    pub source: &'a Store,
+    /// The upstream environment's store, when there is an upstream.
+    pub upstream: Option<&'a Store>,
+}
 
 impl View {
     /// What the gates of `env` look at for promoting `digest` of `bundle` by `promoter` now.
@@ -12,22 +25,38 @@ impl View {
     pub fn gate_evidence(
         &self,
         env: &Environment,
-        bundle: &BundleName,
-        digest: &Digest,
+        (bundle, digest): (&BundleName, &Digest),
         promoter: (&Principal, Option<String>),
         allow_superseded: bool,
+        stores: &GateStores<'_>,
     ) -> Result<Evidence, ViewError> {
         let (promoter, promoter_key) = promoter;
         let upstream = match &env.upstream {
             Some(up) => {
-                let current = self.pin(up, bundle)?.map(|p| p.digest);
+                let pin = self.pin(up, bundle)?;
                 // When it was pinned upstream: the most recent baton commit that pinned it there.
                 let events = self
                     .pin_events(|t| t.to == *up && t.bundle == *bundle && t.digest == *digest, 1)?;
                 let pinned_at = events.first().map(|e| crate::commit_time(e.time));
-                Some(UpstreamEvidence { env: up.clone(), current, pinned_at })
+                // The attestation the upstream pin records must hold for the upstream.
+                let attestation_problem = match (&pin, events.first(), stores.upstream) {
+                    (Some(pin), Some(event), Some(store)) if pin.digest == *digest => self
+                        .pin_evidence(store, up, pin.into(), event.commit)?
+                        .problems
+                        .into_iter()
+                        .map(|p| format!("{} expected; {}", p.expected, p.found))
+                        .reduce(|a, b| format!("{a}; {b}")),
+                    _ => None,
+                };
+                let current = pin.map(|p| p.digest);
+                Some(UpstreamEvidence { env: up.clone(), current, pinned_at, attestation_problem })
             }
             None => None,
+        };
+        let signed = if env.gates.signed_by.is_empty() {
+            SignedEvidence::default()
+        } else {
+            self.signed_evidence(stores.source, bundle, digest)?
         };
         let signatures_required = self.allowed_signers_in(self.snapshot.tree)?.is_some();
         let mut approvals = Vec::new();
@@ -69,6 +98,45 @@ impl View {
             allow_superseded,
             signatures_required,
             promoter_key: promoter_key.filter(|_| signatures_required),
+            signed,
         })
+    }
+
+    /// The signatures of `digest` in `store`, each checked against every key of
+    /// `.baton/trusted_keys.toml` at the branch head.
+    fn signed_evidence(
+        &self,
+        store: &Store,
+        bundle: &BundleName,
+        digest: &Digest,
+    ) -> Result<SignedEvidence, ViewError> {
+        let trusted = self.trusted_keys_in(self.snapshot.tree)?;
+        let keys: Vec<_> = match &trusted {
+            Ok(trusted) => trusted.keys().iter().map(|k| k.key.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let (mut verified, mut rejected) = (Vec::new(), Vec::new());
+        if !keys.is_empty() {
+            match check_signatures(store, bundle, digest, &keys) {
+                Ok(checks) => {
+                    for check in checks {
+                        match (check.keyid, check.problem) {
+                            (Some(keyid), _) if !verified.contains(&keyid) => verified.push(keyid),
+                            (None, Some(problem)) => {
+                                rejected
+                                    .push(format!("a signature that does not count ({problem})"));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) => rejected.push(format!(
+                    "the signatures in {} cannot be read ({})",
+                    store.label(),
+                    error_chain(&e)
+                )),
+            }
+        }
+        Ok(SignedEvidence { trusted, verified, rejected })
     }
 }

@@ -13,6 +13,8 @@
 use std::fmt;
 
 use baton_model::{BundleName, Digest, Duration, EnvName, Environment, Principal, Window};
+
+use crate::TrustedKeys;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +42,8 @@ pub enum GateName {
     Approvals,
     /// The promotion is inside a window.
     Window,
+    /// The bundle carries a valid signature by a trusted key the environment names.
+    SignedBy,
 }
 
 impl GateName {
@@ -50,6 +54,7 @@ impl GateName {
             GateName::Soak => "soak",
             GateName::Approvals => "approvals",
             GateName::Window => "window",
+            GateName::SignedBy => "signed-by",
         }
     }
 }
@@ -92,6 +97,45 @@ pub struct Evidence {
     /// The fingerprint of the key that signs (or signed) the promotion, where signatures are
     /// required: an approval signed with it is the promoter's, whatever name it carries.
     pub promoter_key: Option<String>,
+    /// The bundle's signatures, for `signed_by`.
+    pub signed: SignedEvidence,
+}
+
+/// What the `signed_by` gate looks at.
+#[derive(Clone, Debug)]
+pub struct SignedEvidence {
+    /// `.baton/trusted_keys.toml` as it stands at the promotion (`Err`: why it does not parse).
+    pub trusted: Result<TrustedKeys, String>,
+    /// The ids of the keys whose signature over the digest verifies: as the promoter checked
+    /// them in the store it copies from, or as the pin records them (the auditor and the
+    /// applier check the store apart, in [`crate::View::pin_evidence`]).
+    pub verified: Vec<String>,
+    /// Signatures found that verify with no trusted key, and why (the promoter's detail).
+    pub rejected: Vec<String>,
+}
+
+impl Default for SignedEvidence {
+    fn default() -> SignedEvidence {
+        SignedEvidence {
+            trusted: Ok(TrustedKeys::default()),
+            verified: Vec::new(),
+            rejected: Vec::new(),
+        }
+    }
+}
+
+impl SignedEvidence {
+    /// The verified signatures that count for a gate naming `names` at `at`: by a key of one
+    /// of those names that was not retired then. Each as (name, keyid).
+    pub fn counted(&self, names: &[String], at: Timestamp) -> Vec<(String, String)> {
+        let Ok(trusted) = &self.trusted else { return Vec::new() };
+        self.verified
+            .iter()
+            .filter_map(|keyid| trusted.by_keyid(keyid))
+            .filter(|k| names.contains(&k.name) && k.valid_at(at))
+            .map(|k| (k.name.clone(), k.key.keyid().to_string()))
+            .collect()
+    }
 }
 
 impl Evidence {
@@ -129,6 +173,10 @@ pub struct UpstreamEvidence {
     pub current: Option<Digest>,
     /// When it last pinned the digest being promoted, if it ever did.
     pub pinned_at: Option<Timestamp>,
+    /// Why the attestation the upstream pin records does not hold for the upstream environment
+    /// (missing, another environment's, not signed by its promoter): the promoter reads it from
+    /// the upstream store; the auditor checks every pin's attestation apart.
+    pub attestation_problem: Option<String>,
 }
 
 /// One approval as recorded, with why it cannot count when it cannot.
@@ -158,7 +206,7 @@ impl RecordedApproval {
 }
 
 /// Evaluates every gate of `env` for promoting `digest` of `bundle` at instant `at`: every
-/// outcome, holding or not, in the order upstream, soak, approvals, window.
+/// outcome, holding or not, in the order upstream, soak, approvals, window, signed-by.
 pub fn evaluate(
     env: &Environment,
     bundle: &BundleName,
@@ -179,7 +227,73 @@ pub fn evaluate(
     if !env.gates.windows.is_empty() {
         outcomes.push(window_gate(&env.gates.windows, at));
     }
+    if !env.gates.signed_by.is_empty() {
+        outcomes.push(signed_by_gate(&env.gates.signed_by, bundle, digest, &evidence.signed, at));
+    }
     outcomes
+}
+
+fn signed_by_gate(
+    names: &[String],
+    bundle: &BundleName,
+    digest: &Digest,
+    signed: &SignedEvidence,
+    at: Timestamp,
+) -> GateOutcome {
+    let listed = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
+    let rule =
+        format!("a signature of {} by {listed} (keys of .baton/trusted_keys.toml)", digest.short());
+    let gate =
+        |held, detail, fix: String| outcome(GateName::SignedBy, held, detail, rule.clone(), fix);
+    let trusted = match &signed.trusted {
+        Ok(trusted) => trusted,
+        Err(e) => return gate(false, e.clone(), "correct .baton/trusted_keys.toml".to_owned()),
+    };
+    let counted = signed.counted(names, at);
+    if let Some((name, keyid)) = counted.first() {
+        return gate(
+            true,
+            format!("signed by `{name}` (key {})", short_keyid(keyid)),
+            String::new(),
+        );
+    }
+    let mut seen = Vec::new();
+    for name in names {
+        match trusted.named(name) {
+            None => seen.push(format!("`{name}` is not in .baton/trusted_keys.toml")),
+            Some(key) if !key.valid_at(at) => seen.push(format!(
+                "`{name}` was retired at {}",
+                key.retired.map_or_else(String::new, |r| r.to_string())
+            )),
+            Some(_) => {}
+        }
+    }
+    for keyid in &signed.verified {
+        match trusted.by_keyid(keyid) {
+            Some(key) if !names.contains(&key.name) => {
+                seen.push(format!(
+                    "a signature by `{}`, which this environment does not name",
+                    key.name
+                ));
+            }
+            None => seen.push(format!("a signature by key {}, not trusted", short_keyid(keyid))),
+            Some(_) => {}
+        }
+    }
+    seen.extend(signed.rejected.iter().cloned());
+    let mut detail = format!("no valid signature by {listed}");
+    if !seen.is_empty() {
+        detail = format!("{detail}: {}", seen.join("; "));
+    }
+    let fix = format!(
+        "sign it with one of those keys: `baton sign STORE/{bundle}@{digest} --key KEY`, in the store it is promoted from"
+    );
+    gate(false, detail, fix)
+}
+
+/// The first 12 hex digits of a key id, as tables show it.
+fn short_keyid(keyid: &str) -> &str {
+    keyid.get(..12).unwrap_or(keyid)
 }
 
 fn outcome(gate: GateName, held: bool, detail: String, rule: String, fix: String) -> GateOutcome {
@@ -193,6 +307,17 @@ fn upstream_gate(upstream: &UpstreamEvidence, digest: &Digest, superseded_ok: bo
     let gate = |held, detail, fix: &str| {
         outcome(GateName::Upstream, held, detail, rule.clone(), fix.to_owned())
     };
+    if let Some(problem) = &upstream.attestation_problem {
+        return gate(
+            false,
+            format!(
+                "{short} is pinned in `{up}`, but its attestation there does not hold: {problem}"
+            ),
+            &format!(
+                "promote it to `{up}` again with baton, so that `{up}` records a valid attestation"
+            ),
+        );
+    }
     match (is_current, upstream.pinned_at) {
         (true, _) => gate(true, format!("{short} is pinned in `{up}`"), ""),
         (false, Some(_)) if superseded_ok => {

@@ -16,9 +16,11 @@ mod findings;
 pub use findings::{ApprovalEvidence, Check, Event, Finding, Severity};
 
 use crate::{
-    Evidence, GateOutcome, RecordedApproval, Signature, SignatureState, UpstreamEvidence, View,
-    ViewError, commit_time, evaluate, params_digest, params_path,
+    Evidence, GateOutcome, RecordedApproval, Signature, SignatureState, SignedEvidence,
+    TrustedKeys, UpstreamEvidence, View, ViewError, commit_time, evaluate, params_digest,
+    params_path,
 };
+use baton_model::layout::TRUSTED_KEYS;
 
 /// What part of the history is judged: one environment, one bundle, commits since a time.
 #[derive(Clone, Debug, Default)]
@@ -71,9 +73,8 @@ struct Change {
 /// (Long because one pass over the commits keeps the caches (pipeline, signers, trees) that make a
 /// 20,000-commit audit linear.)
 pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
-    let repo = &view.repo;
     let tip = view.snapshot.commit.expect("holds because View::open requires a commit");
-    let mut commits: Vec<CommitInfo> = repo.commits(tip)?.collect::<Result<_, _>>()?;
+    let mut commits: Vec<CommitInfo> = view.repo.commits(tip)?.collect::<Result<_, _>>()?;
     commits.reverse();
     let mut history = History {
         commits: commits.len(),
@@ -81,8 +82,8 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
         ..History::default()
     };
     let times: HashMap<ObjectId, i64> = commits.iter().map(|c| (c.id, c.time)).collect();
-    let mut pipelines = Cached::default();
-    let mut signers = Cached::default();
+    let (mut pipelines, mut signers, mut trusted) =
+        (Cached::default(), Cached::default(), Cached::default());
     for info in &commits {
         if scope.since.is_none_or(|since| info.time >= since)
             && let Some(finding) = dated_before_parent(info, &times)
@@ -126,6 +127,7 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
             trailers: Trailers::parse(&info.message).and_then(Result::ok),
             pipeline,
             signers,
+            trusted: trusted_keys(&mut trusted, view, info.tree)?,
             signature: std::cell::OnceCell::new(),
             changed: changes.len(),
             elsewhere: changed_elsewhere(view, parent.as_ref(), &snapshot)?,
@@ -177,6 +179,18 @@ pub fn walk(view: &View, scope: &Scope) -> Result<History, ViewError> {
         }
     }
     Ok(history)
+}
+
+/// `.baton/trusted_keys.toml` at `tree`, through the walk's cache: empty when there is none.
+fn trusted_keys(
+    cache: &mut Cached<TrustedKeys>,
+    view: &View,
+    tree: ObjectId,
+) -> Result<Result<TrustedKeys, String>, ViewError> {
+    let parsed = cache.get(view, tree, TRUSTED_KEYS, |text| {
+        TrustedKeys::parse(text).map_err(|e| format!("`{TRUSTED_KEYS}`: {e}"))
+    })?;
+    Ok(parsed.cloned().unwrap_or_else(|| Ok(TrustedKeys::default())))
 }
 
 /// The finding of a shallow history: `info`'s parent is missing, so neither that commit nor
@@ -340,6 +354,8 @@ struct CommitContext<'a> {
     pipeline: Option<&'a Pipeline>,
     /// `.baton/allowed_signers` at this commit, when it exists: signatures are required then.
     signers: Option<&'a Result<AllowedSigners, String>>,
+    /// `.baton/trusted_keys.toml` at this commit (empty when there is none).
+    trusted: Result<TrustedKeys, String>,
     signature: std::cell::OnceCell<SignatureState>,
     /// How many files under `state/` and `approvals/` the commit changed.
     changed: usize,
@@ -538,6 +554,8 @@ impl CommitContext<'_> {
             by: record.by.clone(),
             from: record.from,
             reason: record.reason,
+            signatures: record.signatures,
+            attestation: record.attestation,
             signature: if self.signers.is_some() {
                 self.signature()?.for_principal(record.by.as_str())
             } else {
@@ -710,6 +728,7 @@ impl CommitContext<'_> {
                 env: up.clone(),
                 current: history.current.get(&(up.clone(), bundle.clone())).cloned(),
                 pinned_at: history.held_at(up, bundle, &record.digest).map(commit_time),
+                attestation_problem: None,
             }),
             approvals: recorded,
             // `--allow-superseded` is the promoter's to give and is not recorded: a digest the
@@ -717,6 +736,13 @@ impl CommitContext<'_> {
             allow_superseded: true,
             signatures_required,
             promoter_key,
+            // The signatures the promoter counted, as the pin records them; that each is in
+            // the store and verifies is checked apart (`View::pin_evidence`).
+            signed: SignedEvidence {
+                trusted: self.trusted.clone(),
+                verified: record.signatures.clone(),
+                rejected: Vec::new(),
+            },
         };
         for (approval, why_not) in evidence.approvals.iter().zip(evidence.weigh()) {
             approvals.push(ApprovalEvidence {

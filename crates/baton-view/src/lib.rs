@@ -14,20 +14,30 @@
 //! ```
 #![warn(missing_docs)]
 
+mod attestation;
 mod error;
 mod evidence;
 mod gates;
 pub mod judge;
 mod params;
 mod query;
+mod trust;
 mod view;
 
+pub use attestation::{
+    Claims, Descriptor, EvidenceProblem, PinEvidence, Summary, VERIFIER_ID, VSA_PREDICATE,
+    check_vsa, resource_uri, statement as vsa_statement, verified_level,
+};
 pub use error::ViewError;
-pub use gates::{Evidence, GateName, GateOutcome, RecordedApproval, UpstreamEvidence, evaluate};
+pub use evidence::GateStores;
+pub use gates::{
+    Evidence, GateName, GateOutcome, RecordedApproval, SignedEvidence, UpstreamEvidence, evaluate,
+};
 pub use params::{CheckedParams, ensure_in_store, load_config, params_digest};
 pub use query::{
     BundleDiff, HistoryEntry, ParamDiff, PinSummary, StatusRow, diff, history, status,
 };
+pub use trust::{TrustedKey, TrustedKeys};
 pub use view::{
     PinEvent, PinFile, Signature, SignatureState, View, commit_time, params_path, resolve_store,
     state_path,

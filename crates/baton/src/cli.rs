@@ -164,6 +164,10 @@ pub(crate) struct AuditArgs {
     /// Also write a self-contained HTML report to PATH (one file, no external assets).
     #[arg(long, value_name = "PATH")]
     pub(crate) report: Option<PathBuf>,
+    /// Also write every attestation the audit relied on and found holding to PATH, one DSSE
+    /// envelope per line (`evidence.intoto.jsonl`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) export: Option<PathBuf>,
     // `--state` may also be a URL here (`file://…`, `ssh://…`): it is mirrored read-only.
     #[command(flatten)]
     pub(crate) state: StateArgs,

@@ -45,11 +45,13 @@ fn check(pinned: Option<&str>, approvals: Vec<RecordedApproval>, now: &str) -> V
             env: "staging".parse().unwrap(),
             current: pinned.map(|_| digest.clone()),
             pinned_at: pinned.map(at),
+            attestation_problem: None,
         }),
         approvals,
         allow_superseded: false,
         signatures_required: false,
         promoter_key: None,
+        signed: SignedEvidence::default(),
     };
     evaluate(prod, &"web".parse().unwrap(), &digest, &evidence, at(now))
 }
@@ -125,6 +127,7 @@ fn upstream_names_what_upstream_pins_instead() {
         env: "staging".parse().unwrap(),
         current: current.cloned(),
         pinned_at: pinned.then(|| at("08:00")),
+        attestation_problem: None,
     };
     let superseded = upstream(Some(&other), true);
     let refused = upstream_gate(&superseded, &digest, false);
@@ -134,4 +137,77 @@ fn upstream_names_what_upstream_pins_instead() {
     let never = upstream_gate(&upstream(None, false), &digest, true);
     assert!(!never.held);
     assert_eq!(never.fix.as_deref(), Some("promote it to `staging` first"));
+}
+
+/// A key from a fixed seed, and its PEM.
+fn key(seed: u8) -> (String, String) {
+    let key = baton_sign::SigningKey::ed25519_from_seed(&[seed; 32]);
+    (key.keyid().to_string(), key.public().to_pem())
+}
+
+#[test]
+fn signed_by_counts_a_named_trusted_key_until_it_is_retired() {
+    let ((build, build_pem), (old, old_pem), (release, release_pem)) = (key(1), key(2), key(3));
+    let (stranger, _) = key(4);
+    let file = format!(
+        "[key.build]\npublic_key = \"\"\"\n{build_pem}\"\"\"\n\n[key.old]\npublic_key = \"\"\"\n{old_pem}\"\"\"\nretired = \"2026-11-24T10:00:00Z\"\n\n[key.release]\npublic_key = \"\"\"\n{release_pem}\"\"\"\n"
+    );
+    let trusted = TrustedKeys::parse(&file).unwrap();
+    let names = vec!["build".to_owned(), "old".to_owned(), "missing".to_owned()];
+    let digest = Digest::of(b"bundle");
+    let bundle: BundleName = "web".parse().unwrap();
+    let judge = |verified: &[&String], now: &str| {
+        let signed = SignedEvidence {
+            trusted: Ok(trusted.clone()),
+            verified: verified.iter().map(|k| (*k).clone()).collect(),
+            rejected: Vec::new(),
+        };
+        signed_by_gate(&names, &bundle, &digest, &signed, at(now))
+    };
+    let held = judge(&[&build], "11:00");
+    assert!(held.held, "{}", held.detail);
+    assert!(held.detail.starts_with("signed by `build`"), "{}", held.detail);
+    // A retired key counts before its retirement, not after.
+    assert!(judge(&[&old], "09:59").held);
+    let retired = judge(&[&old], "10:00");
+    assert!(!retired.held);
+    assert!(
+        retired.detail.contains("`old` was retired at 2026-11-24T10:00:00Z"),
+        "{}",
+        retired.detail
+    );
+    // A trusted key the environment does not name, a key nobody trusts, a name not in the file.
+    let others = judge(&[&release, &stranger], "11:00");
+    assert!(!others.held);
+    for words in [
+        "a signature by `release`, which this environment does not name",
+        &format!("a signature by key {}, not trusted", &stranger[..12]),
+        "`missing` is not in .baton/trusted_keys.toml",
+    ] {
+        assert!(others.detail.contains(words), "{words} in {}", others.detail);
+    }
+    assert!(others.fix.as_deref().unwrap().contains("baton sign"), "{:?}", others.fix);
+    // A file that does not parse refuses, saying why.
+    let broken = SignedEvidence {
+        trusted: Err("`.baton/trusted_keys.toml`: key `x` …".into()),
+        verified: vec![build.clone()],
+        rejected: Vec::new(),
+    };
+    assert!(!signed_by_gate(&names, &bundle, &digest, &broken, at("11:00")).held);
+}
+
+#[test]
+fn a_trusted_keys_file_names_what_is_wrong() {
+    let (_, pem) = key(1);
+    let twice = format!(
+        "[key.a]\npublic_key = \"\"\"\n{pem}\"\"\"\n[key.b]\npublic_key = \"\"\"\n{pem}\"\"\"\n"
+    );
+    assert!(TrustedKeys::parse(&twice).unwrap_err().contains("key `b` is the same key as `a`"));
+    let garbage = "[key.build]\npublic_key = \"not a key\"\n";
+    let err = TrustedKeys::parse(garbage).unwrap_err();
+    assert!(err.contains("key `build`") && err.contains("openssl pkey"), "{err}");
+    let name = format!("[key.\"Build Key\"]\npublic_key = \"\"\"\n{pem}\"\"\"\n");
+    assert!(TrustedKeys::parse(&name).unwrap_err().contains("`Build Key`"));
+    let unknown = format!("[key.build]\npublic_key = \"\"\"\n{pem}\"\"\"\nexpires = 1\n");
+    assert!(TrustedKeys::parse(&unknown).unwrap_err().contains("expires"));
 }

@@ -69,6 +69,11 @@ pub enum Check {
     GateApprovals,
     /// A promotion outside every window.
     GateWindow,
+    /// A promotion without a valid signature by a key the environment names.
+    GateSignedBy,
+    /// A signature or attestation a pin relies on that is missing from the environment's store,
+    /// does not verify, is about another digest or environment, or was made after the promotion.
+    Evidence,
     /// A params file that differs from the digest its pin recorded.
     Params,
     /// A store that does not hold the pinned bytes intact.
@@ -100,6 +105,7 @@ impl Check {
             GateName::Soak => Some(Check::GateSoak),
             GateName::Approvals => Some(Check::GateApprovals),
             GateName::Window => Some(Check::GateWindow),
+            GateName::SignedBy => Some(Check::GateSignedBy),
         }
     }
 
@@ -117,6 +123,8 @@ impl Check {
             Check::GateSoak => "gate-soak",
             Check::GateApprovals => "gate-approvals",
             Check::GateWindow => "gate-window",
+            Check::GateSignedBy => "gate-signed-by",
+            Check::Evidence => "evidence",
             Check::Params => "params",
             Check::Store => "store",
             Check::Tag => "tag",
@@ -177,6 +185,12 @@ pub struct Event {
     /// The break-glass reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The key ids of the bundle signatures the promotion counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
+    /// The promotion's attestation (a referrer of the bundle in the environment's store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Digest>,
     /// What the commit's signature proves for the principal it names.
     pub signature: Signature,
     /// The approvals present when it was promoted.

@@ -56,6 +56,14 @@ pub(crate) fn run(
         baton_fs::write_atomic(path, html(&report).as_bytes())
             .with_context(|| format!("cannot write the HTML report to `{}`", path.display()))?;
     }
+    if let Some(path) = &args.export {
+        let mut lines = report.attestations.join("\n");
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        baton_fs::write_atomic(path, lines.as_bytes())
+            .with_context(|| format!("cannot write the evidence to `{}`", path.display()))?;
+    }
     if printer.is_json() {
         printer.json(&report)?;
     } else {
@@ -110,6 +118,10 @@ pub(crate) fn run(
         );
         if let Some(path) = &args.report {
             printer.status("Wrote", &path.display().to_string());
+        }
+        if let Some(path) = &args.export {
+            let count = report.attestations.len();
+            printer.status("Exported", &format!("{count} attestation(s) to {}", path.display()));
         }
     }
     Ok(if report.failed() { ExitStatus::Findings } else { ExitStatus::Success })

@@ -1,0 +1,283 @@
+//! The promotion's attestation: a SLSA Verification Summary (VSA) saying "digest D of bundle B
+//! passed the gates of environment E", written by the promoter into E's store as a referrer of
+//! the bundle, signed with the key that signs the promotion's commit, and named by the pin.
+//! [`View::pin_evidence`] checks what a pin relies on (its attestation and the bundle
+//! signatures its `signed_by` gate counted) for the auditor and the applier alike.
+
+use std::collections::BTreeMap;
+
+use baton_model::layout::ALLOWED_SIGNERS;
+use baton_model::{BundleName, Digest, EnvName, Principal, StateRecord, StoreLocation};
+use baton_sign::PublicKey;
+use baton_state::{AllowedSigners, ObjectId};
+use baton_store::{
+    Store,
+    evidence::{Attestation, check_signatures, read_attestation},
+};
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::{View, ViewError, commit_time, view::error_chain};
+
+/// SLSA Verification Summary v1.
+pub const VSA_PREDICATE: &str = "https://slsa.dev/verification_summary/v1";
+/// Who verifies: baton's gate evaluator.
+pub const VERIFIER_ID: &str = "https://baton.dev/verifier/v1";
+
+/// The resource a promotion's VSA is about: the bundle in the environment's store, with the
+/// environment named, so that a VSA of `dev` can never stand for `prod`
+/// (`oci://registry.example.com/prod/web?env=prod`, `oci:stores/prod/web?env=prod`).
+pub fn resource_uri(store: &StoreLocation, bundle: &BundleName, env: &EnvName) -> String {
+    let base = match store {
+        StoreLocation::Registry { .. } => format!("oci://{store}"),
+        StoreLocation::Layout(_) => store.to_string(),
+    };
+    format!("{base}/{bundle}?env={env}")
+}
+
+/// The level a promotion into `env` verifies: `BATON_GATES_<ENV>` (a custom level; never
+/// `SLSA_…`).
+pub fn verified_level(env: &EnvName) -> String {
+    format!("BATON_GATES_{}", env.as_str().to_ascii_uppercase().replace(['-', '.'], "_"))
+}
+
+/// A resource descriptor of an input or a policy: a URI and digests.
+#[derive(Clone, Debug)]
+pub struct Descriptor {
+    /// Where it is.
+    pub uri: String,
+    /// Its digests, by algorithm (`sha256`, `gitCommit`).
+    pub digest: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    fn to_json(&self) -> serde_json::Value {
+        json!({ "uri": self.uri, "digest": self.digest })
+    }
+}
+
+/// What a promotion's VSA says.
+pub struct Summary<'a> {
+    /// The environment promoted to.
+    pub env: &'a EnvName,
+    /// Its store, as `baton.toml` writes it.
+    pub store: &'a StoreLocation,
+    /// The bundle.
+    pub bundle: &'a BundleName,
+    /// The digest promoted.
+    pub digest: &'a Digest,
+    /// `baton.toml` at the commit the gates were read at.
+    pub policy: Descriptor,
+    /// What the gates relied on: the upstream pin and its attestation, the approvals.
+    pub inputs: Vec<Descriptor>,
+    /// When the gates were evaluated (the instant the pin's commit carries).
+    pub at: Timestamp,
+}
+
+/// The in-toto Statement of a promotion's VSA.
+pub fn statement(summary: &Summary<'_>) -> serde_json::Value {
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{
+            "name": summary.bundle.to_string(),
+            "digest": { "sha256": summary.digest.hex() },
+        }],
+        "predicateType": VSA_PREDICATE,
+        "predicate": {
+            "verifier": { "id": VERIFIER_ID, "version": { "baton": env!("CARGO_PKG_VERSION") } },
+            "timeVerified": summary.at.to_string(),
+            "resourceUri": resource_uri(summary.store, summary.bundle, summary.env),
+            "policy": summary.policy.to_json(),
+            "inputAttestations": summary.inputs.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
+            "verificationResult": "PASSED",
+            "verifiedLevels": [verified_level(summary.env)],
+        },
+    })
+}
+
+/// Why `attestation` is not the VSA of promoting `digest` of `bundle` into `env` at
+/// `promoted_at`, signed by one of `keys` (`None`: nothing requires a signature).
+pub fn check_vsa(
+    attestation: &Attestation,
+    (env, bundle, digest): (&EnvName, &BundleName, &Digest),
+    promoted_at: Timestamp,
+    keys: Option<&[PublicKey]>,
+) -> Result<(), String> {
+    if attestation.predicate_type() != Some(VSA_PREDICATE) {
+        return Err(format!(
+            "its predicate type is {}, not a verification summary",
+            attestation.predicate_type().unwrap_or("missing")
+        ));
+    }
+    if !attestation.is_about(digest) {
+        return Err(format!("it is about another digest than {}", digest.short()));
+    }
+    let predicate = &attestation.statement["predicate"];
+    let uri = predicate["resourceUri"].as_str().unwrap_or_default();
+    let suffix = format!("/{bundle}?env={env}");
+    if !uri.ends_with(&suffix) {
+        return Err(format!("its resourceUri is `{uri}`, not `{bundle}` in `{env}`"));
+    }
+    if predicate["verificationResult"].as_str() != Some("PASSED") {
+        return Err("its verificationResult is not PASSED".into());
+    }
+    let verified = predicate["timeVerified"].as_str().and_then(|t| t.parse::<Timestamp>().ok());
+    match verified {
+        None => return Err("it has no timeVerified".into()),
+        Some(t) if t > promoted_at => {
+            return Err(format!(
+                "it was made at {t}, after the promotion that relies on it ({promoted_at})"
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(keys) = keys
+        && attestation.verified_by(keys).is_empty()
+    {
+        let declared: Vec<&str> =
+            attestation.envelope.signatures.iter().map(|s| s.keyid.as_str()).collect();
+        return Err(format!(
+            "it is not signed by a key the promoter is listed with in .baton/allowed_signers (it declares {})",
+            if declared.is_empty() { "no signature".to_owned() } else { declared.join(", ") }
+        ));
+    }
+    Ok(())
+}
+
+/// What a pin says it relies on.
+#[derive(Clone, Copy, Debug)]
+pub struct Claims<'a> {
+    /// The bundle.
+    pub bundle: &'a BundleName,
+    /// The digest pinned.
+    pub digest: &'a Digest,
+    /// Who promoted (whose key signs the attestation).
+    pub by: &'a Principal,
+    /// The key ids of the bundle signatures the promotion counted.
+    pub signatures: &'a [String],
+    /// The promotion's attestation.
+    pub attestation: Option<&'a Digest>,
+}
+
+impl<'a> From<&'a StateRecord> for Claims<'a> {
+    fn from(pin: &'a StateRecord) -> Claims<'a> {
+        Claims {
+            bundle: &pin.bundle,
+            digest: &pin.digest,
+            by: &pin.by,
+            signatures: &pin.signatures,
+            attestation: pin.attestation.as_ref(),
+        }
+    }
+}
+
+/// What the evidence of one pin came to.
+#[derive(Clone, Debug, Default)]
+pub struct PinEvidence {
+    /// What does not hold; empty when all does.
+    pub problems: Vec<EvidenceProblem>,
+    /// The attestation's DSSE envelope as one JSON line, when it was read and holds.
+    pub envelope: Option<String>,
+}
+
+/// One problem of the evidence a pin relies on: what was expected, what was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceProblem {
+    /// What the pin relies on.
+    pub expected: String,
+    /// What the store holds.
+    pub found: String,
+}
+
+impl View {
+    /// The problems of the evidence `pin` relies on, in `store` (the environment's): its
+    /// attestation is there, is the VSA of this promotion, was made before `commit` (the commit
+    /// that wrote the pin) and is signed by the promoter's key where signatures are required;
+    /// each bundle signature it counted verifies over the digest with the trusted key of that id
+    /// as `.baton/trusted_keys.toml` stood at `commit`. Empty when all hold.
+    pub fn pin_evidence(
+        &self,
+        store: &Store,
+        env: &EnvName,
+        pin: Claims<'_>,
+        commit: ObjectId,
+    ) -> Result<PinEvidence, ViewError> {
+        let mut problems = Vec::new();
+        let mut envelope = None;
+        if pin.signatures.is_empty() && pin.attestation.is_none() {
+            return Ok(PinEvidence::default());
+        }
+        let info = self.repo.commit_info(commit)?;
+        let at = commit_time(info.time);
+        let (bundle, digest) = (pin.bundle, pin.digest);
+        let place = format!("{}/{bundle}@{}", store.label(), digest.short());
+        if !pin.signatures.is_empty() {
+            let trusted = self.trusted_keys_in(info.tree)?;
+            for keyid in pin.signatures {
+                let expected = format!("a signature of {place} by key {keyid}");
+                let key = match &trusted {
+                    Ok(trusted) => trusted.by_keyid(keyid).map(|k| k.key.clone()),
+                    Err(_) => None,
+                };
+                let Some(key) = key else {
+                    problems.push(EvidenceProblem {
+                        expected,
+                        found: "the key is not in .baton/trusted_keys.toml at the promotion".into(),
+                    });
+                    continue;
+                };
+                let found = match check_signatures(store, bundle, digest, &[key]) {
+                    Ok(checks) if checks.iter().any(|c| c.keyid.as_deref() == Some(keyid)) => {
+                        continue;
+                    }
+                    Ok(checks) if checks.is_empty() => "no signature in the store".to_owned(),
+                    Ok(checks) => format!(
+                        "{} signature(s), none by that key over this digest ({})",
+                        checks.len(),
+                        checks
+                            .iter()
+                            .filter_map(|c| c.problem.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    Err(e) => format!("the signatures cannot be read: {}", error_chain(&e)),
+                };
+                problems.push(EvidenceProblem { expected, found });
+            }
+        }
+        if let Some(attestation) = pin.attestation {
+            let expected = format!(
+                "attestation {} in {}: the verification summary of {} for `{env}`, made before the promotion",
+                attestation.short(),
+                store.label(),
+                digest.short()
+            );
+            // Where signers are required, the promoter's listed keys; a file that does not parse
+            // still requires a signature, and lists no key (as the judge reads it).
+            let keys = match self.repo.blob_id_in(info.tree, ALLOWED_SIGNERS)? {
+                None => None,
+                Some(id) => Some(
+                    AllowedSigners::parse(&String::from_utf8_lossy(&self.repo.blob(id)?))
+                        .map(|signers| signers.evidence_keys_for(pin.by.as_str(), info.time))
+                        .unwrap_or_default(),
+                ),
+            };
+            let found = match read_attestation(store, bundle, attestation) {
+                Ok(Ok(read)) => {
+                    let problem =
+                        check_vsa(&read, (env, bundle, digest), at, keys.as_deref()).err();
+                    if problem.is_none() {
+                        envelope = Some(read.to_line());
+                    }
+                    problem
+                }
+                Ok(Err(why)) => Some(why),
+                Err(e) => Some(format!("it cannot be read: {}", error_chain(&e))),
+            };
+            if let Some(found) = found {
+                problems.push(EvidenceProblem { expected, found });
+            }
+        }
+        Ok(PinEvidence { problems, envelope })
+    }
+}
