@@ -11,6 +11,8 @@ need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils \
     /usr/bin/chromium:chromium /usr/bin/jsonschema:python3-jsonschema
 # The token issuer of the registry tests signs with Debian's python3-cryptography.
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need_packages no-such-command:python3-cryptography
+# The verifiers from PyPI live in a virtual environment (Debian's python3-venv).
+python3 -c 'import ensurepip' 2>/dev/null || need_packages no-such-command:python3-venv
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -21,6 +23,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build baton"
 cargo build --locked -p baton --bin baton
 export BATON_TEST_BIN="$PWD/target/debug/baton"
+
+step "Python verifiers from PyPI (securesystemslib, oras, cryptography)"
+BATON_TEST_PYTHON=$(scripts/pyvenv.sh "$PWD/target/pyvenv")
+export BATON_TEST_PYTHON
 
 step "start two registries on loopback (one with htpasswd auth)"
 registries=$(mktemp -d)

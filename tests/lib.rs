@@ -335,6 +335,16 @@ pub fn auth_registry() -> (String, String, String) {
     (var("BATON_TEST_AUTH_REGISTRY"), var("BATON_TEST_AUTH_USER"), var("BATON_TEST_AUTH_PASSWORD"))
 }
 
+/// The Python that `make test` gave the verifiers from PyPI (securesystemslib, oras,
+/// cryptography): `scripts/pyvenv.sh`. Fails, never skips, when there is none.
+#[allow(clippy::disallowed_methods)]
+pub fn python() -> PathBuf {
+    PathBuf::from(std::env::var("BATON_TEST_PYTHON").expect(
+        "BATON_TEST_PYTHON is not set: run `make test`, which installs the verifiers from PyPI \
+         (or run scripts/pyvenv.sh DIR and export the path it prints)",
+    ))
+}
+
 /// A repository prefix no other test uses.
 pub fn unique_path(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -10,6 +10,7 @@ mod clock;
 mod contract;
 mod determinism;
 mod errors;
+mod evidence;
 mod faults;
 mod hostile;
 mod interop;
