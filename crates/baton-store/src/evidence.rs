@@ -31,6 +31,9 @@ pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
 /// The largest attestation envelope baton reads.
 pub const ENVELOPE_LIMIT: u64 = 4 * 1024 * 1024;
 
+/// The problem of a well-formed signature that none of the keys given verifies.
+pub const NO_KEY_VERIFIES: &str = "not signed by any key given";
+
 /// One signature attached to a bundle, checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignatureCheck {
@@ -65,7 +68,7 @@ fn check_signature(layer: AttachedLayer, digest: &Digest, keys: &[PublicKey]) ->
         return SignatureCheck { keyid: None, problem: None }; // listed, not checked
     }
     let signed = cosign::Signed { payload: layer.bytes, signature: signature.clone() };
-    let mut why = "not signed by any key given".to_owned();
+    let mut why = NO_KEY_VERIFIES.to_owned();
     for key in keys {
         match cosign::verify(&signed, digest, key) {
             Ok(_) => return SignatureCheck { keyid: Some(key.keyid().to_string()), problem: None },

@@ -3,7 +3,10 @@
 //! [`crate::evaluate`].
 
 use baton_model::{BundleName, Digest, Environment, Principal};
-use baton_store::{Store, evidence::check_signatures};
+use baton_store::{
+    Store,
+    evidence::{NO_KEY_VERIFIES, check_signatures},
+};
 
 use crate::{
     Evidence, RecordedApproval, SignedEvidence, UpstreamEvidence, View, ViewError,
@@ -122,6 +125,11 @@ impl View {
                     for check in checks {
                         match (check.keyid, check.problem) {
                             (Some(keyid), _) if !verified.contains(&keyid) => verified.push(keyid),
+                            (None, Some(problem)) if problem == NO_KEY_VERIFIES => rejected.push(
+                                "a signature by a key that is not trusted (no key of \
+                                 .baton/trusted_keys.toml verifies it)"
+                                    .to_owned(),
+                            ),
                             (None, Some(problem)) => {
                                 rejected
                                     .push(format!("a signature that does not count ({problem})"));
