@@ -335,8 +335,8 @@ pub fn auth_registry() -> (String, String, String) {
     (var("BATON_TEST_AUTH_REGISTRY"), var("BATON_TEST_AUTH_USER"), var("BATON_TEST_AUTH_PASSWORD"))
 }
 
-/// The Python that `make test` gave the verifiers from PyPI (securesystemslib, oras,
-/// cryptography): `scripts/pyvenv.sh`. Fails, never skips, when there is none.
+/// The Python that `make test` gave the verifiers from the Python Package Index (`securesystemslib`, `oras`,
+/// `cryptography`): `scripts/pyvenv.sh`. Fails, never skips, when there is none.
 #[allow(clippy::disallowed_methods)]
 pub fn python() -> PathBuf {
     PathBuf::from(std::env::var("BATON_TEST_PYTHON").expect(

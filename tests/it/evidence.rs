@@ -14,7 +14,7 @@ use serde_json::Value;
 
 /// Verifies DSSE envelopes with securesystemslib, the keys read by cryptography (an SSH
 /// `.pub` line or a PEM public key), each key's id computed here as the SHA-256 of its DER
-/// SubjectPublicKeyInfo. Prints one JSON line per envelope: the key ids that verify, the
+/// `SubjectPublicKeyInfo`. Prints one JSON line per envelope: the key ids that verify, the
 /// predicate type, the subject digest and the resource URI.
 ///
 /// `jsonl FILE KEY…`: each line of FILE. `layout STORE NAME DIGEST KEY…`: each referrer of
@@ -412,7 +412,10 @@ fn replayed_removed_and_late_attestations_are_refused_and_found() {
         store: &env.store,
         bundle: &web(),
         digest: &prod.digest,
-        policy: baton_view::Descriptor { uri: "git:baton.toml".into(), digest: Default::default() },
+        policy: baton_view::Descriptor {
+            uri: "git:baton.toml".into(),
+            digest: std::collections::BTreeMap::default(),
+        },
         inputs: Vec::new(),
         at: late_at,
     };
@@ -510,8 +513,17 @@ fn eight_attestations_written_at_once_all_land() {
         });
         let listed = referrers::list_referrers(store, &web(), &digest).unwrap();
         assert_eq!(listed.len(), before + 8, "{}", store.label());
+        // The fallback index itself, as oras or cosign read it, ends up holding all of them.
+        let index = store.resolve_tag(&web(), &referrers::referrers_tag(&digest)).unwrap();
+        let index: baton_model::oci::Index =
+            serde_json::from_slice(&store.read_manifest(&web(), &index.unwrap()).unwrap()).unwrap();
         for one in &written {
             assert!(listed.iter().any(|l| l.digest == *one), "{one} missing in {}", store.label());
+            assert!(
+                index.manifests.iter().any(|m| m.digest == *one),
+                "{one} missing in the index of {}",
+                store.label()
+            );
         }
     }
 }

@@ -4,8 +4,12 @@
 //! for every store baton also keeps the tag-schema fallback, the image index tagged
 //! `sha256-<hex>` listing each referrer's descriptor (with its `artifactType` and annotations),
 //! which is what oras and cosign read where the API answers 404 (Debian's distribution 2.8).
-//! The index is read, merged and written again: under a lock in a layout, and with a check that
-//! the entry landed in a registry, which has no conditional writes.
+//! The index is read, merged and written again: under a lock in a layout. A registry has no
+//! conditional writes, so two writers' merges can replace each other there; each referrer is
+//! therefore also tagged on its own (`sha256-<subject hex>.ref-<32 hex of the referrer>`, a
+//! write nobody else makes), the listing is the union of the index and those tags, and a writer
+//! merges until the index holds every tagged referrer it can see, so the last writer leaves the
+//! index whole for readers that know only the fallback tag.
 
 use std::collections::BTreeMap;
 
@@ -25,8 +29,90 @@ pub fn referrers_tag(digest: &Digest) -> String {
     format!("sha256-{}", digest.hex())
 }
 
-/// The referrers of `digest` of `name`, as the fallback index lists them.
+/// The tag of referrer `referrer` of `subject` in a registry: `sha256-<hex>.ref-<32 hex>`.
+pub fn referrer_tag(subject: &Digest, referrer: &Digest) -> String {
+    format!("{}{}", referrer_tag_prefix(subject), &referrer.hex()[..32])
+}
+
+fn referrer_tag_prefix(subject: &Digest) -> String {
+    format!("sha256-{}.ref-", subject.hex())
+}
+
+/// The referrers of `digest` of `name`: those the fallback index lists and, in a registry, those
+/// tagged on their own that it does not (yet) list.
 pub fn list_referrers(
+    store: &Store,
+    name: &BundleName,
+    digest: &Digest,
+) -> Result<Vec<oci::Descriptor>, StoreError> {
+    let (mut listed, tagged) = read_listing(store, name, digest)?;
+    for (tag, prefix) in &tagged {
+        if !listed.iter().any(|d| d.digest.hex().starts_with(prefix.as_str()))
+            && let Some(descriptor) = tagged_referrer(store, name, tag, prefix)?
+        {
+            listed.push(descriptor);
+        }
+    }
+    Ok(listed)
+}
+
+/// A referrer tag and the prefix of the referrer's digest it names.
+type Tagged = (String, String);
+
+/// The fallback index's entries, and each referrer tag with the digest prefix it names.
+fn read_listing(
+    store: &Store,
+    name: &BundleName,
+    digest: &Digest,
+) -> Result<(Vec<oci::Descriptor>, Vec<Tagged>), StoreError> {
+    let tagged = match store {
+        Store::Layout(_) => Vec::new(),
+        Store::Registry(registry) => {
+            let prefix = referrer_tag_prefix(digest);
+            registry
+                .tags(name)?
+                .into_iter()
+                .filter_map(|tag| {
+                    let hex = tag.strip_prefix(&prefix)?.to_owned();
+                    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                        .then_some((tag, hex))
+                })
+                .take(REFERRERS_LIMIT)
+                .collect()
+        }
+    };
+    Ok((read_index(store, name, digest)?, tagged))
+}
+
+/// The descriptor of the referrer tagged `tag`, read from its manifest; none when the tag is
+/// gone or names a manifest whose digest does not start with `prefix` (not one baton wrote).
+fn tagged_referrer(
+    store: &Store,
+    name: &BundleName,
+    tag: &str,
+    prefix: &str,
+) -> Result<Option<oci::Descriptor>, StoreError> {
+    let Some(digest) = store.resolve_tag(name, tag)? else {
+        return Ok(None);
+    };
+    if !digest.hex().starts_with(prefix) {
+        return Ok(None);
+    }
+    let bytes = store.read_manifest(name, &digest)?;
+    let manifest: oci::Manifest =
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
+            path: format!("{}/{name}:{tag}", store.label()).into(),
+            what: "referrer manifest",
+            source,
+        })?;
+    let mut descriptor = oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, digest, bytes.len() as u64);
+    descriptor.artifact_type = manifest.artifact_type;
+    descriptor.annotations = manifest.annotations;
+    Ok(Some(descriptor))
+}
+
+/// The entries of the fallback index of `digest`.
+fn read_index(
     store: &Store,
     name: &BundleName,
     digest: &Digest,
@@ -81,16 +167,31 @@ pub fn attach_artifact(
         annotations: annotations.clone(),
     };
     let bytes = manifest.to_bytes();
-    let stored = store.put_manifest(name, &bytes, None)?;
-    let mut entry =
-        oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, stored.digest, bytes.len() as u64);
+    let stored = put_referrer(store, name, subject, &bytes)?;
+    let mut entry = oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, stored, bytes.len() as u64);
     entry.artifact_type = Some(artifact_type.to_owned());
     entry.annotations = annotations.clone();
     add_to_index(store, name, subject, &entry)?;
     Ok(entry)
 }
 
-/// Adds `entry` to the fallback index of `subject`, checking that it landed.
+/// Stores referrer manifest `bytes` of `subject` by digest and, in a registry, under its own
+/// referrer tag. Returns its digest.
+fn put_referrer(
+    store: &Store,
+    name: &BundleName,
+    subject: &Digest,
+    bytes: &[u8],
+) -> Result<Digest, StoreError> {
+    let tag = match store {
+        Store::Layout(_) => None,
+        Store::Registry(_) => Some(referrer_tag(subject, &Digest::of(bytes))),
+    };
+    Ok(store.put_manifest(name, bytes, tag.as_deref())?.digest)
+}
+
+/// Adds `entry` to the fallback index of `subject`, merged with every referrer tagged beside it,
+/// until a read after the write finds the index holding all of them.
 fn add_to_index(
     store: &Store,
     name: &BundleName,
@@ -105,8 +206,18 @@ fn add_to_index(
     };
     let tag = referrers_tag(subject);
     for attempt in 0..ATTEMPTS {
-        let mut manifests = list_referrers(store, name, subject)?;
-        if manifests.iter().any(|m| m.digest == entry.digest) {
+        let (mut manifests, tagged) = read_listing(store, name, subject)?;
+        let mut missing: Vec<oci::Descriptor> = Vec::new();
+        if !manifests.iter().any(|m| m.digest == entry.digest) {
+            missing.push(entry.clone());
+        }
+        for (tagged, prefix) in &tagged {
+            let known = |d: &oci::Descriptor| d.digest.hex().starts_with(prefix.as_str());
+            if !manifests.iter().any(known) && !missing.iter().any(known) {
+                missing.extend(tagged_referrer(store, name, tagged, prefix)?);
+            }
+        }
+        if missing.is_empty() {
             return Ok(());
         }
         if attempt > 0 {
@@ -117,7 +228,7 @@ fn add_to_index(
             let ceiling = 10 * u64::from(1u32 << attempt.min(6));
             std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos) % ceiling));
         }
-        manifests.push(entry.clone());
+        manifests.extend(missing);
         let index = oci::Index {
             schema_version: 2,
             media_type: Some(oci::INDEX_MEDIA_TYPE.to_owned()),
@@ -199,7 +310,7 @@ pub fn carry_referrers(
             )?;
             target.put_blob(name, &bytes)?;
         }
-        target.put_manifest(name, &bytes, None)?;
+        put_referrer(target, name, digest, &bytes)?;
         add_to_index(target, name, digest, entry)?;
         carried += 1;
     }

@@ -741,6 +741,21 @@ impl RegistryStore {
         Ok(Stored { digest, moved_from })
     }
 
+    /// Every tag of bundle `name`, sorted; none when the registry does not know the repository.
+    pub fn tags(&self, name: &BundleName) -> Result<Vec<String>, StoreError> {
+        let reference = self.reference(name, &Selector::Tag("latest".to_owned()));
+        self.authenticate(&reference, RegistryOperation::Pull)?;
+        match self.run(|| self.client.list_tags(&reference, &self.auth, None, None)) {
+            Ok(list) => {
+                let mut tags = list.tags;
+                tags.sort();
+                Ok(tags)
+            }
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.error(&format!("list the tags of {}", self.repository(name)), &e)),
+        }
+    }
+
     /// Every tagged bundle under the store's path, by name then tag (from the registry's catalog).
     pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
         let probe =
@@ -759,14 +774,7 @@ impl RegistryStore {
         names.sort();
         let mut listed = Vec::new();
         for name in names {
-            let reference = self.reference(&name, &Selector::Tag("latest".to_owned()));
-            self.authenticate(&reference, RegistryOperation::Pull)?;
-            let tags =
-                self.run(|| self.client.list_tags(&reference, &self.auth, None, None)).map_err(
-                    |e| self.error(&format!("list the tags of {}", self.repository(&name)), &e),
-                )?;
-            let mut tags = tags.tags;
-            tags.sort();
+            let tags = self.tags(&name)?;
             // Signatures and referrers indexes are not bundles: skipped by name, not fetched.
             for tag in tags.into_iter().filter(|t| !crate::attached::is_evidence_tag(t)) {
                 // One request per tag: the manifest by tag, its digest from its bytes.
