@@ -55,6 +55,8 @@ pub fn baton_process(cwd: &Path) -> StdCommand {
         .env_remove("BATON_STORE")
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("BATON_LOG")
+        .env_remove("BATON_SIGN_KEY")
+        .env_remove("BATON_BUNDLE_SIGN_KEY")
         .env_remove("BATON_GIT_TOKEN")
         .env_remove("BATON_GIT_USER")
         .env_remove("REGISTRY_AUTH_FILE")

@@ -167,11 +167,13 @@ impl Signed {
         s
     }
 
-    /// `baton sign` of web@`digest` in `oci:build` with `key`.
+    /// `baton sign` of web@`digest` in `oci:build` with `key`, named by the environment as a CI
+    /// job names it (a path in `BATON_BUNDLE_SIGN_KEY`).
     fn sign(&self, digest: &str, key: &Path) {
         let reference = format!("{}/web@{digest}", self.w.build_store());
         let output = baton(self.w.dir())
-            .args(["sign", &reference, "--key", key.to_str().unwrap()])
+            .args(["sign", &reference])
+            .env("BATON_BUNDLE_SIGN_KEY", key)
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
@@ -526,4 +528,46 @@ fn eight_attestations_written_at_once_all_land() {
             );
         }
     }
+}
+
+/// A promoter whose SSH key is RSA can sign commits but not the promotion's summary: refused
+/// before any byte is copied, naming the key types that can, and the environment's store is
+/// left as it was.
+#[test]
+fn an_rsa_promoter_is_refused_before_anything_is_copied() {
+    let s = Signed::new();
+    let rsa = s.keys.join("ops");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "ops", "-f"])
+        .arg(&rsa)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rsa_pub = fs_err::read_to_string(rsa.with_extension("pub")).unwrap();
+    let signers = s.w.state.join(".baton/allowed_signers");
+    let listed = fs_err::read_to_string(&signers).unwrap() + &format!("ops {}", rsa_pub.trim());
+    fs_err::write(&signers, listed + "\n").unwrap();
+    git(&s.w.state, &["add", "-A"]);
+    signed_commit(&s.w.state, "ops may promote", Some(&s.ci));
+    let head = git(&s.w.state, &["rev-parse", "HEAD"]);
+    let from = s.w.build_store();
+    let output = s.w.baton(&[
+        "promote",
+        "web",
+        "--to",
+        "dev",
+        "--digest",
+        &s.w.web,
+        "--from-store",
+        &from,
+        "--as",
+        "ops",
+        "--sign-key",
+        rsa.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`ssh-rsa` key"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("ssh-keygen -t ed25519"), "{}", stderr(&output));
+    assert!(!s.w.state.join("stores/dev/web").exists(), "bytes were copied");
+    assert_eq!(git(&s.w.state, &["rev-parse", "HEAD"]), head);
 }

@@ -99,6 +99,8 @@ fn help_of_baton_and_of_every_command() {
         &["agent"],
         &["audit"],
         &["verify"],
+        &["sign"],
+        &["evidence"],
     ];
     let settings = settings(tmp.path(), false);
     settings.bind(|| {

@@ -249,9 +249,9 @@ pub(crate) struct ActorArgs {
     /// Act as this principal (default: git's user.email in the state repository).
     #[arg(long = "as", value_name = "PRINCIPAL")]
     pub(crate) as_: Option<String>,
-    /// Sign the commit with this SSH private key (default: git's user.signingkey); required when
-    /// the state repository has `.baton/allowed_signers`.
-    #[arg(long, value_name = "PATH")]
+    /// Sign the commit (and the promotion's attestation) with this SSH private key (default:
+    /// git's user.signingkey); required when the state repository has `.baton/allowed_signers`.
+    #[arg(long, env = "BATON_SIGN_KEY", value_name = "PATH")]
     pub(crate) sign_key: Option<PathBuf>,
 }
 
@@ -410,7 +410,7 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     pub(crate) threads: Option<usize>,
     /// Sign the bundle with this ECDSA P-256 private key (unencrypted PEM), in cosign's format.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "BATON_BUNDLE_SIGN_KEY", value_name = "FILE")]
     pub(crate) sign_key: Option<PathBuf>,
 }
 
@@ -431,7 +431,7 @@ pub(crate) struct SignArgs {
     #[arg(value_parser = parse_reference)]
     pub(crate) reference: Reference,
     /// The ECDSA P-256 private key (unencrypted PEM, PKCS#8 or SEC1).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "BATON_BUNDLE_SIGN_KEY", value_name = "FILE")]
     pub(crate) key: PathBuf,
 }
 
