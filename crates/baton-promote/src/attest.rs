@@ -71,6 +71,17 @@ fn inputs(
     Ok(inputs)
 }
 
+/// Refuses a commit key that cannot sign the attestation (RSA), so a promotion that checks
+/// gates fails before anything is copied.
+pub(crate) fn check_key(key: Option<&SigningKey>) -> Result<(), PromoteError> {
+    match key {
+        Some(key) if key.evidence_key().is_none() => {
+            Err(PromoteError::KeyCannotAttest { kind: key.kind() })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What a promotion's pin records of its evidence: the VSA of promoting `digest` of `bundle`
 /// into `env` at `at`, written into `target` (the environment's store) and signed with the key
 /// that signs the commit, and the key ids of the signatures the `signed_by` gate counted. None

@@ -288,14 +288,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         {
             return Ok(outcome(None, Vec::new(), None));
         }
-        // A promotion that checks gates attests with the commit's key: one that cannot (RSA) is
-        // refused before anything is copied.
-        if let Some(key) = &key
-            && request.break_glass.is_none()
-            && key.evidence_key().is_none()
-        {
-            return Err(PromoteError::KeyCannotAttest { kind: key.kind() });
-        }
+        attest::check_key(key.as_ref().filter(|_| request.break_glass.is_none()))?;
         let signer = key.as_ref().map(SigningKey::fingerprint);
         let (gates, evidence) =
             check_gates(view, &env, request, &source, (&principal, signer), at)?;
