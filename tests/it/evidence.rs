@@ -571,3 +571,42 @@ fn an_rsa_promoter_is_refused_before_anything_is_copied() {
     assert!(!s.w.state.join("stores/dev/web").exists(), "bytes were copied");
     assert_eq!(git(&s.w.state, &["rev-parse", "HEAD"]), head);
 }
+
+/// A build signed with the build key, pushed to the registry: oras finds its provenance through
+/// the fallback tag and pulls it by digest, securesystemslib verifies the envelope with the
+/// build key (and its keyid is the one baton computes), and the cosign signature verifies.
+#[test]
+fn a_signed_build_in_the_registry_is_verified_by_oras_and_securesystemslib() {
+    let s = Signed::new();
+    let host = registry();
+    let path = baton_tests::unique_path("provenance");
+    let src = s.w.dir().join("src-signed");
+    baton_tests::copy_tree(&baton_tests::repo_root().join("examples/web"), &src);
+    let output = baton(s.w.dir())
+        .args(["bundle", "build"])
+        .arg(&src)
+        .args(["--store", &format!("{host}/{path}"), "--output", "json"])
+        .env("BATON_BUNDLE_SIGN_KEY", &s.build_key)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let built: baton_build::BuildReport = baton_tests::stdout_typed(&output);
+    let digest = built.digest.to_string();
+    let build_pub = s.keys.join("build.pub");
+    let found = verify(
+        s.w.dir(),
+        &["registry", &host, &format!("{path}/web"), &digest, build_pub.to_str().unwrap()],
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(found[0]["subject"], digest.strip_prefix("sha256:").unwrap());
+    let keyid = built.signed.unwrap().keyid;
+    assert_eq!(found[0]["verified"], serde_json::json!([keyid]));
+    // And the registry's bundle verifies with the key, signature and all.
+    let reference = format!("{host}/{path}/web@{digest}");
+    let output = baton(s.w.dir())
+        .args(["verify", &reference, "--key", build_pub.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
