@@ -4,13 +4,17 @@
 #   - bundle build of examples/web in a git repository (provenance attached, unsigned) against
 #     the same build with --sign-key (signature and signed provenance);
 #   - promote of that bundle into a fresh environment, unsigned against signed (the signature
-#     and the provenance travel with the bundle).
+#     and the provenance travel with the bundle);
+#   - promote with an SSH-signed commit and a signed summary (VSA) against an unsigned one, and a
+#     break-glass (which writes no summary) as the floor, into a layout and into a registry;
+#   - `baton evidence` of a bundle with 100 attestations in a local registry.
 # Medians of RUNS runs (default 9). Environment: BENCH_DIR, RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-need_packages /usr/bin/time:time python3:python3 git:git openssl:openssl
+need_packages /usr/bin/time:time python3:python3 git:git openssl:openssl ssh-keygen:openssh-client \
+    docker-registry:docker-registry
 bench=${BENCH_DIR:-/tmp/baton-bench}
 runs=${RUNS:-9}
 results="$bench/evidence-results.md"
@@ -20,6 +24,7 @@ release_baton
 work="$bench/evidence"
 rm -rf "$work" && mkdir -p "$work"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/build.key" 2> /dev/null
+openssl pkey -in "$work/build.key" -pubout -out "$work/build.pub"
 repo="$work/infra"
 mkdir -p "$repo" && cp -a examples/web "$repo/web"
 git -C "$repo" init -q -b main
@@ -65,6 +70,59 @@ promote="$baton promote web --to dev --digest $digest --as bench"
 rows+=(
     "$(fine_case "baton promote web to dev (unsigned bundle)" fresh_state "cd $work/state && $promote --from-store oci:$work/from-plain")"
     "$(fine_case "same, a signed bundle with signed provenance (both carried)" fresh_state "cd $work/state && $promote --from-store oci:$work/from-signed")"
+)
+
+# Promotions that write the summary: unsigned, signed (commit and VSA by an ed25519 SSH key
+# listed in allowed_signers), and break-glass, which writes none; into a layout, then a registry.
+ssh-keygen -q -t ed25519 -N '' -C ci -f "$work/ci"
+regs="$work/registries"
+trap 'scripts/registry.sh stop "$regs"' EXIT
+reg=$(scripts/registry.sh start "$regs")
+# fresh_pipeline STORE SIGNED: a state repository whose dev environment uses STORE (emptied).
+fresh_pipeline() {
+    local store=$1 signed=$2 gates="break_glass = true"
+    rm -rf "$work/state" && mkdir -p "$work/state/params/dev"
+    cp examples/state/params/dev/web.toml "$work/state/params/dev/"
+    if [[ $signed == yes ]]; then
+        # Signed: commits and summaries by the SSH key, and a signed_by gate over the build key.
+        gates="$gates, signed_by = [\"build\"]"
+        mkdir -p "$work/state/.baton" && echo "bench $(cat "$work/ci.pub")" > "$work/state/.baton/allowed_signers"
+        printf '[key.build]\npublic_key = """\n%s\n"""\n' "$(cat "$work/build.pub")" > "$work/state/.baton/trusted_keys.toml"
+    fi
+    printf '[[environment]]\nname = "dev"\nstore = "%s"\ngates = { %s }\n' "$store" "$gates" > "$work/state/baton.toml"
+    git -C "$work/state" init -q -b main && git -C "$work/state" add -A
+    git -C "$work/state" -c gpg.format=ssh -c user.signingkey="$work/ci" commit -q -S -m pipeline
+}
+run=0
+layout_plain() { rm -rf "$work/dev"; fresh_pipeline "oci:$work/dev" no; }
+layout_signed() { rm -rf "$work/dev"; fresh_pipeline "oci:$work/dev" yes; }
+# A new repository path in the registry for every run, so each starts empty.
+registry_plain() { run=$((run + 1)); fresh_pipeline "$reg/bench-$run" no; }
+registry_signed() { run=$((run + 1)); fresh_pipeline "$reg/bench-$run" yes; }
+step "promote with and without a signed summary, layout and registry"
+from="--digest $digest --from-store oci:$work/from-signed --as bench"
+rows+=(
+    "$(fine_case "promote into a layout, break-glass (no summary written)" layout_plain "cd $work/state && $baton promote web --to dev $from --break-glass bench")"
+    "$(fine_case "promote into a layout, unsigned commit and summary" layout_plain "cd $work/state && $baton promote web --to dev $from")"
+    "$(fine_case "promote into a layout, SSH-signed commit and summary, signed_by gate" layout_signed "cd $work/state && $baton promote web --to dev $from --sign-key $work/ci")"
+    "$(fine_case "promote into the registry, break-glass (no summary written)" registry_plain "cd $work/state && $baton promote web --to dev $from --break-glass bench")"
+    "$(fine_case "promote into the registry, unsigned commit and summary" registry_plain "cd $work/state && $baton promote web --to dev $from")"
+    "$(fine_case "promote into the registry, SSH-signed commit and summary, signed_by gate" registry_signed "cd $work/state && $baton promote web --to dev $from --sign-key $work/ci")"
+)
+
+# 100 promotion summaries of one bundle in the registry: each params change re-promotes it.
+step "100 attestations of one bundle in the registry, then baton evidence"
+fresh_pipeline "$reg/hundred" yes
+for n in $(seq 100); do
+    echo "# revision $n" >> "$work/state/params/dev/web.toml"
+    git -C "$work/state" -c gpg.format=ssh -c user.signingkey="$work/ci" commit -q -S -am "params $n"
+    (cd "$work/state" && "$baton" promote web --to dev $from --sign-key "$work/ci" > /dev/null)
+done
+listed=$("$baton" evidence "$reg/hundred/web@$digest" --output json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["attestations"]))')
+echo "baton evidence lists $listed attestations"
+nothing() { :; }
+rows+=(
+    "$(fine_case "baton evidence of a bundle with $listed attestations (registry)" nothing "$baton evidence $reg/hundred/web@$digest --output json")"
 )
 
 results_table "Evidence" "examples/web in a git repository, OCI layout stores on the local disk; medians of $runs runs, timed with the nanosecond clock (peak memory is not measured here)." "${rows[@]}" | tee "$results"

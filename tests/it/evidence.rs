@@ -477,7 +477,9 @@ fn eight_attestations_written_at_once_all_land() {
     let host = registry();
     let path = baton_tests::unique_path("concurrent");
     let digest: Digest = s.w.web.parse().unwrap();
-    let options = baton_tests::registry_options();
+    // As the binary runs: Debian's registry answers 500 now and then to a read of a tag another
+    // request is writing, and baton retries what is transient.
+    let options = baton_store::RegistryOptions { retries: 4, ..baton_tests::registry_options() };
     let build = Store::open(&StoreLocation::Layout(s.w.dir().join("build")), &options).unwrap();
     let remote_location: StoreLocation = format!("{host}/{path}").parse().unwrap();
     let remote = Store::open(&remote_location, &options).unwrap();

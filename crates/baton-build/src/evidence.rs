@@ -51,10 +51,13 @@ pub fn evidence(
     keys: &[PublicKey],
 ) -> Result<EvidenceReport, StoreError> {
     let signatures = check_signatures(store, name, digest, keys)?;
-    let attestations = referrers::list_referrers(store, name, digest)?
+    let entries = referrers::list_referrers(store, name, digest)?;
+    let read = referrers::read_artifacts(store, name, &entries, ENVELOPE_LIMIT);
+    let attestations = entries
         .iter()
-        .map(|entry| {
-            let (manifest, layers) = referrers::read_artifact(store, name, entry, ENVELOPE_LIMIT)?;
+        .zip(read)
+        .map(|(entry, read)| {
+            let (manifest, layers) = read?;
             let mut check = AttestationCheck {
                 digest: entry.digest.clone(),
                 artifact_type: manifest.artifact_type.clone(),

@@ -183,11 +183,12 @@ fn put_referrer(
     subject: &Digest,
     bytes: &[u8],
 ) -> Result<Digest, StoreError> {
-    let tag = match store {
-        Store::Layout(_) => None,
-        Store::Registry(_) => Some(referrer_tag(subject, &Digest::of(bytes))),
-    };
-    Ok(store.put_manifest(name, bytes, tag.as_deref())?.digest)
+    match store {
+        Store::Layout(_) => Ok(store.put_manifest(name, bytes, None)?.digest),
+        Store::Registry(_) => {
+            store.put_tagged(name, bytes, &referrer_tag(subject, &Digest::of(bytes)))
+        }
+    }
 }
 
 /// Adds `entry` to the fallback index of `subject`, merged with every referrer tagged beside it,
@@ -240,7 +241,7 @@ fn add_to_index(
                 layout.put_index(name, &bytes, &tag)?;
             }
             Store::Registry(registry) => {
-                registry.put_manifest(name, &bytes, Some(&tag))?;
+                registry.put_tagged(name, &bytes, &tag)?;
             }
         }
     }
@@ -248,6 +249,48 @@ fn add_to_index(
         "{}/{name}:{tag} kept being replaced by other writers; run the command again",
         store.label()
     ))))
+}
+
+/// Referrers read at once by [`read_artifacts`].
+const PARALLEL_READS: usize = 8;
+
+/// What [`read_artifact`] reads: a referrer's manifest and its layers.
+pub type Artifact = (oci::Manifest, Vec<AttachedLayer>);
+
+/// Reads every referrer of `descriptors` as [`read_artifact`] does, several at once (each read
+/// is a few small requests to a registry, so their latency, not their size, is the cost).
+/// One result per descriptor, in their order.
+pub fn read_artifacts(
+    store: &Store,
+    name: &BundleName,
+    descriptors: &[oci::Descriptor],
+    limit: u64,
+) -> Vec<Result<Artifact, StoreError>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Artifact, StoreError>>> =
+        std::iter::repeat_with(|| None).take(descriptors.len()).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..PARALLEL_READS.min(descriptors.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut read = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(descriptor) = descriptors.get(i) else { break };
+                        read.push((i, read_artifact(store, name, descriptor, limit)));
+                    }
+                    read
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, result) in worker.join().expect("holds because a read does not panic") {
+                results[i] = Some(result);
+            }
+        }
+    });
+    results.into_iter().map(|r| r.expect("holds because every index was taken")).collect()
 }
 
 /// Reads referrer `descriptor` of `name`: its manifest and each layer (at most `limit` bytes).

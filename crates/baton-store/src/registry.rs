@@ -164,12 +164,16 @@ pub struct RegistryStore {
     http: reqwest::Client,
     /// The delay a registry asked for with `Retry-After`, taken by the next retry.
     retry_after: Mutex<Option<Duration>>,
+    /// The registry's `/v2/` asked for no credentials: oci-client then never authenticates to
+    /// it, so baton stops asking (each ask is a request).
+    open: std::sync::atomic::AtomicBool,
 }
 
-/// True when manifest `bytes` are an image index (its `mediaType` says so).
-fn is_index(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<oci::Index>(bytes)
-        .is_ok_and(|i| i.media_type.as_deref() == Some(oci::INDEX_MEDIA_TYPE))
+/// The content type of manifest `bytes`: an image index when its `mediaType` says so.
+fn manifest_content_type(bytes: &[u8]) -> &'static str {
+    let index = serde_json::from_slice::<oci::Index>(bytes)
+        .is_ok_and(|i| i.media_type.as_deref() == Some(oci::INDEX_MEDIA_TYPE));
+    if index { oci::INDEX_MEDIA_TYPE } else { oci::MANIFEST_MEDIA_TYPE }
 }
 
 /// True for hosts that are reached over plain HTTP without being asked: loopback only.
@@ -247,6 +251,7 @@ impl RegistryStore {
             plain,
             http,
             retry_after: Mutex::new(None),
+            open: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -383,7 +388,7 @@ impl RegistryStore {
     /// GETs a manifest with baton's own client, reading at most 4 MiB as it streams in, and
     /// remembering a `Retry-After` the registry sends with a 429 or 503.
     async fn get_manifest(&self, reference: &Reference) -> Result<Vec<u8>, OciDistributionError> {
-        let token = self.client.auth(reference, &self.auth, RegistryOperation::Pull).await?;
+        let token = self.token(&self.client, reference, RegistryOperation::Pull).await?;
         let registry = reference.resolve_registry();
         let scheme = if self.plain.iter().any(|h| h == registry) { "http" } else { "https" };
         let selector = reference.digest().or(reference.tag()).unwrap_or("latest");
@@ -491,13 +496,32 @@ impl RegistryStore {
         }
     }
 
+    /// The token `client` holds or gets for `operation` on `reference`; none, without a request,
+    /// once the registry has shown it asks for no credentials.
+    async fn token(
+        &self,
+        client: &Client,
+        reference: &Reference,
+        operation: RegistryOperation,
+    ) -> Result<Option<String>, OciDistributionError> {
+        use std::sync::atomic::Ordering;
+        if self.open.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let token = client.auth(reference, &self.auth, operation).await?;
+        if token.is_none() {
+            self.open.store(true, Ordering::Relaxed);
+        }
+        Ok(token)
+    }
+
     fn authenticate_with(
         &self,
         client: &Client,
         reference: &Reference,
         operation: RegistryOperation,
     ) -> Result<(), StoreError> {
-        self.run(|| client.auth(reference, &self.auth, operation))
+        self.run(|| self.token(client, reference, operation))
             .map(|_| ())
             .map_err(|e| self.error("authenticate", &e))
     }
@@ -507,9 +531,7 @@ impl RegistryStore {
         reference: &Reference,
         operation: RegistryOperation,
     ) -> Result<(), StoreError> {
-        self.run(|| self.client.auth(reference, &self.auth, operation))
-            .map(|_| ())
-            .map_err(|e| self.error("authenticate", &e))
+        self.authenticate_with(&self.client, reference, operation)
     }
 
     /// Resolves a tag or digest of bundle `name` to the manifest digest the registry holds.
@@ -704,6 +726,27 @@ impl RegistryStore {
         }
     }
 
+    /// Pushes manifest `bytes` exactly as given by `tag` alone: one request, which stores the
+    /// bytes under their digest too. Returns the digest.
+    pub fn put_tagged(
+        &self,
+        name: &BundleName,
+        bytes: &[u8],
+        tag: &str,
+    ) -> Result<Digest, StoreError> {
+        let reference = self.reference(name, &Selector::Tag(tag.to_owned()));
+        self.authenticate(&reference, RegistryOperation::Push)?;
+        self.run(|| {
+            self.client.push_manifest_raw(
+                &reference,
+                bytes.to_vec(),
+                http::HeaderValue::from_static(manifest_content_type(bytes)),
+            )
+        })
+        .map_err(|e| self.error(&format!("push manifest {}", reference.whole()), &e))?;
+        Ok(Digest::of(bytes))
+    }
+
     /// Pushes manifest `bytes` exactly as given, by digest, then points `tag` at it.
     pub fn put_manifest(
         &self,
@@ -722,11 +765,7 @@ impl RegistryStore {
             },
             None => None,
         };
-        let content_type = http::HeaderValue::from_static(if is_index(bytes) {
-            oci::INDEX_MEDIA_TYPE
-        } else {
-            oci::MANIFEST_MEDIA_TYPE
-        });
+        let content_type = http::HeaderValue::from_static(manifest_content_type(bytes));
         let mut references = vec![self.reference(name, &Selector::Digest(digest.clone()))];
         if let Some(tag) = tag {
             references.push(self.reference(name, &Selector::Tag(tag.to_owned())));

@@ -162,6 +162,21 @@ impl Store {
             Store::Registry(store) => store.put_manifest(name, bytes, tag),
         }
     }
+
+    /// Stores manifest bytes exactly as given under `tag`, in as few writes as the store allows
+    /// (one request to a registry), for tags whose previous target nobody needs to know: what
+    /// baton keeps beside a bundle. Returns the digest.
+    pub fn put_tagged(
+        &self,
+        name: &BundleName,
+        bytes: &[u8],
+        tag: &str,
+    ) -> Result<Digest, StoreError> {
+        match self {
+            Store::Layout(store) => Ok(store.put_manifest(name, bytes, Some(tag))?.digest),
+            Store::Registry(store) => store.put_tagged(name, bytes, tag),
+        }
+    }
 }
 
 /// Blobs sent at once by one copy.
