@@ -422,10 +422,11 @@ fn replayed_removed_and_late_attestations_are_refused_and_found() {
         at: late_at,
     };
     let ci = baton_state::SigningKey::load(&s.ci).unwrap().evidence_key().unwrap();
+    let subject = referrers::subject_of(&s.store("prod"), &web(), &prod.digest).unwrap();
     let late = evidence::attach_attestation(
         &s.store("prod"),
         &web(),
-        &prod.digest,
+        &subject,
         &baton_view::vsa_statement(&summary),
         baton_view::VSA_PREDICATE,
         late_at,
@@ -486,11 +487,12 @@ fn eight_attestations_written_at_once_all_land() {
     let progress: baton_store::Progress = std::sync::Arc::new(|_| {});
     baton_store::copy(&build, &web(), &digest, &remote, None, &progress).unwrap();
     for store in [&build, &remote] {
+        let subject = referrers::subject_of(store, &web(), &digest).unwrap();
         let before = referrers::list_referrers(store, &web(), &digest).unwrap().len();
         let written: Vec<Digest> = std::thread::scope(|scope| {
             let writers: Vec<_> = (0..8)
                 .map(|n| {
-                    let digest = &digest;
+                    let (digest, subject) = (&digest, &subject);
                     scope.spawn(move || {
                         let statement = serde_json::json!({
                             "_type": "https://in-toto.io/Statement/v1",
@@ -502,7 +504,7 @@ fn eight_attestations_written_at_once_all_land() {
                         evidence::attach_attestation(
                             store,
                             &web(),
-                            digest,
+                            subject,
                             &statement,
                             "https://in-toto.io/attestation/test-result/v0.1",
                             at,

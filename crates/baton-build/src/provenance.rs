@@ -72,10 +72,11 @@ pub(crate) fn attach(
     facts: &BuildFacts<'_>,
     key: Option<&SigningKey>,
 ) -> Result<oci::Descriptor, StoreError> {
+    let subject = baton_store::referrers::subject_of(store, facts.name, facts.digest)?;
     evidence::attach_attestation(
         store,
         facts.name,
-        facts.digest,
+        &subject,
         &statement(facts),
         PROVENANCE_PREDICATE,
         facts.started,

@@ -71,31 +71,29 @@ fn inputs(
     Ok(inputs)
 }
 
-/// Refuses a commit key that cannot sign the attestation (RSA), so a promotion that checks
-/// gates fails before anything is copied.
-pub(crate) fn check_key(key: Option<&SigningKey>) -> Result<(), PromoteError> {
-    match key {
-        Some(key) if key.evidence_key().is_none() => {
-            Err(PromoteError::KeyCannotAttest { kind: key.kind() })
-        }
-        _ => Ok(()),
-    }
+/// The summary a promotion writes, made before anything is written: its statement, the key
+/// that signs it, its instant, and the key ids of the signatures the `signed_by` gate counted.
+pub(crate) struct Prepared {
+    statement: serde_json::Value,
+    key: Option<baton_sign::SigningKey>,
+    at: Timestamp,
+    /// The key ids the pin records.
+    pub(crate) signatures: Vec<String>,
 }
 
-/// What a promotion's pin records of its evidence: the VSA of promoting `digest` of `bundle`
-/// into `env` at `at`, written into `target` (the environment's store) and signed with the key
-/// that signs the commit, and the key ids of the signatures the `signed_by` gate counted. None
-/// of either for a break-glass (no `evidence`: the gates were skipped).
-pub(crate) fn attest(
+/// What a promotion's pin will record of its evidence: the VSA of promoting `digest` of
+/// `bundle` into `env` at `at`, to be signed with the evidence key of `key` (the commit's), and
+/// the key ids of the signatures the `signed_by` gate counted. None for a break-glass (no
+/// `evidence`: the gates were skipped).
+pub(crate) fn prepare(
     view: &View,
     env: &Environment,
-    subject: (&BundleName, &Digest),
+    (bundle, digest): (&BundleName, &Digest),
     evidence: Option<&Evidence>,
-    target: &Store,
     key: Option<&SigningKey>,
     at: Timestamp,
-) -> Result<(Option<Digest>, Vec<String>), PromoteError> {
-    let Some(evidence) = evidence else { return Ok((None, Vec::new())) };
+) -> Result<Option<Prepared>, PromoteError> {
+    let Some(evidence) = evidence else { return Ok(None) };
     let at =
         Timestamp::from_second(at.as_second()).expect("holds because it came from a Timestamp");
     let signatures = evidence
@@ -104,20 +102,7 @@ pub(crate) fn attest(
         .into_iter()
         .map(|(_, keyid)| keyid)
         .collect();
-    let attestation = summarise(view, env, subject, evidence, target, key, at)?;
-    Ok((Some(attestation), signatures))
-}
-
-fn summarise(
-    view: &View,
-    env: &Environment,
-    (bundle, digest): (&BundleName, &Digest),
-    evidence: &Evidence,
-    target: &Store,
-    key: Option<&SigningKey>,
-    at: Timestamp,
-) -> Result<Digest, PromoteError> {
-    let evidence_key = match key {
+    let key = match key {
         Some(key) => Some(
             key.evidence_key().ok_or_else(|| PromoteError::KeyCannotAttest { kind: key.kind() })?,
         ),
@@ -132,14 +117,27 @@ fn summarise(
         inputs: inputs(view, env, bundle, digest, evidence)?,
         at,
     };
-    let descriptor = attach_attestation(
-        target,
-        bundle,
-        digest,
-        &vsa_statement(&summary),
-        VSA_PREDICATE,
-        at,
-        evidence_key.as_ref(),
-    )?;
-    Ok(descriptor.digest)
+    Ok(Some(Prepared { statement: vsa_statement(&summary), key, at, signatures }))
+}
+
+impl Prepared {
+    /// Writes the summary into `target` as a referrer of `subject` (which need not be there
+    /// yet: the copy may still be running). Returns its digest.
+    pub(crate) fn write(
+        &self,
+        target: &Store,
+        bundle: &BundleName,
+        subject: &baton_model::oci::Descriptor,
+    ) -> Result<Digest, PromoteError> {
+        let descriptor = attach_attestation(
+            target,
+            bundle,
+            subject,
+            &self.statement,
+            VSA_PREDICATE,
+            self.at,
+            self.key.as_ref(),
+        )?;
+        Ok(descriptor.digest)
+    }
 }

@@ -9,7 +9,7 @@ use baton_model::{
 use std::path::Path;
 
 use baton_state::{FileChange, ObjectId, Signer, SigningKey, StateError};
-use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy};
+use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy, referrers::subject_of};
 use serde::{Deserialize, Serialize};
 
 use baton_model::layout::{self, ALLOWED_SIGNERS, PIPELINE};
@@ -190,6 +190,39 @@ struct Source {
     label: String,
 }
 
+/// Copies the bundle into `target` (unless this promotion copied it already) and writes its
+/// `summary` beside it, at once, since neither reads the other (a registry's writes are slow,
+/// not heavy): both are in the store before the pin names them. Returns the copy's report and
+/// the summary's digest.
+fn copy_and_attest(
+    source: &Source,
+    bundle: &BundleName,
+    target: &Store,
+    summary: Option<&attest::Prepared>,
+    copied: &mut Option<(Digest, CopyReport)>,
+    request: &PromoteRequest<'_>,
+) -> Result<(CopyReport, Option<Digest>), PromoteError> {
+    let subject = subject_of(&source.store, bundle, &source.digest)?;
+    std::thread::scope(|scope| {
+        let written =
+            summary.map(|summary| scope.spawn(|| summary.write(target, bundle, &subject)));
+        let report = match copied {
+            Some((digest, report)) if *digest == source.digest => report.clone(),
+            _ => {
+                // By digest only: the version tag moves once the pin is committed, in the order
+                // of the commits, so that it names what the pin names.
+                let report =
+                    copy(&source.store, bundle, &source.digest, target, None, request.progress)?;
+                copied.insert((source.digest.clone(), report)).1.clone()
+            }
+        };
+        let attestation = written
+            .map(|w| w.join().expect("holds because writing a summary does not panic"))
+            .transpose()?;
+        Ok((report, attestation))
+    })
+}
+
 fn resolve_source(
     view: &View,
     env: &Environment,
@@ -288,25 +321,22 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         {
             return Ok(outcome(None, Vec::new(), None));
         }
-        attest::check_key(key.as_ref().filter(|_| request.break_glass.is_none()))?;
         let signer = key.as_ref().map(SigningKey::fingerprint);
         let (gates, evidence) =
             check_gates(view, &env, request, &source, (&principal, signer), at)?;
-        // Bytes first: the pin never names a bundle that is not wholly in the target store.
-        let report = match &copied {
-            Some((digest, report)) if *digest == source.digest => report.clone(),
-            _ => {
-                // By digest only: the version tag moves once the pin is committed, in the order
-                // of the commits, so that it names what the pin names.
-                let report =
-                    copy(&source.store, bundle, &source.digest, &target, None, request.progress)?;
-                copied.insert((source.digest.clone(), report)).1.clone()
-            }
-        };
-        // Then the attestation of what the gates found, beside the bytes.
-        let subject = (bundle, &source.digest);
-        let (attestation, signatures) =
-            attest::attest(view, &env, subject, evidence.as_ref(), &target, key.as_ref(), at)?;
+        // Bytes first, and the attestation of what the gates found beside them: the pin never
+        // names what is not wholly in the target store.
+        let summary = attest::prepare(
+            view,
+            &env,
+            (bundle, &source.digest),
+            evidence.as_ref(),
+            key.as_ref(),
+            at,
+        )?;
+        let (report, attestation) =
+            copy_and_attest(&source, bundle, &target, summary.as_ref(), &mut copied, request)?;
+        let signatures = summary.map(|s| s.signatures).unwrap_or_default();
         let record = StateRecord {
             bundle: bundle.clone(),
             environment: env.name.clone(),

@@ -81,10 +81,12 @@ fn check_signature(layer: AttachedLayer, digest: &Digest, keys: &[PublicKey]) ->
 
 /// Attaches in-toto `statement` (of `predicate_type`, made at `created`) to `subject` of `name`
 /// in `store`, in a DSSE envelope signed by `key` when given. Returns the referrer's descriptor.
+/// The subject need not be in the store yet (a registry does not check it; see
+/// [`referrers::subject_of`] for the descriptor of one that is).
 pub fn attach_attestation(
     store: &Store,
     name: &BundleName,
-    subject: &Digest,
+    subject: &oci::Descriptor,
     statement: &serde_json::Value,
     predicate_type: &str,
     created: jiff::Timestamp,

@@ -133,17 +133,26 @@ fn read_index(
     Ok(index.manifests)
 }
 
+/// The descriptor of manifest `digest` of `name` in `store`, as a referrer's `subject` names it.
+pub fn subject_of(
+    store: &Store,
+    name: &BundleName,
+    digest: &Digest,
+) -> Result<oci::Descriptor, StoreError> {
+    let size = store.read_manifest(name, digest)?.len() as u64;
+    Ok(oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, digest.clone(), size))
+}
+
 /// Stores an artifact of `artifact_type` holding `layers`, whose subject is manifest `subject`
 /// of `name`, and lists it in the fallback index. Returns the artifact manifest's descriptor.
 pub fn attach_artifact(
     store: &Store,
     name: &BundleName,
-    subject: &Digest,
+    subject: &oci::Descriptor,
     artifact_type: &str,
     layers: &[AttachedLayer],
     annotations: &BTreeMap<String, String>,
 ) -> Result<oci::Descriptor, StoreError> {
-    let subject_size = store.read_manifest(name, subject)?.len() as u64;
     let mut descriptors = Vec::with_capacity(layers.len());
     for layer in layers {
         let digest = store.put_blob(name, &layer.bytes)?;
@@ -159,19 +168,15 @@ pub fn attach_artifact(
         artifact_type: Some(artifact_type.to_owned()),
         config: oci::Descriptor::new(oci::EMPTY_MEDIA_TYPE, config, EMPTY.len() as u64),
         layers: descriptors,
-        subject: Some(oci::Descriptor::new(
-            oci::MANIFEST_MEDIA_TYPE,
-            subject.clone(),
-            subject_size,
-        )),
+        subject: Some(subject.clone()),
         annotations: annotations.clone(),
     };
     let bytes = manifest.to_bytes();
-    let stored = put_referrer(store, name, subject, &bytes)?;
+    let stored = put_referrer(store, name, &subject.digest, &bytes)?;
     let mut entry = oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, stored, bytes.len() as u64);
     entry.artifact_type = Some(artifact_type.to_owned());
     entry.annotations = annotations.clone();
-    add_to_index(store, name, subject, &entry)?;
+    add_to_index(store, name, &subject.digest, &entry)?;
     Ok(entry)
 }
 

@@ -151,6 +151,11 @@ pub struct RegistryStore {
     client: Client,
     /// Uploads in PATCH chunks, for registries that refuse a single streamed PUT.
     chunked: Client,
+    /// `client` and `chunked` for a registry that asked for no credentials, used without any:
+    /// a client that was given credentials asks `/v2/` before every request that has no token
+    /// cached, and an open registry never gives one.
+    bare: Client,
+    bare_chunked: Client,
     /// Every upload goes chunked (`--chunked-uploads`), not only after a refused PUT.
     always_chunked: bool,
     auth: RegistryAuth,
@@ -242,6 +247,8 @@ impl RegistryStore {
             path: path.to_owned(),
             client: Client::new(config(true)),
             chunked: Client::new(config(false)),
+            bare: Client::new(config(true)),
+            bare_chunked: Client::new(config(false)),
             always_chunked: options.chunked_uploads,
             auth,
             auth_source: found.source,
@@ -385,16 +392,21 @@ impl RegistryStore {
         }
     }
 
-    /// GETs a manifest with baton's own client, reading at most 4 MiB as it streams in, and
-    /// remembering a `Retry-After` the registry sends with a 429 or 503.
-    async fn get_manifest(&self, reference: &Reference) -> Result<Vec<u8>, OciDistributionError> {
+    /// Sends `method` for a manifest with baton's own client, authenticated as oci-client would.
+    /// Returns the response, or the registry's error (remembering a `Retry-After` it sends with a
+    /// 429 or 503).
+    async fn manifest_request(
+        &self,
+        method: reqwest::Method,
+        reference: &Reference,
+    ) -> Result<reqwest::Response, OciDistributionError> {
         let token = self.token(&self.client, reference, RegistryOperation::Pull).await?;
         let registry = reference.resolve_registry();
         let scheme = if self.plain.iter().any(|h| h == registry) { "http" } else { "https" };
         let selector = reference.digest().or(reference.tag()).unwrap_or("latest");
         let url =
             format!("{scheme}://{registry}/v2/{}/manifests/{selector}", reference.repository());
-        let mut request = self.http.get(&url).header(
+        let mut request = self.http.request(method, &url).header(
             http::header::ACCEPT,
             format!("{}, {}", oci::MANIFEST_MEDIA_TYPE, oci::INDEX_MEDIA_TYPE),
         );
@@ -430,6 +442,31 @@ impl RegistryStore {
                 message: String::from_utf8_lossy(&message).into_owned(),
             });
         }
+        Ok(response)
+    }
+
+    /// The digest of a manifest, from a HEAD's `Docker-Content-Digest` (or, where a registry
+    /// sends none, from the manifest itself).
+    async fn head_manifest(&self, reference: &Reference) -> Result<String, OciDistributionError> {
+        let header = match self.manifest_request(reqwest::Method::HEAD, reference).await {
+            Ok(response) => response
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            Err(e) if is_not_found(&e) => return Err(e),
+            // A HEAD's refusal has no body to say why; the GET below has.
+            Err(_) => None,
+        };
+        match header {
+            Some(digest) => Ok(digest),
+            None => Ok(Digest::of(&self.get_manifest(reference).await?).to_string()),
+        }
+    }
+
+    /// GETs a manifest with baton's own client, reading at most 4 MiB as it streams in.
+    async fn get_manifest(&self, reference: &Reference) -> Result<Vec<u8>, OciDistributionError> {
+        let mut response = self.manifest_request(reqwest::Method::GET, reference).await?;
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await? {
             if bytes.len() + chunk.len() > MANIFEST_LIMIT {
@@ -466,15 +503,15 @@ impl RegistryStore {
         upload: impl Fn(&Client) -> Result<T, OciDistributionError>,
     ) -> Result<Result<T, OciDistributionError>, StoreError> {
         if !self.always_chunked {
-            match upload(&self.client) {
+            match upload(self.oci()) {
                 Err(e) if refuses_single_put(&e) => {
                     tracing::warn!(registry = %self.host, error = %e, "the registry refused a single-PUT upload; uploading in chunks");
                 }
                 result => return Ok(result),
             }
         }
-        self.authenticate_with(&self.chunked, reference, RegistryOperation::Push)?;
-        Ok(upload(&self.chunked))
+        self.authenticate_with(self.oci_chunked(), reference, RegistryOperation::Push)?;
+        Ok(upload(self.oci_chunked()))
     }
 
     /// `UnknownDigest` when the registry answered "not found", else the registry's error.
@@ -515,6 +552,22 @@ impl RegistryStore {
         Ok(token)
     }
 
+    /// The oci-client for requests that take no credentials of their own: the bare one once the
+    /// registry has shown it wants none and baton has none to give.
+    fn oci(&self) -> &Client {
+        if self.anonymous_and_open() { &self.bare } else { &self.client }
+    }
+
+    /// [`RegistryStore::oci`] for chunked uploads.
+    fn oci_chunked(&self) -> &Client {
+        if self.anonymous_and_open() { &self.bare_chunked } else { &self.chunked }
+    }
+
+    fn anonymous_and_open(&self) -> bool {
+        matches!(self.auth, RegistryAuth::Anonymous)
+            && self.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn authenticate_with(
         &self,
         client: &Client,
@@ -538,21 +591,19 @@ impl RegistryStore {
     pub fn resolve(&self, name: &BundleName, selector: &Selector) -> Result<Digest, StoreError> {
         let reference = self.reference(name, selector);
         self.authenticate(&reference, RegistryOperation::Pull)?;
-        let text = self.run(|| self.client.fetch_manifest_digest(&reference, &self.auth)).map_err(
-            |e| match selector {
-                Selector::Tag(tag) if is_not_found(&e) => StoreError::UnknownTag {
-                    store: self.location(),
-                    name: name.to_string(),
-                    tag: tag.clone(),
-                },
-                Selector::Digest(digest) if is_not_found(&e) => StoreError::UnknownDigest {
-                    store: self.location(),
-                    name: name.to_string(),
-                    digest: digest.clone(),
-                },
-                _ => self.error(&format!("resolve {}", reference.whole()), &e),
+        let text = self.run(|| self.head_manifest(&reference)).map_err(|e| match selector {
+            Selector::Tag(tag) if is_not_found(&e) => StoreError::UnknownTag {
+                store: self.location(),
+                name: name.to_string(),
+                tag: tag.clone(),
             },
-        )?;
+            Selector::Digest(digest) if is_not_found(&e) => StoreError::UnknownDigest {
+                store: self.location(),
+                name: name.to_string(),
+                digest: digest.clone(),
+            },
+            _ => self.error(&format!("resolve {}", reference.whole()), &e),
+        })?;
         text.parse().map_err(|_| StoreError::Registry {
             store: self.location(),
             operation: format!("resolve {}", reference.whole()),
@@ -584,7 +635,7 @@ impl RegistryStore {
         self.authenticate(&reference, RegistryOperation::Pull)?;
         {
             let digest_text = digest.to_string();
-            self.run(|| self.client.blob_exists(&reference, &digest_text))
+            self.run(|| self.oci().blob_exists(&reference, &digest_text))
         }
         .map_err(|e| self.error(&format!("check blob {digest}"), &e))
     }
@@ -600,7 +651,7 @@ impl RegistryStore {
         let digest_text = digest.to_string();
         let started = self.runtime.block_on(async { tokio::time::Instant::now() });
         let stream = self
-            .run(|| self.client.pull_blob_stream(&reference, digest_text.as_str()))
+            .run(|| self.oci().pull_blob_stream(&reference, digest_text.as_str()))
             .map_err(|e| self.missing_or(&e, name, digest, &format!("fetch blob {digest}")))?;
         // oci-client checks the digest as the stream ends; its mismatch is bad data, not a failing
         // source, so callers report it as a finding (the kind is all they look at).
@@ -623,7 +674,7 @@ impl RegistryStore {
         let reference = self.reference(name, &Selector::Digest(digest.clone()));
         self.authenticate(&reference, RegistryOperation::Push)?;
         let digest_text = digest.to_string();
-        self.run(|| self.client.push_blob(&reference, bytes.to_vec(), &digest_text))
+        self.run(|| self.oci().push_blob(&reference, bytes.to_vec(), &digest_text))
             .map_err(|e| self.error(&format!("upload blob {digest}"), &e))?;
         Ok(digest)
     }
@@ -690,7 +741,7 @@ impl RegistryStore {
         let upload = |client: &Client| {
             self.run(|| async {
                 let started = tokio::time::Instant::now();
-                let pulled = from.client.pull_blob_stream(&source, digest_text.as_str()).await?;
+                let pulled = from.oci().pull_blob_stream(&source, digest_text.as_str()).await?;
                 let progress = Arc::clone(progress);
                 let stream = from
                     .guard(pulled.stream, started)
@@ -717,7 +768,7 @@ impl RegistryStore {
         let source = Reference::with_digest(self.host.clone(), from.to_owned(), digest.to_string());
         self.authenticate(&reference, RegistryOperation::Push)?;
         let digest_text = digest.to_string();
-        match self.run(|| self.client.mount_blob(&reference, &source, &digest_text)) {
+        match self.run(|| self.oci().mount_blob(&reference, &source, &digest_text)) {
             Ok(()) => Ok(true),
             Err(e) => {
                 tracing::debug!(%digest, from, error = %e, "mount declined; uploading instead");
@@ -737,7 +788,7 @@ impl RegistryStore {
         let reference = self.reference(name, &Selector::Tag(tag.to_owned()));
         self.authenticate(&reference, RegistryOperation::Push)?;
         self.run(|| {
-            self.client.push_manifest_raw(
+            self.oci().push_manifest_raw(
                 &reference,
                 bytes.to_vec(),
                 http::HeaderValue::from_static(manifest_content_type(bytes)),
@@ -773,7 +824,7 @@ impl RegistryStore {
         for reference in references {
             self.authenticate(&reference, RegistryOperation::Push)?;
             self.run(|| {
-                self.client.push_manifest_raw(&reference, bytes.to_vec(), content_type.clone())
+                self.oci().push_manifest_raw(&reference, bytes.to_vec(), content_type.clone())
             })
             .map_err(|e| self.error(&format!("push manifest {}", reference.whole()), &e))?;
         }
