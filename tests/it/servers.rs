@@ -222,6 +222,11 @@ fn a_git_server_killed_mid_push_leaves_the_old_head_or_the_new_and_a_rerun_compl
     assert_eq!(after, before, "the remote kept its head: the hook never let the push land");
     // The local branch did not move either: the commit was never published.
     assert_eq!(git(&t.w.state, &["rev-parse", "main"]), before);
+    // Nor did dev's version tag: the bytes are there, but the tag moves only once the pin that
+    // names them is committed.
+    let index = t.w.state.join("stores/dev/web/index.json");
+    let index = fs_err::read_to_string(index).unwrap_or_default();
+    assert!(!index.contains("\"1.4.2\""), "{index}");
     fs_err::remove_file(&hook).unwrap();
     server.restart();
     t.enter_dev_ok(&t.w.state, &[]);

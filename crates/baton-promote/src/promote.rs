@@ -9,7 +9,9 @@ use baton_model::{
 use std::path::Path;
 
 use baton_state::{FileChange, ObjectId, Signer, SigningKey, StateError};
-use baton_store::{CopyReport, Progress, RegistryOptions, Store, copy, referrers::subject_of};
+use baton_store::{
+    CopyReport, Progress, RegistryOptions, Store, copy_untagged, referrers::subject_of,
+};
 use serde::{Deserialize, Serialize};
 
 use baton_model::layout::{self, ALLOWED_SIGNERS, PIPELINE};
@@ -212,7 +214,7 @@ fn copy_and_attest(
                 // By digest only: the version tag moves once the pin is committed, in the order
                 // of the commits, so that it names what the pin names.
                 let report =
-                    copy(&source.store, bundle, &source.digest, target, None, request.progress)?;
+                    copy_untagged(&source.store, bundle, &source.digest, target, request.progress)?;
                 copied.insert((source.digest.clone(), report)).1.clone()
             }
         };

@@ -29,4 +29,4 @@ pub use layout::{BlobWriter, LayoutBlobs, LayoutStore, Listed, Stored};
 pub use registry::{
     Progress, ProgressEvent, RegistryBlobs, RegistryOptions, RegistryStore, Timeouts, Trust,
 };
-pub use store::{CopyReport, Store, copy};
+pub use store::{CopyReport, Store, copy, copy_untagged};

@@ -195,6 +195,38 @@ pub fn copy(
     tag: Option<&str>,
     progress: &Progress,
 ) -> Result<CopyReport, StoreError> {
+    copy_with(source, name, digest, target, Tagging::Tag(tag), progress)
+}
+
+/// [`copy`] by digest only: no tag of the target moves (the promoter moves the version tag once
+/// the pin naming the digest is committed, in the order of the commits).
+pub fn copy_untagged(
+    source: &Store,
+    name: &BundleName,
+    digest: &Digest,
+    target: &Store,
+    progress: &Progress,
+) -> Result<CopyReport, StoreError> {
+    copy_with(source, name, digest, target, Tagging::Untagged, progress)
+}
+
+/// Which tag a copy points at the bundle.
+#[derive(Clone, Copy)]
+enum Tagging<'a> {
+    /// This one, or the bundle's version when `None`.
+    Tag(Option<&'a str>),
+    /// None.
+    Untagged,
+}
+
+fn copy_with(
+    source: &Store,
+    name: &BundleName,
+    digest: &Digest,
+    target: &Store,
+    tagging: Tagging<'_>,
+    progress: &Progress,
+) -> Result<CopyReport, StoreError> {
     let started = Instant::now();
     let manifest_bytes = source.read_manifest(name, digest)?;
     let manifest: Manifest =
@@ -261,7 +293,10 @@ pub fn copy(
         report.bytes_uploaded += batch.iter().map(|blob| blob.size).sum::<u64>();
     }
     let version = manifest.annotations.get("org.opencontainers.image.version");
-    let tag = tag.or(version.map(String::as_str));
+    let tag = match tagging {
+        Tagging::Tag(tag) => tag.or(version.map(String::as_str)),
+        Tagging::Untagged => None,
+    };
     let stored = target.put_manifest(name, &manifest_bytes, tag)?;
     debug_assert_eq!(&stored.digest, digest);
     report.moved_from = stored.moved_from;
