@@ -98,13 +98,7 @@ fn tagged_referrer(
     if !digest.hex().starts_with(prefix) {
         return Ok(None);
     }
-    let bytes = store.read_manifest(name, &digest)?;
-    let manifest: oci::Manifest =
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
-            path: format!("{}/{name}:{tag}", store.label()).into(),
-            what: "referrer manifest",
-            source,
-        })?;
+    let (bytes, manifest) = read_referrer_manifest(store, name, &digest)?;
     let mut descriptor = oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, digest, bytes.len() as u64);
     descriptor.artifact_type = manifest.artifact_type;
     descriptor.annotations = manifest.annotations;
@@ -298,6 +292,21 @@ pub fn read_artifacts(
     results.into_iter().map(|r| r.expect("holds because every index was taken")).collect()
 }
 
+/// Referrer manifest `digest` of `name`: its exact bytes and what they say.
+fn read_referrer_manifest(
+    store: &Store,
+    name: &BundleName,
+    digest: &Digest,
+) -> Result<(Vec<u8>, oci::Manifest), StoreError> {
+    let bytes = store.read_manifest(name, digest)?;
+    let manifest = serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
+        path: format!("{}/{name}@{digest}", store.label()).into(),
+        what: "referrer manifest",
+        source,
+    })?;
+    Ok((bytes, manifest))
+}
+
 /// Reads referrer `descriptor` of `name`: its manifest and each layer (at most `limit` bytes).
 pub fn read_artifact(
     store: &Store,
@@ -305,13 +314,7 @@ pub fn read_artifact(
     descriptor: &oci::Descriptor,
     limit: u64,
 ) -> Result<(oci::Manifest, Vec<AttachedLayer>), StoreError> {
-    let bytes = store.read_manifest(name, &descriptor.digest)?;
-    let manifest: oci::Manifest =
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::Malformed {
-            path: format!("{}/{name}@{}", store.label(), descriptor.digest).into(),
-            what: "referrer manifest",
-            source,
-        })?;
+    let (_, manifest) = read_referrer_manifest(store, name, &descriptor.digest)?;
     let layers = manifest
         .layers
         .iter()
@@ -342,13 +345,7 @@ pub fn carry_referrers(
     let ours = list_referrers(target, name, digest)?;
     let mut carried = 0;
     for entry in theirs.iter().filter(|e| !ours.iter().any(|o| o.digest == e.digest)) {
-        let bytes = source.read_manifest(name, &entry.digest)?;
-        let manifest: oci::Manifest =
-            serde_json::from_slice(&bytes).map_err(|source_error| StoreError::Malformed {
-                path: format!("{}/{name}@{}", source.label(), entry.digest).into(),
-                what: "referrer manifest",
-                source: source_error,
-            })?;
+        let (bytes, manifest) = read_referrer_manifest(source, name, &entry.digest)?;
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             let bytes = source.read_small_blob(
                 name,
