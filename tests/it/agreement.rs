@@ -110,7 +110,7 @@ impl Repo {
         let by = by.parse().unwrap();
         let options = baton_tests::registry_options();
         let store = view.open_store(view.environment("staging").unwrap(), &options).unwrap();
-        let stores = GateStores { source: &store, upstream: Some(&store) };
+        let stores = GateStores { source: &store, upstream: Some(&store), at: when };
         let evidence =
             view.gate_evidence(prod, (&web(), &self.digest), (&by, None), false, &stores).unwrap();
         evaluate(prod, &web(), &self.digest, &evidence, when)
@@ -137,6 +137,7 @@ impl Repo {
             reason: (action == Action::BreakGlass).then(|| "incident 42".into()),
             signatures: Vec::new(),
             attestation: None,
+            verifications: Vec::new(),
         };
         let trailers = Trailers {
             action,

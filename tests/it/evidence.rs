@@ -428,8 +428,8 @@ fn replayed_removed_and_late_attestations_are_refused_and_found() {
         &web(),
         &subject,
         &baton_view::vsa_statement(&summary),
-        baton_view::VSA_PREDICATE,
-        late_at,
+        (baton_view::VSA_PREDICATE, late_at),
+        &[],
         Some(&ci),
     )
     .unwrap();
@@ -506,8 +506,8 @@ fn eight_attestations_written_at_once_all_land() {
                             &web(),
                             subject,
                             &statement,
-                            "https://in-toto.io/attestation/test-result/v0.1",
-                            at,
+                            ("https://in-toto.io/attestation/test-result/v0.1", at),
+                            &[],
                             None,
                         )
                         .unwrap()

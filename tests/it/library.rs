@@ -26,6 +26,7 @@ fn apply_records_the_instant_it_was_given_and_drift_and_reconcile_read_it_back()
         secrets_dir: None,
         progress: &progress,
         clock: &clock,
+        reporter: None,
     };
     let done = apply(&view, "dev", None, &options).unwrap();
     assert_eq!(done.len(), 1);

@@ -4,9 +4,10 @@
 
 use std::{path::Path, time::Duration};
 
-use baton_model::{BundleName, Digest, EnvName, Target};
+use baton_model::{BundleName, Digest, EnvName, Target, TargetId};
 use baton_target::{AppliedRecord, Outcome, compare, hash_tree, record_time, tree_digest};
-use baton_view::View;
+use baton_view::{ReportAction, TargetReport, View};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -15,6 +16,8 @@ use crate::{
     fetch::{KeyUse, Staged, fetch_and_render},
     job::{Job, jobs},
     render::Resolved,
+    report::{self, check_reporter},
+    verify::{Verification, verify_release},
 };
 
 /// What an apply (or one agent pass) did for one bundle.
@@ -32,6 +35,9 @@ pub enum ApplyAction {
     Healed,
     /// Drift was found and left alone (`agent --no-heal`).
     Drift,
+    /// The pinned digest failed its verification here and the target went back to the release
+    /// before; the agent does not try it again until the pin changes (`baton apply` does).
+    HeldBack,
 }
 
 impl ApplyAction {
@@ -43,6 +49,7 @@ impl ApplyAction {
             ApplyAction::Swapped => "swapped",
             ApplyAction::Healed => "healed",
             ApplyAction::Drift => "drift",
+            ApplyAction::HeldBack => "held-back",
         }
     }
 }
@@ -70,6 +77,42 @@ pub struct Applied {
     pub action: ApplyAction,
     /// Where.
     pub target: String,
+    /// The params digest rendered.
+    pub params_digest: Digest,
+    /// The digest of the rendered tree.
+    pub tree_digest: Digest,
+    /// What the target's checks found, when it has checks and the apply changed something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// The report the target wrote into the environment's store (with `--target-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Digest>,
+}
+
+impl Applied {
+    /// What the target reports of this apply, dated `at`.
+    pub(crate) fn report(&self, target: &TargetId, at: Timestamp) -> TargetReport {
+        let verification = self.verification.as_ref();
+        TargetReport {
+            environment: self.environment.clone(),
+            target: target.clone(),
+            bundle: self.bundle.clone(),
+            digest: self.digest.clone(),
+            params_digest: self.params_digest.clone(),
+            tree_digest: self.tree_digest.clone(),
+            action: if self.action == ApplyAction::Healed {
+                ReportAction::Healed
+            } else {
+                ReportAction::Applied
+            },
+            verification: verification.map(|v| v.result),
+            checks: verification.map(|v| v.checks.clone()).unwrap_or_default(),
+            running: verification
+                .and_then(|v| v.rolled_back_to.clone())
+                .unwrap_or_else(|| self.digest.clone()),
+            at: record_time(at),
+        }
+    }
 }
 
 /// Applies every pinned bundle of `env` (or one) to its target.
@@ -79,7 +122,22 @@ pub fn apply(
     bundle: Option<&BundleName>,
     options: &ApplyOptions<'_>,
 ) -> Result<Vec<Applied>, ApplyError> {
-    jobs(view, env, bundle, options)?.iter().map(|job| apply_one(job, options, None)).collect()
+    check_reporter(view, view.environment(env)?, options)?;
+    let mut store = None;
+    let mut done = Vec::new();
+    for job in jobs(view, env, bundle, options)? {
+        let mut applied = apply_one(&job, options, None)?;
+        applied.report = if applied.action == ApplyAction::Unchanged {
+            report::send_pending(&job, options, &mut store)?
+        } else {
+            let target =
+                options.reporter.as_ref().map_or_else(report::unreported, |r| r.target.clone());
+            let report = applied.report(&target, (options.clock)());
+            report::send(&job, options, &mut store, report)?
+        };
+        done.push(applied);
+    }
+    Ok(done)
 }
 
 /// Applies one bundle. `known_drifted` names a release the caller has just found drifted (the
@@ -96,7 +154,7 @@ pub(crate) fn apply_one(
         tracing::warn!(target = %home.path.display(), kept = %aside.display(), "`current` was not baton's link: moved it aside and putting the link back");
     }
     let recorded = home.record()?;
-    let done = |record: &AppliedRecord, action| Applied {
+    let done = |record: &AppliedRecord, action, verification| Applied {
         bundle: job.pin.bundle.clone(),
         environment: job.env.name.clone(),
         digest: record.digest.clone(),
@@ -104,6 +162,10 @@ pub(crate) fn apply_one(
         release: record.release.clone(),
         action,
         target: home.path.display().to_string(),
+        params_digest: record.params_digest.clone(),
+        tree_digest: record.tree_digest.clone(),
+        verification,
+        report: None,
     };
     // Already applied and intact: nothing to do. A drifted release is remembered, so that
     // neither the search for an earlier release nor the new render hashes it a second time.
@@ -118,7 +180,7 @@ pub(crate) fn apply_one(
         let known = current_ok && known_drifted == Some(record.release.as_str());
         let intact = !known && home.release_matches(record)?;
         if intact && current_ok {
-            return Ok(done(record, ApplyAction::Unchanged));
+            return Ok(done(record, ApplyAction::Unchanged, None));
         }
         if !intact {
             drifted = Some(record.release.as_str());
@@ -132,11 +194,12 @@ pub(crate) fn apply_one(
         home.switch_current(&record.release)?;
         let record = AppliedRecord { at: record_time((options.clock)()), ..record };
         home.write_record(&record)?;
-        return Ok(done(&record, ApplyAction::Swapped));
+        let verification = verify_release(job, options, &record, recorded.as_ref(), None)?;
+        return Ok(done(&record, ApplyAction::Swapped, verification));
     }
     let (record, resolved) = render_release(job, options, drifted)?;
     match &job.env.target {
-        Some(Target::Exec { command, check, timeout }) => {
+        Some(Target::Exec { command, check, timeout, .. }) => {
             let dir = home.release(&record.release);
             let limit = Duration::from_secs(timeout.map_or(600, baton_model::Duration::seconds));
             // The log is of this apply's commands only.
@@ -154,10 +217,17 @@ pub(crate) fn apply_one(
         _ => home.switch_current(&record.release)?,
     }
     home.write_record(&record)?;
+    let verification = verify_release(job, options, &record, recorded.as_ref(), Some(&resolved))?;
     if let Some(Target::Dir { keep, .. }) = &job.env.target {
-        home.prune(&record.release, *keep)?;
+        // After a rollback the release before is current again, and is kept as current.
+        let current = match verification.as_ref().and_then(|v| v.rolled_back_to.as_ref()) {
+            Some(_) => home.current_release()?.unwrap_or_else(|| record.release.clone()),
+            None => record.release.clone(),
+        };
+        home.prune(&current, *keep)?;
     }
-    Ok(done(&record, if same_pin { ApplyAction::Healed } else { ApplyAction::Applied }))
+    let action = if same_pin { ApplyAction::Healed } else { ApplyAction::Applied };
+    Ok(done(&record, action, verification))
 }
 
 /// Fetches, verifies, unpacks and renders the pinned bundle into `.releases/<id>`; returns the

@@ -122,6 +122,16 @@ pub enum ApplyError {
         /// The last lines of its stderr (secrets masked).
         stderr: String,
     },
+    /// The target cannot write reports its environment would accept.
+    #[error("target `{target}` of `{env}` cannot report: {problem}")]
+    ReportKey {
+        /// The environment.
+        env: EnvName,
+        /// The target.
+        target: baton_model::TargetId,
+        /// What is wrong and what to do.
+        problem: String,
+    },
     /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] std::io::Error),

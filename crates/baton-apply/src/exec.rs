@@ -42,7 +42,11 @@ pub(crate) fn run(
     };
     let stderr_file = tempfile::tempfile()?;
     let stdout_file = tempfile::tempfile()?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    if let Some(target) = &job.target_id {
+        command.env("BATON_TARGET_ID", target.as_str());
+    }
+    let mut child = command
         .args(arguments)
         .current_dir(dir)
         .env("BATON_ENV", job.env.name.as_str())

@@ -143,3 +143,27 @@ fn fetch_and_unpack(
 fn forget(cache: &Path, bundle: &BundleName) {
     let _ = fs_err::remove_dir_all(cache.join(bundle.as_str()));
 }
+
+/// The resolved parameters of the pinned bundle without fetching its layer: its config from
+/// the cache (copied there first when it is missing), the params the pin was promoted with.
+/// For a release swapped back, whose checks' output must be masked like any other.
+pub(crate) fn resolve_cached(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+) -> Result<Resolved, ApplyError> {
+    let cache = Store::Layout(LayoutStore::new(options.cache.clone()));
+    let (bundle, digest) = (&job.pin.bundle, &job.pin.digest);
+    let config = if let Ok(config) = baton_view::load_config(&cache, bundle, digest) {
+        config
+    } else {
+        let store = job.view.open_store(&job.env, options.registry)?;
+        copy(&store, bundle, digest, &cache, None, options.progress)?;
+        baton_view::load_config(&cache, bundle, digest)?
+    };
+    let params = job.params(&config)?;
+    let secrets_dir = SecretsDir {
+        declared: job.env.secrets_dir.as_deref(),
+        given: options.secrets_dir.as_deref(),
+    };
+    resolve(&params.values, &config, &params.path, options.lookup, secrets_dir)
+}

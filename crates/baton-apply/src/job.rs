@@ -28,6 +28,16 @@ pub struct ApplyOptions<'a> {
     pub progress: &'a Progress,
     /// The clock records are dated by (the agent asks it once per pass).
     pub clock: &'a dyn Fn() -> Timestamp,
+    /// Who reports what this target did, when it reports (`--target-id`).
+    pub reporter: Option<Reporter>,
+}
+
+/// The target that reports, and the key its reports are signed with.
+pub struct Reporter {
+    /// The target's id in its environment.
+    pub target: baton_model::TargetId,
+    /// The evidence key of its SSH key (`--sign-key`), when it has one.
+    pub key: Option<baton_sign::SigningKey>,
 }
 
 /// A bundle of an environment with everything needed to apply it.
@@ -39,6 +49,8 @@ pub(crate) struct Job<'v> {
     /// The commit that made the pin, as the judge found it: its params are the ones rendered.
     pub(crate) pin_commit: ObjectId,
     pub(crate) home: Home,
+    /// The target's id, when it reports.
+    pub(crate) target_id: Option<baton_model::TargetId>,
 }
 
 /// The bundles to act on: one, or every bundle pinned in the environment.
@@ -67,7 +79,8 @@ pub(crate) fn jobs<'v>(
         .into_iter()
         .map(|(pin, pin_commit)| {
             let home = Home::of(&target, root, &options.applied_dir, &env.name, &pin.bundle);
-            Job { view, env: env.clone(), pin, pin_commit, home }
+            let target_id = options.reporter.as_ref().map(|r| r.target.clone());
+            Job { view, env: env.clone(), pin, pin_commit, home, target_id }
         })
         .collect())
 }
@@ -182,7 +195,7 @@ fn evidence_refusals(
     store: &mut Option<baton_store::Store>,
     options: &ApplyOptions<'_>,
 ) -> Result<Vec<baton_view::judge::Finding>, ApplyError> {
-    if pin.signatures.is_empty() && pin.attestation.is_none() {
+    if pin.signatures.is_empty() && pin.attestation.is_none() && pin.verifications.is_empty() {
         return Ok(Vec::new());
     }
     let store = match store {

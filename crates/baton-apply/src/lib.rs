@@ -22,11 +22,14 @@ mod job;
 mod plan;
 mod reconcile;
 mod render;
+mod report;
+mod verify;
 
 pub use apply::{Applied, ApplyAction, apply};
 pub use baton_target::{AppliedRecord, Differences, DriftReport, FileHash, Tree};
 pub use error::ApplyError;
-pub use job::ApplyOptions;
+pub use job::{ApplyOptions, Reporter};
 pub use plan::{Plan, plan};
 pub use reconcile::{PassReport, drift, reconcile};
 pub use render::{EnvLookup, Resolved};
+pub use verify::Verification;

@@ -320,7 +320,10 @@ pub(crate) fn evidence(
             .rev()
             .find(|e| e.environment == event.environment && e.bundle == event.bundle)
             .is_some_and(|last| last.commit == event.commit);
-        if !(current || deep) || (event.signatures.is_empty() && event.attestation.is_none()) {
+        let relies_on_nothing = event.signatures.is_empty()
+            && event.attestation.is_none()
+            && event.verifications.is_empty();
+        if !(current || deep) || relies_on_nothing {
             continue;
         }
         if checked.contains(&(&event.environment, &event.bundle, event.commit.as_str())) {
@@ -349,6 +352,8 @@ pub(crate) fn evidence(
             by: &event.by,
             signatures: &event.signatures,
             attestation: event.attestation.as_ref(),
+            from: event.from.as_ref(),
+            verifications: &event.verifications,
         };
         let checked = view.pin_evidence(store, env, claims, commit)?;
         for problem in checked.problems {

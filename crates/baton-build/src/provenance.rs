@@ -78,8 +78,8 @@ pub(crate) fn attach(
         facts.name,
         &subject,
         &statement(facts),
-        PROVENANCE_PREDICATE,
-        facts.started,
+        (PROVENANCE_PREDICATE, facts.started),
+        &[],
         key,
     )
 }

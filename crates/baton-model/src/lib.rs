@@ -15,6 +15,7 @@ mod blobs;
 mod bundle_file;
 mod config;
 mod digest;
+mod fleet;
 pub mod layout;
 mod name;
 pub mod oci;
@@ -30,6 +31,10 @@ pub use blobs::{BlobSource, SizedReader};
 pub use bundle_file::{BundleFile, BundleFileError, BundleSection};
 pub use config::{BundleConfig, Compressor, FileEntry, FileKind, LayerInfo, Source};
 pub use digest::{Digest, DigestError, DigestWriter};
+pub use fleet::{
+    ExpectedTargets, OnVerifyFailure, RecordedVerification, TargetId, TargetIdError, VerifiedRule,
+    VerifyCheck,
+};
 pub use layout::{Dir, StatePath};
 pub use name::{BundleName, NameError, Version, VersionError};
 pub use params::{ParamSchema, ParamSpec, ParamType, SchemaError, Violation};

@@ -5,7 +5,11 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{StoreLocation, name::string_serde};
+use crate::{
+    StoreLocation,
+    fleet::{ExpectedTargets, OnVerifyFailure, VerifiedRule, VerifyCheck, VerifyChecks},
+    name::string_serde,
+};
 
 /// The whole `baton.toml`, as written.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -41,6 +45,14 @@ pub struct EnvironmentSpec {
     /// What rendering a bundle for this environment may cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render_limits: Option<RenderLimits>,
+    /// The targets expected to apply and report here: their ids (`["web-1", "web-2"]`) or how
+    /// many (`4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<ExpectedTargets>,
+    /// What a target does when `verify` fails after an apply: `keep` the new release (default)
+    /// or `rollback` to the one before (dir targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_verify_failure: Option<OnVerifyFailure>,
 }
 
 /// What rendering may cost, so that a hostile template can neither spin nor fill the disk.
@@ -72,6 +84,14 @@ pub enum Target {
         /// How many releases to keep per bundle.
         #[serde(default = "default_keep")]
         keep: u32,
+        /// Checks run after every apply and heal: one table or an array of them.
+        #[serde(
+            default,
+            deserialize_with = "crate::fleet::one_or_many",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        #[schemars(with = "Option<VerifyChecks>")]
+        verify: Vec<VerifyCheck>,
     },
     /// A command run in the rendered directory.
     Exec {
@@ -83,11 +103,28 @@ pub enum Target {
         /// How long each command may run, for example `10m`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout: Option<Duration>,
+        /// Checks run after every apply and heal: one table or an array of them.
+        #[serde(
+            default,
+            deserialize_with = "crate::fleet::one_or_many",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        #[schemars(with = "Option<VerifyChecks>")]
+        verify: Vec<VerifyCheck>,
     },
 }
 
 fn default_keep() -> u32 {
     5
+}
+
+impl Target {
+    /// The checks run after every apply and heal.
+    pub fn verify(&self) -> &[VerifyCheck] {
+        match self {
+            Target::Dir { verify, .. } | Target::Exec { verify, .. } => verify,
+        }
+    }
 }
 
 /// The gates of an environment.
@@ -113,6 +150,10 @@ pub struct Gates {
     /// (cosign's format, over its digest) by one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signed_by: Vec<String>,
+    /// The upstream's expected targets that must have reported the digest verified (`"all"` or
+    /// a number); `soak` then counts from the verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<VerifiedRule>,
 }
 
 /// An environment, checked and placed in its chain.
@@ -133,6 +174,10 @@ pub struct Environment {
     pub secrets_dir: Option<std::path::PathBuf>,
     /// What rendering may cost here.
     pub render_limits: RenderLimits,
+    /// The targets expected to report here, if declared.
+    pub targets: Option<ExpectedTargets>,
+    /// What a target does when its verification fails.
+    pub on_verify_failure: OnVerifyFailure,
 }
 
 /// The checked pipeline.
@@ -256,17 +301,6 @@ impl Pipeline {
                     ),
                 });
             }
-            if let Some(dir) = &spec.secrets_dir
-                && !crate::values::is_clean_absolute(dir)
-            {
-                problems.push(PipelineProblem {
-                    line: line(pos.name.span()),
-                    key: format!("environment[{i}].secrets_dir"),
-                    message: format!(
-                        "`{dir}` must be an absolute path without `.` or `..`, for example `/run/secrets`"
-                    ),
-                });
-            }
             environments.push(Environment {
                 name: spec.name.clone(),
                 store: spec.store.clone(),
@@ -275,8 +309,18 @@ impl Pipeline {
                 upstream,
                 secrets_dir: spec.secrets_dir.as_ref().map(std::path::PathBuf::from),
                 render_limits: spec.render_limits.unwrap_or_default(),
+                targets: spec.targets.clone(),
+                on_verify_failure: spec.on_verify_failure.unwrap_or_default(),
             });
         }
+        problems.extend(environments.iter().zip(&positions.environment).enumerate().flat_map(
+            |(i, (env, pos))| {
+                let at = line(pos.name.span());
+                fleet_problems(env, &environments).into_iter().map(move |(key, message)| {
+                    PipelineProblem { line: at, key: format!("environment[{i}].{key}"), message }
+                })
+            },
+        ));
         if problems.is_empty() {
             Ok(Pipeline { environments })
         } else {
@@ -303,6 +347,125 @@ impl Pipeline {
     /// The names, in chain order, joined for messages.
     pub fn names(&self) -> String {
         self.environments.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// What is inconsistent about an environment's secrets directory, targets, checks and
+/// `verified` gate, as (key, message) pairs.
+fn fleet_problems(env: &Environment, all: &[Environment]) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    let name = &env.name;
+    if let Some(dir) = &env.secrets_dir {
+        let dir = dir.to_string_lossy();
+        if !crate::values::is_clean_absolute(&dir) {
+            problems.push((
+                "secrets_dir",
+                format!(
+                    "`{dir}` must be an absolute path without `.` or `..`, for example `/run/secrets`"
+                ),
+            ));
+        }
+    }
+    if let Some(expected) = &env.targets {
+        if env.target.is_none() {
+            problems.push((
+                "targets",
+                format!(
+                    "`{name}` expects targets but has no `target`: add one, or remove `targets`"
+                ),
+            ));
+        }
+        match expected {
+            ExpectedTargets::Count(0) => problems.push((
+                "targets",
+                "`targets = 0` expects nothing: remove it, or give the ids or a count".to_owned(),
+            )),
+            ExpectedTargets::Ids(ids) if ids.is_empty() => problems.push((
+                "targets",
+                "`targets = []` expects nothing: remove it, or list the target ids".to_owned(),
+            )),
+            ExpectedTargets::Ids(ids) => {
+                for (n, id) in ids.iter().enumerate() {
+                    if ids[..n].contains(id) {
+                        problems.push(("targets", format!("target `{id}` is listed twice")));
+                    }
+                }
+            }
+            ExpectedTargets::Count(_) => {}
+        }
+    }
+    if let Some(target) = &env.target {
+        for check in target.verify() {
+            if check.command.is_empty() {
+                problems.push((
+                    "target.verify",
+                    format!("a check of `{name}` has an empty `command`: give an argv such as [\"curl\", \"-fsS\", URL]"),
+                ));
+            }
+        }
+    }
+    if env.on_verify_failure == OnVerifyFailure::Rollback {
+        let dir_with_checks =
+            matches!(&env.target, Some(t @ Target::Dir { .. }) if !t.verify().is_empty());
+        if !dir_with_checks {
+            problems.push((
+                "on_verify_failure",
+                format!(
+                    "`rollback` needs a dir target with `verify` checks (an exec target's command cannot be undone by baton): give `{name}` one, or remove `on_verify_failure`"
+                ),
+            ));
+        }
+    }
+    verified_problems(env, all, &mut problems);
+    problems
+}
+
+/// What is inconsistent about `gates.verified`: it needs an upstream that lists its targets and
+/// gives them checks, and no more verified targets than it expects.
+fn verified_problems(
+    env: &Environment,
+    all: &[Environment],
+    problems: &mut Vec<(&'static str, String)>,
+) {
+    let name = &env.name;
+    if let Some(rule) = env.gates.verified {
+        let upstream = env.upstream.as_ref().and_then(|up| all.iter().find(|e| e.name == *up));
+        match upstream {
+            None => problems.push((
+                "gates.verified",
+                format!("`{name}` has no upstream whose targets could verify: remove `verified`"),
+            )),
+            Some(up) => match &up.targets {
+                None => problems.push((
+                    "gates.verified",
+                    format!(
+                        "the upstream `{}` declares no `targets`: list them there (`targets = [\"web-1\"]` or a count), so that baton knows whose reports count",
+                        up.name
+                    ),
+                )),
+                Some(expected) => {
+                    if up.target.as_ref().is_none_or(|t| t.verify().is_empty()) {
+                        problems.push((
+                            "gates.verified",
+                            format!(
+                                "the upstream `{}` has no `verify` checks on its target: nothing would ever verify there; add `verify = {{ command = [...] }}` to its target",
+                                up.name
+                            ),
+                        ));
+                    }
+                    if rule.needed(expected) > expected.len() {
+                        problems.push((
+                            "gates.verified",
+                            format!(
+                                "asks for {rule} verified targets, but the upstream `{}` expects {}",
+                                up.name,
+                                expected.len()
+                            ),
+                        ));
+                    }
+                }
+            },
+        }
     }
 }
 

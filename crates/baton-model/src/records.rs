@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BundleName, Digest, EnvName, Principal, Version};
+use crate::{BundleName, Digest, EnvName, Principal, RecordedVerification, Version};
 
 /// Why a pin changed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -97,6 +97,10 @@ pub struct StateRecord {
     /// the bundle in this environment's store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Digest>,
+    /// The upstream targets' reports the `verified` gate counted, each a referrer of the bundle
+    /// in the upstream environment's store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<RecordedVerification>,
 }
 
 impl StateRecord {
@@ -293,6 +297,11 @@ mod tests {
             reason: None,
             signatures: vec!["ab".repeat(32)],
             attestation: Some(digest('c')),
+            verifications: vec![RecordedVerification {
+                target: "web-1".parse().unwrap(),
+                report: digest('d'),
+                at: "2026-11-24T04:00:00Z".parse().unwrap(),
+            }],
         };
         let text = record.to_toml();
         assert!(text.starts_with("bundle = \"web\"\n"), "{text}");

@@ -35,6 +35,7 @@ fn inputs(
     bundle: &BundleName,
     digest: &Digest,
     evidence: &Evidence,
+    verifications: &[baton_model::RecordedVerification],
 ) -> Result<Vec<Descriptor>, PromoteError> {
     let mut inputs = Vec::new();
     let git = |path: String, commit: String| Descriptor {
@@ -54,6 +55,15 @@ fn inputs(
             inputs.push(Descriptor {
                 uri: format!("{store}/{bundle}@{attestation}"),
                 digest: BTreeMap::from([("sha256".to_owned(), attestation.hex().to_owned())]),
+            });
+        }
+        // The targets' reports the `verified` gate counted, where the upstream keeps them.
+        let store = view.environment(up.as_str())?.store.to_string();
+        for verification in verifications {
+            let report = &verification.report;
+            inputs.push(Descriptor {
+                uri: format!("{store}/{bundle}@{report}"),
+                digest: BTreeMap::from([("sha256".to_owned(), report.hex().to_owned())]),
             });
         }
     }
@@ -79,6 +89,8 @@ pub(crate) struct Prepared {
     at: Timestamp,
     /// The key ids the pin records.
     pub(crate) signatures: Vec<String>,
+    /// The upstream targets' verifications the pin records.
+    pub(crate) verifications: Vec<baton_model::RecordedVerification>,
 }
 
 /// What a promotion's pin will record of its evidence: the VSA of promoting `digest` of
@@ -102,6 +114,12 @@ pub(crate) fn prepare(
         .into_iter()
         .map(|(_, keyid)| keyid)
         .collect();
+    let verifications = match (&evidence.upstream, env.gates.verified) {
+        (Some(upstream), Some(_)) => {
+            upstream.verified.counted(&upstream.env, at).0.into_iter().cloned().collect()
+        }
+        _ => Vec::new(),
+    };
     let key = match key {
         Some(key) => Some(
             key.evidence_key().ok_or_else(|| PromoteError::KeyCannotAttest { kind: key.kind() })?,
@@ -114,10 +132,10 @@ pub(crate) fn prepare(
         bundle,
         digest,
         policy: policy(view)?,
-        inputs: inputs(view, env, bundle, digest, evidence)?,
+        inputs: inputs(view, env, bundle, digest, evidence, &verifications)?,
         at,
     };
-    Ok(Some(Prepared { statement: vsa_statement(&summary), key, at, signatures }))
+    Ok(Some(Prepared { statement: vsa_statement(&summary), key, at, signatures, verifications }))
 }
 
 impl Prepared {
@@ -134,8 +152,8 @@ impl Prepared {
             bundle,
             subject,
             &self.statement,
-            VSA_PREDICATE,
-            self.at,
+            (VSA_PREDICATE, self.at),
+            &[],
             self.key.as_ref(),
         )?;
         Ok(descriptor.digest)

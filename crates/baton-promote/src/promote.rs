@@ -338,7 +338,8 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         )?;
         let (report, attestation) =
             copy_and_attest(&source, bundle, &target, summary.as_ref(), &mut copied, request)?;
-        let signatures = summary.map(|s| s.signatures).unwrap_or_default();
+        let (signatures, verifications) =
+            summary.map(|s| (s.signatures, s.verifications)).unwrap_or_default();
         let record = StateRecord {
             bundle: bundle.clone(),
             environment: env.name.clone(),
@@ -354,6 +355,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             reason: request.break_glass.clone(),
             signatures,
             attestation: attestation.clone(),
+            verifications,
         };
         let from_label =
             source.from.as_ref().map_or_else(|| source.label.clone(), ToString::to_string);
@@ -403,6 +405,7 @@ fn check_gates(
     let stores = GateStores {
         source: &source.store,
         upstream: env.upstream.as_ref().map(|_| upstream_store.as_ref().unwrap_or(&source.store)),
+        at: now,
     };
     let subject = (&request.bundle, digest);
     let evidence = view.gate_evidence(env, subject, promoter, request.allow_superseded, &stores)?;
@@ -711,6 +714,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             reason: None,
             signatures: Vec::new(),
             attestation: None,
+            verifications: Vec::new(),
         };
         let tag = |_| tag_after_commit(&store, &env.name, bundle, &digest, &config.version);
         match backoff

@@ -80,7 +80,9 @@ fn check_signature(layer: AttachedLayer, digest: &Digest, keys: &[PublicKey]) ->
 }
 
 /// Attaches in-toto `statement` (of `predicate_type`, made at `created`) to `subject` of `name`
-/// in `store`, in a DSSE envelope signed by `key` when given. Returns the referrer's descriptor.
+/// in `store`, in a DSSE envelope signed by `key` when given, with `extra` annotations beside
+/// the predicate type and time (unsigned: a hint for readers, never evidence). Returns the
+/// referrer's descriptor.
 /// The subject need not be in the store yet (a registry does not check it; see
 /// [`referrers::subject_of`] for the descriptor of one that is).
 pub fn attach_attestation(
@@ -88,8 +90,8 @@ pub fn attach_attestation(
     name: &BundleName,
     subject: &oci::Descriptor,
     statement: &serde_json::Value,
-    predicate_type: &str,
-    created: jiff::Timestamp,
+    (predicate_type, created): (&str, jiff::Timestamp),
+    extra: &[(&str, &str)],
     key: Option<&SigningKey>,
 ) -> Result<oci::Descriptor, StoreError> {
     let payload = serde_json::to_vec(statement).expect("holds because JSON serialises");
@@ -102,10 +104,11 @@ pub fn attach_attestation(
         annotations: BTreeMap::new(),
         bytes: envelope.to_line().into_bytes(),
     };
-    let annotations = BTreeMap::from([
+    let mut annotations = BTreeMap::from([
         (PREDICATE_TYPE_ANNOTATION.to_owned(), predicate_type.to_owned()),
         (CREATED_ANNOTATION.to_owned(), created.to_string()),
     ]);
+    annotations.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     referrers::attach_artifact(
         store,
         name,

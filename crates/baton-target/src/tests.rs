@@ -21,12 +21,13 @@ fn pin(digest: &str, params: &str) -> StateRecord {
         reason: None,
         signatures: Vec::new(),
         attestation: None,
+        verifications: Vec::new(),
     }
 }
 
 /// A dir target's home with one release (`<digest>-t`) holding `index.html`, applied for `pin`.
 fn applied(dir: &std::path::Path, pin: &StateRecord) -> Home {
-    let target = baton_model::Target::Dir { path: "deploy".into(), keep: 3 };
+    let target = baton_model::Target::Dir { path: "deploy".into(), keep: 3, verify: Vec::new() };
     let home = Home::of(&target, dir, &dir.join("applied"), &pin.environment, &pin.bundle);
     let _lock = home.lock().unwrap();
     let id = format!("{}-t", pin.digest.short());

@@ -157,6 +157,10 @@ pub struct Claims<'a> {
     pub signatures: &'a [String],
     /// The promotion's attestation.
     pub attestation: Option<&'a Digest>,
+    /// The environment the digest came from.
+    pub from: Option<&'a EnvName>,
+    /// The upstream targets' reports the `verified` gate counted.
+    pub verifications: &'a [baton_model::RecordedVerification],
 }
 
 impl<'a> From<&'a StateRecord> for Claims<'a> {
@@ -167,6 +171,8 @@ impl<'a> From<&'a StateRecord> for Claims<'a> {
             by: &pin.by,
             signatures: &pin.signatures,
             attestation: pin.attestation.as_ref(),
+            from: pin.from.as_ref(),
+            verifications: &pin.verifications,
         }
     }
 }
@@ -204,7 +210,7 @@ impl View {
     ) -> Result<PinEvidence, ViewError> {
         let mut problems = Vec::new();
         let mut envelope = None;
-        if pin.signatures.is_empty() && pin.attestation.is_none() {
+        if pin.signatures.is_empty() && pin.attestation.is_none() && pin.verifications.is_empty() {
             return Ok(PinEvidence::default());
         }
         let info = self.repo.commit_info(commit)?;
@@ -278,6 +284,79 @@ impl View {
                 problems.push(EvidenceProblem { expected, found });
             }
         }
+        if !pin.verifications.is_empty() {
+            self.check_verifications(store, pin, (commit, info.tree), &mut problems)?;
+        }
         Ok(PinEvidence { problems, envelope })
+    }
+
+    /// Each upstream report a pin's `verified` gate counted: in the environment's store (the
+    /// copy carried it with the bundle), a report of that upstream target about the digest,
+    /// PASSED at the recorded time, rendered with the params the upstream pin recorded at the
+    /// promotion, signed by the target's listed key where signatures are required.
+    fn check_verifications(
+        &self,
+        store: &Store,
+        pin: Claims<'_>,
+        (commit, tree): (ObjectId, ObjectId),
+        problems: &mut Vec<EvidenceProblem>,
+    ) -> Result<(), ViewError> {
+        let (bundle, digest) = (pin.bundle, pin.digest);
+        let Some(up) = pin.from else {
+            problems.push(EvidenceProblem {
+                expected: "the environment the verified targets belong to".into(),
+                found: format!("the pin records reports but no `from` (commit {commit})"),
+            });
+            return Ok(());
+        };
+        let signers = self.allowed_signers_in(tree)?;
+        let upstream_pin = match self.repo.blob_id_in(tree, &crate::state_path(up, bundle))? {
+            Some(id) => StateRecord::from_toml(&String::from_utf8_lossy(&self.repo.blob(id)?)).ok(),
+            None => None,
+        };
+        for recorded in pin.verifications {
+            let expected = format!(
+                "report {} in {}: `{}` of `{up}` verified {} PASSED at {}",
+                recorded.report.short(),
+                store.label(),
+                recorded.target,
+                digest.short(),
+                recorded.at
+            );
+            let found = match read_attestation(store, bundle, &recorded.report) {
+                Ok(Ok(read)) => {
+                    match crate::check_report(&read, (up, bundle, digest), signers.as_ref()) {
+                        Ok(report) if report.target != recorded.target => {
+                            Some(format!("it is `{}`'s report", report.target))
+                        }
+                        Ok(report) if !report.passed() => {
+                            Some("its verification is not PASSED".to_owned())
+                        }
+                        Ok(report) if report.at != recorded.at => {
+                            Some(format!("it is dated {}", report.at))
+                        }
+                        Ok(report)
+                            if upstream_pin
+                                .as_ref()
+                                .is_some_and(|p| p.params_digest != report.params_digest) =>
+                        {
+                            Some(format!(
+                                "it is for params {}, not the {} `{up}` pinned",
+                                report.params_digest.short(),
+                                upstream_pin.as_ref().map_or("", |p| p.params_digest.short())
+                            ))
+                        }
+                        Ok(_) => None,
+                        Err(why) => Some(why),
+                    }
+                }
+                Ok(Err(why)) => Some(why),
+                Err(e) => Some(format!("it cannot be read: {}", error_chain(&e))),
+            };
+            if let Some(found) = found {
+                problems.push(EvidenceProblem { expected, found });
+            }
+        }
+        Ok(())
     }
 }

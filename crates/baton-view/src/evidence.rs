@@ -20,6 +20,8 @@ pub struct GateStores<'a> {
     pub source: &'a Store,
     /// The upstream environment's store, when there is an upstream.
     pub upstream: Option<&'a Store>,
+    /// The instant the gates are evaluated at (a report dated later does not count).
+    pub at: jiff::Timestamp,
 }
 
 impl View {
@@ -51,8 +53,32 @@ impl View {
                         .reduce(|a, b| format!("{a}; {b}")),
                     _ => None,
                 };
+                // What the upstream's targets reported of the digest, rendered with the params
+                // the upstream pin records.
+                let verified = match (&pin, stores.upstream) {
+                    (Some(pin), Some(store))
+                        if pin.digest == *digest && env.gates.verified.is_some() =>
+                    {
+                        self.verified_evidence(
+                            store,
+                            (up, bundle, digest),
+                            &pin.params_digest,
+                            stores.at,
+                        )?
+                    }
+                    _ => crate::VerifiedEvidence {
+                        expected: self.environment(up.as_str())?.targets.clone(),
+                        ..Default::default()
+                    },
+                };
                 let current = pin.map(|p| p.digest);
-                Some(UpstreamEvidence { env: up.clone(), current, pinned_at, attestation_problem })
+                Some(UpstreamEvidence {
+                    env: up.clone(),
+                    current,
+                    pinned_at,
+                    attestation_problem,
+                    verified,
+                })
             }
             None => None,
         };

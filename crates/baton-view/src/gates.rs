@@ -12,9 +12,12 @@
 
 use std::fmt;
 
-use baton_model::{BundleName, Digest, Duration, EnvName, Environment, Principal, Window};
+use baton_model::{
+    BundleName, Digest, Duration, EnvName, Environment, ExpectedTargets, Principal, VerifiedRule,
+    Window,
+};
 
-use crate::TrustedKeys;
+use crate::{TrustedKeys, VerifiedEvidence};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +47,8 @@ pub enum GateName {
     Window,
     /// The bundle carries a valid signature by a trusted key the environment names.
     SignedBy,
+    /// Enough of the upstream's targets reported the digest verified.
+    Verified,
 }
 
 impl GateName {
@@ -55,6 +60,7 @@ impl GateName {
             GateName::Approvals => "approvals",
             GateName::Window => "window",
             GateName::SignedBy => "signed-by",
+            GateName::Verified => "verified",
         }
     }
 }
@@ -177,6 +183,8 @@ pub struct UpstreamEvidence {
     /// (missing, another environment's, not signed by its promoter): the promoter reads it from
     /// the upstream store; the auditor checks every pin's attestation apart.
     pub attestation_problem: Option<String>,
+    /// What its targets reported, for `verified`.
+    pub verified: VerifiedEvidence,
 }
 
 /// One approval as recorded, with why it cannot count when it cannot.
@@ -206,7 +214,8 @@ impl RecordedApproval {
 }
 
 /// Evaluates every gate of `env` for promoting `digest` of `bundle` at instant `at`: every
-/// outcome, holding or not, in the order upstream, soak, approvals, window, signed-by.
+/// outcome, holding or not, in the order upstream, verified, soak, approvals, window,
+/// signed-by. With `verified`, the soak counts from the verification that completed it.
 pub fn evaluate(
     env: &Environment,
     bundle: &BundleName,
@@ -217,8 +226,17 @@ pub fn evaluate(
     let mut outcomes = Vec::new();
     if let Some(upstream) = &evidence.upstream {
         outcomes.push(upstream_gate(upstream, digest, evidence.allow_superseded));
+        let since = match env.gates.verified {
+            Some(rule) => {
+                let (outcome, complete) =
+                    verified_gate(rule, &upstream.env, digest, &upstream.verified, at);
+                outcomes.push(outcome);
+                Since::Verified(complete)
+            }
+            None => Since::Pinned(upstream.pinned_at),
+        };
         if let Some(soak) = env.gates.soak {
-            outcomes.push(soak_gate(&upstream.env, soak, upstream.pinned_at, at));
+            outcomes.push(soak_gate(&upstream.env, soak, since, at));
         }
     }
     if env.gates.approvals > 0 {
@@ -339,21 +357,32 @@ fn upstream_gate(upstream: &UpstreamEvidence, digest: &Digest, superseded_ok: bo
     }
 }
 
-fn soak_gate(
-    up: &EnvName,
-    soak: Duration,
-    pinned_at: Option<Timestamp>,
-    at: Timestamp,
-) -> GateOutcome {
-    let rule = format!("pinned in `{up}` for {soak}");
-    let Some(since) = pinned_at else {
-        return outcome(
-            GateName::Soak,
-            false,
-            format!("never pinned in `{up}`, needs {soak} there"),
-            rule,
-            format!("promote it to `{up}` and wait {soak}"),
-        );
+/// What the soak counts from: the upstream pin, or the verification that completed the
+/// `verified` gate.
+#[derive(Clone, Copy)]
+enum Since {
+    Pinned(Option<Timestamp>),
+    Verified(Option<Timestamp>),
+}
+
+fn soak_gate(up: &EnvName, soak: Duration, since: Since, at: Timestamp) -> GateOutcome {
+    let (done, since) = match since {
+        Since::Pinned(t) => ("pinned", t),
+        Since::Verified(t) => ("verified", t),
+    };
+    let rule = format!("{done} in `{up}` for {soak}");
+    let Some(since) = since else {
+        let (detail, fix) = match done {
+            "pinned" => (
+                format!("never pinned in `{up}`, needs {soak} there"),
+                format!("promote it to `{up}` and wait {soak}"),
+            ),
+            _ => (
+                format!("not verified in `{up}` yet, needs {soak} after that"),
+                format!("wait until the targets of `{up}` verify it, then {soak}"),
+            ),
+        };
+        return outcome(GateName::Soak, false, detail, rule, fix);
     };
     let held = u64::try_from(at.as_second() - since.as_second()).unwrap_or(0);
     // Shown to the minute once it is a minute or more: the seconds are noise in a table.
@@ -362,7 +391,7 @@ fn soak_gate(
         return outcome(
             GateName::Soak,
             true,
-            format!("pinned in `{up}` for {shown} (needs {soak})"),
+            format!("{done} in `{up}` for {shown} (needs {soak})"),
             rule,
             String::new(),
         );
@@ -376,10 +405,65 @@ fn soak_gate(
     outcome(
         GateName::Soak,
         false,
-        format!("pinned in `{up}` for {shown}, needs {soak}"),
+        format!("{done} in `{up}` for {shown}, needs {soak}"),
         rule,
         format!("wait {} more, until {until}", Duration::from_seconds(wait)),
     )
+}
+
+/// The `verified` gate, and when it became complete (the verification that made the count):
+/// each expected target counts once, by its verification dated no later than `at`.
+fn verified_gate(
+    rule: VerifiedRule,
+    up: &EnvName,
+    digest: &Digest,
+    evidence: &VerifiedEvidence,
+    at: Timestamp,
+) -> (GateOutcome, Option<Timestamp>) {
+    let short = digest.short();
+    let Some(expected) = &evidence.expected else {
+        let rule = format!("targets of `{up}` reported {short} verified");
+        let detail = format!("`{up}` declares no `targets` in baton.toml");
+        let fix = format!("list the targets of `{up}` in baton.toml (`targets = [...]`)");
+        return (outcome(GateName::Verified, false, detail, rule, fix), None);
+    };
+    let needed = rule.needed(expected);
+    let rule_text = match (rule, expected) {
+        (VerifiedRule::All, ExpectedTargets::Ids(ids)) => format!(
+            "every target of `{up}` ({}) reported {short} verified PASSED",
+            ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        _ => format!(
+            "{needed} of the {} targets of `{up}` reported {short} verified PASSED",
+            expected.len()
+        ),
+    };
+    let (counted, mut notes) = evidence.counted(up, at);
+    let held = counted.len() >= needed;
+    let complete = held.then(|| counted.get(needed.saturating_sub(1)).map(|v| v.at)).flatten();
+    let list = counted.iter().map(|v| format!("`{}` at {}", v.target, v.at)).collect::<Vec<_>>();
+    let mut detail = format!("{} of {needed} verified", counted.len());
+    if !list.is_empty() {
+        detail = format!("{detail} ({})", list.join(", "));
+    }
+    if let ExpectedTargets::Ids(ids) = expected
+        && !held
+    {
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !counted.iter().any(|c| c.target == **id))
+            .map(|id| format!("`{id}`"))
+            .collect();
+        detail = format!("{detail}; not verified: {}", missing.join(", "));
+    }
+    notes.extend(evidence.passed_over.iter().cloned());
+    if !notes.is_empty() {
+        detail = format!("{detail}; {}", notes.join("; "));
+    }
+    let fix = format!(
+        "wait until the targets of `{up}` report {short} verified (`baton status`); a target whose verification failed needs a fixed bundle"
+    );
+    (outcome(GateName::Verified, held, detail, rule_text, fix), complete)
 }
 
 fn approvals_gate(

@@ -556,6 +556,7 @@ impl CommitContext<'_> {
             reason: record.reason,
             signatures: record.signatures,
             attestation: record.attestation,
+            verifications: record.verifications,
             signature: if self.signers.is_some() {
                 self.signature()?.for_principal(record.by.as_str())
             } else {
@@ -729,6 +730,16 @@ impl CommitContext<'_> {
                 current: history.current.get(&(up.clone(), bundle.clone())).cloned(),
                 pinned_at: history.held_at(up, bundle, &record.digest).map(commit_time),
                 attestation_problem: None,
+                // The verifications the promoter counted, as the pin records them; that each
+                // report is in the store and holds is checked apart (`View::pin_evidence`).
+                verified: crate::VerifiedEvidence {
+                    expected: self
+                        .pipeline
+                        .and_then(|p| p.environment(up))
+                        .and_then(|e| e.targets.clone()),
+                    verifications: record.verifications.clone(),
+                    passed_over: Vec::new(),
+                },
             }),
             approvals: recorded,
             // `--allow-superseded` is the promoter's to give and is not recorded: a digest the

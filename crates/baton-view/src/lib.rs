@@ -21,6 +21,7 @@ mod gates;
 pub mod judge;
 mod params;
 mod query;
+mod report;
 mod trust;
 mod view;
 
@@ -36,6 +37,10 @@ pub use gates::{
 pub use params::{CheckedParams, ensure_in_store, load_config, params_digest};
 pub use query::{
     BundleDiff, HistoryEntry, ParamDiff, PinSummary, StatusRow, diff, history, status,
+};
+pub use report::{
+    CheckOutcome, ReportAction, Reports, Standing, TARGET_ANNOTATION, TARGET_REPORT_PREDICATE,
+    TEST_RESULT_PREDICATE, TargetReport, TestResult, VerifiedEvidence, check_report, standings,
 };
 pub use trust::{TrustedKey, TrustedKeys};
 pub use view::{

@@ -19,10 +19,17 @@ pub(crate) fn run(
 ) -> Result<ExitStatus> {
     interrupt_on_signals()?;
     if args.once {
-        let reports = pass(args, options)?;
+        let result = pass(args, options);
+        write_health(args, &result, u32::from(result.is_err()));
+        let reports = result?;
         print(printer, &reports)?;
-        let drifted = reports.iter().any(|r| r.action == ApplyAction::Drift);
-        return Ok(if drifted { ExitStatus::Findings } else { ExitStatus::Success });
+        if reports.iter().any(|r| r.report_error.is_some()) {
+            return Ok(ExitStatus::Error);
+        }
+        let found = reports.iter().any(|r| {
+            r.action == ApplyAction::Drift || r.verification.as_ref().is_some_and(|v| !v.passed())
+        });
+        return Ok(if found { ExitStatus::Findings } else { ExitStatus::Success });
     }
     // Passes run outside the runtime: the registry store blocks on a runtime of its own, which
     // cannot start inside another. The runtime only waits between passes.
@@ -30,12 +37,13 @@ pub(crate) fn run(
     let interval = Duration::from_secs(args.interval.max(1));
     let mut failures: u32 = 0;
     loop {
-        match pass(args, options) {
+        let result = pass(args, options);
+        match &result {
             Ok(reports) => {
                 failures = 0;
                 tracing::info!(env = %args.env, bundles = reports.len(), "pass done");
                 for r in reports.iter().filter(|r| r.action != ApplyAction::Unchanged) {
-                    tracing::warn!(env = %args.env, bundle = %r.bundle, action = %r.action, changed = r.differences.changed.len(), added = r.differences.added.len(), removed = r.differences.removed.len(), "reconciled");
+                    tracing::warn!(env = %args.env, bundle = %r.bundle, action = %r.action, changed = r.differences.changed.len(), added = r.differences.added.len(), removed = r.differences.removed.len(), verification = ?r.verification.as_ref().map(|v| v.result), report = ?r.report, "reconciled");
                 }
             }
             Err(error) => {
@@ -43,6 +51,7 @@ pub(crate) fn run(
                 tracing::error!(env = %args.env, failures, "pass failed: {error:#}");
             }
         }
+        write_health(args, &result, failures);
         if baton_store::is_interrupted() {
             break;
         }
@@ -81,6 +90,47 @@ fn interrupt_on_signals() -> Result<()> {
         baton_store::interrupt();
     })?;
     Ok(())
+}
+
+/// What `--health-file` holds after each pass.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct Health<'a> {
+    /// When the pass ended.
+    at: jiff::Timestamp,
+    /// The environment.
+    environment: &'a str,
+    /// The target's id, when it reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    /// Whether the pass ended without an error.
+    ok: bool,
+    /// Consecutive failed passes (0 after a good one).
+    failures: u32,
+    /// Why the pass failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// What the pass did per bundle (empty when it failed).
+    bundles: &'a [PassReport],
+}
+
+/// Writes the health file, when asked for; a file that cannot be written is a warning (the
+/// agent's work does not depend on it, its supervisor sees it go stale).
+fn write_health(args: &AgentArgs, result: &Result<Vec<PassReport>>, failures: u32) {
+    let Some(path) = &args.health_file else { return };
+    let health = Health {
+        at: jiff::Timestamp::now(),
+        environment: &args.env,
+        target: args.reporter.target_id.as_ref().map(baton_model::TargetId::as_str),
+        ok: result.is_ok(),
+        failures,
+        error: result.as_ref().err().map(|e| format!("{e:#}")),
+        bundles: result.as_deref().unwrap_or_default(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&health).expect("holds because health serialises");
+    bytes.push(b'\n');
+    if let Err(e) = baton_fs::write_atomic(path, &bytes) {
+        tracing::warn!(path = %path.display(), "the health file cannot be written: {e}");
+    }
 }
 
 fn pass(args: &AgentArgs, options: &ApplyOptions<'_>) -> Result<Vec<PassReport>> {

@@ -124,7 +124,7 @@ pub(crate) enum Command {
     /// What `apply` would change: files added, changed and removed, as a diff (secrets masked).
     Plan(TargetArgs),
     /// Fetch, verify, unpack, render and apply what an environment pins to its target.
-    Apply(TargetArgs),
+    Apply(ApplyArgs),
     /// Does the target still hold what was applied? Exit 4 with every difference when not.
     Drift(TargetArgs),
     /// The pull-based control loop: apply what changed, heal drift, until SIGTERM.
@@ -215,6 +215,28 @@ pub(crate) struct TargetArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    #[command(flatten)]
+    pub(crate) reporter: ReporterArgs,
+}
+
+/// Who reports what the target did, and with which key.
+#[derive(Debug, Args)]
+pub(crate) struct ReporterArgs {
+    /// This target's id in its environment: reports of each apply, heal and verification go to
+    /// the environment's store, signed with `--sign-key` (required where the environment lists
+    /// `targets` and a gate counts them).
+    #[arg(long, env = "BATON_TARGET_ID", value_name = "ID")]
+    pub(crate) target_id: Option<baton_model::TargetId>,
+    /// Sign reports with this SSH private key (ed25519 or ecdsa-p256), listed in
+    /// `.baton/allowed_signers` for `ID@ENV.target`; required where that file exists.
+    #[arg(long, env = "BATON_SIGN_KEY", value_name = "PATH")]
+    pub(crate) sign_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
     // `--state` may also be a URL here (`file://…`, `ssh://…`): the agent mirrors it.
     /// The environment to keep applied.
@@ -229,10 +251,16 @@ pub(crate) struct AgentArgs {
     /// Report drift without repairing it.
     #[arg(long)]
     pub(crate) no_heal: bool,
+    /// After each pass, write the agent's state here as JSON (atomically), for a supervisor:
+    /// the time, whether the pass succeeded, consecutive failures, and each bundle's action.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) health_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) state: StateArgs,
     #[command(flatten)]
     pub(crate) applier: ApplierArgs,
+    #[command(flatten)]
+    pub(crate) reporter: ReporterArgs,
 }
 
 /// Where the state repository is, and who acts.

@@ -29,7 +29,10 @@ fn parses_the_issue_example() {
     assert_eq!(envs[2].gates.soak.unwrap().seconds(), 7200);
     assert_eq!(envs[2].gates.approvals, 2);
     assert!(envs[2].gates.break_glass);
-    assert_eq!(envs[0].target, Some(Target::Dir { path: "deploy/dev".into(), keep: 5 }));
+    assert_eq!(
+        envs[0].target,
+        Some(Target::Dir { path: "deploy/dev".into(), keep: 5, verify: Vec::new() })
+    );
     assert_eq!(pipeline.names(), "dev, staging, prod");
 }
 

@@ -46,6 +46,7 @@ fn check(pinned: Option<&str>, approvals: Vec<RecordedApproval>, now: &str) -> V
             current: pinned.map(|_| digest.clone()),
             pinned_at: pinned.map(at),
             attestation_problem: None,
+            verified: crate::VerifiedEvidence::default(),
         }),
         approvals,
         allow_superseded: false,
@@ -128,6 +129,7 @@ fn upstream_names_what_upstream_pins_instead() {
         current: current.cloned(),
         pinned_at: pinned.then(|| at("08:00")),
         attestation_problem: None,
+        verified: crate::VerifiedEvidence::default(),
     };
     let superseded = upstream(Some(&other), true);
     let refused = upstream_gate(&superseded, &digest, false);

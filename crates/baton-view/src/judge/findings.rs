@@ -71,6 +71,8 @@ pub enum Check {
     GateWindow,
     /// A promotion without a valid signature by a key the environment names.
     GateSignedBy,
+    /// A promotion before enough of the upstream's targets reported the digest verified.
+    GateVerified,
     /// A signature or attestation a pin relies on that is missing from the environment's store,
     /// does not verify, is about another digest or environment, or was made after the promotion.
     Evidence,
@@ -94,6 +96,9 @@ pub enum Check {
     Target,
     /// A target whose files differ from its record.
     Drift,
+    /// An expected target that has not reported the current pin applied and verified (behind,
+    /// failed, silent), or a report of this environment that does not hold.
+    Running,
 }
 
 impl Check {
@@ -106,6 +111,7 @@ impl Check {
             GateName::Approvals => Some(Check::GateApprovals),
             GateName::Window => Some(Check::GateWindow),
             GateName::SignedBy => Some(Check::GateSignedBy),
+            GateName::Verified => Some(Check::GateVerified),
         }
     }
 
@@ -124,6 +130,7 @@ impl Check {
             Check::GateApprovals => "gate-approvals",
             Check::GateWindow => "gate-window",
             Check::GateSignedBy => "gate-signed-by",
+            Check::GateVerified => "gate-verified",
             Check::Evidence => "evidence",
             Check::Params => "params",
             Check::Store => "store",
@@ -134,6 +141,7 @@ impl Check {
             Check::Shallow => "shallow",
             Check::Target => "target",
             Check::Drift => "drift",
+            Check::Running => "running",
         }
     }
 }
@@ -191,6 +199,9 @@ pub struct Event {
     /// The promotion's attestation (a referrer of the bundle in the environment's store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Digest>,
+    /// The upstream targets' reports the `verified` gate counted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<baton_model::RecordedVerification>,
     /// What the commit's signature proves for the principal it names.
     pub signature: Signature,
     /// The approvals present when it was promoted.

@@ -1,12 +1,15 @@
 //! `baton plan`, `apply`, `drift` and `agent`: thin wrappers over `baton_apply`.
 
+use anyhow::Context;
 use anyhow::Result;
-use baton_apply::{ApplyAction, ApplyOptions, DriftReport, apply, drift, plan};
+use baton_apply::{
+    ApplyAction, ApplyOptions, DriftReport, Reporter, Verification, apply, drift, plan,
+};
 use baton_store::{Progress, RegistryOptions};
 
 use crate::{
     ExitStatus,
-    cli::{ApplierArgs, Command},
+    cli::{ApplierArgs, ApplyArgs, Command, ReporterArgs},
     commands::{bundle::transfer_progress, open_state},
     env,
     printer::Printer,
@@ -19,6 +22,9 @@ pub(crate) fn run(
 ) -> Result<ExitStatus> {
     let (_bar, progress) = transfer_progress(printer, "fetching");
     let options = |applier: &ApplierArgs| apply_options(applier, registry, &progress);
+    let reporting = |applier: &ApplierArgs, reporter: &ReporterArgs| -> Result<ApplyOptions<'_>> {
+        Ok(ApplyOptions { reporter: reporter_of(reporter)?, ..options(applier) })
+    };
     match command {
         Command::Plan(args) => {
             let options = options(&args.applier);
@@ -47,19 +53,23 @@ pub(crate) fn run(
             }
             Ok(ExitStatus::Success)
         }
-        Command::Apply(args) => {
-            let options = options(&args.applier);
+        Command::Apply(ApplyArgs { target: args, reporter }) => {
+            let options = reporting(&args.applier, &reporter)?;
             let view = open_state(&args.state, &options.cache)?;
             let done = apply(&view, &args.env, args.bundle.as_ref(), &options)?;
+            // A verification that failed is a finding: the release is there, and does not work.
+            let failed = done.iter().any(|a| a.verification.as_ref().is_some_and(|v| !v.passed()));
+            let status = if failed { ExitStatus::Findings } else { ExitStatus::Success };
             if printer.is_json() {
                 printer.json(&done)?;
-                return Ok(ExitStatus::Success);
+                return Ok(status);
             }
             for a in &done {
                 let verb = match a.action {
                     ApplyAction::Unchanged => "Unchanged",
                     ApplyAction::Swapped => "Swapped",
                     ApplyAction::Healed => "Healed",
+                    ApplyAction::HeldBack => "Held back",
                     ApplyAction::Applied | ApplyAction::Drift => "Applied",
                 };
                 printer.status(
@@ -69,8 +79,14 @@ pub(crate) fn run(
                         a.bundle, a.version, a.digest, a.environment, a.release
                     ),
                 );
+                if let Some(v) = &a.verification {
+                    print_verification(printer, v);
+                }
+                if let Some(report) = &a.report {
+                    printer.status("Reported", &format!("{} ({report})", a.bundle));
+                }
             }
-            Ok(ExitStatus::Success)
+            Ok(status)
         }
         Command::Drift(args) => {
             let options = options(&args.applier);
@@ -79,7 +95,7 @@ pub(crate) fn run(
             print_drift(printer, &reports)
         }
         Command::Agent(args) => {
-            let options = options(&args.applier);
+            let options = reporting(&args.applier, &args.reporter)?;
             crate::agent::run(&args, printer, &options)
         }
         _ => unreachable!("dispatched elsewhere"),
@@ -111,6 +127,41 @@ pub(crate) fn apply_options<'a>(
         secrets_dir: applier.secrets_dir.clone(),
         progress,
         clock: &jiff::Timestamp::now,
+        reporter: None,
+    }
+}
+
+/// The reporter of `--target-id` with the evidence key of `--sign-key` (an SSH key).
+fn reporter_of(args: &ReporterArgs) -> Result<Option<Reporter>> {
+    let Some(target) = args.target_id.clone() else { return Ok(None) };
+    let key = match &args.sign_key {
+        None => None,
+        Some(path) => {
+            let key = baton_state::SigningKey::load(path)
+                .with_context(|| format!("reading the report key {}", path.display()))?;
+            Some(key.evidence_key().with_context(|| {
+                format!(
+                    "{} is an SSH {} key; reports are signed with ed25519 or ecdsa-p256 keys (`ssh-keygen -t ed25519`)",
+                    path.display(),
+                    key.kind()
+                )
+            })?)
+        }
+    };
+    Ok(Some(Reporter { target, key }))
+}
+
+/// One line per check of a verification, and where it rolled back to.
+pub(crate) fn print_verification(printer: &Printer, v: &Verification) {
+    for check in &v.checks {
+        let word = if check.passed { "Verified" } else { "Failed" };
+        printer.status(
+            word,
+            &format!("{} ({}, attempt {})", check.name, check.outcome, check.attempts),
+        );
+    }
+    if let Some(back) = &v.rolled_back_to {
+        printer.status("Rolled back", &format!("to {back}: the verification failed"));
     }
 }
 
