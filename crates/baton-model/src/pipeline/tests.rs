@@ -1,6 +1,7 @@
 //! Tests of `baton.toml` parsing and of durations and windows.
 
 use super::*;
+use crate::TargetId;
 
 const EXAMPLE: &str = r#"
 [[environment]]
@@ -137,4 +138,68 @@ fn names_and_principals() {
     for bad in ["", ".alice", "a b", "a/b", "../x"] {
         assert!(bad.parse::<Principal>().is_err(), "{bad}");
     }
+}
+
+const FLEET: &str = r#"
+[[environment]]
+name = "staging"
+store = "oci:stores/staging"
+targets = ["web-1", "web-2"]
+on_verify_failure = "rollback"
+target = { kind = "dir", path = "/srv/site", verify = { command = ["curl", "-fsS", "http://127.0.0.1:8080/health"], timeout = "30s", retries = 5, interval = "2s" } }
+
+[[environment]]
+name = "prod"
+store = "registry.example.com/prod"
+targets = 4
+target = { kind = "exec", command = ["true"], verify = [{ name = "health", command = ["true"] }, { command = ["false"] }] }
+gates = { verified = "all", soak = "2h", approvals = 2 }
+"#;
+
+#[test]
+fn parses_a_fleet_with_checks_and_a_verified_gate() {
+    let pipeline = Pipeline::from_toml(FLEET).unwrap();
+    let [staging, prod] = pipeline.environments() else { panic!("two environments") };
+    let ids: Vec<TargetId> = vec!["web-1".parse().unwrap(), "web-2".parse().unwrap()];
+    assert_eq!(staging.targets, Some(ExpectedTargets::Ids(ids)));
+    assert_eq!(staging.on_verify_failure, OnVerifyFailure::Rollback);
+    let checks = staging.target.as_ref().unwrap().verify();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].retries, 5);
+    assert_eq!(checks[0].attempt_limit(), std::time::Duration::from_secs(30));
+    assert_eq!(checks[0].display_name(), "curl -fsS http://127.0.0.1:8080/health");
+    assert_eq!(prod.targets, Some(ExpectedTargets::Count(4)));
+    assert_eq!(prod.gates.verified, Some(VerifiedRule::All));
+    let names: Vec<String> =
+        prod.target.as_ref().unwrap().verify().iter().map(VerifyCheck::display_name).collect();
+    assert_eq!(names, ["health", "false"]);
+    assert_eq!(prod.on_verify_failure, OnVerifyFailure::Keep);
+}
+
+#[test]
+fn a_verified_gate_needs_an_upstream_that_lists_targets_with_checks() {
+    let no_targets = FLEET.replace("targets = [\"web-1\", \"web-2\"]\n", "");
+    assert!(
+        problems(&no_targets).contains("the upstream `staging` declares no `targets`"),
+        "{}",
+        problems(&no_targets)
+    );
+    let too_many = FLEET.replace("verified = \"all\"", "verified = 3");
+    assert!(problems(&too_many).contains("asks for 3 verified targets"), "{}", problems(&too_many));
+    let zero = FLEET.replace("verified = \"all\"", "verified = 0");
+    assert!(problems(&zero).contains("`verified = 0` asks for nothing"), "{}", problems(&zero));
+    let word = FLEET.replace("verified = \"all\"", "verified = \"most\"");
+    assert!(problems(&word).contains("\"all\" or a number of targets"), "{}", problems(&word));
+    let no_checks = FLEET.replacen(
+        ", verify = { command = [\"curl\", \"-fsS\", \"http://127.0.0.1:8080/health\"], timeout = \"30s\", retries = 5, interval = \"2s\" }",
+        "",
+        1,
+    );
+    let found = problems(&no_checks);
+    assert!(found.contains("has no `verify` checks on its target"), "{found}");
+    assert!(found.contains("`rollback` needs a dir target with `verify` checks"), "{found}");
+    let twice = FLEET.replace("[\"web-1\", \"web-2\"]", "[\"web-1\", \"web-1\"]");
+    assert!(problems(&twice).contains("target `web-1` is listed twice"), "{}", problems(&twice));
+    let bad_id = FLEET.replace("\"web-2\"", "\"web 2\"");
+    assert!(problems(&bad_id).contains("target"), "{}", problems(&bad_id));
 }

@@ -213,3 +213,87 @@ fn a_trusted_keys_file_names_what_is_wrong() {
     let unknown = format!("[key.build]\npublic_key = \"\"\"\n{pem}\"\"\"\nexpires = 1\n");
     assert!(TrustedKeys::parse(&unknown).unwrap_err().contains("expires"));
 }
+
+const FLEET: &str = r#"
+[[environment]]
+name = "staging"
+store = "oci:stores/staging"
+targets = ["web-1", "web-2"]
+target = { kind = "dir", path = "deploy", verify = { command = ["true"] } }
+
+[[environment]]
+name = "prod"
+store = "oci:stores/prod"
+gates = { verified = "all", soak = "1h" }
+"#;
+
+/// prod's gates with staging's targets having verified as `verifications` (target, HH:MM).
+fn verified(verifications: &[(&str, &str)], now: &str) -> Vec<GateOutcome> {
+    let pipeline = Pipeline::from_toml(FLEET).unwrap();
+    let prod = pipeline.environment(&"prod".parse().unwrap()).unwrap();
+    let staging = pipeline.environment(&"staging".parse().unwrap()).unwrap();
+    let digest = Digest::of(b"bundle");
+    let evidence = Evidence {
+        promoter: principal("ci@example.com"),
+        upstream: Some(UpstreamEvidence {
+            env: "staging".parse().unwrap(),
+            current: Some(digest.clone()),
+            pinned_at: Some(at("07:00")),
+            attestation_problem: None,
+            verified: crate::VerifiedEvidence {
+                expected: staging.targets.clone(),
+                verifications: verifications
+                    .iter()
+                    .map(|(target, hh_mm)| baton_model::RecordedVerification {
+                        target: target.parse().unwrap(),
+                        report: Digest::of(target.as_bytes()),
+                        at: at(hh_mm),
+                    })
+                    .collect(),
+                passed_over: Vec::new(),
+            },
+        }),
+        approvals: Vec::new(),
+        allow_superseded: false,
+        signatures_required: false,
+        promoter_key: None,
+        signed: SignedEvidence::default(),
+    };
+    evaluate(prod, &"web".parse().unwrap(), &digest, &evidence, at(now))
+}
+
+#[test]
+fn verified_needs_every_expected_target_and_soak_counts_from_the_last() {
+    // One of two: refused, naming the one that has not verified; the soak has not begun.
+    let one = verified(&[("web-1", "08:00")], "12:00");
+    let gate_v = gate(&one, GateName::Verified);
+    assert!(!gate_v.held);
+    assert!(gate_v.detail.contains("1 of 2 verified"), "{}", gate_v.detail);
+    assert!(gate_v.detail.contains("not verified: `web-2`"), "{}", gate_v.detail);
+    assert!(gate(&one, GateName::Soak).detail.contains("not verified in `staging` yet"));
+    // Both, the later at 09:30: the soak of 1h counts from 09:30, not from the 07:00 pin.
+    let early = verified(&[("web-1", "08:00"), ("web-2", "09:30")], "10:00");
+    assert!(gate(&early, GateName::Verified).held);
+    let soak = gate(&early, GateName::Soak);
+    assert!(!soak.held, "{}", soak.detail);
+    assert!(soak.detail.contains("verified in `staging` for 30m"), "{}", soak.detail);
+    assert!(soak.fix.as_deref().unwrap().contains("2026-11-24T10:30:00Z"), "{:?}", soak.fix);
+    let later = verified(&[("web-1", "08:00"), ("web-2", "09:30")], "10:30");
+    assert!(later.iter().all(|g| g.held), "{later:?}");
+    // A verification dated after the promotion, or by a target staging does not expect, does
+    // not count.
+    let future = verified(&[("web-1", "08:00"), ("web-2", "11:00")], "10:30");
+    let gate_f = gate(&future, GateName::Verified);
+    assert!(!gate_f.held);
+    assert!(
+        gate_f.detail.contains("`web-2` verified at 2026-11-24T11:00:00Z, after the promotion")
+    );
+    let stranger = verified(&[("web-1", "08:00"), ("web-9", "08:00")], "10:30");
+    let gate_s = gate(&stranger, GateName::Verified);
+    assert!(!gate_s.held);
+    assert!(
+        gate_s.detail.contains("`web-9` is not a target `staging` expects"),
+        "{}",
+        gate_s.detail
+    );
+}
