@@ -127,14 +127,14 @@ pub fn apply(
     let mut done = Vec::new();
     for job in jobs(view, env, bundle, options)? {
         let mut applied = apply_one(&job, options, None)?;
-        applied.report = if applied.action == ApplyAction::Unchanged {
-            report::send_pending(&job, options, &mut store)?
-        } else {
-            let target =
-                options.reporter.as_ref().map_or_else(report::unreported, |r| r.target.clone());
-            let report = applied.report(&target, (options.clock)());
-            report::send(&job, options, &mut store, report)?
-        };
+        applied.report =
+            report::send_applied(&job, options, &mut store, &applied).map_err(|source| {
+                ApplyError::Report {
+                    env: job.env.name.clone(),
+                    bundle: job.pin.bundle.clone(),
+                    source: Box::new(source),
+                }
+            })?;
         done.push(applied);
     }
     Ok(done)

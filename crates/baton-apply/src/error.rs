@@ -122,6 +122,19 @@ pub enum ApplyError {
         /// The last lines of its stderr (secrets masked).
         stderr: String,
     },
+    /// The apply is done, but its report is not in the store.
+    #[error(
+        "`{bundle}` is applied in `{env}`, but its report could not be written into the environment's store; the next `baton apply` or agent pass writes it (check that this machine may push to that store)"
+    )]
+    Report {
+        /// The environment.
+        env: EnvName,
+        /// The bundle.
+        bundle: BundleName,
+        /// Why the store refused.
+        #[source]
+        source: Box<ApplyError>,
+    },
     /// The target cannot write reports its environment would accept.
     #[error("target `{target}` of `{env}` cannot report: {problem}")]
     ReportKey {

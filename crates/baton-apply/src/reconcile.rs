@@ -78,12 +78,7 @@ pub fn reconcile(
             action
         };
         let sent = match (&options.reporter, &applied, action) {
-            (_, Some(applied), _) => {
-                let at = (options.clock)();
-                let target =
-                    options.reporter.as_ref().map_or_else(report::unreported, |r| r.target.clone());
-                report::send(&job, options, &mut store, applied.report(&target, at))
-            }
+            (_, Some(applied), _) => report::send_applied(&job, options, &mut store, applied),
             (None, ..) => Ok(None),
             (Some(reporter), None, ApplyAction::Drift) if !report::reported_drift(&job) => {
                 drift_report(&job, &reporter.target, options)
@@ -94,7 +89,7 @@ pub fn reconcile(
         let (sent, report_error) = match sent {
             Ok(sent) => (sent, None),
             Err(e) => {
-                let shown = error_chain(&e);
+                let shown = baton_view::error_chain(&e);
                 tracing::warn!(env = %job.env.name, bundle = %job.pin.bundle, "the report could not be written; the next pass tries again: {shown}");
                 (None, Some(shown))
             }
@@ -133,15 +128,4 @@ fn drift_report(
         running: record.digest,
         at: baton_target::record_time((options.clock)()),
     })
-}
-
-/// An error with its causes, on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }

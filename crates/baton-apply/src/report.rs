@@ -12,7 +12,7 @@ use baton_store::{Store, evidence::attach_attestation, referrers::subject_of};
 use baton_view::{ReportAction, TARGET_ANNOTATION, TargetReport, View};
 use serde::{Deserialize, Serialize};
 
-use crate::{ApplyError, ApplyOptions, job::Job};
+use crate::{Applied, ApplyAction, ApplyError, ApplyOptions, job::Job};
 
 /// `.report.json`: the target's last report, and its digest once it is in the store.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -84,6 +84,20 @@ pub(crate) fn send(
     tracing::info!(bundle = %bundle, digest = %digest, report = %descriptor.digest, action = report.action.as_str(), verification = ?report.verification, "reported");
     remember(job, &Memory { report, written: Some(descriptor.digest.clone()) })?;
     Ok(Some(descriptor.digest))
+}
+
+/// Reports what `applied` did (a pending report, when it changed nothing).
+pub(crate) fn send_applied(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+    store: &mut Option<Store>,
+    applied: &Applied,
+) -> Result<Option<Digest>, ApplyError> {
+    if applied.action == ApplyAction::Unchanged {
+        return send_pending(job, options, store);
+    }
+    let target = options.reporter.as_ref().map_or_else(unreported, |r| r.target.clone());
+    send(job, options, store, applied.report(&target, (options.clock)()))
 }
 
 /// Writes the report a pass before could not write, if there is one.

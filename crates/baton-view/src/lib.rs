@@ -44,6 +44,6 @@ pub use report::{
 };
 pub use trust::{TrustedKey, TrustedKeys};
 pub use view::{
-    PinEvent, PinFile, Signature, SignatureState, View, commit_time, params_path, resolve_store,
-    state_path,
+    PinEvent, PinFile, Signature, SignatureState, View, commit_time, error_chain, params_path,
+    resolve_store, state_path,
 };

@@ -540,7 +540,7 @@ fn report_sync(synced: baton_state::Synced, repo: &StateRepo) {
 }
 
 /// An error with its causes, on one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
