@@ -12,6 +12,7 @@ mod determinism;
 mod errors;
 mod evidence;
 mod faults;
+mod fleet;
 mod hostile;
 mod interop;
 mod library;

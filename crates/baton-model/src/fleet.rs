@@ -130,9 +130,9 @@ impl VerifyCheck {
 }
 
 /// `verify` as written: one table or an array of them.
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(schemars::JsonSchema)]
 #[serde(untagged)]
-#[allow(dead_code, reason = "only read by serde and schemars")]
+#[allow(dead_code, reason = "only read by schemars")]
 pub(crate) enum VerifyChecks {
     /// One check.
     One(VerifyCheck),
@@ -140,14 +140,30 @@ pub(crate) enum VerifyChecks {
     Many(Vec<VerifyCheck>),
 }
 
-/// Reads `verify` as one table or an array of tables.
+/// Reads `verify` as one table or an array of tables, with the error of the form given (an
+/// untagged enum would hide it behind "did not match any variant").
 pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<VerifyCheck>, D::Error> {
-    Ok(match VerifyChecks::deserialize(deserializer)? {
-        VerifyChecks::One(check) => vec![check],
-        VerifyChecks::Many(checks) => checks,
-    })
+    struct Checks;
+    impl<'de> serde::de::Visitor<'de> for Checks {
+        type Value = Vec<VerifyCheck>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a check (a table with `command`) or an array of them")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            let check =
+                VerifyCheck::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            Ok(vec![check])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    deserializer.deserialize_any(Checks)
 }
 
 /// What a target does when its verification fails after an apply.

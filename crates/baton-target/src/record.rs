@@ -72,7 +72,11 @@ pub fn write_record(path: &Path, record: &AppliedRecord) -> Result<(), TargetErr
     written.map_err(|source| TargetError::Write { path: path.to_owned(), source })
 }
 
-/// Now, to the second, as records keep it.
+/// `at` to the second, as records and reports keep it: truncated, never rounded up, so that a
+/// report is never dated after the moment it was made (a promotion a moment later must find it
+/// dated before).
 pub fn record_time(at: Timestamp) -> Timestamp {
-    at.round(jiff::Unit::Second).unwrap_or(at)
+    let second =
+        jiff::TimestampRound::new().smallest(jiff::Unit::Second).mode(jiff::RoundMode::Trunc);
+    at.round(second).unwrap_or(at)
 }

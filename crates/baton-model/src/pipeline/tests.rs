@@ -203,3 +203,17 @@ fn a_verified_gate_needs_an_upstream_that_lists_targets_with_checks() {
     let bad_id = FLEET.replace("\"web-2\"", "\"web 2\"");
     assert!(problems(&bad_id).contains("target"), "{}", problems(&bad_id));
 }
+
+#[test]
+fn a_bad_check_says_what_is_wrong_with_it() {
+    let millis = FLEET.replace("interval = \"2s\"", "interval = \"200ms\"");
+    let found = problems(&millis);
+    assert!(found.contains("200ms"), "{found}");
+    assert!(!found.contains("did not match any variant"), "{found}");
+    let unknown = FLEET.replace("retries = 5", "retry = 5");
+    let found = problems(&unknown);
+    assert!(found.contains("unknown field `retry`"), "{found}");
+    let in_array = FLEET.replace("{ command = [\"false\"] }", "{ command = \"false\" }");
+    let found = problems(&in_array);
+    assert!(found.contains("invalid type"), "{found}");
+}

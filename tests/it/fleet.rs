@@ -1,0 +1,291 @@
+//! Targets that verify and report back: two real nginx targets of staging, each kept by its own
+//! agent process (its own directory, target id and SSH key), with a `curl` of a health page the
+//! bundle provides as their check; prod's `verified` gate waits for both reports, then for the
+//! soak counted from the later one. Reports are verified by securesystemslib; forged, misfiled
+//! and late reports are refused by the gate and found by the audit.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use baton_apply::PassReport;
+use baton_model::{RecordedVerification, StateRecord};
+use baton_tests::{World, baton_process, git, signed_commit, ssh_key, stderr, stdout};
+use serde_json::Value;
+
+/// Debian's nginx lives in /usr/sbin, which a non-root PATH may lack.
+fn nginx_bin() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" }
+}
+
+/// nginx on a free loopback port serving `root` (which need not exist yet); stopped on drop.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(dir: &Path, root: &Path) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        fs_err::create_dir_all(dir.join("tmp")).unwrap();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log stderr crit;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
+            dir = dir.display(),
+            root = root.display()
+        );
+        fs_err::write(dir.join("nginx.conf"), config).unwrap();
+        let child = Command::new(nginx_bin())
+            .args(["-e", "stderr", "-p"])
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx runs (make test installs Debian's nginx)");
+        let nginx = Nginx { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return nginx;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx did not listen on {port}");
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The soak prod waits after the later staging verification: long enough that the promotion
+/// right after the second report is refused for it, short enough to wait out.
+const SOAK_SECONDS: u64 = 6;
+
+/// dev with no checks; staging expects web-1 and web-2, each checking the health page its own
+/// nginx serves (`WEB_PORT` is the agent's); prod waits for both and the soak.
+fn pipeline(stores: &Path) -> String {
+    format!(
+        r#"
+[[environment]]
+name = "dev"
+store = "oci:{stores}/dev"
+target = {{ kind = "dir", path = "deploy/dev" }}
+
+[[environment]]
+name = "staging"
+store = "oci:{stores}/staging"
+targets = ["web-1", "web-2"]
+target = {{ kind = "dir", path = "deploy/staging", verify = {{ name = "health", command = ["sh", "-c", "curl -fsS http://127.0.0.1:$WEB_PORT/health.txt"], timeout = "10s", retries = 1, interval = "1s" }} }}
+
+[[environment]]
+name = "prod"
+store = "oci:{stores}/prod"
+target = {{ kind = "dir", path = "deploy/prod" }}
+gates = {{ verified = "all", soak = "{SOAK_SECONDS}s" }}
+"#,
+        stores = stores.display()
+    )
+}
+
+/// One staging host: its directory (the agent's working directory, where `deploy/staging`
+/// lives), its key and its nginx.
+struct Host {
+    id: String,
+    dir: PathBuf,
+    key: PathBuf,
+    public: String,
+    nginx: Nginx,
+}
+
+/// The world of these tests: the state repository (signed by `ci`), two staging hosts.
+struct Fleet {
+    w: World,
+    keys: PathBuf,
+    ci: PathBuf,
+    hosts: Vec<Host>,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let w = World::new();
+        let keys = w.dir().join("keys");
+        fs_err::create_dir_all(&keys).unwrap();
+        let (ci, ci_pub) = ssh_key(&keys, "ci");
+        let mut signers = format!("ci {ci_pub}\n");
+        let mut hosts = Vec::new();
+        for id in ["web-1", "web-2"] {
+            let dir = w.dir().join("hosts").join(id);
+            fs_err::create_dir_all(&dir).unwrap();
+            let (key, public) = ssh_key(&keys, id);
+            signers.push_str(&format!("{id}@staging.target {public}\n"));
+            let root = dir.join("deploy/staging/web/current/html");
+            let nginx = Nginx::start(&w.dir().join("nginx").join(id), &root);
+            hosts.push(Host { id: id.to_owned(), dir, key, public, nginx });
+        }
+        fs_err::write(w.state.join("baton.toml"), pipeline(&w.dir().join("stores"))).unwrap();
+        fs_err::create_dir_all(w.state.join(".baton")).unwrap();
+        fs_err::write(w.state.join(".baton/allowed_signers"), signers).unwrap();
+        w.commit("staging reports back; prod waits for it");
+        Fleet { w, keys, ci, hosts }
+    }
+
+    /// web at `version`, with a health page saying `ok` when `healthy`, built into `oci:build`.
+    fn build(&self, version: &str, healthy: bool) -> String {
+        self.w.build(version, |dir| {
+            if healthy {
+                fs_err::write(dir.join("html/health.txt"), "ok\n").unwrap();
+            }
+        })
+    }
+
+    /// `baton promote web --to ENV` as ci, signed; the JSON, or the exit code and text.
+    fn promote(&self, env: &str, digest: Option<&str>) -> Result<Value, (i32, String)> {
+        let ci = self.ci.display().to_string();
+        let from = self.w.build_store();
+        let mut args = vec!["promote", "web", "--to", env, "--as", "ci", "--sign-key", &ci];
+        if let Some(digest) = digest {
+            args.extend(["--digest", digest, "--from-store", &from]);
+        }
+        args.extend(["--output", "json"]);
+        let output = self.w.baton(&args);
+        match output.status.code() {
+            Some(0) => Ok(serde_json::from_slice(&output.stdout).unwrap()),
+            code => Err((code.unwrap_or(-1), stdout(&output) + &stderr(&output))),
+        }
+    }
+
+    /// `digest` through dev to staging.
+    fn to_staging(&self, digest: &str) {
+        self.promote("dev", Some(digest)).unwrap();
+        self.promote("staging", None).unwrap();
+    }
+
+    /// One `baton agent --once` pass of host `i` against the state repository as a URL (the
+    /// agent mirrors it into its own cache), as a separate process; exit code and pass report.
+    fn agent(&self, i: usize) -> (i32, PassReport) {
+        let host = &self.hosts[i];
+        let state = format!("file://{}", self.w.state.display());
+        let output = baton_process(&host.dir)
+            .args(["agent", "--env", "staging", "--once", "--state", &state, "--output", "json"])
+            .env("BATON_TARGET_ID", &host.id)
+            .env("BATON_SIGN_KEY", &host.key)
+            .env("BATON_CACHE", host.dir.join("cache"))
+            .env("BATON_APPLIED_DIR", host.dir.join("applied"))
+            .env("WEB_TLS_KEY", baton_tests::SECRET)
+            .env("WEB_PORT", host.nginx.port.to_string())
+            .output()
+            .unwrap();
+        let mut passes: Vec<PassReport> =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+                panic!("agent {}: {e}: {}{}", host.id, stdout(&output), stderr(&output))
+            });
+        assert_eq!(passes.len(), 1, "staging pins one bundle: {passes:?}");
+        (output.status.code().unwrap_or(-1), passes.remove(0))
+    }
+
+    fn pin(&self, env: &str) -> StateRecord {
+        let path = self.w.state.join(format!("state/{env}/web.toml"));
+        StateRecord::from_toml(&fs_err::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// The audit's findings, as "check environment: expected; found" lines; and its exit code.
+    fn audit(&self) -> (i32, Vec<String>) {
+        let output = self.w.baton(&["audit", "--output", "json"]);
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let findings = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!("{} {}: {}; {}", f["check"], f["environment"], f["expected"], f["found"])
+            })
+            .collect();
+        (output.status.code().unwrap_or(-1), findings)
+    }
+}
+
+#[test]
+fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
+    let f = Fleet::new();
+    let good = f.build("1.5.0", true);
+    f.to_staging(&good);
+
+    let (code, text) = f.promote("prod", None).unwrap_err();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("not verified: `web-1`, `web-2`"), "{text}");
+
+    let (code, pass) = f.agent(0);
+    assert_eq!(code, 0, "{pass:?}");
+    let verification = pass.verification.as_ref().expect("the checks ran");
+    assert!(verification.passed(), "{verification:?}");
+    assert!(pass.report.is_some(), "the agent wrote a report: {pass:?}");
+
+    let (code, text) = f.promote("prod", None).unwrap_err();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("not verified: `web-2`"), "{text}");
+    assert!(!text.contains("`web-1`,"), "{text}");
+
+    let (code, pass) = f.agent(1);
+    assert_eq!(code, 0, "{pass:?}");
+    // An idle pass changes nothing and writes nothing.
+    let listed = |f: &Fleet| referrer_count(&f.w.dir().join("stores/staging"), &good);
+    let before = listed(&f);
+    let (code, idle) = f.agent(1);
+    assert_eq!(code, 0, "{idle:?}");
+    assert!(idle.report.is_none(), "{idle:?}");
+    assert_eq!(listed(&f), before, "an idle pass wrote a report");
+
+    // Both verified; the soak counts from the later verification, web-2's.
+    let (code, text) = f.promote("prod", None).unwrap_err();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("soak"), "{text}");
+    std::thread::sleep(Duration::from_secs(SOAK_SECONDS + 1));
+    let promoted = f.promote("prod", None).unwrap();
+    assert_eq!(promoted["digest"], good.as_str(), "{promoted}");
+    let pin = f.pin("prod");
+    let targets: Vec<&str> = pin.verifications.iter().map(|v| v.target.as_str()).collect();
+    assert_eq!(targets, ["web-1", "web-2"], "the pin records the reports it relied on");
+    let (code, findings) = f.audit();
+    assert_eq!(code, 0, "{findings:?}");
+
+    // A bundle whose health page is missing verifies FAILED on staging; prod refuses it.
+    let broken = f.build("1.6.0", false);
+    f.to_staging(&broken);
+    for i in 0..2 {
+        let (code, pass) = f.agent(i);
+        assert_eq!(code, 4, "a failed verification exits 4: {pass:?}");
+        assert!(!pass.verification.as_ref().unwrap().passed(), "{pass:?}");
+    }
+    let (code, text) = f.promote("prod", None).unwrap_err();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("not verified: `web-1`, `web-2`"), "{text}");
+    assert!(text.contains("FAILED") || text.contains("failed"), "{text}");
+}
+
+/// How many referrers the OCI layout of web in `store` lists for `digest` (its fallback tag).
+fn referrer_count(store: &Path, digest: &str) -> usize {
+    let layout = store.join("web");
+    let index: Value =
+        serde_json::from_str(&fs_err::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    let tag = format!("sha256-{}", digest.trim_start_matches("sha256:"));
+    let Some(entry) = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
+    else {
+        return 0;
+    };
+    let hex = entry["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let referrers: Value = serde_json::from_str(
+        &fs_err::read_to_string(layout.join("blobs/sha256").join(hex)).unwrap(),
+    )
+    .unwrap();
+    referrers["manifests"].as_array().unwrap().len()
+}
