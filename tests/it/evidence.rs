@@ -55,6 +55,7 @@ def report(envelope_json, keys):
         "subject": statement["subject"][0]["digest"]["sha256"],
         "resourceUri": statement["predicate"].get("resourceUri"),
         "verifiedLevels": statement["predicate"].get("verifiedLevels"),
+        "result": statement["predicate"].get("result"),
     }))
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -90,7 +91,7 @@ elif mode == "registry":
 "#;
 
 /// Runs the verifier with `args`; expects success; returns one JSON value per envelope.
-fn verify(dir: &Path, args: &[&str]) -> Vec<Value> {
+pub(crate) fn verify(dir: &Path, args: &[&str]) -> Vec<Value> {
     let script = dir.join("verify.py");
     fs_err::write(&script, VERIFY).unwrap();
     let output = std::process::Command::new(python()).arg(&script).args(args).output().unwrap();

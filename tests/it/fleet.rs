@@ -5,14 +5,18 @@
 //! and late reports are refused by the gate and found by the audit.
 
 use std::{
+    fmt::Write as _,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
 };
 
 use baton_apply::PassReport;
-use baton_model::{RecordedVerification, StateRecord};
+use baton_model::{Action, RecordedVerification, StateRecord, StoreLocation, Trailers};
+use baton_state::SigningKey;
+use baton_store::{Store, evidence, referrers};
 use baton_tests::{World, baton_process, git, signed_commit, ssh_key, stderr, stdout};
+use baton_view::{ReportAction, TARGET_ANNOTATION, TargetReport, TestResult};
 use serde_json::Value;
 
 /// Debian's nginx lives in /usr/sbin, which a non-root PATH may lack.
@@ -69,7 +73,8 @@ const SOAK_SECONDS: u64 = 6;
 
 /// dev with no checks; staging expects web-1 and web-2, each checking the health page its own
 /// nginx serves (`WEB_PORT` is the agent's); prod waits for both and the soak.
-fn pipeline(stores: &Path) -> String {
+fn pipeline(stores: &Path, soak: bool) -> String {
+    let soak = if soak { format!(", soak = \"{SOAK_SECONDS}s\"") } else { String::new() };
     format!(
         r#"
 [[environment]]
@@ -87,19 +92,18 @@ target = {{ kind = "dir", path = "deploy/staging", verify = {{ name = "health", 
 name = "prod"
 store = "oci:{stores}/prod"
 target = {{ kind = "dir", path = "deploy/prod" }}
-gates = {{ verified = "all", soak = "{SOAK_SECONDS}s" }}
+gates = {{ verified = "all"{soak} }}
 "#,
         stores = stores.display()
     )
 }
 
 /// One staging host: its directory (the agent's working directory, where `deploy/staging`
-/// lives), its key and its nginx.
+/// lives), its private key (the public one beside it, `.pub`) and its nginx.
 struct Host {
     id: String,
     dir: PathBuf,
     key: PathBuf,
-    public: String,
     nginx: Nginx,
 }
 
@@ -113,6 +117,11 @@ struct Fleet {
 
 impl Fleet {
     fn new() -> Fleet {
+        Fleet::with(true)
+    }
+
+    /// [`Fleet::new`], with prod's soak or without it.
+    fn with(soak: bool) -> Fleet {
         let w = World::new();
         let keys = w.dir().join("keys");
         fs_err::create_dir_all(&keys).unwrap();
@@ -123,12 +132,12 @@ impl Fleet {
             let dir = w.dir().join("hosts").join(id);
             fs_err::create_dir_all(&dir).unwrap();
             let (key, public) = ssh_key(&keys, id);
-            signers.push_str(&format!("{id}@staging.target {public}\n"));
+            writeln!(signers, "{id}@staging.target {public}").unwrap();
             let root = dir.join("deploy/staging/web/current/html");
             let nginx = Nginx::start(&w.dir().join("nginx").join(id), &root);
-            hosts.push(Host { id: id.to_owned(), dir, key, public, nginx });
+            hosts.push(Host { id: id.to_owned(), dir, key, nginx });
         }
-        fs_err::write(w.state.join("baton.toml"), pipeline(&w.dir().join("stores"))).unwrap();
+        fs_err::write(w.state.join("baton.toml"), pipeline(&w.dir().join("stores"), soak)).unwrap();
         fs_err::create_dir_all(w.state.join(".baton")).unwrap();
         fs_err::write(w.state.join(".baton/allowed_signers"), signers).unwrap();
         w.commit("staging reports back; prod waits for it");
@@ -194,6 +203,27 @@ impl Fleet {
         StateRecord::from_toml(&fs_err::read_to_string(path).unwrap()).unwrap()
     }
 
+    /// Commits `record` as the pin of its environment with baton's trailers, signed by ci's
+    /// key with git itself: shaped exactly as baton writes a promotion.
+    fn forge(&self, record: &StateRecord) {
+        let path = self.w.state.join(format!("state/{}/web.toml", record.environment));
+        fs_err::write(path, record.to_toml()).unwrap();
+        let trailers = Trailers {
+            action: Action::Promote,
+            bundle: record.bundle.clone(),
+            digest: record.digest.clone(),
+            from: record.from.as_ref().map(ToString::to_string),
+            to: record.environment.clone(),
+            version: Some(record.version.clone()),
+            by: record.by.clone(),
+            params: Some(record.params_digest.clone()),
+            previous: record.previous.clone(),
+            reason: None,
+        };
+        git(&self.w.state, &["add", "-A"]);
+        signed_commit(&self.w.state, &trailers.message("promote web"), Some(&self.ci));
+    }
+
     /// The audit's findings, as "check environment: expected; found" lines; and its exit code.
     fn audit(&self) -> (i32, Vec<String>) {
         let output = self.w.baton(&["audit", "--output", "json"]);
@@ -240,6 +270,25 @@ fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
     assert_eq!(code, 0, "{idle:?}");
     assert!(idle.report.is_none(), "{idle:?}");
     assert_eq!(listed(&f), before, "an idle pass wrote a report");
+
+    // Tools nobody here wrote verify both reports: securesystemslib checks each DSSE envelope
+    // against the target's own SSH key, read by cryptography.
+    let keys: Vec<String> =
+        f.hosts.iter().map(|h| h.key.with_extension("pub").display().to_string()).collect();
+    let stores = f.w.dir().join("stores/staging");
+    let mut args = vec!["layout", stores.to_str().unwrap(), "web", good.as_str()];
+    args.extend(keys.iter().map(String::as_str));
+    let reports: Vec<Value> = crate::evidence::verify(f.w.dir(), &args)
+        .into_iter()
+        .filter(|r| r["predicateType"] == "https://in-toto.io/attestation/test-result/v0.1")
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    for report in &reports {
+        assert_eq!(report["verified"].as_array().unwrap().len(), 1, "{report}");
+        assert_eq!(report["subject"], good.trim_start_matches("sha256:"), "{report}");
+        assert_eq!(report["result"], "PASSED", "{report}");
+    }
+    assert_ne!(reports[0]["verified"], reports[1]["verified"], "each signed by its own key");
 
     // Both verified; the soak counts from the later verification, web-2's.
     let (code, text) = f.promote("prod", None).unwrap_err();
@@ -288,4 +337,128 @@ fn referrer_count(store: &Path, digest: &str) -> usize {
     )
     .unwrap();
     referrers["manifests"].as_array().unwrap().len()
+}
+
+/// A report written as an agent would write it, into `store` (an OCI layout), annotated as a
+/// report of `staging/ID`, signed with `key`; returns the referrer's digest.
+fn plant(store: &Path, report: &TargetReport, key: &Path) -> String {
+    let location = StoreLocation::Layout(store.to_owned());
+    let store = Store::open(&location, &baton_tests::registry_options()).unwrap();
+    let subject = referrers::subject_of(&store, &report.bundle, &report.digest).unwrap();
+    let key = SigningKey::load(key).unwrap().evidence_key().unwrap();
+    let annotation = format!("staging/{}", report.target);
+    let descriptor = evidence::attach_attestation(
+        &store,
+        &report.bundle,
+        &subject,
+        &report.statement(),
+        (report.predicate_type(), report.at),
+        &[(TARGET_ANNOTATION, annotation.as_str())],
+        Some(&key),
+    )
+    .unwrap();
+    descriptor.digest.to_string()
+}
+
+/// Reports no gate may count and the audit must find: signed by a key not listed for the
+/// target, rendered with other params, made by a dev target and filed under staging, dated
+/// after the promotion. Each is refused by prod's gate; a pin that records them is found.
+#[test]
+fn forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_audit() {
+    let f = Fleet::with(false);
+    let good = f.build("1.5.0", true);
+    f.to_staging(&good);
+    let staging = f.pin("staging");
+    let (rogue, _) = ssh_key(&f.keys, "rogue");
+    let genuine = TargetReport {
+        environment: "staging".parse().unwrap(),
+        target: "web-1".parse().unwrap(),
+        bundle: "web".parse().unwrap(),
+        digest: good.parse().unwrap(),
+        params_digest: staging.params_digest.clone(),
+        tree_digest: baton_model::Digest::of(b"the rendered tree"),
+        action: ReportAction::Applied,
+        verification: Some(TestResult::Passed),
+        checks: Vec::new(),
+        running: good.parse().unwrap(),
+        at: baton_target::record_time(jiff::Timestamp::now()),
+    };
+    let store = f.w.dir().join("stores/staging");
+    let web_2 = |r: TargetReport| TargetReport { target: "web-2".parse().unwrap(), ..r };
+    let (key_1, key_2) = (&f.hosts[0].key, &f.hosts[1].key);
+    let wrong_key = plant(&store, &genuine, &rogue);
+    let other_params = TargetReport {
+        params_digest: baton_model::Digest::of(b"log_level = \"debug\""),
+        ..web_2(genuine.clone())
+    };
+    let other_params = plant(&store, &other_params, key_2);
+    let from_dev = TargetReport { environment: "dev".parse().unwrap(), ..genuine.clone() };
+    let from_dev = plant(&store, &from_dev, key_1);
+    let late = TargetReport {
+        at: genuine.at + jiff::SignedDuration::from_hours(1),
+        ..web_2(genuine.clone())
+    };
+    let late = plant(&store, &late, key_2);
+
+    let (code, text) = f.promote("prod", None).unwrap_err();
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("0 of 2 verified; not verified: `web-1`, `web-2`"), "{text}");
+    for why in [
+        format!(
+            "report {} (`staging/web-1`): it is not signed by a key listed for `web-1@staging.target`",
+            short(&wrong_key)
+        ),
+        format!("`web-2`'s report {} is for params", short(&other_params)),
+        format!(
+            "report {} (`staging/web-1`): it is a report of `dev/web-1`, not of a target of `staging`",
+            short(&from_dev)
+        ),
+        format!("`web-2`'s report {} is dated", short(&late)),
+    ] {
+        assert!(text.contains(&why), "the gate says why: {why}\n{text}");
+    }
+
+    // The genuine reports let prod pass, carrying every report into prod's store.
+    for i in 0..2 {
+        assert_eq!(f.agent(i).0, 0);
+    }
+    f.promote("prod", None).unwrap();
+    let (code, findings) = f.audit();
+    assert_eq!(code, 0, "{findings:?}");
+    // A pin that claims the planted reports is found, each for what it is.
+    let mut pin = f.pin("prod");
+    let at = |d: &str, when: jiff::Timestamp, target: &str| RecordedVerification {
+        target: target.parse().unwrap(),
+        report: d.parse().unwrap(),
+        at: when,
+    };
+    pin.verifications = vec![
+        at(&wrong_key, genuine.at, "web-1"),
+        at(&other_params, genuine.at, "web-2"),
+        at(&from_dev, genuine.at, "web-1"),
+        at(&late, genuine.at + jiff::SignedDuration::from_hours(1), "web-2"),
+    ];
+    f.forge(&pin);
+    let refused = f.w.baton(&["apply", "prod"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains(short(&wrong_key)), "{}", stderr(&refused));
+    let (code, findings) = f.audit();
+    assert_eq!(code, 4, "{findings:?}");
+    let all = findings.join("\n");
+    for why in [
+        format!("report {}", short(&wrong_key)),
+        "not signed by a key listed for `web-1@staging.target`".to_owned(),
+        format!("report {}", short(&other_params)),
+        "it is for params".to_owned(),
+        format!("report {}", short(&from_dev)),
+        "it is a report of `dev/web-1`".to_owned(),
+        "after the promotion".to_owned(),
+    ] {
+        assert!(all.contains(&why), "the audit finds: {why}\n{all}");
+    }
+}
+
+/// The 12 hex digits baton shows of a digest.
+fn short(digest: &str) -> &str {
+    &digest.trim_start_matches("sha256:")[..12]
 }

@@ -285,20 +285,21 @@ impl View {
             }
         }
         if !pin.verifications.is_empty() {
-            self.check_verifications(store, pin, (commit, info.tree), &mut problems)?;
+            self.check_verifications(store, pin, (commit, info.tree, at), &mut problems)?;
         }
         Ok(PinEvidence { problems, envelope })
     }
 
     /// Each upstream report a pin's `verified` gate counted: in the environment's store (the
     /// copy carried it with the bundle), a report of that upstream target about the digest,
-    /// PASSED at the recorded time, rendered with the params the upstream pin recorded at the
-    /// promotion, signed by the target's listed key where signatures are required.
+    /// PASSED at the recorded time (no later than the promotion at `at`), rendered with the
+    /// params the upstream pin recorded at the promotion, signed by the target's listed key
+    /// where signatures are required.
     fn check_verifications(
         &self,
         store: &Store,
         pin: Claims<'_>,
-        (commit, tree): (ObjectId, ObjectId),
+        (commit, tree, at): (ObjectId, ObjectId, Timestamp),
         problems: &mut Vec<EvidenceProblem>,
     ) -> Result<(), ViewError> {
         let (bundle, digest) = (pin.bundle, pin.digest);
@@ -335,6 +336,10 @@ impl View {
                         Ok(report) if report.at != recorded.at => {
                             Some(format!("it is dated {}", report.at))
                         }
+                        Ok(report) if report.at > at => Some(format!(
+                            "it is dated {}, after the promotion (commit {commit}, {at})",
+                            report.at
+                        )),
                         Ok(report)
                             if upstream_pin
                                 .as_ref()
