@@ -16,7 +16,9 @@ use baton_model::{Action, RecordedVerification, StateRecord, StoreLocation, Trai
 use baton_state::SigningKey;
 use baton_store::{Store, evidence, referrers};
 use baton_tests::{World, baton_process, git, signed_commit, ssh_key, stderr, stdout};
-use baton_view::{ReportAction, TARGET_ANNOTATION, TargetReport, TestResult};
+use baton_view::{
+    ReportAction, RunState, Running, StatusRow, TARGET_ANNOTATION, TargetReport, TestResult,
+};
 use serde_json::Value;
 
 /// Debian's nginx lives in /usr/sbin, which a non-root PATH may lack.
@@ -73,7 +75,7 @@ const SOAK_SECONDS: u64 = 6;
 
 /// dev with no checks; staging expects web-1 and web-2, each checking the health page its own
 /// nginx serves (`WEB_PORT` is the agent's); prod waits for both and the soak.
-fn pipeline(stores: &Path, soak: bool) -> String {
+fn pipeline(stores: &Path, soak: bool, silent_after: &str) -> String {
     let soak = if soak { format!(", soak = \"{SOAK_SECONDS}s\"") } else { String::new() };
     format!(
         r#"
@@ -86,6 +88,7 @@ target = {{ kind = "dir", path = "deploy/dev" }}
 name = "staging"
 store = "oci:{stores}/staging"
 targets = ["web-1", "web-2"]
+silent_after = "{silent_after}"
 target = {{ kind = "dir", path = "deploy/staging", verify = {{ name = "health", command = ["sh", "-c", "curl -fsS http://127.0.0.1:$WEB_PORT/health.txt"], timeout = "10s", retries = 1, interval = "1s" }} }}
 
 [[environment]]
@@ -117,11 +120,11 @@ struct Fleet {
 
 impl Fleet {
     fn new() -> Fleet {
-        Fleet::with(true)
+        Fleet::with(true, "1h")
     }
 
-    /// [`Fleet::new`], with prod's soak or without it.
-    fn with(soak: bool) -> Fleet {
+    /// [`Fleet::new`], with prod's soak or without it, and staging's `silent_after`.
+    fn with(soak: bool, silent_after: &str) -> Fleet {
         let w = World::new();
         let keys = w.dir().join("keys");
         fs_err::create_dir_all(&keys).unwrap();
@@ -137,7 +140,11 @@ impl Fleet {
             let nginx = Nginx::start(&w.dir().join("nginx").join(id), &root);
             hosts.push(Host { id: id.to_owned(), dir, key, nginx });
         }
-        fs_err::write(w.state.join("baton.toml"), pipeline(&w.dir().join("stores"), soak)).unwrap();
+        fs_err::write(
+            w.state.join("baton.toml"),
+            pipeline(&w.dir().join("stores"), soak, silent_after),
+        )
+        .unwrap();
         fs_err::create_dir_all(w.state.join(".baton")).unwrap();
         fs_err::write(w.state.join(".baton/allowed_signers"), signers).unwrap();
         w.commit("staging reports back; prod waits for it");
@@ -224,7 +231,8 @@ impl Fleet {
         signed_commit(&self.w.state, &trailers.message("promote web"), Some(&self.ci));
     }
 
-    /// The audit's findings, as "check environment: expected; found" lines; and its exit code.
+    /// The audit's findings, as "severity check environment: expected; found" lines; and its
+    /// exit code.
     fn audit(&self) -> (i32, Vec<String>) {
         let output = self.w.baton(&["audit", "--output", "json"]);
         let report: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -233,10 +241,21 @@ impl Fleet {
             .unwrap()
             .iter()
             .map(|f| {
-                format!("{} {}: {}; {}", f["check"], f["environment"], f["expected"], f["found"])
+                format!(
+                    "{} {} {}: {}; {}",
+                    f["severity"], f["check"], f["environment"], f["expected"], f["found"]
+                )
             })
             .collect();
         (output.status.code().unwrap_or(-1), findings)
+    }
+
+    /// `baton status --output json`: staging's running state of web.
+    fn running(&self) -> Running {
+        let rows: Vec<StatusRow> = self.w.typed(&["status"]);
+        let row = rows.into_iter().find(|r| r.environment.as_str() == "staging").unwrap();
+        assert_eq!(row.running_error, None);
+        row.running.expect("staging expects targets")
     }
 }
 
@@ -249,6 +268,17 @@ fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
     let (code, text) = f.promote("prod", None).unwrap_err();
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("not verified: `web-1`, `web-2`"), "{text}");
+    let running = f.running();
+    assert_eq!((running.converged, running.expected), (0, 2));
+    assert!(running.targets.iter().all(|t| t.state == RunState::Unreported && !t.silent));
+    let (code, findings) = f.audit();
+    assert_eq!(code, 0, "a pin younger than silent_after is converging: {findings:?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("\"notice\" \"running\"") && f.contains("not reported yet")),
+        "{findings:?}"
+    );
 
     let (code, pass) = f.agent(0);
     assert_eq!(code, 0, "{pass:?}");
@@ -289,6 +319,17 @@ fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
         assert_eq!(report["result"], "PASSED", "{report}");
     }
     assert_ne!(reports[0]["verified"], reports[1]["verified"], "each signed by its own key");
+    let running = f.running();
+    assert_eq!((running.converged, running.expected), (2, 2), "{running:?}");
+    for target in &running.targets {
+        assert_eq!(target.state, RunState::Verified, "{target:?}");
+        assert_eq!(
+            target.running.as_ref().map(ToString::to_string).as_deref(),
+            Some(good.as_str())
+        );
+    }
+    let shown = f.w.baton(&["status"]);
+    assert!(stdout(&shown).contains("running it on 2/2"), "{}", stdout(&shown));
 
     // Both verified; the soak counts from the later verification, web-2's.
     let (code, text) = f.promote("prod", None).unwrap_err();
@@ -315,6 +356,23 @@ fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("not verified: `web-1`, `web-2`"), "{text}");
     assert!(text.contains("FAILED") || text.contains("failed"), "{text}");
+    let running = f.running();
+    assert_eq!(running.converged, 0, "{running:?}");
+    for target in &running.targets {
+        assert_eq!((target.state, target.result), (RunState::Failed, Some(TestResult::Failed)));
+    }
+    let shown = stdout(&f.w.baton(&["status"]));
+    assert!(shown.contains("running it on 0/2") && shown.contains("failed"), "{shown}");
+    let (code, findings) = f.audit();
+    assert_eq!(code, 4, "{findings:?}");
+    for id in ["web-1", "web-2"] {
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.contains(&format!("`{id}` of `staging`")) && f.contains("FAILED")),
+            "the audit finds {id} failed, from the reports alone: {findings:?}"
+        );
+    }
 }
 
 /// How many referrers the OCI layout of web in `store` lists for `digest` (its fallback tag).
@@ -363,11 +421,22 @@ fn plant(store: &Path, report: &TargetReport, key: &Path) -> String {
 /// Reports no gate may count and the audit must find: signed by a key not listed for the
 /// target, rendered with other params, made by a dev target and filed under staging, dated
 /// after the promotion. Each is refused by prod's gate; a pin that records them is found.
-#[test]
-fn forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_audit() {
-    let f = Fleet::with(false);
-    let good = f.build("1.5.0", true);
-    f.to_staging(&good);
+/// The four reports of [`forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_audit`],
+/// planted in staging's store beside what the agents write.
+struct Planted {
+    /// web-1's, signed by a key nobody listed.
+    wrong_key: String,
+    /// web-2's, rendered with params staging does not pin.
+    other_params: String,
+    /// A dev target's, filed under staging.
+    from_dev: String,
+    /// web-2's, dated an hour ahead.
+    late: String,
+    /// When the genuine-looking ones are dated.
+    at: jiff::Timestamp,
+}
+
+fn plant_hostile(f: &Fleet, good: &str) -> Planted {
     let staging = f.pin("staging");
     let (rogue, _) = ssh_key(&f.keys, "rogue");
     let genuine = TargetReport {
@@ -399,6 +468,15 @@ fn forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_aud
         ..web_2(genuine.clone())
     };
     let late = plant(&store, &late, key_2);
+    Planted { wrong_key, other_params, from_dev, late, at: genuine.at }
+}
+
+#[test]
+fn forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_audit() {
+    let f = Fleet::with(false, "2s");
+    let good = f.build("1.5.0", true);
+    f.to_staging(&good);
+    let Planted { wrong_key, other_params, from_dev, late, at: dated } = plant_hostile(&f, &good);
 
     let (code, text) = f.promote("prod", None).unwrap_err();
     assert_eq!(code, 3, "{text}");
@@ -418,13 +496,34 @@ fn forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_aud
         assert!(text.contains(&why), "the gate says why: {why}\n{text}");
     }
 
+    // The audit finds, from the store alone, the reports that do not hold, and the targets that
+    // stayed silent past `silent_after` (2s here).
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, findings) = f.audit();
+    assert_eq!(code, 4, "{findings:?}");
+    let running: Vec<&String> =
+        findings.iter().filter(|f| f.contains("\"error\" \"running\"")).collect();
+    for why in [
+        format!("report {} (`staging/web-1`): it is not signed", short(&wrong_key)),
+        format!("report {} (`staging/web-1`): it is a report of `dev/web-1`", short(&from_dev)),
+        format!("report {} (`web-2`): it is dated", short(&late)),
+        "`web-1` of `staging` runs".to_owned(),
+        "silent: no report".to_owned(),
+    ] {
+        assert!(running.iter().any(|f| f.contains(&why)), "the audit finds: {why}\n{running:#?}");
+    }
+
     // The genuine reports let prod pass, carrying every report into prod's store.
     for i in 0..2 {
         assert_eq!(f.agent(i).0, 0);
     }
     f.promote("prod", None).unwrap();
-    let (code, findings) = f.audit();
-    assert_eq!(code, 0, "{findings:?}");
+    let (_, findings) = f.audit();
+    let errors: Vec<&String> = findings.iter().filter(|f| f.starts_with("\"error\"")).collect();
+    assert!(
+        errors.iter().all(|f| f.contains("\"running\" \"staging\"") && f.contains("report ")),
+        "only the planted reports: {errors:#?}"
+    );
     // A pin that claims the planted reports is found, each for what it is.
     let mut pin = f.pin("prod");
     let at = |d: &str, when: jiff::Timestamp, target: &str| RecordedVerification {
@@ -433,10 +532,10 @@ fn forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_aud
         at: when,
     };
     pin.verifications = vec![
-        at(&wrong_key, genuine.at, "web-1"),
-        at(&other_params, genuine.at, "web-2"),
-        at(&from_dev, genuine.at, "web-1"),
-        at(&late, genuine.at + jiff::SignedDuration::from_hours(1), "web-2"),
+        at(&wrong_key, dated, "web-1"),
+        at(&other_params, dated, "web-2"),
+        at(&from_dev, dated, "web-1"),
+        at(&late, dated + jiff::SignedDuration::from_hours(1), "web-2"),
     ];
     f.forge(&pin);
     let refused = f.w.baton(&["apply", "prod"]);

@@ -32,10 +32,10 @@ fn apply_records_the_instant_it_was_given_and_drift_and_reconcile_read_it_back()
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].action, ApplyAction::Applied);
     assert_eq!(done[0].digest.to_string(), w.web);
-    // The record is dated by the clock, to the second.
+    // The record is dated by the clock, to the second (truncated: never after the instant).
     let home = w.state.join("deploy/dev/web");
     let record = baton_target::read_record(&home.join("applied.json")).unwrap().unwrap();
-    assert_eq!(record.at.to_string(), "2026-11-24T10:00:01Z");
+    assert_eq!(record.at.to_string(), "2026-11-24T10:00:00Z");
     assert_eq!(record.result, baton_target::Outcome::Ok);
     // The secret was resolved from the lookup handed in, and no record holds it.
     let text = fs_err::read_to_string(home.join("applied.json")).unwrap();

@@ -98,6 +98,7 @@ pub fn audit(view: &View, scope: &Scope, options: &Options<'_>) -> Result<Report
         present::stores(view, &pins, &history, scope.deep, options.registry, &mut findings);
     let attestations =
         present::evidence(view, &pins, &history, scope.deep, options.registry, &mut findings)?;
+    present::running(view, &pins, options.registry, options.at, &mut findings);
     if let Some(targets) = &options.targets {
         present::targets(view, scope, targets, &mut findings)?;
     }

@@ -479,3 +479,147 @@ pub(crate) fn targets(
     }
     Ok(())
 }
+
+/// What the expected targets of each environment that lists them reported about its current
+/// pins, from the reports in its store: a target that reported the pin FAILED or drifted, a
+/// target silent for longer than `silent_after` since the pin, and a report of the environment
+/// that does not hold are errors; a target that has not reported a pin younger than that is
+/// a notice (it is converging).
+pub(crate) fn running(
+    view: &View,
+    pins: &[(EnvName, StateRecord)],
+    options: &RegistryOptions,
+    now: jiff::Timestamp,
+    findings: &mut Vec<Finding>,
+) {
+    let commit = view.snapshot.commit.map(|c| c.to_string());
+    let mut opened: BTreeMap<EnvName, Result<Store, baton_view::ViewError>> = BTreeMap::new();
+    for (env_name, pin) in pins {
+        let Ok(env) = view.environment(env_name.as_str()) else { continue };
+        if env.targets.is_none() {
+            continue;
+        }
+        let store =
+            match opened.entry(env_name.clone()).or_insert_with(|| view.open_store(env, options)) {
+                Ok(store) => store,
+                Err(e @ baton_view::ViewError::LocalStore { .. }) => {
+                    local_store_notice(env_name, &pin.bundle, commit.clone(), e, findings);
+                    continue;
+                }
+                Err(e) => {
+                    findings.push(error(
+                        Check::Running,
+                        Some(env_name),
+                        Some(&pin.bundle),
+                        commit.clone(),
+                        "the targets' reports readable in the environment's store".into(),
+                        baton_view::error_chain(e),
+                    ));
+                    continue;
+                }
+            };
+        let running = match view.running(env, pin, store, now) {
+            Ok(Some(running)) => running,
+            Ok(None) => continue,
+            Err(e) => {
+                findings.push(error(
+                    Check::Running,
+                    Some(env_name),
+                    Some(&pin.bundle),
+                    commit.clone(),
+                    "the targets' reports readable in the environment's store".into(),
+                    baton_view::error_chain(&e),
+                ));
+                continue;
+            }
+        };
+        running_findings(&running, commit.as_ref(), now, findings);
+    }
+}
+
+/// The findings of one pin's running state.
+fn running_findings(
+    running: &baton_view::Running,
+    commit: Option<&String>,
+    now: jiff::Timestamp,
+    findings: &mut Vec<Finding>,
+) {
+    use baton_view::RunState;
+    let (env, bundle) = (&running.environment, &running.bundle);
+    let short = running.digest.short();
+    let window = format!("{}s", running.silent_after_seconds);
+    let mut push = |severity: Severity, expected: String, found: String| {
+        findings.push(Finding {
+            severity,
+            check: Check::Running,
+            environment: Some(env.clone()),
+            bundle: Some(bundle.clone()),
+            commit: commit.cloned(),
+            expected,
+            found,
+        });
+    };
+    for target in &running.targets {
+        let expected =
+            format!("`{}` of `{env}` runs {short} and reported it verified", target.target);
+        let last = match (&target.running, target.at) {
+            (Some(running), Some(at)) => {
+                format!("it last reported running {} at {at}", running.short())
+            }
+            _ => "it never reported".to_owned(),
+        };
+        let report =
+            target.report.as_ref().map(|r| format!(" (report {})", r.short())).unwrap_or_default();
+        match target.state {
+            RunState::Verified | RunState::Applied => {}
+            RunState::Failed => push(
+                Severity::Error,
+                expected,
+                format!(
+                    "its verification of {short} FAILED; {last}{report}: fix the bundle and promote a new digest"
+                ),
+            ),
+            RunState::Drifted => push(
+                Severity::Error,
+                expected,
+                format!(
+                    "it reported drift from {short} it did not heal{report}: heal it (`baton apply`) or find who changed it"
+                ),
+            ),
+            RunState::Behind | RunState::Unreported if target.silent => push(
+                Severity::Error,
+                expected,
+                format!(
+                    "silent: no report of {short} within {window} of the pin at {}; {last}{report}: check its agent (its health file, its logs)",
+                    running.pinned_at
+                ),
+            ),
+            RunState::Behind | RunState::Unreported => push(
+                Severity::Notice,
+                expected,
+                format!(
+                    "not reported yet (pinned at {}, within {window}); {last}{report}",
+                    running.pinned_at
+                ),
+            ),
+        }
+    }
+    if running.unnamed_missing > 0 {
+        let silent = now.as_second() - running.pinned_at.as_second() > running.silent_after_seconds;
+        push(
+            if silent { Severity::Error } else { Severity::Notice },
+            format!("{} targets of `{env}` report {short}", running.expected),
+            format!(
+                "{} never reported it (pinned at {})",
+                running.unnamed_missing, running.pinned_at
+            ),
+        );
+    }
+    for invalid in &running.invalid {
+        push(
+            Severity::Error,
+            format!("every report of `{env}` in its store signed by its target's listed key"),
+            invalid.clone(),
+        );
+    }
+}

@@ -53,6 +53,10 @@ pub struct EnvironmentSpec {
     /// or `rollback` to the one before (dir targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_verify_failure: Option<OnVerifyFailure>,
+    /// How long after a pin an expected target may go without reporting it before `status`
+    /// flags it silent and the audit finds it (default `1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent_after: Option<Duration>,
 }
 
 /// What rendering may cost, so that a hostile template can neither spin nor fill the disk.
@@ -113,6 +117,9 @@ pub enum Target {
         verify: Vec<VerifyCheck>,
     },
 }
+
+/// `silent_after` when `baton.toml` gives none: an hour.
+pub(crate) const DEFAULT_SILENT_AFTER: i64 = 3600;
 
 fn default_keep() -> u32 {
     5
@@ -178,6 +185,8 @@ pub struct Environment {
     pub targets: Option<ExpectedTargets>,
     /// What a target does when its verification fails.
     pub on_verify_failure: OnVerifyFailure,
+    /// Seconds after a pin an expected target may go without reporting it (`silent_after`).
+    pub silent_after: i64,
 }
 
 /// The checked pipeline.
@@ -311,6 +320,9 @@ impl Pipeline {
                 render_limits: spec.render_limits.unwrap_or_default(),
                 targets: spec.targets.clone(),
                 on_verify_failure: spec.on_verify_failure.unwrap_or_default(),
+                silent_after: spec.silent_after.map_or(DEFAULT_SILENT_AFTER, |d| {
+                    i64::try_from(d.seconds()).unwrap_or(i64::MAX)
+                }),
             });
         }
         problems.extend(environments.iter().zip(&positions.environment).enumerate().flat_map(

@@ -10,7 +10,7 @@
 //! let params = view.checked_params(&env.name, &bundle, &config)?;   // parsed, checked, digest
 //! let evidence = view.gate_evidence(env, &bundle, &digest, (&promoter, None), false)?;
 //! let outcomes = evaluate(env, &bundle, &digest, &evidence, Timestamp::now());
-//! let rows = status(&view, Timestamp::now())?;
+//! let rows = status(&view, Timestamp::now(), None)?;
 //! ```
 #![warn(missing_docs)]
 
@@ -22,6 +22,7 @@ pub mod judge;
 mod params;
 mod query;
 mod report;
+mod running;
 mod trust;
 mod view;
 
@@ -42,6 +43,7 @@ pub use report::{
     CheckOutcome, ReportAction, Reports, Standing, TARGET_ANNOTATION, TARGET_REPORT_PREDICATE,
     TEST_RESULT_PREDICATE, TargetReport, TestResult, VerifiedEvidence, check_report, standings,
 };
+pub use running::{RunState, Running, TargetRunning};
 pub use trust::{TrustedKey, TrustedKeys};
 pub use view::{
     PinEvent, PinFile, Signature, SignatureState, View, commit_time, error_chain, params_path,

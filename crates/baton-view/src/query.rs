@@ -7,7 +7,9 @@ use baton_model::{Action, BundleName, Digest, EnvName, Principal, StateRecord};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{Signature, View, ViewError, commit_time, view::params_path};
+use baton_store::RegistryOptions;
+
+use crate::{Running, Signature, View, ViewError, commit_time, error_chain, view::params_path};
 
 /// One pin in `status`.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -28,15 +30,43 @@ pub struct StatusRow {
     pub by: Principal,
     /// How.
     pub action: Action,
+    /// What the environment's expected targets report running (environments with `targets`,
+    /// when the store was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<Running>,
+    /// Why the reports could not be read from the environment's store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_error: Option<String>,
 }
 
-/// Every pin of every environment, environments in chain order, bundles sorted.
-pub fn status(view: &View, now: Timestamp) -> Result<Vec<StatusRow>, ViewError> {
-    let now = now.as_second();
+/// Every pin of every environment, environments in chain order, bundles sorted; with
+/// `registry`, what the expected targets of each environment that lists them report running,
+/// read from its store.
+pub fn status(
+    view: &View,
+    now: Timestamp,
+    registry: Option<&RegistryOptions>,
+) -> Result<Vec<StatusRow>, ViewError> {
     let mut rows = Vec::new();
     for env in view.pipeline.environments() {
+        let mut store = None;
         for record in view.pins_in(&env.name)? {
-            let age = now - record.at.as_second();
+            let age = now.as_second() - record.at.as_second();
+            let (running, running_error) = match registry {
+                Some(registry) if env.targets.is_some() => {
+                    let store = store.get_or_insert_with(|| {
+                        view.open_store(env, registry).map_err(|e| error_chain(&e))
+                    });
+                    match store {
+                        Ok(store) => match view.running(env, &record, store, now) {
+                            Ok(running) => (running, None),
+                            Err(e) => (None, Some(error_chain(&e))),
+                        },
+                        Err(e) => (None, Some(e.clone())),
+                    }
+                }
+                _ => (None, None),
+            };
             rows.push(StatusRow {
                 bundle: record.bundle,
                 environment: env.name.clone(),
@@ -46,6 +76,8 @@ pub fn status(view: &View, now: Timestamp) -> Result<Vec<StatusRow>, ViewError> 
                 age_seconds: age,
                 by: record.by,
                 action: record.action,
+                running,
+                running_error,
             });
         }
     }

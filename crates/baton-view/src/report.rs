@@ -69,6 +69,16 @@ pub enum TestResult {
     Failed,
 }
 
+impl TestResult {
+    /// The word the predicate writes: `PASSED` or `FAILED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestResult::Passed => "PASSED",
+            TestResult::Failed => "FAILED",
+        }
+    }
+}
+
 /// One check of a verification.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckOutcome {

@@ -1,28 +1,29 @@
-//! `baton status`, `diff` and `history`: the read-only questions, answered from git alone by
-//! `baton-view`, printed as tables or one JSON document.
+//! `baton status`, `diff` and `history`: the read-only questions, answered from git by
+//! `baton-view` (and, for environments that expect targets, from their reports in the
+//! environment's store), printed as tables or one JSON document.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use baton_model::BundleName;
 use baton_store::RegistryOptions;
-use baton_view::{View, diff, history, status};
+use baton_view::{RunState, View, diff, history, status};
 use jiff::Timestamp;
 
 use crate::{
     ExitStatus,
     cli::Command,
     commands::open,
-    printer::{DIM, Printer},
+    printer::{DIM, GREEN, Printer, RED, YELLOW},
 };
 
 pub(crate) fn run(
     command: Command,
     printer: &Printer,
-    _options: &RegistryOptions,
+    options: &RegistryOptions,
 ) -> Result<ExitStatus> {
     match command {
-        Command::Status(args) => print_status(printer, &open(&args.state)?),
+        Command::Status(args) => print_status(printer, &open(&args.state)?, options),
         Command::Diff(args) => {
             let view = open(&args.state)?;
             print_diff(printer, &view, &args.a, &args.b, args.bundle.as_ref())
@@ -67,8 +68,8 @@ fn print_history(
     Ok(ExitStatus::Success)
 }
 
-fn print_status(printer: &Printer, view: &View) -> Result<ExitStatus> {
-    let rows = status(view, Timestamp::now())?;
+fn print_status(printer: &Printer, view: &View, options: &RegistryOptions) -> Result<ExitStatus> {
+    let rows = status(view, Timestamp::now(), Some(options))?;
     if printer.is_json() {
         printer.json(&rows)?;
         return Ok(ExitStatus::Success);
@@ -100,7 +101,70 @@ fn print_status(printer: &Printer, view: &View) -> Result<ExitStatus> {
         printer.status("Empty", "nothing is pinned yet: `baton promote NAME --to ENV …`");
     }
     printer.table(&headers, &table)?;
+    for row in &rows {
+        if let Some(running) = &row.running {
+            print_running(printer, running)?;
+        }
+        if let Some(error) = &row.running_error {
+            printer.warn(&format!(
+                "{} {}: the targets' reports cannot be read: {error}",
+                row.environment, row.bundle
+            ));
+        }
+    }
     Ok(ExitStatus::Success)
+}
+
+/// Desired and running of one pin: a line, then each expected target.
+fn print_running(printer: &Printer, running: &baton_view::Running) -> Result<()> {
+    let style = if running.converged == running.expected { GREEN } else { YELLOW };
+    printer.line("")?;
+    printer.line(&format!(
+        "{} {}: pins {}, running it on {}",
+        running.environment,
+        running.bundle,
+        running.digest.short(),
+        printer.paint(style, &format!("{}/{}", running.converged, running.expected))
+    ))?;
+    let rows: Vec<Vec<String>> = running
+        .targets
+        .iter()
+        .map(|t| {
+            let state = match t.state {
+                RunState::Verified | RunState::Applied => printer.paint(GREEN, t.state.as_str()),
+                RunState::Failed | RunState::Drifted => printer.paint(RED, t.state.as_str()),
+                RunState::Behind | RunState::Unreported => printer.paint(YELLOW, t.state.as_str()),
+            };
+            let silent = if t.silent {
+                printer.paint(
+                    RED,
+                    &format!(
+                        "silent: no report {} after the pin",
+                        age(running.silent_after_seconds)
+                    ),
+                )
+            } else {
+                String::new()
+            };
+            vec![
+                t.target.to_string(),
+                state,
+                t.running.as_ref().map_or_else(|| "-".to_owned(), |d| d.short().to_owned()),
+                t.result.map_or_else(|| "-".to_owned(), |r| r.as_str().to_owned()),
+                t.age_seconds.map_or_else(|| "-".to_owned(), |a| format!("{} ago", age(a))),
+                silent,
+            ]
+        })
+        .collect();
+    printer.table(&["TARGET", "STATE", "RUNNING", "RESULT", "REPORTED", ""], &rows)?;
+    if running.unnamed_missing > 0 {
+        printer
+            .line(&format!("  {} expected target(s) never reported", running.unnamed_missing))?;
+    }
+    for invalid in &running.invalid {
+        printer.warn(&format!("{} {}: {invalid}", running.environment, running.bundle));
+    }
+    Ok(())
 }
 
 fn print_diff(
