@@ -17,7 +17,8 @@ use baton_state::SigningKey;
 use baton_store::{Store, evidence, referrers};
 use baton_tests::{World, baton_process, git, signed_commit, ssh_key, stderr, stdout};
 use baton_view::{
-    ReportAction, RunState, Running, StatusRow, TARGET_ANNOTATION, TargetReport, TestResult,
+    HistoryEntry, ReportAction, RunState, Running, StatusRow, TARGET_ANNOTATION, TargetReport,
+    TestResult,
 };
 use serde_json::Value;
 
@@ -330,6 +331,14 @@ fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
     }
     let shown = f.w.baton(&["status"]);
     assert!(stdout(&shown).contains("running it on 2/2"), "{}", stdout(&shown));
+    // history puts the reports beside the pin they are about.
+    let history: Vec<HistoryEntry> = f.w.typed(&["history", "staging"]);
+    let mut reporters: Vec<&str> = history[0].reports.iter().map(|r| r.target.as_str()).collect();
+    reporters.sort_unstable();
+    assert_eq!(reporters, ["web-1", "web-2"], "{history:?}");
+    assert!(history[0].reports.iter().all(|r| r.result == Some(TestResult::Passed)));
+    let shown = stdout(&f.w.baton(&["history", "staging"]));
+    assert!(shown.contains("report: applied PASSED"), "{shown}");
 
     // Both verified; the soak counts from the later verification, web-2's.
     let (code, text) = f.promote("prod", None).unwrap_err();

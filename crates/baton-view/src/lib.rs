@@ -37,7 +37,7 @@ pub use gates::{
 };
 pub use params::{CheckedParams, ensure_in_store, load_config, params_digest};
 pub use query::{
-    BundleDiff, HistoryEntry, ParamDiff, PinSummary, StatusRow, diff, history, status,
+    BundleDiff, HistoryEntry, ParamDiff, PinSummary, ReportEntry, StatusRow, diff, history, status,
 };
 pub use report::{
     CheckOutcome, ReportAction, Reports, Standing, TARGET_ANNOTATION, TARGET_REPORT_PREDICATE,

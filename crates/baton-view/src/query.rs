@@ -3,13 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use baton_model::{Action, BundleName, Digest, EnvName, Principal, StateRecord};
+use baton_model::{Action, BundleName, Digest, EnvName, Principal, StateRecord, TargetId};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use baton_store::RegistryOptions;
 
-use crate::{Running, Signature, View, ViewError, commit_time, error_chain, view::params_path};
+use crate::{
+    ReportAction, Running, Signature, TestResult, View, ViewError, commit_time, error_chain,
+    view::params_path,
+};
 
 /// One pin in `status`.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -205,15 +208,100 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
     /// What the commit's signature proves for the principal it names.
     pub signature: Signature,
+    /// The reports the environment's targets wrote about this digest while this pin was the
+    /// newest (with `registry`, for environments that list targets), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<ReportEntry>,
 }
 
-/// Every pin change of `env` (and one bundle), newest first, from commit trailers.
+/// One target's report beside a pin change in `history`.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReportEntry {
+    /// The target.
+    pub target: TargetId,
+    /// When it reported.
+    pub at: Timestamp,
+    /// What it did.
+    pub action: ReportAction,
+    /// Its verification's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TestResult>,
+    /// What it runs after it.
+    pub running: Digest,
+    /// The report (its referrer manifest's digest).
+    pub report: Digest,
+}
+
+/// How many of the newest pin changes `history` reads reports for (each a listing of the
+/// store's referrers).
+const HISTORY_REPORTS: usize = 20;
+
+/// Every pin change of `env` (and one bundle), newest first, from commit trailers; with
+/// `registry`, where `env` lists targets, the reports of the newest changes beside them.
 pub fn history(
     view: &View,
     env: &str,
     bundle: Option<&BundleName>,
+    registry: Option<&RegistryOptions>,
 ) -> Result<Vec<HistoryEntry>, ViewError> {
-    let env = view.environment(env)?.name.clone();
+    let environment = view.environment(env)?;
+    let mut entries = pin_changes(view, &environment.name, bundle)?;
+    if let Some(registry) = registry
+        && environment.targets.is_some()
+    {
+        let store = view.open_store(environment, registry)?;
+        add_reports(view, &environment.name, &store, &mut entries)?;
+    }
+    Ok(entries)
+}
+
+/// Puts beside each of the newest pin changes the reports of its digest made while it was the
+/// newest change of its bundle.
+fn add_reports(
+    view: &View,
+    env: &EnvName,
+    store: &baton_store::Store,
+    entries: &mut [HistoryEntry],
+) -> Result<(), ViewError> {
+    let mut read: BTreeMap<(BundleName, Digest), crate::Reports> = BTreeMap::new();
+    let mut newer: BTreeMap<BundleName, Timestamp> = BTreeMap::new();
+    for entry in entries.iter_mut().take(HISTORY_REPORTS) {
+        let key = (entry.bundle.clone(), entry.digest.clone());
+        if !read.contains_key(&key) {
+            let reports = view.target_reports(
+                store,
+                (env, &entry.bundle, &entry.digest),
+                view.snapshot.tree,
+            )?;
+            read.insert(key.clone(), reports);
+        }
+        let until = newer.insert(entry.bundle.clone(), entry.at);
+        // Reports are dated to the second, commits too: one made in the second of the pin
+        // belongs to it.
+        entry.reports = read[&key]
+            .valid
+            .iter()
+            .filter(|(_, r)| r.at >= entry.at && until.is_none_or(|u| r.at < u))
+            .map(|(digest, r)| ReportEntry {
+                target: r.target.clone(),
+                at: r.at,
+                action: r.action,
+                result: r.verification,
+                running: r.running.clone(),
+                report: digest.clone(),
+            })
+            .collect();
+    }
+    Ok(())
+}
+
+/// Every pin change of `env` (and one bundle), newest first.
+fn pin_changes(
+    view: &View,
+    env: &EnvName,
+    bundle: Option<&BundleName>,
+) -> Result<Vec<HistoryEntry>, ViewError> {
+    let env = env.clone();
     let events =
         view.pin_events(|t| t.to == env && bundle.is_none_or(|b| t.bundle == *b), usize::MAX)?;
     events
@@ -236,6 +324,7 @@ pub fn history(
                 action: e.trailers.action,
                 reason: e.trailers.reason,
                 signature,
+                reports: Vec::new(),
             })
         })
         .collect()

@@ -29,7 +29,8 @@ pub(crate) fn run(
             print_diff(printer, &view, &args.a, &args.b, args.bundle.as_ref())
         }
         Command::History(args) => {
-            print_history(printer, &open(&args.state)?, &args.env, args.bundle.as_ref())
+            let view = open(&args.state)?;
+            print_history(printer, &view, &args.env, args.bundle.as_ref(), options)
         }
         _ => unreachable!("dispatched elsewhere"),
     }
@@ -40,27 +41,43 @@ fn print_history(
     view: &View,
     env: &str,
     bundle: Option<&BundleName>,
+    options: &RegistryOptions,
 ) -> Result<ExitStatus> {
-    let entries = history(view, env, bundle)?;
+    let entries = history(view, env, bundle, Some(options))?;
     if printer.is_json() {
         printer.json(&entries)?;
         return Ok(ExitStatus::Success);
     }
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            vec![
-                e.at.to_string(),
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for e in &entries {
+        // Reports under their pin, newest first as the pins are.
+        for r in e.reports.iter().rev() {
+            let what = match r.result {
+                Some(result) => format!("report: {} {}", r.action.as_str(), result.as_str()),
+                None => format!("report: {}", r.action.as_str()),
+            };
+            rows.push(vec![
+                printer.paint(DIM, &r.at.to_string()),
                 e.bundle.to_string(),
-                e.action.to_string(),
-                e.version.clone().unwrap_or_default(),
-                e.digest.short().to_owned(),
-                e.from.clone().unwrap_or_default(),
-                e.by.to_string(),
-                e.signature.to_string(),
-            ]
-        })
-        .collect();
+                what,
+                String::new(),
+                r.running.short().to_owned(),
+                String::new(),
+                r.target.to_string(),
+                format!("report {}", r.report.short()),
+            ]);
+        }
+        rows.push(vec![
+            e.at.to_string(),
+            e.bundle.to_string(),
+            e.action.to_string(),
+            e.version.clone().unwrap_or_default(),
+            e.digest.short().to_owned(),
+            e.from.clone().unwrap_or_default(),
+            e.by.to_string(),
+            e.signature.to_string(),
+        ]);
+    }
     printer.table(
         &["AT", "BUNDLE", "ACTION", "VERSION", "DIGEST", "FROM", "BY", "SIGNATURE"],
         &rows,
