@@ -260,6 +260,45 @@ impl Fleet {
     }
 }
 
+/// Both staging targets reported `good` verified: securesystemslib verifies both reports,
+/// `status` shows them running it, `history` shows them beside the pin.
+fn both_verified(f: &Fleet, good: &str) {
+    // Tools nobody here wrote verify both reports: securesystemslib checks each DSSE envelope
+    // against the target's own SSH key, read by cryptography.
+    let keys: Vec<String> =
+        f.hosts.iter().map(|h| h.key.with_extension("pub").display().to_string()).collect();
+    let stores = f.w.dir().join("stores/staging");
+    let mut args = vec!["layout", stores.to_str().unwrap(), "web", good];
+    args.extend(keys.iter().map(String::as_str));
+    let reports: Vec<Value> = crate::evidence::verify(f.w.dir(), &args)
+        .into_iter()
+        .filter(|r| r["predicateType"] == "https://in-toto.io/attestation/test-result/v0.1")
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    for report in &reports {
+        assert_eq!(report["verified"].as_array().unwrap().len(), 1, "{report}");
+        assert_eq!(report["subject"], good.trim_start_matches("sha256:"), "{report}");
+        assert_eq!(report["result"], "PASSED", "{report}");
+    }
+    assert_ne!(reports[0]["verified"], reports[1]["verified"], "each signed by its own key");
+    let running = f.running();
+    assert_eq!((running.converged, running.expected), (2, 2), "{running:?}");
+    for target in &running.targets {
+        assert_eq!(target.state, RunState::Verified, "{target:?}");
+        assert_eq!(target.running.as_ref().map(ToString::to_string).as_deref(), Some(good));
+    }
+    let shown = f.w.baton(&["status"]);
+    assert!(stdout(&shown).contains("running it on 2/2"), "{}", stdout(&shown));
+    // history puts the reports beside the pin they are about.
+    let history: Vec<HistoryEntry> = f.w.typed(&["history", "staging"]);
+    let mut reporters: Vec<&str> = history[0].reports.iter().map(|r| r.target.as_str()).collect();
+    reporters.sort_unstable();
+    assert_eq!(reporters, ["web-1", "web-2"], "{history:?}");
+    assert!(history[0].reports.iter().all(|r| r.result == Some(TestResult::Passed)));
+    let shown = stdout(&f.w.baton(&["history", "staging"]));
+    assert!(shown.contains("report: applied PASSED"), "{shown}");
+}
+
 #[test]
 fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
     let f = Fleet::new();
@@ -302,43 +341,7 @@ fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
     assert!(idle.report.is_none(), "{idle:?}");
     assert_eq!(listed(&f), before, "an idle pass wrote a report");
 
-    // Tools nobody here wrote verify both reports: securesystemslib checks each DSSE envelope
-    // against the target's own SSH key, read by cryptography.
-    let keys: Vec<String> =
-        f.hosts.iter().map(|h| h.key.with_extension("pub").display().to_string()).collect();
-    let stores = f.w.dir().join("stores/staging");
-    let mut args = vec!["layout", stores.to_str().unwrap(), "web", good.as_str()];
-    args.extend(keys.iter().map(String::as_str));
-    let reports: Vec<Value> = crate::evidence::verify(f.w.dir(), &args)
-        .into_iter()
-        .filter(|r| r["predicateType"] == "https://in-toto.io/attestation/test-result/v0.1")
-        .collect();
-    assert_eq!(reports.len(), 2, "{reports:?}");
-    for report in &reports {
-        assert_eq!(report["verified"].as_array().unwrap().len(), 1, "{report}");
-        assert_eq!(report["subject"], good.trim_start_matches("sha256:"), "{report}");
-        assert_eq!(report["result"], "PASSED", "{report}");
-    }
-    assert_ne!(reports[0]["verified"], reports[1]["verified"], "each signed by its own key");
-    let running = f.running();
-    assert_eq!((running.converged, running.expected), (2, 2), "{running:?}");
-    for target in &running.targets {
-        assert_eq!(target.state, RunState::Verified, "{target:?}");
-        assert_eq!(
-            target.running.as_ref().map(ToString::to_string).as_deref(),
-            Some(good.as_str())
-        );
-    }
-    let shown = f.w.baton(&["status"]);
-    assert!(stdout(&shown).contains("running it on 2/2"), "{}", stdout(&shown));
-    // history puts the reports beside the pin they are about.
-    let history: Vec<HistoryEntry> = f.w.typed(&["history", "staging"]);
-    let mut reporters: Vec<&str> = history[0].reports.iter().map(|r| r.target.as_str()).collect();
-    reporters.sort_unstable();
-    assert_eq!(reporters, ["web-1", "web-2"], "{history:?}");
-    assert!(history[0].reports.iter().all(|r| r.result == Some(TestResult::Passed)));
-    let shown = stdout(&f.w.baton(&["history", "staging"]));
-    assert!(shown.contains("report: applied PASSED"), "{shown}");
+    both_verified(&f, &good);
 
     // Both verified; the soak counts from the later verification, web-2's.
     let (code, text) = f.promote("prod", None).unwrap_err();
