@@ -7,7 +7,7 @@
 #   scripts/gitserver.sh restart DIR               starts them again on the same ports
 # Repositories live in DIR/repos (bare, served as https://127.0.0.1:PORT/NAME and
 # ssh://USER@127.0.0.1:PORT/DIR/repos/NAME); the CA is DIR/ca.pem; the SSH client key is
-# DIR/ssh/client (known hosts DIR/ssh/known_hosts). `stop` kills each server with every git
+# DIR/ssh/client (known hosts DIR/ssh/known_hosts); nginx logs each request to DIR/access.log. `stop` kills each server with every git
 # process it started, as a crash would.
 set -euo pipefail
 cmd=$1 dir=$2
@@ -66,7 +66,7 @@ start)
         echo "error_log $dir/nginx-error.log;"
         echo "events { worker_connections 256; }"
         echo "http {"
-        echo "  access_log off;"
+        echo "  access_log $dir/access.log;"
         for t in client_body fastcgi proxy uwsgi scgi; do echo "  ${t}_temp_path $dir/tmp/$t;"; done
         echo "  client_max_body_size 0;"
         echo "  server {"

@@ -3,7 +3,7 @@
 #   scripts/registry.sh start DIR [USER PASSWORD]   prints HOST:PORT once /v2/ answers
 #   scripts/registry.sh stop DIR
 # With USER and PASSWORD the registry requires htpasswd (bcrypt) authentication; REGISTRY_PORT
-# fixes the port.
+# fixes the port; BATON_REGISTRY_ACCESS_LOG=1 writes one line per request to DIR/registry.log.
 set -euo pipefail
 cmd=$1 dir=$2
 case "$cmd" in
@@ -12,7 +12,11 @@ start)
     port=${REGISTRY_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
     {
         echo "version: 0.1"
-        echo "log: {level: error, accesslog: {disabled: true}}"
+        if [ "${BATON_REGISTRY_ACCESS_LOG:-}" = 1 ]; then
+            echo "log: {level: error, accesslog: {disabled: false}}"
+        else
+            echo "log: {level: error, accesslog: {disabled: true}}"
+        fi
         echo "storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}"
         echo "http: {addr: 127.0.0.1:$port, secret: baton-test}"
         if [ $# -ge 4 ]; then

@@ -87,6 +87,11 @@ impl GitServer {
         format!("ssh://{user}@127.0.0.1:{}{}", self.ssh_port, path.display())
     }
 
+    /// nginx's access log: one line per HTTP request.
+    pub fn access_log(&self) -> PathBuf {
+        self.dir.path().join("access.log")
+    }
+
     /// The CA that signed the HTTPS server's certificate.
     pub fn ca(&self) -> PathBuf {
         self.dir.path().join("ca.pem")

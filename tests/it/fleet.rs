@@ -15,7 +15,7 @@ use baton_apply::PassReport;
 use baton_model::{Action, RecordedVerification, StateRecord, StoreLocation, Trailers};
 use baton_state::SigningKey;
 use baton_store::{Store, evidence, referrers};
-use baton_tests::{World, baton_process, git, signed_commit, ssh_key, stderr, stdout};
+use baton_tests::{GitServer, World, baton_process, git, signed_commit, ssh_key, stderr, stdout};
 use baton_view::{
     HistoryEntry, ReportAction, RunState, Running, StatusRow, TARGET_ANNOTATION, TargetReport,
     TestResult,
@@ -573,3 +573,240 @@ fn forged_misfiled_and_late_reports_are_refused_by_the_gate_and_found_by_the_aud
 fn short(digest: &str) -> &str {
     &digest.trim_start_matches("sha256:")[..12]
 }
+
+/// Debian's docker-registry on a free loopback port with its access log on (one line per
+/// request in `registry.log`), for counting what agents ask of it; stopped on drop.
+struct LoggedRegistry {
+    dir: tempfile::TempDir,
+    host: String,
+}
+
+impl LoggedRegistry {
+    fn start() -> LoggedRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let script = baton_tests::repo_root().join("scripts/registry.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(dir.path())
+            .env("BATON_REGISTRY_ACCESS_LOG", "1")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "registry.sh: {}", stderr(&output));
+        LoggedRegistry { host: stdout(&output).trim().to_owned(), dir }
+    }
+
+    /// Requests it answered so far.
+    fn requests(&self) -> usize {
+        let log = fs_err::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        log.lines().filter(|l| l.contains("] \"") && l.contains(" /v2/")).count()
+    }
+}
+
+impl Drop for LoggedRegistry {
+    fn drop(&mut self) {
+        let script = baton_tests::repo_root().join("scripts/registry.sh");
+        let _ = Command::new("bash").arg(script).arg("stop").arg(self.dir.path()).status();
+    }
+}
+
+/// The agents' fleet: how many, and how long a pass waits.
+const AGENTS: usize = 5;
+
+/// One agent's health file, read while the agent runs (absent before its first pass).
+fn health(path: &Path) -> Option<Value> {
+    serde_json::from_str(&fs_err::read_to_string(path).ok()?).ok()
+}
+
+/// Waits (bounded) until `done` holds for every health file.
+fn wait_for(files: &[PathBuf], what: &str, done: impl Fn(&Value) -> bool) {
+    for _ in 0..600 {
+        if files.iter().all(|f| health(f).is_some_and(|h| done(&h))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let states: Vec<Option<Value>> = files.iter().map(|f| health(f)).collect();
+    panic!("agents did not reach `{what}` in 120 s: {states:#?}");
+}
+
+/// The served fleet's pipeline: dev and prod in local layouts, staging in `registry` with the
+/// targets `ids`, each with its key in `.baton/allowed_signers`; committed and pushed. Returns
+/// the path of ci's key, which signs the promotions.
+fn served_fleet(t: &crate::remote::Team, registry: &LoggedRegistry, ids: &[String]) -> String {
+    let keys = t.w.dir().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    let (ci, ci_pub) = ssh_key(&keys, "ci");
+    let mut signers = format!("ci {ci_pub}\n");
+    for id in ids {
+        let (_, public) = ssh_key(&keys, id);
+        writeln!(signers, "{id}@staging.target {public}").unwrap();
+    }
+    let stores = t.w.dir().join("stores");
+    let listed = ids.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
+    let pipeline = format!(
+        r#"
+[[environment]]
+name = "dev"
+store = "oci:{stores}/dev"
+target = {{ kind = "dir", path = "deploy/dev" }}
+
+[[environment]]
+name = "staging"
+store = "{registry}/{path}"
+targets = [{listed}]
+target = {{ kind = "dir", path = "deploy/staging", verify = {{ name = "health page", command = ["test", "-s", "html/health.txt"] }} }}
+
+[[environment]]
+name = "prod"
+store = "oci:{stores}/prod"
+gates = {{ verified = "all" }}
+"#,
+        stores = stores.display(),
+        registry = registry.host,
+        path = baton_tests::unique_path("fleet"),
+    );
+    fs_err::write(t.w.state.join("baton.toml"), pipeline).unwrap();
+    fs_err::create_dir_all(t.w.state.join(".baton")).unwrap();
+    fs_err::write(t.w.state.join(".baton/allowed_signers"), signers).unwrap();
+    t.w.commit("a fleet in staging");
+    t.git(&t.w.state, &["push", "-q"]);
+    ci.display().to_string()
+}
+
+/// One looping agent of staging per id, each in `hosts/ID` with its own cache, key and health
+/// file, reading the state at the team's URL; the children and their health files.
+fn spawn_agents(
+    t: &crate::remote::Team,
+    ids: &[String],
+) -> (Vec<std::process::Child>, Vec<PathBuf>) {
+    let (mut agents, mut files) = (Vec::new(), Vec::new());
+    for id in ids {
+        let dir = t.w.dir().join("hosts").join(id);
+        fs_err::create_dir_all(&dir).unwrap();
+        let file = dir.join("health.json");
+        let child = t
+            .baton(&dir)
+            .args(["agent", "--env", "staging", "--interval", "1", "--state", &t.url])
+            .arg("--health-file")
+            .arg(&file)
+            .env("BATON_TARGET_ID", id)
+            .env("BATON_SIGN_KEY", t.w.dir().join("keys").join(id))
+            .env("BATON_CACHE", dir.join("cache"))
+            .env("BATON_APPLIED_DIR", dir.join("applied"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        agents.push(child);
+        files.push(file);
+    }
+    (agents, files)
+}
+
+/// Staging's running state, from `baton status` in the team's state clone.
+fn staging_running(t: &crate::remote::Team) -> Running {
+    let status = t.run(&t.w.state, &["status", "--output", "json"]);
+    let rows: Vec<StatusRow> = serde_json::from_slice(&status.stdout).unwrap();
+    rows.into_iter().find_map(|r| r.running).expect("staging's running state")
+}
+
+/// Across at least three more passes of every agent: the registry's requests, the git
+/// server's requests, and the passes made.
+fn count_idle(
+    server: &GitServer,
+    registry: &LoggedRegistry,
+    files: &[PathBuf],
+) -> (usize, u64, u64) {
+    let passes = |files: &[PathBuf]| -> Vec<u64> {
+        files.iter().map(|f| health(f).and_then(|h| h["passes"].as_u64()).unwrap_or(0)).collect()
+    };
+    let git_requests =
+        || fs_err::read_to_string(server.access_log()).unwrap_or_default().lines().count();
+    let (registry_before, git_before, passes_before) =
+        (registry.requests(), git_requests(), passes(files));
+    for (file, before) in files.iter().zip(&passes_before) {
+        wait_for(std::slice::from_ref(file), "three idle passes", |h| {
+            h["passes"].as_u64() >= Some(before + 3)
+        });
+    }
+    let (registry_after, git_after, passes_after) =
+        (registry.requests(), git_requests(), passes(files));
+    let idle_passes: u64 = passes_after.iter().zip(&passes_before).map(|(a, b)| a - b).sum();
+    (registry_after - registry_before, (git_after - git_before) as u64, idle_passes)
+}
+
+/// Five agents, separate processes each with its own directory, id and key, loop against one
+/// state repository served by nginx and git's http-backend over HTTPS and one registry: after
+/// a promotion every one reports verified and prod's gate opens; idle passes make no registry
+/// request and one git request each, counted in the servers' own logs; the next digest still
+/// reaches every one.
+#[test]
+fn five_agents_converge_over_https_and_idle_passes_stay_cheap() {
+    use crate::remote::{Team, Via};
+    let t = Team::served(Via::Https);
+    let server = t.server.as_ref().unwrap();
+    let registry = LoggedRegistry::start();
+    let ids: Vec<String> = (1..=AGENTS).map(|i| format!("web-{i}")).collect();
+    let ci = served_fleet(&t, &registry, &ids);
+    let from = t.w.build_store();
+    let promote = |args: &[&str]| {
+        let mut all = vec!["promote", "web", "--as", "ci", "--sign-key", &ci];
+        all.extend(args);
+        let output = t.run(&t.w.state, &all);
+        assert!(output.status.success(), "promote {args:?}: {}", stderr(&output));
+    };
+    let healthy = |dir: &Path| fs_err::write(dir.join("html/health.txt"), "ok\n").unwrap();
+    let good = t.w.build("1.5.0", healthy);
+    promote(&["--to", "dev", "--digest", &good, "--from-store", &from]);
+    promote(&["--to", "staging"]);
+
+    let (agents, files) = spawn_agents(&t, &ids);
+    let reported = |h: &Value| {
+        let pass = &h["bundles"][0];
+        h["ok"] == true && (pass["report"].is_string() || pass["action"] == "unchanged")
+    };
+    wait_for(&files, "reported verified", reported);
+    let running = staging_running(&t);
+    assert_eq!((running.converged, running.expected), (AGENTS, AGENTS), "{running:?}");
+
+    let (registry_requests, git, idle_passes) = count_idle(server, &registry, &files);
+    assert_eq!(registry_requests, 0, "an idle pass asks nothing of the registry");
+    // A pass in flight at either count adds or drops its requests: one pass per agent of slack.
+    let (per_pass, slack) = (IDLE_GIT_REQUESTS, AGENTS as u64 * IDLE_GIT_REQUESTS);
+    assert!(
+        git <= idle_passes * per_pass + slack && git + slack >= idle_passes * per_pass,
+        "{git} git requests for {idle_passes} idle passes: {per_pass} expected per pass; the last:\n{}",
+        fs_err::read_to_string(server.access_log())
+            .unwrap()
+            .lines()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    promote(&["--to", "prod"]);
+    // The cheap fetch still brings what changed: the next digest reaches every agent.
+    let next = t.w.build("1.6.0", healthy);
+    promote(&["--to", "dev", "--digest", &next, "--from-store", &from]);
+    promote(&["--to", "staging"]);
+    let converged = (0..600).any(|_| {
+        let running = staging_running(&t);
+        let done = running.digest.to_string() == next && running.converged == AGENTS;
+        if !done {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        done
+    });
+    assert!(converged, "every agent reported {next} verified");
+    for agent in agents {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(agent.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let output = agent.wait_with_output().unwrap();
+        assert!(output.status.success(), "an agent stops cleanly on SIGTERM: {}", stderr(&output));
+    }
+}
+
+/// The git requests of one idle agent pass over HTTPS (nginx's access log lines).
+const IDLE_GIT_REQUESTS: u64 = 1;

@@ -371,7 +371,9 @@ impl StateRepo {
     ) -> Result<StateRepo, StateError> {
         let fail = |what: &str, e: GitError| StateError::remote(dir, what, url, e);
         let repo = if dir.join("HEAD").exists() {
-            let repo = gix::open(dir).map_err(|e| fail("cannot open the mirror of", e.into()))?;
+            let mut repo =
+                gix::open(dir).map_err(|e| fail("cannot open the mirror of", e.into()))?;
+            transport::idle_cheap(&mut repo, url).map_err(|e| fail("cannot use", e))?;
             let before = StateRepo::from_repo(repo.clone())?.snapshot()?.commit;
             // The mirror's branches are the remote's branches, fetched from the URL given now.
             let remote = repo

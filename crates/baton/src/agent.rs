@@ -20,7 +20,7 @@ pub(crate) fn run(
     interrupt_on_signals()?;
     if args.once {
         let result = pass(args, options);
-        write_health(args, &result, u32::from(result.is_err()));
+        write_health(args, &result, (1, u32::from(result.is_err())));
         let reports = result?;
         print(printer, &reports)?;
         if reports.iter().any(|r| r.report_error.is_some()) {
@@ -36,8 +36,10 @@ pub(crate) fn run(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let interval = Duration::from_secs(args.interval.max(1));
     let mut failures: u32 = 0;
+    let mut passes: u64 = 0;
     loop {
         let result = pass(args, options);
+        passes += 1;
         match &result {
             Ok(reports) => {
                 failures = 0;
@@ -51,7 +53,7 @@ pub(crate) fn run(
                 tracing::error!(env = %args.env, failures, "pass failed: {error:#}");
             }
         }
-        write_health(args, &result, failures);
+        write_health(args, &result, (passes, failures));
         if baton_store::is_interrupted() {
             break;
         }
@@ -104,6 +106,8 @@ pub(crate) struct Health<'a> {
     target: Option<&'a str>,
     /// Whether the pass ended without an error.
     ok: bool,
+    /// Passes since the agent started, this one included.
+    passes: u64,
     /// Consecutive failed passes (0 after a good one).
     failures: u32,
     /// Why the pass failed.
@@ -115,13 +119,18 @@ pub(crate) struct Health<'a> {
 
 /// Writes the health file, when asked for; a file that cannot be written is a warning (the
 /// agent's work does not depend on it, its supervisor sees it go stale).
-fn write_health(args: &AgentArgs, result: &Result<Vec<PassReport>>, failures: u32) {
+fn write_health(
+    args: &AgentArgs,
+    result: &Result<Vec<PassReport>>,
+    (passes, failures): (u64, u32),
+) {
     let Some(path) = &args.health_file else { return };
     let health = Health {
         at: jiff::Timestamp::now(),
         environment: &args.env,
         target: args.reporter.target_id.as_ref().map(baton_model::TargetId::as_str),
         ok: result.is_ok(),
+        passes,
         failures,
         error: result.as_ref().err().map(|e| format!("{e:#}")),
         bundles: result.as_deref().unwrap_or_default(),

@@ -188,6 +188,7 @@ pub(crate) fn documents() -> Vec<(&'static str, schemars::Schema)> {
         ("apply.schema.json", schema_for!(Vec<baton_apply::Applied>)),
         ("drift.schema.json", schema_for!(Vec<baton_apply::DriftReport>)),
         ("agent.schema.json", schema_for!(Vec<baton_apply::PassReport>)),
+        ("agent-health.schema.json", schema_for!(crate::agent::Health<'static>)),
     ]
 }
 

@@ -78,18 +78,84 @@ impl GitAccess {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let remote = connection.remote();
         let url = remote.url(gix::remote::Direction::Fetch).map(gix::Url::to_bstring);
-        if let Some(url) = url
-            && (url.starts_with(b"https://") || url.starts_with(b"http://"))
-            && let Some(options) = remote.repo().transport_options(url.as_slice(), None)?
+        let Some(url) = url.filter(|u| u.starts_with(b"https://") || u.starts_with(b"http://"))
+        else {
+            if let Some(token) = self.token.clone() {
+                connection.set_credentials(move |action| Ok(answer(&token, action)));
+            }
+            return Ok(());
+        };
+        if let Some(options) = remote.repo().transport_options(url.as_slice(), None)?
             && let Ok(mut options) = options.downcast::<http::Options>()
         {
             with_ca(&mut options).map_err(gix::Error::from_error)?;
             connection.set_transport_options(options);
         }
+        // Credentials go with the first request, so an idle pass is not a 401 and a retry:
+        // the token, or what the credential helpers answered for this URL earlier in this
+        // process (held in memory only, forgotten when the server refuses it).
+        let key = crate::without_credentials(&url.to_string());
+        let known = match &self.token {
+            Some(token) => Some(account(token)),
+            None => learned()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&key)
+                .cloned(),
+        };
+        if let Some(known) = known {
+            connection.transport_mut().set_identity(known).map_err(gix::Error::from_error)?;
+        }
         if let Some(token) = self.token.clone() {
             connection.set_credentials(move |action| Ok(answer(&token, action)));
+        } else {
+            let mut helpers = connection.configured_credentials_for_current_url();
+            connection.set_credentials(move |action| {
+                let erase = matches!(action, Action::Erase(_));
+                let outcome = helpers(action);
+                let mut learned =
+                    learned().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if erase {
+                    learned.remove(&key);
+                } else if let Ok(Some(answer)) = &outcome {
+                    learned.insert(key.clone(), answer.identity.clone());
+                }
+                outcome
+            });
         }
         Ok(())
+    }
+}
+
+/// What git's credential helpers answered per remote URL in this process (an agent asks once,
+/// not on every pass).
+fn learned()
+-> &'static std::sync::Mutex<std::collections::BTreeMap<String, gix::sec::identity::Account>> {
+    static LEARNED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::BTreeMap<String, gix::sec::identity::Account>>,
+    > = std::sync::OnceLock::new();
+    LEARNED.get_or_init(Default::default)
+}
+
+/// Makes a fetch of the mirror from `url` that finds nothing new one HTTP request: git's
+/// protocol v1 for HTTP(S) remotes, whose first answer lists the refs (v2 asks again for them
+/// in a second request). A state repository has few refs, so the list is small.
+pub(super) fn idle_cheap(repo: &mut gix::Repository, url: &str) -> Result<(), super::GitError> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Ok(());
+    }
+    let mut config = repo.config_snapshot_mut();
+    config.set_value(&gix::config::tree::Protocol::VERSION, "1")?;
+    config.commit()?;
+    Ok(())
+}
+
+/// The token as the identity sent with the first request.
+fn account(token: &GitToken) -> gix::sec::identity::Account {
+    gix::sec::identity::Account {
+        username: token.username.clone(),
+        password: token.token.clone(),
+        oauth_refresh_token: None,
     }
 }
 
@@ -126,14 +192,9 @@ pub(super) fn bounded<T>(work: impl FnOnce(&AtomicBool) -> T) -> T {
 /// The token as the answer to a credential question.
 fn answer(token: &GitToken, action: Action) -> Option<protocol::Outcome> {
     match action {
-        Action::Get(context) => Some(protocol::Outcome {
-            identity: gix::sec::identity::Account {
-                username: token.username.clone(),
-                password: token.token.clone(),
-                oauth_refresh_token: None,
-            },
-            next: context.into(),
-        }),
+        Action::Get(context) => {
+            Some(protocol::Outcome { identity: account(token), next: context.into() })
+        }
         Action::Store(_) | Action::Erase(_) => None,
     }
 }
