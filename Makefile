@@ -1,6 +1,6 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench bench-promote bench-apply bench-audit bench-remote bench-evidence
+.PHONY: help demo test bench bench-promote bench-apply bench-audit bench-remote bench-evidence bench-fleet
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,3 +28,6 @@ bench-remote: ## Only the shared-state part of `make bench` (promote through an 
 
 bench-evidence: ## Only the evidence part of `make bench` (what signing and attesting add to build and promote)
 	@bash scripts/bench-evidence.sh
+
+bench-fleet: ## Only the fleet part of `make bench` (50 agents over HTTPS: convergence, idle requests, memory)
+	@bash scripts/bench-fleet.sh

@@ -146,3 +146,4 @@ bash scripts/bench-apply.sh
 bash scripts/bench-audit.sh
 bash scripts/bench-remote.sh
 bash scripts/bench-evidence.sh
+bash scripts/bench-fleet.sh

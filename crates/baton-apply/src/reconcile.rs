@@ -60,7 +60,13 @@ pub fn reconcile(
     check_reporter(view, view.environment(env)?, options)?;
     let mut reports = Vec::new();
     let mut store = None;
-    for job in jobs(view, env, None, options)? {
+    let jobs = match jobs(view, env, None, options) {
+        // An agent started before the environment's first promotion waits for it: an idle
+        // pass, not a failure to back off from.
+        Err(ApplyError::NothingPinned { .. }) => return Ok(reports),
+        jobs => jobs?,
+    };
+    for job in jobs {
         let report = drift_one(&job)?;
         let mut applied = None;
         let action = if report.is_clean() {

@@ -245,7 +245,8 @@ pub(crate) struct AgentArgs {
     /// One reconcile pass, then exit (for cron and tests).
     #[arg(long)]
     pub(crate) once: bool,
-    /// Seconds between passes.
+    /// The longest wait between passes, in seconds (each wait is 75–100 % of it, so a fleet does
+    /// not pass in step).
     #[arg(long, default_value_t = 30)]
     pub(crate) interval: u64,
     /// Report drift without repairing it.
