@@ -124,9 +124,11 @@ step "promote to staging, wait until every agent reported it verified"
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 # CPU the agents spent, in clock ticks.
 agents_cpu() { for pid in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$pid/stat"; done | awk '{s += $1} END {print s}'; }
-reg_before=$(registry_requests) busy0=$(busy) agents0=$(agents_cpu)
+busy0=$(busy) agents0=$(agents_cpu)
 promote --to staging
-promoted=$(now)
+# The promoter's own requests (the copy, its summary) are done once the push is: what follows
+# is the agents'.
+promoted=$(now) reg_before=$(registry_requests)
 all_verified() {
     python3 - "$work/hosts" "$digest" <<'EOF'
 import json, os, sys
@@ -160,8 +162,10 @@ pss=$(for pid in "${pids[@]}"; do awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rol
 median() { awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # What a user's own loop would ask of the same server: `git fetch` of an up-to-date clone.
+# The agents keep passing meanwhile: count only git's own requests (its user agent).
 clone="$work/clone" && git clone -q "$url" "$clone"
-g0=$(git_requests) && git -C "$clone" fetch -q && g1=$(git_requests)
+git_cli_requests() { grep -c '"git/[0-9]' "$work/git/access.log" || true; }
+g0=$(git_cli_requests) && git -C "$clone" fetch -q && g1=$(git_cli_requests)
 
 step "promote to prod through the fleet's reports"
 prod_r=$(cd "$state" && measure "$baton" promote web --to prod --as ci --sign-key "$work/keys/ci")

@@ -205,6 +205,9 @@ fn add_to_index(
         Store::Registry(_) => None,
     };
     let tag = referrers_tag(subject);
+    // A referrer tag names one manifest for good: what it names is read once per write, not
+    // once per attempt (many writers at once make many attempts).
+    let mut resolved: BTreeMap<String, Option<oci::Descriptor>> = BTreeMap::new();
     for attempt in 0..ATTEMPTS {
         let (mut manifests, tagged) = read_listing(store, name, subject)?;
         let mut missing: Vec<oci::Descriptor> = Vec::new();
@@ -214,7 +217,15 @@ fn add_to_index(
         for (tagged, prefix) in &tagged {
             let known = |d: &oci::Descriptor| d.digest.hex().starts_with(prefix.as_str());
             if !manifests.iter().any(known) && !missing.iter().any(known) {
-                missing.extend(tagged_referrer(store, name, tagged, prefix)?);
+                let descriptor = match resolved.get(tagged) {
+                    Some(descriptor) => descriptor.clone(),
+                    None => {
+                        let descriptor = tagged_referrer(store, name, tagged, prefix)?;
+                        resolved.insert(tagged.clone(), descriptor.clone());
+                        descriptor
+                    }
+                };
+                missing.extend(descriptor);
             }
         }
         if missing.is_empty() {
