@@ -217,13 +217,12 @@ fn add_to_index(
         for (tagged, prefix) in &tagged {
             let known = |d: &oci::Descriptor| d.digest.hex().starts_with(prefix.as_str());
             if !manifests.iter().any(known) && !missing.iter().any(known) {
-                let descriptor = match resolved.get(tagged) {
-                    Some(descriptor) => descriptor.clone(),
-                    None => {
-                        let descriptor = tagged_referrer(store, name, tagged, prefix)?;
-                        resolved.insert(tagged.clone(), descriptor.clone());
-                        descriptor
-                    }
+                let descriptor = if let Some(descriptor) = resolved.get(tagged) {
+                    descriptor.clone()
+                } else {
+                    let descriptor = tagged_referrer(store, name, tagged, prefix)?;
+                    resolved.insert(tagged.clone(), descriptor.clone());
+                    descriptor
                 };
                 missing.extend(descriptor);
             }
