@@ -562,3 +562,85 @@ impl Default for World {
         World::new()
     }
 }
+
+/// Debian's nginx, which lives in /usr/sbin (a non-root PATH may lack it).
+pub fn nginx_bin() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" }
+}
+
+/// Debian's nginx on a free loopback port serving `root` (which need not exist yet), its
+/// configuration and temporary files in `dir`; stopped on drop.
+pub struct Nginx {
+    child: std::process::Child,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Nginx {
+    /// Starts it and waits until it listens.
+    pub fn start(dir: &Path, root: &Path) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        fs_err::create_dir_all(dir.join("tmp")).unwrap();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log stderr crit;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    location / {{ index index.html; }}\n  }}\n}}\n",
+            dir = dir.display(),
+            root = root.display()
+        );
+        fs_err::write(dir.join("nginx.conf"), config).unwrap();
+        let child = StdCommand::new(nginx_bin())
+            .args(["-e", "stderr", "-p"])
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx runs (make test installs Debian's nginx)");
+        let nginx = Nginx { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return nginx;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("nginx did not listen on {port}");
+    }
+
+    /// `curl -fsS` of `path`; panics unless it answers 2xx.
+    pub fn get(&self, path: &str) -> String {
+        let output = StdCommand::new("curl")
+            .args(["-fsS", &format!("http://127.0.0.1:{}{path}", self.port)])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "curl: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Commits `record` as the pin of its environment in `state` with baton's trailers, signed
+/// with `key` by git itself: shaped exactly as baton writes a promotion, for tests of forgery.
+pub fn forge_signed(state: &Path, record: &baton_model::StateRecord, key: &Path) {
+    let path = state.join(format!("state/{}/{}.toml", record.environment, record.bundle));
+    fs_err::write(path, record.to_toml()).unwrap();
+    let trailers = baton_model::Trailers {
+        action: baton_model::Action::Promote,
+        bundle: record.bundle.clone(),
+        digest: record.digest.clone(),
+        from: record.from.as_ref().map(ToString::to_string),
+        to: record.environment.clone(),
+        version: Some(record.version.clone()),
+        by: record.by.clone(),
+        params: Some(record.params_digest.clone()),
+        previous: record.previous.clone(),
+        reason: None,
+    };
+    git(state, &["add", "-A"]);
+    signed_commit(state, &trailers.message(&format!("promote {}", record.bundle)), Some(key));
+}

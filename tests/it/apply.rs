@@ -11,7 +11,7 @@ use std::{
 
 use baton_apply::{Applied, ApplyAction, PassReport};
 use baton_target::read_record;
-use baton_tests::{SECRET, World, copy_tree, git, stderr, stdout, stdout_typed};
+use baton_tests::{Nginx, SECRET, World, copy_tree, git, nginx_bin, stderr, stdout, stdout_typed};
 use serde_json::Value;
 
 /// The applier's fixture is the shared one, with the paths of the dev target.
@@ -43,62 +43,6 @@ fn with_secret_file(dir: &Path) {
         .unwrap()
         .replace("render = [\"conf/*.conf\"]", "render = [\"conf/*.conf\", \"conf/*.key\"]");
     fs_err::write(&manifest, text).unwrap();
-}
-
-/// Debian's nginx lives in /usr/sbin, which a non-root PATH may lack.
-fn nginx_bin() -> &'static str {
-    if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" }
-}
-
-/// Starts nginx on a free loopback port serving `root`; stops it on drop.
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Nginx {
-    fn start(dir: &Path, root: &Path) -> Nginx {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        fs_err::create_dir_all(dir).unwrap();
-        let config = format!(
-            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    location / {{ index index.html; }}\n  }}\n}}\n",
-            dir = dir.display(),
-            root = root.display()
-        );
-        fs_err::write(dir.join("nginx.conf"), config).unwrap();
-        let child = Command::new(nginx_bin())
-            .args(["-e", "stderr", "-p"])
-            .arg(dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("nginx runs (make test installs Debian's nginx)");
-        let nginx = Nginx { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return nginx;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("nginx did not listen on {port}");
-    }
-
-    fn get(&self, path: &str) -> String {
-        let output = Command::new("curl")
-            .args(["-fsS", &format!("http://127.0.0.1:{}{path}", self.port)])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "curl: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).unwrap()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

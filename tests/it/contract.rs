@@ -117,7 +117,10 @@ fn every_failure_prints_one_document_that_validates() {
         case(&state, &["plan", "dev"], 1, e),
         case(&state, &["apply", "dev"], 1, e),
         case(&state, &["drift", "dev"], 1, e),
-        case(&state, &["agent", "--env", "dev", "--once"], 1, e),
+        // An agent waiting for a first pin passes idle (below); one of an environment that
+        // does not exist cannot.
+        case(&state, &["agent", "--env", "nowhere", "--once"], 1, e),
+        case(&state, &["agent", "--env", "dev", "--once"], 0, "output/agent.schema.json"),
         // Exit 4: verification found damage; the report is the document.
         case(&empty, &["bundle", "verify", &damaged_ref], 4, "output/bundle-verify.schema.json"),
         case(&empty, &["verify", &damaged_ref], 4, "output/bundle-verify.schema.json"),

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_model::{Action, BundleName, Digest, StateRecord, StoreLocation, Trailers};
+use baton_model::{BundleName, Digest, StateRecord, StoreLocation};
 use baton_store::{Store, attached, evidence, referrers};
 use baton_tests::{World, baton, git, python, registry, signed_commit, ssh_key, stderr, stdout};
 use serde_json::Value;
@@ -214,25 +214,10 @@ impl Signed {
         StateRecord::from_toml(&fs_err::read_to_string(path).unwrap()).unwrap()
     }
 
-    /// Commits `record` as the pin of its environment with baton's trailers, signed with ci's
-    /// key by git itself: shaped exactly as baton writes a promotion.
+    /// Commits `record` as the pin of its environment, shaped as baton writes one, signed
+    /// by ci.
     fn forge(&self, record: &StateRecord) {
-        let path = self.w.state.join(format!("state/{}/web.toml", record.environment));
-        fs_err::write(path, record.to_toml()).unwrap();
-        let trailers = Trailers {
-            action: Action::Promote,
-            bundle: record.bundle.clone(),
-            digest: record.digest.clone(),
-            from: record.from.as_ref().map(ToString::to_string),
-            to: record.environment.clone(),
-            version: Some(record.version.clone()),
-            by: record.by.clone(),
-            params: Some(record.params_digest.clone()),
-            previous: record.previous.clone(),
-            reason: None,
-        };
-        git(&self.w.state, &["add", "-A"]);
-        signed_commit(&self.w.state, &trailers.message("promote web"), Some(&self.ci));
+        baton_tests::forge_signed(&self.w.state, record, &self.ci);
     }
 
     /// The audit's findings of check `evidence`, as "expected; found" lines.

@@ -12,63 +12,15 @@ use std::{
 };
 
 use baton_apply::PassReport;
-use baton_model::{Action, RecordedVerification, StateRecord, StoreLocation, Trailers};
+use baton_model::{RecordedVerification, StateRecord, StoreLocation};
 use baton_state::SigningKey;
 use baton_store::{Store, evidence, referrers};
-use baton_tests::{GitServer, World, baton_process, git, signed_commit, ssh_key, stderr, stdout};
+use baton_tests::{GitServer, Nginx, World, baton_process, ssh_key, stderr, stdout};
 use baton_view::{
     HistoryEntry, ReportAction, RunState, Running, StatusRow, TARGET_ANNOTATION, TargetReport,
     TestResult,
 };
 use serde_json::Value;
-
-/// Debian's nginx lives in /usr/sbin, which a non-root PATH may lack.
-fn nginx_bin() -> &'static str {
-    if Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" }
-}
-
-/// nginx on a free loopback port serving `root` (which need not exist yet); stopped on drop.
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Nginx {
-    fn start(dir: &Path, root: &Path) -> Nginx {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        fs_err::create_dir_all(dir.join("tmp")).unwrap();
-        let config = format!(
-            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log stderr crit;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
-            dir = dir.display(),
-            root = root.display()
-        );
-        fs_err::write(dir.join("nginx.conf"), config).unwrap();
-        let child = Command::new(nginx_bin())
-            .args(["-e", "stderr", "-p"])
-            .arg(dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx runs (make test installs Debian's nginx)");
-        let nginx = Nginx { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return nginx;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("nginx did not listen on {port}");
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The soak prod waits after the later staging verification: long enough that the promotion
 /// right after the second report is refused for it, short enough to wait out.
@@ -211,25 +163,10 @@ impl Fleet {
         StateRecord::from_toml(&fs_err::read_to_string(path).unwrap()).unwrap()
     }
 
-    /// Commits `record` as the pin of its environment with baton's trailers, signed by ci's
-    /// key with git itself: shaped exactly as baton writes a promotion.
+    /// Commits `record` as the pin of its environment, shaped as baton writes one, signed
+    /// by ci.
     fn forge(&self, record: &StateRecord) {
-        let path = self.w.state.join(format!("state/{}/web.toml", record.environment));
-        fs_err::write(path, record.to_toml()).unwrap();
-        let trailers = Trailers {
-            action: Action::Promote,
-            bundle: record.bundle.clone(),
-            digest: record.digest.clone(),
-            from: record.from.as_ref().map(ToString::to_string),
-            to: record.environment.clone(),
-            version: Some(record.version.clone()),
-            by: record.by.clone(),
-            params: Some(record.params_digest.clone()),
-            previous: record.previous.clone(),
-            reason: None,
-        };
-        git(&self.w.state, &["add", "-A"]);
-        signed_commit(&self.w.state, &trailers.message("promote web"), Some(&self.ci));
+        baton_tests::forge_signed(&self.w.state, record, &self.ci);
     }
 
     /// The audit's findings, as "severity check environment: expected; found" lines; and its

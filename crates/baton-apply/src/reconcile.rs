@@ -63,7 +63,10 @@ pub fn reconcile(
     let jobs = match jobs(view, env, None, options) {
         // An agent started before the environment's first promotion waits for it: an idle
         // pass, not a failure to back off from.
-        Err(ApplyError::NothingPinned { .. }) => return Ok(reports),
+        Err(ApplyError::NothingPinned { env }) => {
+            tracing::info!(%env, "nothing pinned yet: waiting for a first promotion");
+            return Ok(reports);
+        }
         jobs => jobs?,
     };
     for job in jobs {
