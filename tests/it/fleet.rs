@@ -138,10 +138,16 @@ impl Fleet {
     /// One `baton agent --once` pass of host `i` against the state repository as a URL (the
     /// agent mirrors it into its own cache), as a separate process; exit code and pass report.
     fn agent(&self, i: usize) -> (i32, PassReport) {
+        self.agent_with(i, &[])
+    }
+
+    /// [`Fleet::agent`] with more arguments (`--no-heal`).
+    fn agent_with(&self, i: usize, extra: &[&str]) -> (i32, PassReport) {
         let host = &self.hosts[i];
         let state = format!("file://{}", self.w.state.display());
         let output = baton_process(&host.dir)
             .args(["agent", "--env", "staging", "--once", "--state", &state, "--output", "json"])
+            .args(extra)
             .env("BATON_TARGET_ID", &host.id)
             .env("BATON_SIGN_KEY", &host.key)
             .env("BATON_CACHE", host.dir.join("cache"))
@@ -156,6 +162,11 @@ impl Fleet {
             });
         assert_eq!(passes.len(), 1, "staging pins one bundle: {passes:?}");
         (output.status.code().unwrap_or(-1), passes.remove(0))
+    }
+
+    /// What host `i`'s nginx serves at `/`.
+    fn nginx_page(&self, i: usize) -> String {
+        self.hosts[i].nginx.get("/")
     }
 
     fn pin(&self, env: &str) -> StateRecord {
@@ -346,6 +357,50 @@ fn referrer_count(store: &Path, digest: &str) -> usize {
     referrers["manifests"].as_array().unwrap().len()
 }
 
+/// A target that drifts and is not healed (`--no-heal`) reports the drift: `status` shows it
+/// drifted, the audit finds it from the store alone; the next pass that heals it verifies again
+/// and reports that, and the target is verified once more.
+#[test]
+fn drift_left_alone_is_reported_and_found_and_a_heal_reports_back() {
+    let f = Fleet::with(false, "1h");
+    let good = f.build("1.5.0", true);
+    f.to_staging(&good);
+    assert_eq!(f.agent(0).0, 0);
+    assert_eq!(f.agent(1).0, 0);
+    let page = f.hosts[0].dir.join("deploy/staging/web/current/html/index.html");
+    fs_err::write(&page, "<p>changed by hand on web-1</p>\n").unwrap();
+
+    let (code, pass) = f.agent_with(0, &["--no-heal"]);
+    assert_eq!(code, 4, "drift left alone exits 4: {pass:?}");
+    assert!(pass.report.is_some(), "the drift is reported: {pass:?}");
+    let running = f.running();
+    let web_1 = running.targets.iter().find(|t| t.target.as_str() == "web-1").unwrap();
+    assert_eq!(web_1.state, RunState::Drifted, "{running:?}");
+    assert_eq!(running.converged, 1, "{running:?}");
+    let (code, findings) = f.audit();
+    assert_eq!(code, 4, "{findings:?}");
+    assert!(
+        findings.iter().any(|f| f.contains("`web-1` of `staging`") && f.contains("drift")),
+        "{findings:?}"
+    );
+    // Reported once: a second pass that still leaves it writes nothing more.
+    let (_, again) = f.agent_with(0, &["--no-heal"]);
+    assert!(again.report.is_none(), "{again:?}");
+
+    let (code, healed) = f.agent(0);
+    assert_eq!(code, 0, "{healed:?}");
+    assert!(
+        healed.verification.as_ref().is_some_and(baton_apply::Verification::passed),
+        "{healed:?}"
+    );
+    assert!(healed.report.is_some(), "the heal is reported: {healed:?}");
+    assert!(f.nginx_page(0).contains("release 1.5.0"), "nginx serves the healed page");
+    let running = f.running();
+    assert_eq!((running.converged, running.expected), (2, 2), "{running:?}");
+    let (code, findings) = f.audit();
+    assert_eq!(code, 0, "{findings:?}");
+}
+
 /// A report written as an agent would write it, into `store` (an OCI layout), annotated as a
 /// report of `staging/ID`, signed with `key`; returns the referrer's digest.
 fn plant(store: &Path, report: &TargetReport, key: &Path) -> String {
@@ -388,6 +443,7 @@ struct Planted {
 fn plant_hostile(f: &Fleet, good: &str) -> Planted {
     let staging = f.pin("staging");
     let (rogue, _) = ssh_key(&f.keys, "rogue");
+    let now = jiff::Timestamp::now();
     let genuine = TargetReport {
         environment: "staging".parse().unwrap(),
         target: "web-1".parse().unwrap(),
@@ -399,7 +455,8 @@ fn plant_hostile(f: &Fleet, good: &str) -> Planted {
         verification: Some(TestResult::Passed),
         checks: Vec::new(),
         running: good.parse().unwrap(),
-        at: baton_target::record_time(jiff::Timestamp::now()),
+        at: baton_target::record_time(now),
+        written: now,
     };
     let store = f.w.dir().join("stores/staging");
     let web_2 = |r: TargetReport| TargetReport { target: "web-2".parse().unwrap(), ..r };
@@ -414,6 +471,7 @@ fn plant_hostile(f: &Fleet, good: &str) -> Planted {
     let from_dev = plant(&store, &from_dev, key_1);
     let late = TargetReport {
         at: genuine.at + jiff::SignedDuration::from_hours(1),
+        written: genuine.written + jiff::SignedDuration::from_hours(1),
         ..web_2(genuine.clone())
     };
     let late = plant(&store, &late, key_2);

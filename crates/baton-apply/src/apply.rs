@@ -111,6 +111,7 @@ impl Applied {
                 .and_then(|v| v.rolled_back_to.clone())
                 .unwrap_or_else(|| self.digest.clone()),
             at: record_time(at),
+            written: at,
         }
     }
 }

@@ -124,6 +124,7 @@ fn drift_report(
     let record = job.home.record()?.ok_or_else(|| {
         ApplyError::Io(std::io::Error::other("drift was found but the applied record is gone"))
     })?;
+    let now = (options.clock)();
     Ok(TargetReport {
         environment: job.env.name.clone(),
         target: target.clone(),
@@ -135,6 +136,7 @@ fn drift_report(
         verification: None,
         checks: Vec::new(),
         running: record.digest,
-        at: baton_target::record_time((options.clock)()),
+        at: baton_target::record_time(now),
+        written: now,
     })
 }

@@ -59,7 +59,8 @@ pub(crate) fn send(
     };
     if let Some(memory) = last(job)
         && memory.written.is_some()
-        && (TargetReport { at: report.at, ..memory.report.clone() }) == report
+        && (TargetReport { at: report.at, written: report.written, ..memory.report.clone() })
+            == report
     {
         return Ok(memory.written);
     }

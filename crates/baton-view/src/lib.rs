@@ -42,6 +42,7 @@ pub use query::{
 pub use report::{
     CheckOutcome, ReportAction, Reports, Standing, TARGET_ANNOTATION, TARGET_REPORT_PREDICATE,
     TEST_RESULT_PREDICATE, TargetReport, TestResult, VerifiedEvidence, check_report, standings,
+    to_the_second,
 };
 pub use running::{RunState, Running, TargetRunning};
 pub use trust::{TrustedKey, TrustedKeys};

@@ -117,8 +117,12 @@ pub struct TargetReport {
     pub checks: Vec<CheckOutcome>,
     /// What the target runs after this report: the digest, or the one it rolled back to.
     pub running: Digest,
-    /// When, to the second.
+    /// When, to the second (truncated): the time gates, soaks and pins count with, as they
+    /// count commit times.
     pub at: Timestamp,
+    /// When, as precisely as the target's clock says: orders a target's reports made within one
+    /// second (an apply, then drift found at once). The statement's `time`.
+    pub written: Timestamp,
 }
 
 impl TargetReport {
@@ -143,7 +147,7 @@ impl TargetReport {
         target.insert("environment".into(), json!(self.environment));
         target.insert("target".into(), json!(self.target));
         target.insert("action".into(), json!(self.action));
-        target.insert("time".into(), json!(self.at.to_string()));
+        target.insert("time".into(), json!(self.written.to_string()));
         target.insert("running".into(), json!(self.running));
         if !self.checks.is_empty() {
             target.insert("checks".into(), json!(self.checks));
@@ -210,6 +214,9 @@ impl TargetReport {
             value.as_str().map(str::to_owned).ok_or_else(|| format!("it has no {what}"))
         };
         let annotations = &target["annotations"];
+        let written: Timestamp = field(&annotations["time"], "time")?
+            .parse()
+            .map_err(|e| format!("its time is not valid: {e}"))?;
         let verification = match statement["predicateType"].as_str() {
             Some(TEST_RESULT_PREDICATE) => Some(parse(&predicate["result"], "result")?),
             _ => None,
@@ -231,11 +238,17 @@ impl TargetReport {
             verification,
             checks,
             running: parse(&annotations["running"], "running digest")?,
-            at: field(&annotations["time"], "time")?
-                .parse()
-                .map_err(|e| format!("its time is not valid: {e}"))?,
+            at: to_the_second(written),
+            written,
         })
     }
+}
+
+/// `at` truncated to the second, as reports are counted (never rounded up past the moment).
+pub fn to_the_second(at: Timestamp) -> Timestamp {
+    let second =
+        jiff::TimestampRound::new().smallest(jiff::Unit::Second).mode(jiff::RoundMode::Trunc);
+    at.round(second).unwrap_or(at)
 }
 
 /// A field of a report's statement, parsed.
@@ -350,7 +363,7 @@ impl View {
                 Err(why) => reports.invalid.push((descriptor.digest.clone(), named, why)),
             }
         }
-        reports.valid.sort_by(|a, b| a.1.at.cmp(&b.1.at).then_with(|| a.0.cmp(&b.0)));
+        reports.valid.sort_by(|a, b| a.1.written.cmp(&b.1.written).then_with(|| a.0.cmp(&b.0)));
         Ok(reports)
     }
 }
@@ -489,5 +502,14 @@ impl View {
             }
         }
         Ok(VerifiedEvidence { expected, verifications, passed_over })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn to_the_second_truncates() {
+        let at: jiff::Timestamp = "2026-12-03T14:21:40.847384977Z".parse().unwrap();
+        assert_eq!(super::to_the_second(at).to_string(), "2026-12-03T14:21:40Z");
     }
 }
