@@ -25,6 +25,7 @@ mod secrets;
 mod servers;
 mod signatures;
 mod snapshots;
+mod templates;
 mod terminal;
 mod tidy;
 mod unpack;

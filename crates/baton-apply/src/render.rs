@@ -293,6 +293,7 @@ pub(crate) fn render_tree(
             .build()
             .expect("holds because the default delimiters are valid"),
     );
+    add_filters(&mut env);
     let read = Arc::new(AtomicBool::new(false));
     let params = Params {
         values: context
@@ -363,6 +364,25 @@ pub(crate) fn render_tree(
         rendered.paths.push(file.path.clone());
     }
     Ok(rendered)
+}
+
+/// The filters templates get besides minijinja's builtins (`indent`, `trim`, `replace`, …):
+/// `tojson` (JSON, which YAML also reads: the safe way to put any string or value into YAML or
+/// JSON), `b64encode` (standard base64, for a Secret's `data:`), `sha256` (hex, for a checksum
+/// annotation that rolls a Deployment when a config changes). Files are not auto-escaped, but
+/// `.html`, `.htm` and `.xml` ones, as minijinja does by default (JSON escaping of `.yaml` and
+/// `.json` files, minijinja's default with `tojson`, is off: values render as written).
+fn add_filters(env: &mut minijinja::Environment<'_>) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    env.set_auto_escape_callback(|name| match minijinja::default_auto_escape_callback(name) {
+        minijinja::AutoEscape::Json => minijinja::AutoEscape::None,
+        other => other,
+    });
+    env.add_filter("b64encode", |value: String| {
+        base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
+    });
+    env.add_filter("sha256", |value: String| hex::encode(sha2::Sha256::digest(value.as_bytes())));
 }
 
 /// A buffer that refuses to grow past `limit` bytes.

@@ -1,0 +1,82 @@
+//! The filters templates need for YAML, JSON and Kubernetes (`tojson`, `b64encode`, `indent`,
+//! `sha256`), rendered by a real apply and read back by a real YAML parser (`PyYAML`), with a
+//! value full of quotes, colons, a comment sign and newlines.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+use baton_tests::{SECRET, World, python, stderr, stdout};
+use serde_json::Value;
+
+/// A value that breaks YAML when pasted in as it is.
+const MOTD: &str = "say \"hi\": it's {not} a map # nor a comment\n- nor a list\n\ttabbed";
+
+/// A manifest of a `Secret` and a `ConfigMap` rendered from web's params.
+const MANIFEST: &str = r"apiVersion: v1
+kind: Secret
+metadata:
+  name: web-tls
+  annotations:
+    checksum/server-name: {{ params.server_name | sha256 }}
+type: Opaque
+data:
+  tls.key: {{ params.tls_key | b64encode }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-motd
+data:
+  host: {{ params.server_name }}
+  motd: {{ params.motd | tojson }}
+  banner: |
+{{ params.motd | indent(4, true) }}
+  ports: {{ [params.listen_port, 443] | tojson }}
+";
+
+/// Reads every YAML document of `path` with `PyYAML`; prints them as one JSON array.
+const READ: &str = r"
+import json, sys, yaml
+print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))
+";
+
+#[test]
+fn yaml_filled_by_filters_parses_with_every_value_intact() {
+    let w = World::new();
+    let digest = w.build("1.5.0", |dir| {
+        fs_err::write(dir.join("conf/app.yaml"), MANIFEST).unwrap();
+        let manifest = dir.join("bundle.toml");
+        let text = fs_err::read_to_string(&manifest)
+            .unwrap()
+            .replace("render = [\"conf/*.conf\"]", "render = [\"conf/*.conf\", \"conf/*.yaml\"]");
+        let motd = serde_json::to_string(MOTD).unwrap();
+        let text = format!("{text}\n[params.motd]\ntype = \"string\"\ndefault = {motd}\n");
+        fs_err::write(&manifest, text).unwrap();
+    });
+    w.pin("dev", &digest);
+    w.ok(&["apply", "dev"]);
+    let rendered = w.state.join("deploy/dev/web/current/conf/app.yaml");
+    let script = w.dir().join("read.py");
+    fs_err::write(&script, READ).unwrap();
+    let output = std::process::Command::new(python()).arg(&script).arg(&rendered).output().unwrap();
+    assert!(output.status.success(), "PyYAML: {}{}", stdout(&output), stderr(&output));
+    let documents: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    // A `.yaml` file is not escaped: a plain value renders as written.
+    let text = fs_err::read_to_string(&rendered).unwrap();
+    assert!(text.contains("\n  host: dev.shop.example.com\n"), "{text}");
+    let [secret, config] = documents.as_slice() else { panic!("two documents: {documents:?}") };
+
+    let key = secret["data"]["tls.key"].as_str().unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key).unwrap();
+    assert_eq!(decoded, SECRET.as_bytes(), "b64encode of the secret decodes to it");
+    let checksum = hex::encode(sha2::Sha256::digest(b"dev.shop.example.com"));
+    assert_eq!(secret["metadata"]["annotations"]["checksum/server-name"], checksum.as_str());
+    assert_eq!(config["data"]["motd"], MOTD, "tojson quotes for YAML");
+    assert_eq!(config["data"]["banner"], format!("{MOTD}\n"), "indent keeps a block scalar");
+    assert_eq!(config["data"]["ports"], serde_json::json!([8080, 443]));
+    // The file read a secret: its owner only.
+    let mode = fs_err::metadata(&rendered).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
