@@ -80,3 +80,53 @@ fn yaml_filled_by_filters_parses_with_every_value_intact() {
     let mode = fs_err::metadata(&rendered).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+/// A template that does not parse, or uses a filter or test nobody defined, is refused when the
+/// bundle is built, naming the file and line, and nothing is written to the store.
+#[test]
+fn a_broken_template_is_refused_at_build_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let descriptor = baton_tests::example(dir.path(), "web");
+    let conf = descriptor.join("conf");
+    fs_err::write(conf.join("syntax.conf"), "listen 80;\n\n{% if params.listen_port %}\nopen\n")
+        .unwrap();
+    fs_err::write(
+        conf.join("filter.conf"),
+        "# fine\nserver_name {{ params.server_name | shout }};\n{% if 1 is odd_number %}x{% endif %}\n",
+    )
+    .unwrap();
+    // Not a template (no render glob matches it): never parsed.
+    fs_err::write(conf.join("notes.txt"), "{% this is not jinja %}\n").unwrap();
+    let store = dir.path().join("store");
+    let output = baton_tests::run(
+        dir.path(),
+        &[
+            "bundle",
+            "build",
+            descriptor.to_str().unwrap(),
+            "--store",
+            &format!("oci:{}", store.display()),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(said.contains("conf/syntax.conf:3: syntax error"), "{said}");
+    assert!(said.contains("conf/filter.conf:2: unknown filter"), "{said}");
+    assert!(!said.contains("notes.txt"), "{said}");
+    assert!(!store.join("web").exists(), "nothing was written");
+
+    fs_err::remove_file(conf.join("syntax.conf")).unwrap();
+    fs_err::write(conf.join("filter.conf"), "{% if 1 is odd_number %}x{% endif %}\n").unwrap();
+    let output = baton_tests::run(
+        dir.path(),
+        &[
+            "bundle",
+            "build",
+            descriptor.to_str().unwrap(),
+            "--store",
+            &format!("oci:{}", store.display()),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("conf/filter.conf:1: unknown test"), "{}", stderr(&output));
+}

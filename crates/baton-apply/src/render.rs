@@ -283,17 +283,9 @@ pub(crate) fn render_tree(
         line: None,
         message: e.to_string(),
     })?;
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let mut env = baton_bundle::template::environment();
     let limits = context.limits;
     env.set_fuel(Some(limits.steps));
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
-            .build()
-            .expect("holds because the default delimiters are valid"),
-    );
-    add_filters(&mut env);
     let read = Arc::new(AtomicBool::new(false));
     let params = Params {
         values: context
@@ -344,7 +336,7 @@ pub(crate) fn render_tree(
                     limits.steps
                 )
             } else {
-                render_message(&e)
+                baton_bundle::template::message(&e)
             };
             return Err(ApplyError::Render {
                 file: file.path.clone(),
@@ -364,25 +356,6 @@ pub(crate) fn render_tree(
         rendered.paths.push(file.path.clone());
     }
     Ok(rendered)
-}
-
-/// The filters templates get besides minijinja's builtins (`indent`, `trim`, `replace`, …):
-/// `tojson` (JSON, which YAML also reads: the safe way to put any string or value into YAML or
-/// JSON), `b64encode` (standard base64, for a Secret's `data:`), `sha256` (hex, for a checksum
-/// annotation that rolls a Deployment when a config changes). Files are not auto-escaped, but
-/// `.html`, `.htm` and `.xml` ones, as minijinja does by default (JSON escaping of `.yaml` and
-/// `.json` files, minijinja's default with `tojson`, is off: values render as written).
-fn add_filters(env: &mut minijinja::Environment<'_>) {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    env.set_auto_escape_callback(|name| match minijinja::default_auto_escape_callback(name) {
-        minijinja::AutoEscape::Json => minijinja::AutoEscape::None,
-        other => other,
-    });
-    env.add_filter("b64encode", |value: String| {
-        base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
-    });
-    env.add_filter("sha256", |value: String| hex::encode(sha2::Sha256::digest(value.as_bytes())));
 }
 
 /// A buffer that refuses to grow past `limit` bytes.
@@ -405,15 +378,6 @@ impl Write for Capped {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn render_message(error: &minijinja::Error) -> String {
-    let mut message = error.kind().to_string();
-    if let Some(detail) = error.detail() {
-        message.push_str(": ");
-        message.push_str(detail);
-    }
-    message
 }
 
 /// Replaces `path` with `bytes` at `mode`: temp file beside it, fsync, rename.

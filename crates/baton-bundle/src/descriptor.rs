@@ -70,8 +70,16 @@ impl Descriptor {
             .map_err(|source| DescriptorError::BundleToml { path: manifest, source })?;
         let include = glob_set(root, "include", &file.bundle.include)?;
         let exclude = glob_set(root, "exclude", &file.bundle.exclude)?;
-        glob_set(root, "render", &file.bundle.render)?;
+        let render = glob_set(root, "render", &file.bundle.render)?;
         let entries = walk(root, &include, &exclude, skip.map(|rel| root.join(rel)))?;
+        let problems: Vec<_> = entries
+            .iter()
+            .filter(|e| e.kind == FileKind::File && render.is_match(&e.path))
+            .filter_map(|e| crate::template::check(root, &e.path))
+            .collect();
+        if !problems.is_empty() {
+            return Err(DescriptorError::Templates { path: root.to_owned(), problems });
+        }
         Ok(Descriptor { root: root.to_owned(), file, params, entries })
     }
 }

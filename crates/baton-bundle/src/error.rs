@@ -34,6 +34,14 @@ pub enum DescriptorError {
         /// What is wrong.
         source: globset::Error,
     },
+    /// Templates (files of `render`) that do not parse or use what the environment lacks.
+    #[error("`{}`: {} template(s) cannot be rendered; fix them before building:\n{}", path.display(), problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Templates {
+        /// The descriptor.
+        path: PathBuf,
+        /// Each problem, with its file and line.
+        problems: Vec<crate::template::TemplateProblem>,
+    },
     /// The descriptor path is not a directory.
     #[error("`{}` is not a directory: give the directory that holds bundle.toml", path.display())]
     NotADirectory {

@@ -20,6 +20,7 @@ pub mod gzip;
 mod layer;
 mod open;
 mod tarball;
+pub mod template;
 
 pub use build::{BuildContext, Built, build};
 pub use descriptor::{BUNDLE_TOML, Descriptor, Entry, IGNORE_FILE};
