@@ -23,6 +23,7 @@ mod registry;
 mod remote;
 mod secrets;
 mod servers;
+mod shell;
 mod signatures;
 mod snapshots;
 mod templates;

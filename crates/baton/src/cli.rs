@@ -140,6 +140,15 @@ pub(crate) enum Command {
     /// Every signature and attestation attached to a bundle, with who signed each and, with
     /// --key, whether it verifies; exit 4 when one does not count.
     Evidence(VerifyArgs),
+    /// Print a completion script for a shell (`source <(baton completions bash)`).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

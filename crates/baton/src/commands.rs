@@ -31,6 +31,15 @@ pub(crate) fn run(
         Command::Sign(args) => bundle::sign(&args, printer, options),
         Command::Evidence(args) => bundle::evidence(&args, printer, options),
         Command::Audit(args) => audit::run(&args, printer, options),
+        Command::Completions(args) => {
+            use clap::CommandFactory as _;
+            let mut command = cli::Cli::command();
+            // Into memory first: clap_complete panics on a write that fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "baton", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
+            Ok(ExitStatus::Success)
+        }
         Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Agent(_) => {
             apply::run(command, printer, options)
         }

@@ -32,6 +32,7 @@ pub(crate) fn run(
         | Command::Verify(_)
         | Command::Sign(_)
         | Command::Evidence(_)
+        | Command::Completions(_)
         | Command::Status(_)
         | Command::Diff(_)
         | Command::History(_) => unreachable!("dispatched elsewhere"),
