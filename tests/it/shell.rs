@@ -24,3 +24,43 @@ fn bash_loads_the_completions_and_completes_a_command() {
         );
     }
 }
+
+/// `baton schema` lists every schema in `schemas/` and prints each exactly as committed;
+/// `baton.toml`, `bundle.toml` and an output's bare name find theirs.
+#[test]
+fn every_schema_prints_as_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listed = baton_tests::run(dir.path(), &["schema", "--output", "json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let names: Vec<String> = serde_json::from_slice(&listed.stdout).unwrap();
+    let root = baton_tests::repo_root().join("schemas");
+    let mut files = Vec::new();
+    for sub in ["", "output/"] {
+        for entry in fs_err::read_dir(root.join(sub)).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if let Some(stem) = name.strip_suffix(".schema.json") {
+                files.push(format!("{sub}{stem}"));
+            }
+        }
+    }
+    files.sort();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, files, "baton schema lists every file of schemas/");
+    for name in &names {
+        let printed = baton_tests::run(dir.path(), &["schema", name]);
+        assert!(printed.status.success(), "{name}: {}", stderr(&printed));
+        let committed = fs_err::read(root.join(format!("{name}.schema.json"))).unwrap();
+        assert_eq!(printed.stdout, committed, "{name}");
+    }
+    for (alias, name) in
+        [("baton.toml", "baton"), ("bundle.toml", "bundle"), ("status", "output/status")]
+    {
+        let printed = baton_tests::run(dir.path(), &["schema", alias]);
+        let committed = fs_err::read(root.join(format!("{name}.schema.json"))).unwrap();
+        assert_eq!(printed.stdout, committed, "{alias}");
+    }
+    let unknown = baton_tests::run(dir.path(), &["schema", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no schema `nope`"), "{}", stderr(&unknown));
+}

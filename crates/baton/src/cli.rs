@@ -142,6 +142,15 @@ pub(crate) enum Command {
     Evidence(VerifyArgs),
     /// Print a completion script for a shell (`source <(baton completions bash)`).
     Completions(CompletionsArgs),
+    /// Print the JSON Schema of a file baton reads (`baton.toml`, `bundle.toml`, params, state)
+    /// or of a command's `--output json` (`status`, `promote`, …); without a name, list them.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {
+    /// The schema's name (`baton schema` lists them).
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@ pub(crate) fn run(
         Command::Sign(args) => bundle::sign(&args, printer, options),
         Command::Evidence(args) => bundle::evidence(&args, printer, options),
         Command::Audit(args) => audit::run(&args, printer, options),
+        Command::Schema(args) => crate::schema::run(args.name.as_deref(), printer),
         Command::Completions(args) => {
             use clap::CommandFactory as _;
             let mut command = cli::Cli::command();

@@ -8,6 +8,7 @@ mod commands;
 mod env;
 mod output;
 mod printer;
+mod schema;
 
 use std::process::ExitCode;
 

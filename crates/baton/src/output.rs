@@ -189,6 +189,7 @@ pub(crate) fn documents() -> Vec<(&'static str, schemars::Schema)> {
         ("drift.schema.json", schema_for!(Vec<baton_apply::DriftReport>)),
         ("agent.schema.json", schema_for!(Vec<baton_apply::PassReport>)),
         ("agent-health.schema.json", schema_for!(crate::agent::Health<'static>)),
+        ("schema.schema.json", schema_for!(Vec<String>)),
     ]
 }
 

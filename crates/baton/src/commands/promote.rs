@@ -33,6 +33,7 @@ pub(crate) fn run(
         | Command::Sign(_)
         | Command::Evidence(_)
         | Command::Completions(_)
+        | Command::Schema(_)
         | Command::Status(_)
         | Command::Diff(_)
         | Command::History(_) => unreachable!("dispatched elsewhere"),
