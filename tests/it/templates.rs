@@ -98,18 +98,14 @@ fn a_broken_template_is_refused_at_build_naming_file_and_line() {
     // Not a template (no render glob matches it): never parsed.
     fs_err::write(conf.join("notes.txt"), "{% this is not jinja %}\n").unwrap();
     let store = dir.path().join("store");
-    let output = baton_tests::run(
-        dir.path(),
-        &[
-            "bundle",
-            "build",
-            descriptor.to_str().unwrap(),
-            "--store",
-            &format!("oci:{}", store.display()),
-        ],
-    );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let said = stderr(&output);
+    let target = format!("oci:{}", store.display());
+    let refused = || {
+        let args = ["bundle", "build", descriptor.to_str().unwrap(), "--store", &target];
+        let output = baton_tests::run(dir.path(), &args);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        stderr(&output)
+    };
+    let said = refused();
     assert!(said.contains("conf/syntax.conf:3: syntax error"), "{said}");
     assert!(said.contains("conf/filter.conf:2: unknown filter"), "{said}");
     assert!(!said.contains("notes.txt"), "{said}");
@@ -117,16 +113,6 @@ fn a_broken_template_is_refused_at_build_naming_file_and_line() {
 
     fs_err::remove_file(conf.join("syntax.conf")).unwrap();
     fs_err::write(conf.join("filter.conf"), "{% if 1 is odd_number %}x{% endif %}\n").unwrap();
-    let output = baton_tests::run(
-        dir.path(),
-        &[
-            "bundle",
-            "build",
-            descriptor.to_str().unwrap(),
-            "--store",
-            &format!("oci:{}", store.display()),
-        ],
-    );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("conf/filter.conf:1: unknown test"), "{}", stderr(&output));
+    let said = refused();
+    assert!(said.contains("conf/filter.conf:1: unknown test"), "{said}");
 }
