@@ -499,41 +499,33 @@ pub(crate) fn running(
         if env.targets.is_none() {
             continue;
         }
-        let store =
+        let read =
             match opened.entry(env_name.clone()).or_insert_with(|| view.open_store(env, options)) {
-                Ok(store) => store,
+                Ok(store) => {
+                    view.running(env, pin, store, now).map_err(|e| baton_view::error_chain(&e))
+                }
                 Err(e @ baton_view::ViewError::LocalStore { .. }) => {
                     local_store_notice(env_name, &pin.bundle, commit.clone(), e, findings);
                     continue;
                 }
-                Err(e) => {
-                    findings.push(error(
-                        Check::Running,
-                        Some(env_name),
-                        Some(&pin.bundle),
-                        commit.clone(),
-                        "the targets' reports readable in the environment's store".into(),
-                        baton_view::error_chain(e),
-                    ));
-                    continue;
-                }
+                Err(e) => Err(baton_view::error_chain(e)),
             };
-        let running = match view.running(env, pin, store, now) {
+        let running = match read {
             Ok(Some(running)) => running,
             Ok(None) => continue,
-            Err(e) => {
+            Err(why) => {
                 findings.push(error(
                     Check::Running,
                     Some(env_name),
                     Some(&pin.bundle),
                     commit.clone(),
                     "the targets' reports readable in the environment's store".into(),
-                    baton_view::error_chain(&e),
+                    why,
                 ));
                 continue;
             }
         };
-        running_findings(&running, commit.as_ref(), now, findings);
+        running_findings(&running, commit.as_ref(), findings);
     }
 }
 
@@ -541,7 +533,6 @@ pub(crate) fn running(
 fn running_findings(
     running: &baton_view::Running,
     commit: Option<&String>,
-    now: jiff::Timestamp,
     findings: &mut Vec<Finding>,
 ) {
     use baton_view::RunState;
@@ -605,9 +596,8 @@ fn running_findings(
         }
     }
     if running.unnamed_missing > 0 {
-        let silent = now.as_second() - running.pinned_at.as_second() > running.silent_after_seconds;
         push(
-            if silent { Severity::Error } else { Severity::Notice },
+            if running.overdue { Severity::Error } else { Severity::Notice },
             format!("{} targets of `{env}` report {short}", running.expected),
             format!(
                 "{} never reported it (pinned at {})",

@@ -103,6 +103,9 @@ pub struct Running {
     pub invalid: Vec<String>,
     /// The threshold in seconds (`silent_after` in baton.toml).
     pub silent_after_seconds: i64,
+    /// Whether the pin is older than that: an expected target that has not reported it is
+    /// silent.
+    pub overdue: bool,
 }
 
 #[allow(
@@ -136,7 +139,7 @@ impl View {
             _ => Reports::default(),
         };
         let has_checks = env.target.as_ref().is_some_and(|t| !t.verify().is_empty());
-        let silent_due = now.as_second() - pin.at.as_second() > env.silent_after;
+        let overdue = now.as_second() - pin.at.as_second() > env.silent_after;
         let on_pin = latest_by_target(&current, Some(&pin.params_digest), now);
         let on_digest = latest_by_target(&current, None, now);
         let earlier = latest_by_target(&before, None, now);
@@ -162,7 +165,7 @@ impl View {
             let state = standing.map_or(RunState::Unreported, |(state, _)| state);
             let report = standing.map(|(_, found)| found);
             targets.push(TargetRunning {
-                silent: silent_due && matches!(state, RunState::Behind | RunState::Unreported),
+                silent: overdue && matches!(state, RunState::Behind | RunState::Unreported),
                 state,
                 running: report.map(|(_, r)| r.running.clone()),
                 result: report.and_then(|(_, r)| r.verification),
@@ -203,6 +206,7 @@ impl View {
             unnamed_missing,
             invalid,
             silent_after_seconds: env.silent_after,
+            overdue,
         }))
     }
 }

@@ -175,8 +175,11 @@ fn print_running(printer: &Printer, running: &baton_view::Running) -> Result<()>
         .collect();
     printer.table(&["TARGET", "STATE", "RUNNING", "RESULT", "REPORTED", ""], &rows)?;
     if running.unnamed_missing > 0 {
-        printer
-            .line(&format!("  {} expected target(s) never reported", running.unnamed_missing))?;
+        printer.line(&format!(
+            "  {} expected target(s) never reported{}",
+            running.unnamed_missing,
+            if running.overdue { " (silent)" } else { "" }
+        ))?;
     }
     for invalid in &running.invalid {
         printer.warn(&format!("{} {}: {invalid}", running.environment, running.bundle));
