@@ -87,6 +87,15 @@ fn check_error(case: &Case) -> ErrorDocument {
     })
 }
 
+/// web built into `DIR/damaged` with its layer's bytes replaced; returns its reference.
+fn damaged_web(dir: &std::path::Path) -> String {
+    let damaged = dir.join("damaged");
+    let built = build_json(dir, &repo_root().join("examples/web"), &damaged, &[]);
+    let layer = &*built.layer.digest.to_string();
+    fs_err::write(blob_path(&damaged, "web", layer), b"not the layer").unwrap();
+    format!("oci:{}/web:1.4.2", damaged.display())
+}
+
 #[test]
 fn every_failure_prints_one_document_that_validates() {
     let w = World::new();
@@ -94,11 +103,7 @@ fn every_failure_prints_one_document_that_validates() {
     let empty = tmp.path().join("empty");
     fs_err::create_dir_all(&empty).unwrap();
     let missing_store = format!("oci:{}", tmp.path().join("no-store").display());
-    let damaged = tmp.path().join("damaged");
-    let damaged_web = build_json(tmp.path(), &repo_root().join("examples/web"), &damaged, &[]);
-    let layer = &*damaged_web.layer.digest.to_string();
-    fs_err::write(blob_path(&damaged, "web", layer), b"not the layer").unwrap();
-    let damaged_ref = format!("oci:{}/web:1.4.2", damaged.display());
+    let damaged_ref = damaged_web(tmp.path());
     let e = "output/error.schema.json";
     let failures = [
         // Exit 2: the command line.
@@ -149,6 +154,12 @@ fn every_failure_prints_one_document_that_validates() {
         case(&state, &["history", "staging"], 0, "output/history.schema.json"),
         case(&state, &["diff", "dev", "staging"], 0, "output/diff.schema.json"),
         case(&state, &["plan", "dev"], 0, "output/plan.schema.json"),
+        case(
+            &state,
+            &["render", "dev", "web", "--into", "rendered"],
+            0,
+            "output/render.schema.json",
+        ),
         case(&state, &["apply", "dev"], 0, "output/apply.schema.json"),
         case(&state, &["drift", "dev"], 0, "output/drift.schema.json"),
         case(&state, &["agent", "--env", "dev", "--once"], 0, "output/agent.schema.json"),

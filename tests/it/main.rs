@@ -21,6 +21,7 @@ mod promote;
 mod provenance;
 mod registry;
 mod remote;
+mod render;
 mod secrets;
 mod servers;
 mod shell;

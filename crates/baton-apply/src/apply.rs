@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ApplyError, ApplyOptions,
     exec::run,
-    fetch::{KeyUse, Staged, fetch_and_render},
+    fetch::{KeyUse, Secrets, Staged, fetch_and_render},
     job::{Job, jobs},
     render::Resolved,
     report::{self, check_reporter},
@@ -241,8 +241,8 @@ fn render_release(
 ) -> Result<(AppliedRecord, Resolved), ApplyError> {
     let home = &job.home;
     let releases = home.releases();
-    let Staged { opened, resolved, params_digest, staging, files, secret } =
-        fetch_and_render(job, options, &releases, KeyUse::Make)?;
+    let Staged { opened, resolved, params_digest, staging, files, secret, .. } =
+        fetch_and_render(job, options, &releases, KeyUse::Make, Secrets::Resolve)?;
     let tree = tree_digest(&files);
     let id = format!("{}-{}", job.pin.digest.short(), tree.short());
     let mut release = id.clone();

@@ -20,6 +20,15 @@ use crate::{
 pub(crate) enum KeyUse {
     Make,
     ReadOnly,
+    /// A key of the moment: the hashes are shown to nobody (`baton render`).
+    Throwaway,
+}
+
+/// Whether secrets are read (apply, plan, `render --with-secrets`) or stand as placeholders.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secrets {
+    Resolve,
+    Placeholders,
 }
 
 /// A bundle fetched, verified, unpacked and rendered into a staging directory.
@@ -33,6 +42,8 @@ pub(crate) struct Staged {
     pub(crate) files: Tree,
     /// The rendered files that read a secret, and the key they are hashed under.
     pub(crate) secret: SecretFiles,
+    /// The files that are templates, rendered.
+    pub(crate) rendered: Vec<String>,
 }
 
 /// Fetches and unpacks the pinned bundle into a staging directory under `under`, and renders it.
@@ -41,8 +52,10 @@ pub(crate) fn fetch_and_render(
     options: &ApplyOptions<'_>,
     under: &Path,
     key_use: KeyUse,
+    secrets: Secrets,
 ) -> Result<Staged, ApplyError> {
-    let (opened, resolved, params_digest, staging) = fetch_and_unpack(job, options, under)?;
+    let (opened, resolved, params_digest, staging) =
+        fetch_and_unpack(job, options, under, secrets)?;
     let context = RenderContext {
         env: &job.env.name,
         config: &opened.config,
@@ -60,11 +73,12 @@ pub(crate) fn fetch_and_render(
                 Some(key) => key,
                 None => TargetKey::random()?,
             },
+            KeyUse::Throwaway => TargetKey::random()?,
         };
         SecretFiles::new(key, rendered.secret)
     };
     let files = tree_of_release(staging.path(), &opened.config.files, &rendered.paths, &secret)?;
-    Ok(Staged { opened, resolved, params_digest, staging, files, secret })
+    Ok(Staged { opened, resolved, params_digest, staging, files, secret, rendered: rendered.paths })
 }
 
 type Unpacked = (Opened, Resolved, baton_model::Digest, tempfile::TempDir);
@@ -76,6 +90,7 @@ fn fetch_and_unpack(
     job: &Job<'_>,
     options: &ApplyOptions<'_>,
     releases: &Path,
+    secrets: Secrets,
 ) -> Result<Unpacked, ApplyError> {
     let store = job.view.open_store(&job.env, options.registry)?;
     let cache = Store::Layout(LayoutStore::new(options.cache.clone()));
@@ -105,6 +120,7 @@ fn fetch_and_unpack(
         let secrets_dir = SecretsDir {
             declared: job.env.secrets_dir.as_deref(),
             given: options.secrets_dir.as_deref(),
+            placeholders: secrets == Secrets::Placeholders,
         };
         let resolved =
             resolve(&params.values, &opened.config, &params.path, options.lookup, secrets_dir)?;
@@ -164,6 +180,7 @@ pub(crate) fn resolve_cached(
     let secrets_dir = SecretsDir {
         declared: job.env.secrets_dir.as_deref(),
         given: options.secrets_dir.as_deref(),
+        placeholders: false,
     };
     resolve(&params.values, &config, &params.path, options.lookup, secrets_dir)
 }

@@ -64,6 +64,25 @@ pub(crate) fn jobs<'v>(
     let Some(target) = env.target.clone() else {
         return Err(ApplyError::NoTarget { env: env.name.clone() });
     };
+    let root = view.repo.paths_root();
+    Ok(admitted_pins(view, &env, bundle, options)?
+        .into_iter()
+        .map(|(pin, pin_commit)| {
+            let home = Home::of(&target, root, &options.applied_dir, &env.name, &pin.bundle);
+            let target_id = options.reporter.as_ref().map(|r| r.target.clone());
+            Job { view, env: env.clone(), pin, pin_commit, home, target_id }
+        })
+        .collect())
+}
+
+/// The pins of `env` to act on (one bundle's, or every one), each with the commit that made it,
+/// as the judge admits them: the first pin it does not admit is the error.
+pub(crate) fn admitted_pins(
+    view: &View,
+    env: &Environment,
+    bundle: Option<&BundleName>,
+    options: &ApplyOptions<'_>,
+) -> Result<Vec<(StateRecord, ObjectId)>, ApplyError> {
     let pins = match bundle {
         Some(bundle) => vec![view.pin(&env.name, bundle)?.ok_or_else(|| {
             ApplyError::NotPinned { env: env.name.clone(), bundle: bundle.clone() }
@@ -73,16 +92,7 @@ pub(crate) fn jobs<'v>(
     if pins.is_empty() {
         return Err(ApplyError::NothingPinned { env: env.name.clone() });
     }
-    let pins = admitted(view, &env, pins, options)?;
-    let root = view.repo.paths_root();
-    Ok(pins
-        .into_iter()
-        .map(|(pin, pin_commit)| {
-            let home = Home::of(&target, root, &options.applied_dir, &env.name, &pin.bundle);
-            let target_id = options.reporter.as_ref().map(|r| r.target.clone());
-            Job { view, env: env.clone(), pin, pin_commit, home, target_id }
-        })
-        .collect())
+    admitted(view, env, pins, options)
 }
 
 /// The pins whose commits the judge admits; the first that it does not is the error.

@@ -22,6 +22,7 @@ mod job;
 mod plan;
 mod reconcile;
 mod render;
+mod rendering;
 mod report;
 mod verify;
 
@@ -32,4 +33,5 @@ pub use job::{ApplyOptions, Reporter};
 pub use plan::{Plan, plan};
 pub use reconcile::{PassReport, drift, reconcile};
 pub use render::{EnvLookup, Resolved};
+pub use rendering::{RenderReport, RenderedEntry, Rendering, render};
 pub use verify::Verification;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ApplyError, ApplyOptions,
-    fetch::{KeyUse, Staged, fetch_and_render},
+    fetch::{KeyUse, Secrets, Staged, fetch_and_render},
     job::jobs,
     render::Resolved,
 };
@@ -46,7 +46,7 @@ pub fn plan(
     for job in jobs(view, env, bundle, options)? {
         let scratch = tempfile::tempdir()?;
         let Staged { resolved, staging, files: new, secret, .. } =
-            fetch_and_render(&job, options, scratch.path(), KeyUse::ReadOnly)?;
+            fetch_and_render(&job, options, scratch.path(), KeyUse::ReadOnly, Secrets::Resolve)?;
         let record = job.home.record()?;
         let (current_dir, was_secret) = match &record {
             Some(record) => (Some(job.home.applied_tree(record)), job.home.secret_files(record)?),

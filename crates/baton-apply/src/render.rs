@@ -9,15 +9,13 @@
 //! hashed under the target's key, and never shown in a diff.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     io::{Read, Write},
     os::unix::fs::PermissionsExt,
     path::Path,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
 };
+
+use baton_bundle::template::{RenderFailure, Renderer, Values};
 
 use baton_model::{
     BundleConfig, ConfinedFile, Digest, EnvName, ParamValue, ParamValues, SecretRef,
@@ -38,10 +36,9 @@ const MAX_SECRET_FILE: u64 = 64 << 10;
 
 /// The values a render uses; the secrets' values are kept apart so every output can mask them.
 pub struct Resolved {
-    /// Every parameter by name: the environment's value, else the default.
-    pub params: BTreeMap<String, Value>,
-    /// The parameters declared secret that have a value.
-    pub secret_names: BTreeSet<String>,
+    /// Every parameter by name (the environment's value, else the default), and which are
+    /// secret.
+    pub values: Values,
     masker: Masker,
 }
 
@@ -110,9 +107,13 @@ impl Masker {
 pub(crate) struct SecretsDir<'a> {
     pub(crate) declared: Option<&'a Path>,
     pub(crate) given: Option<&'a Path>,
+    /// Secrets are not read at all: each renders as its typed placeholder (`baton render`
+    /// without `--with-secrets`, `publish`).
+    pub(crate) placeholders: bool,
 }
 
-/// Fills defaults and resolves references. The values must have passed `ParamValues::check`.
+/// Fills defaults and resolves references (or, when asked, puts placeholders in secrets'
+/// places). The values must have passed `ParamValues::check`.
 pub(crate) fn resolve(
     values: &ParamValues,
     config: &BundleConfig,
@@ -120,7 +121,11 @@ pub(crate) fn resolve(
     lookup: EnvLookup<'_>,
     secrets_dir: SecretsDir<'_>,
 ) -> Result<Resolved, ApplyError> {
-    let mut params = BTreeMap::new();
+    if secrets_dir.placeholders {
+        let values = Values::with_placeholders(values, &config.params);
+        return Ok(Resolved { values, masker: Masker::new(&[]) });
+    }
+    let mut params = std::collections::BTreeMap::new();
     let mut secrets = Vec::new();
     let mut secret_names = BTreeSet::new();
     for (name, spec) in config.params.specs() {
@@ -179,7 +184,7 @@ pub(crate) fn resolve(
         };
         params.insert(name.clone(), value);
     }
-    Ok(Resolved { params, secret_names, masker: Masker::new(&secrets) })
+    Ok(Resolved { values: Values { params, secret: secret_names }, masker: Masker::new(&secrets) })
 }
 
 /// Reads a secret file below its directory: opened beneath the directory (no `..` and no
@@ -205,38 +210,6 @@ fn read_secret_file(file: &ConfinedFile) -> std::io::Result<String> {
     let text =
         String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
-}
-
-/// The `params` a template sees: a map whose reads of secret parameters are noticed, so the
-/// file being rendered is known to hold (something derived from) a secret.
-struct Params {
-    values: BTreeMap<String, minijinja::Value>,
-    secret: BTreeSet<String>,
-    read: Arc<AtomicBool>,
-}
-
-impl std::fmt::Debug for Params {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `debug()` in a template prints this: names only, never a value.
-        f.debug_set().entries(self.values.keys()).finish()
-    }
-}
-
-impl minijinja::value::Object for Params {
-    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        let name = key.as_str()?;
-        let value = self.values.get(name)?;
-        if self.secret.contains(name) {
-            self.read.store(true, Ordering::Relaxed);
-        }
-        Some(value.clone())
-    }
-
-    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        minijinja::value::Enumerator::Values(
-            self.values.keys().map(|k| minijinja::Value::from(k.as_str())).collect(),
-        )
-    }
 }
 
 /// What a render knows about the bundle and environment.
@@ -266,50 +239,22 @@ pub(crate) fn render_tree(
     root: &Path,
     context: &RenderContext<'_>,
 ) -> Result<Rendered, ApplyError> {
-    let mut globs = globset::GlobSetBuilder::new();
-    for pattern in &context.config.render {
-        let glob =
-            globset::GlobBuilder::new(pattern).literal_separator(true).build().map_err(|e| {
-                ApplyError::Render {
-                    file: pattern.clone(),
-                    line: None,
-                    message: format!("bad render glob: {e}"),
-                }
-            })?;
-        globs.add(glob);
-    }
-    let globs = globs.build().map_err(|e| ApplyError::Render {
-        file: String::new(),
-        line: None,
-        message: e.to_string(),
-    })?;
-    let mut env = baton_bundle::template::environment();
-    let limits = context.limits;
-    env.set_fuel(Some(limits.steps));
-    let read = Arc::new(AtomicBool::new(false));
-    let params = Params {
-        values: context
-            .resolved
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), minijinja::Value::from(minijinja::value::Serde(v))))
-            .collect(),
-        secret: context.resolved.secret_names.clone(),
-        read: read.clone(),
+    let failed = |f: RenderFailure| ApplyError::Render {
+        file: f.file,
+        line: f.line,
+        message: context.resolved.mask(&f.message),
     };
-    let ctx = minijinja::context! {
-        params => minijinja::Value::from_object(params),
-        env => minijinja::context! { name => context.env.as_str() },
-        bundle => minijinja::context! {
-            name => context.config.name.as_str(),
-            version => context.config.version.to_string(),
-            digest => context.digest.to_string(),
-        },
-    };
+    let mut templates = Renderer::new(
+        context.config,
+        context.digest,
+        context.env,
+        &context.resolved.values,
+        context.limits,
+    )
+    .map_err(failed)?;
     let mut rendered = Rendered { paths: Vec::new(), secret: BTreeSet::new() };
-    let mut total = 0u64;
     for file in &context.config.files {
-        if file.kind != baton_model::FileKind::File || !globs.is_match(&file.path) {
+        if file.kind != baton_model::FileKind::File || !templates.wants(&file.path) {
             continue;
         }
         let path = root.join(&file.path);
@@ -318,66 +263,17 @@ pub(crate) fn render_tree(
             line: None,
             message: format!("cannot read it as UTF-8 text: {e}"),
         })?;
-        let limit = limits.file_bytes.min(limits.bundle_bytes.saturating_sub(total));
-        let mut out = Capped { bytes: Vec::new(), limit, over: false };
-        read.store(false, Ordering::Relaxed);
-        let result = env
-            .template_from_named_str(&file.path, &source)
-            .and_then(|template| template.render_captured_to(&ctx, &mut out).map(drop));
-        if let Err(e) = result {
-            let message = if out.over {
-                format!(
-                    "renders more than {limit} bytes (limits: {} per file, {} per bundle; `render_limits` of the environment in baton.toml sets them)",
-                    limits.file_bytes, limits.bundle_bytes
-                )
-            } else if e.kind() == minijinja::ErrorKind::OutOfFuel {
-                format!(
-                    "took more than {} steps to render: a loop that does not end, or one too large for a file (`render_limits.steps` of the environment in baton.toml sets the budget)",
-                    limits.steps
-                )
-            } else {
-                baton_bundle::template::message(&e)
-            };
-            return Err(ApplyError::Render {
-                file: file.path.clone(),
-                line: e.line(),
-                message: context.resolved.mask(&message),
-            });
-        }
-        total += out.bytes.len() as u64;
-        let output = String::from_utf8(out.bytes).expect("holds because minijinja writes text");
-        let secret = read.load(Ordering::Relaxed) || context.resolved.holds_secret(&output);
+        let output = templates.render(&file.path, &source).map_err(failed)?;
+        let secret = output.read_secret || context.resolved.holds_secret(&output.text);
         let mode = fs_err::metadata(&path)?.permissions().mode();
         let mode = if secret { 0o600 } else { mode & 0o777 };
-        write_file(&path, output.as_bytes(), mode)?;
+        write_file(&path, output.text.as_bytes(), mode)?;
         if secret {
             rendered.secret.insert(file.path.clone());
         }
         rendered.paths.push(file.path.clone());
     }
     Ok(rendered)
-}
-
-/// A buffer that refuses to grow past `limit` bytes.
-struct Capped {
-    bytes: Vec<u8>,
-    limit: u64,
-    over: bool,
-}
-
-impl Write for Capped {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if (self.bytes.len() + buf.len()) as u64 > self.limit {
-            self.over = true;
-            return Err(std::io::Error::other("the rendering is over its size limit"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Replaces `path` with `bytes` at `mode`: temp file beside it, fsync, rename.

@@ -1,8 +1,22 @@
 //! The templates of a bundle: the one minijinja environment they render in (the applier's) and
 //! the check `bundle build` makes of each, so that a syntax error or a filter nobody defined is
-//! refused when the bundle is made, not when it is applied in prod.
+//! refused when the bundle is made, not when it is applied in prod; and [`Renderer`], which
+//! renders a bundle's templates for one environment, for every command that renders.
 
-use std::path::Path;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Write,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use baton_model::{
+    BundleConfig, Digest, EnvName, FileKind, ParamSchema, ParamType, ParamValue, ParamValues,
+    RenderLimits,
+};
 
 /// The most bytes of a template read for the check.
 const TEMPLATE_LIMIT: u64 = 64 << 20;
@@ -101,4 +115,230 @@ pub fn message(error: &minijinja::Error) -> String {
         message.push_str(detail);
     }
     message
+}
+
+/// The values a bundle renders with: every parameter by name (the environment's value, else the
+/// default), and the names of those declared secret, whose reads mark a file secret.
+#[derive(Clone, Debug, Default)]
+pub struct Values {
+    /// Every parameter that has a value.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// The parameters declared secret that have a value.
+    pub secret: BTreeSet<String>,
+}
+
+impl Values {
+    /// The values an environment gives with every secret replaced by a placeholder of its type
+    /// (a string `<secret:NAME>`, `0`, `false`, `[]` or `{}`): what a render reads when secrets
+    /// are not to be resolved (`baton render` without `--with-secrets`, the promote-time check,
+    /// `publish`). A secret without a value stays without one, so a template that needs it
+    /// fails as it would with the real value missing. Literal values of secret parameters are
+    /// placeholders too: a value in git is no less a secret for being written there.
+    pub fn with_placeholders(values: &ParamValues, schema: &ParamSchema) -> Values {
+        let mut out = Values::default();
+        for (name, spec) in schema.specs() {
+            let value = match values.values().get(name) {
+                Some(_) if spec.secret => placeholder(name, spec.ty),
+                Some(ParamValue::Literal(value)) => value.clone(),
+                // A reference is refused for a parameter not declared secret by
+                // `ParamValues::check`; the placeholder keeps a render going all the same.
+                Some(ParamValue::Ref(_)) => placeholder(name, spec.ty),
+                None => match &spec.default {
+                    Some(_) if spec.secret => placeholder(name, spec.ty),
+                    Some(default) => default.clone(),
+                    None => continue,
+                },
+            };
+            out.params.insert(name.clone(), value);
+        }
+        out
+    }
+}
+
+/// The placeholder of a secret parameter of type `kind`.
+pub fn placeholder(name: &str, kind: ParamType) -> serde_json::Value {
+    match kind {
+        ParamType::String => serde_json::Value::String(format!("<secret:{name}>")),
+        ParamType::Integer | ParamType::Number => serde_json::Value::from(0),
+        ParamType::Boolean => serde_json::Value::Bool(false),
+        ParamType::List => serde_json::Value::Array(Vec::new()),
+        ParamType::Map => serde_json::Value::Object(serde_json::Map::new()),
+    }
+}
+
+/// A template that would not render, with where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderFailure {
+    /// The file, relative to the bundle's root.
+    pub file: String,
+    /// The line, when minijinja knows it.
+    pub line: Option<usize>,
+    /// What went wrong, unmasked: a caller that resolved secrets masks it before showing it.
+    pub message: String,
+}
+
+/// One file rendered.
+pub struct RenderedFile {
+    /// The output.
+    pub text: String,
+    /// True when the rendering read a secret parameter (through any expression or filter).
+    pub read_secret: bool,
+}
+
+/// Renders the files of one bundle for one environment: the render globs of its config, the
+/// context every template sees (`params`, `env.name`, `bundle.{name,version,digest}`), and the
+/// environment's limits, counted over the whole bundle. The applier renders its staging tree
+/// through it, `baton render` and `publish` the same, and `promote` checks a bundle with it.
+pub struct Renderer {
+    env: minijinja::Environment<'static>,
+    context: minijinja::Value,
+    read: Arc<AtomicBool>,
+    globs: globset::GlobSet,
+    limits: RenderLimits,
+    total: u64,
+}
+
+impl Renderer {
+    /// A renderer of `config`'s templates with `values` in environment `env`.
+    pub fn new(
+        config: &BundleConfig,
+        digest: &Digest,
+        env: &EnvName,
+        values: &Values,
+        limits: RenderLimits,
+    ) -> Result<Renderer, RenderFailure> {
+        let mut globs = globset::GlobSetBuilder::new();
+        for pattern in &config.render {
+            let glob = globset::GlobBuilder::new(pattern).literal_separator(true).build().map_err(
+                |e| RenderFailure {
+                    file: pattern.clone(),
+                    line: None,
+                    message: format!("bad render glob: {e}"),
+                },
+            )?;
+            globs.add(glob);
+        }
+        let globs = globs.build().map_err(|e| RenderFailure {
+            file: String::new(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        let mut jinja = environment();
+        jinja.set_fuel(Some(limits.steps));
+        let read = Arc::new(AtomicBool::new(false));
+        let params = Params {
+            values: values
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), minijinja::Value::from(minijinja::value::Serde(v))))
+                .collect(),
+            secret: values.secret.clone(),
+            read: read.clone(),
+        };
+        let context = minijinja::context! {
+            params => minijinja::Value::from_object(params),
+            env => minijinja::context! { name => env.as_str() },
+            bundle => minijinja::context! {
+                name => config.name.as_str(),
+                version => config.version.to_string(),
+                digest => digest.to_string(),
+            },
+        };
+        Ok(Renderer { env: jinja, context, read, globs, limits, total: 0 })
+    }
+
+    /// True when `path` is a template of the bundle (matches a render glob).
+    pub fn wants(&self, path: &str) -> bool {
+        self.globs.is_match(path)
+    }
+
+    /// True when some file of the config's index is a template.
+    pub fn has_templates(&self, config: &BundleConfig) -> bool {
+        config.files.iter().any(|f| f.kind == FileKind::File && self.wants(&f.path))
+    }
+
+    /// Renders the template `file` whose text is `source`.
+    pub fn render(&mut self, file: &str, source: &str) -> Result<RenderedFile, RenderFailure> {
+        let limits = self.limits;
+        let limit = limits.file_bytes.min(limits.bundle_bytes.saturating_sub(self.total));
+        let mut out = Capped { bytes: Vec::new(), limit, over: false };
+        self.read.store(false, Ordering::Relaxed);
+        let result = self
+            .env
+            .template_from_named_str(file, source)
+            .and_then(|template| template.render_captured_to(&self.context, &mut out).map(drop));
+        if let Err(e) = result {
+            let message = if out.over {
+                format!(
+                    "renders more than {limit} bytes (limits: {} per file, {} per bundle; `render_limits` of the environment in baton.toml sets them)",
+                    limits.file_bytes, limits.bundle_bytes
+                )
+            } else if e.kind() == minijinja::ErrorKind::OutOfFuel {
+                format!(
+                    "took more than {} steps to render: a loop that does not end, or one too large for a file (`render_limits.steps` of the environment in baton.toml sets the budget)",
+                    limits.steps
+                )
+            } else {
+                message(&e)
+            };
+            return Err(RenderFailure { file: file.to_owned(), line: e.line(), message });
+        }
+        self.total += out.bytes.len() as u64;
+        let text = String::from_utf8(out.bytes).expect("holds because minijinja writes text");
+        Ok(RenderedFile { text, read_secret: self.read.load(Ordering::Relaxed) })
+    }
+}
+
+/// The `params` a template sees: a map whose reads of secret parameters are noticed, so the
+/// file being rendered is known to hold (something derived from) a secret.
+struct Params {
+    values: BTreeMap<String, minijinja::Value>,
+    secret: BTreeSet<String>,
+    read: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `debug()` in a template prints this: names only, never a value.
+        f.debug_set().entries(self.values.keys()).finish()
+    }
+}
+
+impl minijinja::value::Object for Params {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let name = key.as_str()?;
+        let value = self.values.get(name)?;
+        if self.secret.contains(name) {
+            self.read.store(true, Ordering::Relaxed);
+        }
+        Some(value.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.values.keys().map(|k| minijinja::Value::from(k.as_str())).collect(),
+        )
+    }
+}
+
+/// A buffer that refuses to grow past `limit` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: u64,
+    over: bool,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("the rendering is over its size limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -15,6 +15,23 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+impl Cli {
+    /// What clap's declarations cannot say across a global option: `render --stdout` writes
+    /// the tree to stdout, so it cannot also write a JSON document there.
+    pub(crate) fn check(&self) -> Result<(), clap::Error> {
+        if let Command::Render(args) = &self.command
+            && args.stdout
+            && self.global.output == OutputFormat::Json
+        {
+            return Err(<Cli as clap::CommandFactory>::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "`render --stdout` writes the rendered YAML to stdout; use `--into DIR` with `--output json`",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Options every command takes.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
@@ -125,6 +142,10 @@ pub(crate) enum Command {
     Plan(TargetArgs),
     /// Fetch, verify, unpack, render and apply what an environment pins to its target.
     Apply(ApplyArgs),
+    /// The tree apply would write for a pinned bundle, rendered with the environment's params:
+    /// into a directory, or as YAML documents on stdout (secrets are placeholders unless
+    /// --with-secrets).
+    Render(RenderArgs),
     /// Does the target still hold what was applied? Exit 4 with every difference when not.
     Drift(TargetArgs),
     /// The pull-based control loop: apply what changed, heal drift, until SIGTERM.
@@ -226,6 +247,31 @@ pub(crate) struct TargetArgs {
     pub(crate) env: String,
     /// Only this bundle (default: every bundle the environment pins).
     pub(crate) bundle: Option<BundleName>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) applier: ApplierArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["into", "stdout"])))]
+pub(crate) struct RenderArgs {
+    /// The environment.
+    pub(crate) env: String,
+    /// The bundle.
+    pub(crate) bundle: BundleName,
+    /// Write the tree into DIR (new, or an empty directory), moved there whole.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) into: Option<PathBuf>,
+    /// Write the YAML and JSON files to stdout as one stream of YAML documents
+    /// (`| kubectl diff -f -`).
+    #[arg(long)]
+    pub(crate) stdout: bool,
+    /// Resolve secrets as apply does (from the environment or the secrets directory); the files
+    /// that read one are written 0600. Without it each secret renders as `<secret:NAME>` (or 0,
+    /// false, [] or {} by its type).
+    #[arg(long)]
+    pub(crate) with_secrets: bool,
     #[command(flatten)]
     pub(crate) state: StateArgs,
     #[command(flatten)]

@@ -41,9 +41,11 @@ pub(crate) fn run(
             std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
             Ok(ExitStatus::Success)
         }
-        Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Agent(_) => {
-            apply::run(command, printer, options)
-        }
+        Command::Plan(_)
+        | Command::Apply(_)
+        | Command::Render(_)
+        | Command::Drift(_)
+        | Command::Agent(_) => apply::run(command, printer, options),
         Command::Status(_) | Command::Diff(_) | Command::History(_) => {
             query::run(command, printer, options)
         }

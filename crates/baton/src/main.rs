@@ -56,7 +56,7 @@ fn json_requested() -> bool {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse().and_then(|cli| cli.check().map(|()| cli)) {
         Ok(cli) => cli,
         Err(error) => {
             // A pipeline that asked for JSON gets its one document on stdout even for a

@@ -1,5 +1,7 @@
 //! `baton plan`, `apply`, `drift` and `agent`: thin wrappers over `baton_apply`.
 
+use std::{fmt::Write as _, path::Path};
+
 use anyhow::Context;
 use anyhow::Result;
 use baton_apply::{
@@ -9,7 +11,7 @@ use baton_store::{Progress, RegistryOptions};
 
 use crate::{
     ExitStatus,
-    cli::{ApplierArgs, ApplyArgs, Command, ReporterArgs},
+    cli::{ApplierArgs, ApplyArgs, Command, RenderArgs, ReporterArgs},
     commands::{bundle::transfer_progress, open_state},
     env,
     printer::Printer,
@@ -88,6 +90,7 @@ pub(crate) fn run(
             }
             Ok(status)
         }
+        Command::Render(args) => render(&args, printer, &options(&args.applier)),
         Command::Drift(args) => {
             let options = options(&args.applier);
             let view = open_state(&args.state, &options.cache)?;
@@ -100,6 +103,60 @@ pub(crate) fn run(
         }
         _ => unreachable!("dispatched elsewhere"),
     }
+}
+
+/// `baton render`: into a directory (moved there whole), or as YAML documents on stdout.
+fn render(args: &RenderArgs, printer: &Printer, options: &ApplyOptions<'_>) -> Result<ExitStatus> {
+    let view = open_state(&args.state, &options.cache)?;
+    let scratch;
+    // The staging directory goes beside DIR, so the tree moves there by one rename.
+    let under = if let Some(into) = &args.into {
+        into.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| std::path::PathBuf::from("."), Path::to_owned)
+    } else {
+        scratch = tempfile::tempdir()?;
+        scratch.path().to_owned()
+    };
+    let rendering =
+        baton_apply::render(&view, &args.env, &args.bundle, &under, args.with_secrets, options)?;
+    let Some(into) = &args.into else {
+        let skipped = rendering.stream(&mut std::io::stdout().lock())?;
+        if !skipped.is_empty() {
+            printer.warn(&format!(
+                "left out of the stream (not YAML or JSON): {}; `--into DIR` writes every file",
+                skipped.join(", ")
+            ));
+        }
+        return Ok(ExitStatus::Success);
+    };
+    let report = rendering.persist(into)?;
+    if printer.is_json() {
+        printer.json(&report)?;
+        return Ok(ExitStatus::Success);
+    }
+    let templates = report.files.iter().filter(|f| f.rendered).count();
+    let secret = report.files.iter().filter(|f| f.secret).count();
+    let mut text = format!(
+        "{} {} for {} into {} ({} files, {templates} rendered",
+        report.bundle,
+        report.digest,
+        report.environment,
+        into.display(),
+        report.files.len()
+    );
+    if secret > 0 {
+        let _ = write!(text, ", {secret} holding secrets at 0600");
+    }
+    text.push(')');
+    printer.status("Rendered", &text);
+    if !report.secrets_resolved {
+        printer.status(
+            "Note",
+            "secrets are placeholders (`<secret:NAME>`); --with-secrets resolves them",
+        );
+    }
+    Ok(ExitStatus::Success)
 }
 
 /// The cache (`--cache`, default under the XDG cache directory).

@@ -26,6 +26,7 @@ pub(crate) fn run(
         Command::Bundle(_)
         | Command::Plan(_)
         | Command::Apply(_)
+        | Command::Render(_)
         | Command::Drift(_)
         | Command::Agent(_)
         | Command::Audit(_)
