@@ -229,9 +229,25 @@ fn bad_input_is_refused_and_the_running_release_stays() {
         fs_err::write(dir.join("conf/extra.conf"), "line one\nvalue {{ params.no_such_param }}\n")
             .unwrap();
     });
-    w.pin_dev(&broken);
-    let err = w.fails(&["apply", "dev"], 1);
-    assert!(err.contains("render error in `conf/extra.conf` line 2"), "{err}");
+    // The promotion renders it first (exit 3): it never reaches the target.
+    let from = w.build_store();
+    let err = w.fails(
+        &[
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &broken,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ],
+        3,
+    );
+    assert!(err.contains("conf/extra.conf:2 does not render with dev's params"), "{err}");
+    assert_eq!(action(&w, &["apply", "dev"]), ApplyAction::Unchanged);
     assert_eq!(fs_err::read_link(w.current()).unwrap(), running);
 
     // A corrupted cached blob is fetched again, not used.
@@ -588,8 +604,21 @@ fn a_template_that_spins_or_floods_is_stopped_and_the_target_keeps_what_it_has()
         let digest = w.build(&format!("6.6.{}", name.len()), |dir| {
             fs_err::write(dir.join(format!("conf/{name}.conf")), template).unwrap();
         });
-        w.pin_dev(&digest);
-        let err = w.fails(&["apply", "dev"], 1);
+        // The promotion renders it with the same limits, and stops it the same way (exit 3).
+        let from = w.build_store();
+        let args = [
+            "promote",
+            "web",
+            "--to",
+            "dev",
+            "--digest",
+            &digest,
+            "--from-store",
+            &from,
+            "--as",
+            "ci",
+        ];
+        let err = w.fails(&args, 3);
         assert!(err.contains(&format!("conf/{name}.conf")), "{name}: {err}");
         assert!(err.contains(says), "{name}: {err}");
         assert_eq!(fs_err::read_link(w.current()).unwrap(), kept, "{name}: the target moved");
@@ -604,6 +633,12 @@ fn render_limits_are_set_per_environment() {
     w.pin_dev(&w.build("1.4.2", |_| {}));
     w.ok(&["apply", "dev"]);
     let kept = fs_err::read_link(w.current()).unwrap();
+    // Promoted under the default limits, before dev tightened them: the applier holds the line.
+    let looping = w.build("7.0.4", |dir| {
+        fs_err::write(dir.join("conf/loop.conf"), "{% for i in range(100000) %}{% endfor %}")
+            .unwrap();
+    });
+    w.pin_dev(&looping);
     let pipeline = w.state.join("baton.toml");
     let text = fs_err::read_to_string(&pipeline).unwrap().replace(
         "target = { kind = \"dir\", path = \"deploy/dev\" }",
@@ -611,19 +646,22 @@ fn render_limits_are_set_per_environment() {
     );
     fs_err::write(&pipeline, text).unwrap();
     w.commit("tight render limits in dev");
-    for (name, template, says) in [
-        ("loop", "{% for i in range(100000) %}{% endfor %}", "took more than 10000 steps"),
-        ("big", "{{ 'x' * 5000 }}", "renders more than 4096 bytes"),
-    ] {
-        let digest = w.build(&format!("7.0.{}", name.len()), |dir| {
-            fs_err::write(dir.join(format!("conf/{name}.conf")), template).unwrap();
-        });
-        w.pin_dev(&digest);
-        let err = w.fails(&["apply", "dev"], 1);
-        assert!(err.contains(&format!("conf/{name}.conf")) && err.contains(says), "{name}: {err}");
-        assert!(err.contains("render_limits"), "{name}: {err}");
-        assert_eq!(fs_err::read_link(w.current()).unwrap(), kept, "{name}: the target moved");
-    }
+    let err = w.fails(&["apply", "dev"], 1);
+    assert!(err.contains("conf/loop.conf") && err.contains("took more than 10000 steps"), "{err}");
+    assert!(err.contains("render_limits"), "{err}");
+    assert_eq!(fs_err::read_link(w.current()).unwrap(), kept, "the target moved");
+    // Promoted after: the promotion renders under dev's limits and refuses (exit 3).
+    let big = w.build("7.0.3", |dir| {
+        fs_err::write(dir.join("conf/big.conf"), "{{ 'x' * 5000 }}").unwrap();
+    });
+    let from = w.build_store();
+    let err = w.fails(
+        &["promote", "web", "--to", "dev", "--digest", &big, "--from-store", &from, "--as", "ci"],
+        3,
+    );
+    assert!(err.contains("conf/big.conf") && err.contains("renders more than 4096 bytes"), "{err}");
+    assert!(err.contains("render_limits"), "{err}");
+    assert_eq!(fs_err::read_link(w.current()).unwrap(), kept, "the target moved");
 }
 
 /// A command that outlives its timeout is ended with everything it started: its process group

@@ -116,3 +116,55 @@ fn a_broken_template_is_refused_at_build_naming_file_and_line() {
     let said = refused();
     assert!(said.contains("conf/filter.conf:1: unknown test"), "{said}");
 }
+
+/// A template that needs a parameter prod's params do not give builds (the build cannot know
+/// prod's values) and renders in dev and staging, and is refused at the promotion to prod
+/// (exit 3) naming file, line and environment, before a byte is copied; given the value, the
+/// same digest promotes.
+#[test]
+fn an_undefined_parameter_for_prod_is_refused_at_promote_before_any_copy() {
+    let w = World::new();
+    let digest = w.build("1.6.0", |dir| {
+        let conf = dir.join("conf/nginx.conf");
+        let text = fs_err::read_to_string(&conf).unwrap();
+        fs_err::write(
+            &conf,
+            format!("{text}\n{{% if env.name == \"prod\" %}}\n# cdn {{{{ params.cdn_host }}}}\n{{% endif %}}\n"),
+        )
+        .unwrap();
+        let manifest = dir.join("bundle.toml");
+        let text = fs_err::read_to_string(&manifest).unwrap();
+        fs_err::write(&manifest, format!("{text}\n[params.cdn_host]\ntype = \"string\"\n")).unwrap();
+    });
+    let line = fs_err::read_to_string(w.dir().join("src-1.6.0/conf/nginx.conf"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("cdn_host"))
+        .unwrap()
+        + 1;
+    w.pin("dev", &digest);
+    w.ok(&["promote", "web", "--to", "staging", "--as", "ci"]);
+    w.ok(&["approve", "web", "--env", "prod", "--as", "alice"]);
+    w.ok(&["approve", "web", "--env", "prod", "--as", "bob"]);
+    let output = w.baton(&["promote", "web", "--to", "prod", "--as", "ci", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let document: baton::document::ErrorDocument = baton_tests::stdout_typed(&output);
+    let message = &document.error.message;
+    assert!(message.contains(&format!("conf/nginx.conf:{line}")), "{message}");
+    assert!(message.contains("`prod`") && message.contains("params/prod/web.toml"), "{message}");
+    assert!(message.contains("undefined"), "{message}");
+    assert!(document.error.hint.as_deref().is_some_and(|h| h.contains("params/prod/web.toml")));
+    let prod_store = w.state.join("stores/prod/web");
+    let hex = digest.trim_start_matches("sha256:");
+    assert!(!prod_store.join("blobs/sha256").join(hex).exists(), "nothing was copied");
+    assert!(!w.state.join("state/prod/web.toml").exists(), "prod pins nothing");
+
+    let params = w.state.join("params/prod/web.toml");
+    let text = fs_err::read_to_string(&params).unwrap();
+    fs_err::write(&params, format!("{text}cdn_host = \"cdn.shop.example.com\"\n")).unwrap();
+    w.commit("prod: the CDN host");
+    w.ok(&["promote", "web", "--to", "prod", "--as", "ci"]);
+    w.ok(&["apply", "prod"]);
+    let applied = fs_err::read_to_string(w.state.join("deploy/prod/web/current/conf/nginx.conf"));
+    assert!(applied.unwrap().contains("# cdn cdn.shop.example.com"));
+}

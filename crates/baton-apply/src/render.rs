@@ -122,7 +122,9 @@ pub(crate) fn resolve(
     secrets_dir: SecretsDir<'_>,
 ) -> Result<Resolved, ApplyError> {
     if secrets_dir.placeholders {
-        let values = Values::with_placeholders(values, &config.params);
+        // A placeholder is no secret: reading it marks no file (0644 stays, its hash is plain).
+        let mut values = Values::with_placeholders(values, &config.params);
+        values.secret.clear();
         return Ok(Resolved { values, masker: Masker::new(&[]) });
     }
     let mut params = std::collections::BTreeMap::new();

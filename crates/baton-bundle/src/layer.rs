@@ -76,8 +76,33 @@ pub fn verify_layer(
     limits: Limits,
 ) -> io::Result<Vec<Finding>> {
     let mut findings = Vec::new();
-    read_layer(layer, expected, config, limits, None, &mut findings)?;
+    read_layer(layer, expected, config, limits, None, None, &mut findings)?;
     Ok(findings)
+}
+
+/// The largest template [`read_templates`] hands over.
+pub const TEMPLATE_SOURCE_LIMIT: u64 = 64 << 20;
+
+/// Re-hashes a layer as [`verify_layer`] does and hands each regular file that `wants` names to
+/// `found` with its bytes, once they hashed to the index's digest: the templates of a bundle,
+/// read without unpacking it (a template over [`TEMPLATE_SOURCE_LIMIT`] is a finding).
+pub fn read_templates(
+    layer: impl Read,
+    expected: &oci::Descriptor,
+    config: &BundleConfig,
+    wants: &dyn Fn(&str) -> bool,
+    found: &mut dyn FnMut(&str, Vec<u8>),
+) -> io::Result<Vec<Finding>> {
+    let mut findings = Vec::new();
+    let mut visitor = Templates { wants, found };
+    read_layer(layer, expected, config, Limits::STANDARD, None, Some(&mut visitor), &mut findings)?;
+    Ok(findings)
+}
+
+/// What [`read_templates`] looks for, and where it hands them.
+struct Templates<'a> {
+    wants: &'a dyn Fn(&str) -> bool,
+    found: &'a mut dyn FnMut(&str, Vec<u8>),
 }
 
 /// Unpacks a layer into `into` (which must not exist, or be an empty directory), verified on the way.
@@ -112,7 +137,7 @@ pub fn unpack(
     fs_err::create_dir_all(&parent)?;
     let staging = baton_fs::temp_dir_in(&parent, ".baton-unpack-")?;
     let mut findings = Vec::new();
-    read_layer(layer, expected, config, limits, Some(staging.path()), &mut findings)?;
+    read_layer(layer, expected, config, limits, Some(staging.path()), None, &mut findings)?;
     if !findings.is_empty() {
         return Err(UnpackError::Verification { findings });
     }
@@ -303,6 +328,7 @@ fn read_layer(
     config: &BundleConfig,
     limits: Limits,
     dest: Option<&Path>,
+    mut templates: Option<&mut Templates<'_>>,
     findings: &mut Vec<Finding>,
 ) -> io::Result<()> {
     let layer_subject = format!("layer {}", expected.digest);
@@ -391,6 +417,18 @@ fn read_layer(
                         ));
                         return Ok(());
                     }
+                    let mut kept = match &templates {
+                        Some(t) if (t.wants)(&path) && size <= TEMPLATE_SOURCE_LIMIT => {
+                            Some(Vec::with_capacity(usize::try_from(size).unwrap_or(0)))
+                        }
+                        Some(t) if (t.wants)(&path) => {
+                            find(format!(
+                                "is a template of {size} bytes, above the {TEMPLATE_SOURCE_LIMIT} a template may have"
+                            ));
+                            None
+                        }
+                        _ => None,
+                    };
                     let mut out = match dest {
                         Some(root) if findings.is_empty() => Some(create_file(root, &path)?),
                         _ => None,
@@ -405,6 +443,9 @@ fn read_layer(
                         if let Some(file) = out.as_mut() {
                             file.write_all(&buffer[..n])?;
                         }
+                        if let Some(kept) = kept.as_mut() {
+                            kept.extend_from_slice(&buffer[..n]);
+                        }
                     }
                     let (digest, _, _) = hash.finish();
                     if Some(&digest) != indexed.sha256.as_ref() {
@@ -416,6 +457,8 @@ fn read_layer(
                             subject: subject.clone(),
                             problem: format!("content hashes to {digest}, the index says {want}"),
                         });
+                    } else if let (Some(kept), Some(t)) = (kept, templates.as_mut()) {
+                        (t.found)(&path, kept);
                     }
                     if let Some(file) = out {
                         let mode = if indexed.mode == "0755" { 0o755 } else { 0o644 };

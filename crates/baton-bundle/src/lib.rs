@@ -25,7 +25,9 @@ pub mod template;
 pub use build::{BuildContext, Built, build};
 pub use descriptor::{BUNDLE_TOML, Descriptor, Entry, IGNORE_FILE};
 pub use error::{BuildError, DescriptorError};
-pub use layer::{Finding, Limits, UnpackError, unpack, verify_layer};
+pub use layer::{
+    Finding, Limits, TEMPLATE_SOURCE_LIMIT, UnpackError, read_templates, unpack, verify_layer,
+};
 pub use open::{CONFIG_LIMIT, MANIFEST_LIMIT, OpenError, Opened, open_bundle, verify_bundle};
 
 pub use baton_model::BlobSource;

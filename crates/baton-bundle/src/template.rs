@@ -149,6 +149,9 @@ impl Values {
                     None => continue,
                 },
             };
+            if spec.secret {
+                out.secret.insert(name.clone());
+            }
             out.params.insert(name.clone(), value);
         }
         out
@@ -175,6 +178,12 @@ pub struct RenderFailure {
     pub line: Option<usize>,
     /// What went wrong, unmasked: a caller that resolved secrets masks it before showing it.
     pub message: String,
+    /// True when the rendering had read a secret parameter before it failed.
+    pub read_secret: bool,
+    /// True when the failure cannot depend on what a value holds (an undefined value, a
+    /// filter, test, function or method nobody defined, a syntax error), only on which values
+    /// there are: a placeholder in a secret's place fails this way exactly when the secret would.
+    pub certain: bool,
 }
 
 /// One file rendered.
@@ -214,6 +223,8 @@ impl Renderer {
                     file: pattern.clone(),
                     line: None,
                     message: format!("bad render glob: {e}"),
+                    read_secret: false,
+                    certain: true,
                 },
             )?;
             globs.add(glob);
@@ -222,6 +233,8 @@ impl Renderer {
             file: String::new(),
             line: None,
             message: e.to_string(),
+            read_secret: false,
+            certain: true,
         })?;
         let mut jinja = environment();
         jinja.set_fuel(Some(limits.steps));
@@ -281,7 +294,22 @@ impl Renderer {
             } else {
                 message(&e)
             };
-            return Err(RenderFailure { file: file.to_owned(), line: e.line(), message });
+            let certain = matches!(
+                e.kind(),
+                minijinja::ErrorKind::UndefinedError
+                    | minijinja::ErrorKind::UnknownFilter
+                    | minijinja::ErrorKind::UnknownTest
+                    | minijinja::ErrorKind::UnknownFunction
+                    | minijinja::ErrorKind::UnknownMethod
+                    | minijinja::ErrorKind::SyntaxError
+            );
+            return Err(RenderFailure {
+                file: file.to_owned(),
+                line: e.line(),
+                message,
+                read_secret: self.read.load(Ordering::Relaxed),
+                certain,
+            });
         }
         self.total += out.bytes.len() as u64;
         let text = String::from_utf8(out.bytes).expect("holds because minijinja writes text");

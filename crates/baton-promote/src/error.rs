@@ -70,6 +70,20 @@ pub enum PromoteError {
         /// Every gate, holding or not (the message lists those that do not).
         gates: Vec<GateOutcome>,
     },
+    /// A template of the bundle does not render with the environment's params (exit 3).
+    #[error(transparent)]
+    DoesNotRender(Box<DoesNotRender>),
+    /// The bundle to promote does not open or verify in its source store.
+    #[error("`{bundle}` {digest} cannot be read from its source store")]
+    Unreadable {
+        /// The bundle.
+        bundle: BundleName,
+        /// The digest.
+        digest: Digest,
+        /// What was found.
+        #[source]
+        source: baton_bundle::OpenError,
+    },
     /// Break-glass where baton.toml does not allow it.
     #[error(
         "break-glass is not allowed for `{env}`: baton.toml must say `gates = {{ break_glass = true }}` there"
@@ -150,8 +164,47 @@ impl PromoteError {
         }
     }
 
-    /// True when a gate refused (exit code 3).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, PromoteError::Refused { .. } | PromoteError::BreakGlassNotAllowed { .. })
+    /// What to do next, when the error knows.
+    pub fn next_step(&self) -> Option<String> {
+        match self {
+            PromoteError::DoesNotRender(r) => Some(format!(
+                "fix `{}` and build the bundle again, or give the value in `{}`, then promote to `{}` again",
+                r.file, r.params, r.env
+            )),
+            _ => None,
+        }
     }
+
+    /// True when a gate, or the render for the environment, refused (exit code 3).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            PromoteError::Refused { .. }
+                | PromoteError::BreakGlassNotAllowed { .. }
+                | PromoteError::DoesNotRender(_)
+        )
+    }
+}
+
+/// A template that does not render where the bundle is promoted: which, where, and why.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "promotion of `{bundle}` {digest} to `{env}` refused: {file}{} does not render with {env}'s params ({params}): {message}",
+    line.map(|l| format!(":{l}")).unwrap_or_default()
+)]
+pub struct DoesNotRender {
+    /// The bundle.
+    pub bundle: BundleName,
+    /// The environment.
+    pub env: EnvName,
+    /// The digest.
+    pub digest: Digest,
+    /// The params file rendered with.
+    pub params: String,
+    /// The template.
+    pub file: String,
+    /// Its line, when known.
+    pub line: Option<usize>,
+    /// What went wrong.
+    pub message: String,
 }

@@ -16,8 +16,9 @@ mod attest;
 mod error;
 mod init;
 mod promote;
+mod renders;
 
-pub use error::PromoteError;
+pub use error::{DoesNotRender, PromoteError};
 pub use init::{InitStores, Initialised, init};
 pub use promote::{
     Approval, ApproveRequest, CopySummary, PromoteRequest, Promotion, RollbackRequest, approve,

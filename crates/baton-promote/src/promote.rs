@@ -20,7 +20,7 @@ use baton_view::{
 };
 use jiff::Timestamp;
 
-use crate::{PromoteError, attest};
+use crate::{PromoteError, attest, renders::check_renders};
 
 /// How often a command re-reads and retries when another writer moved the branch.
 const ATTEMPTS: u32 = 32;
@@ -285,18 +285,14 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         if moved(dirty_check(view, &env.name, bundle))? {
             continue;
         }
-        // Both pins this promotion reads must be as baton wrote them.
-        view.check_not_hand_edited(&env.name, bundle)?;
-        if let Some(upstream) = &env.upstream {
-            view.check_not_hand_edited(upstream, bundle)?;
-        }
+        pins_as_written(view, &env, bundle)?;
         let principal = view.principal(request.as_.as_deref())?;
         let key = view.signing_key(&principal, request.sign_key, at)?;
         let current = view.pin(&env.name, bundle)?;
         let source = resolve_source(view, &env, request)?;
         let target = view.open_store(&env, request.options)?;
         let config = load_config(&source.store, bundle, &source.digest)?;
-        let params = view.checked_params(&env.name, bundle, &config)?.digest;
+        let checked = view.checked_params(&env.name, bundle, &config)?;
         let time = at.as_second();
         let action =
             if request.break_glass.is_some() { Action::BreakGlass } else { Action::Promote };
@@ -319,10 +315,15 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             attestation: None,
         };
         // A rerun of a finished promotion is a no-op, whatever the gates say now.
-        if current.as_ref().is_some_and(|c| c.digest == source.digest && c.params_digest == params)
+        if current
+            .as_ref()
+            .is_some_and(|c| c.digest == source.digest && c.params_digest == checked.digest)
         {
             return Ok(outcome(None, Vec::new(), None));
         }
+        // The bundle must render where it goes, before any byte moves (break-glass skips it).
+        let renders = || check_renders(&source.store, &env, bundle, &source.digest, &checked);
+        request.break_glass.is_none().then(renders).transpose()?;
         let signer = key.as_ref().map(SigningKey::fingerprint);
         let (gates, evidence) =
             check_gates(view, &env, request, &source, (&principal, signer), at)?;
@@ -345,7 +346,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             environment: env.name.clone(),
             digest: source.digest.clone(),
             version: config.version.clone(),
-            params_digest: params.clone(),
+            params_digest: checked.digest.clone(),
             action,
             from: source.from.clone(),
             source_store: source.label.clone(),
@@ -375,6 +376,20 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         }
     }
     Err(PromoteError::Contended { attempts: ATTEMPTS })
+}
+
+/// Both pins a promotion reads (the environment's and its upstream's) must be as baton wrote
+/// them.
+fn pins_as_written(
+    view: &View,
+    env: &Environment,
+    bundle: &BundleName,
+) -> Result<(), PromoteError> {
+    view.check_not_hand_edited(&env.name, bundle)?;
+    if let Some(upstream) = &env.upstream {
+        view.check_not_hand_edited(upstream, bundle)?;
+    }
+    Ok(())
 }
 
 /// Every gate, and the evidence they were evaluated on, or the refusal listing each that

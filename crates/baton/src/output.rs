@@ -65,6 +65,8 @@ pub(crate) fn next_step(error: &anyhow::Error) -> Option<String> {
     error.chain().map(unwrapped).find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<baton_store::StoreError>() {
             e.next_step()
+        } else if let Some(e) = cause.downcast_ref::<baton_promote::PromoteError>() {
+            e.next_step()
         } else {
             cause
                 .downcast_ref::<baton_state::StateError>()
