@@ -138,6 +138,7 @@ impl Repo {
             signatures: Vec::new(),
             attestation: None,
             verifications: Vec::new(),
+            published: None,
         };
         let trailers = Trailers {
             action,

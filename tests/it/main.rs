@@ -19,6 +19,7 @@ mod library;
 mod mounts;
 mod promote;
 mod provenance;
+mod publish;
 mod registry;
 mod remote;
 mod render;

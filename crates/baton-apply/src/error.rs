@@ -84,6 +84,9 @@ pub enum ApplyError {
         /// What was wrong.
         findings: Vec<Finding>,
     },
+    /// The rendering could not be published.
+    #[error(transparent)]
+    Publish(#[from] baton_build::PublishError),
     /// A template failed to render.
     #[error("render error in `{file}`{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
     Render {

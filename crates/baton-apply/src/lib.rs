@@ -33,5 +33,5 @@ pub use job::{ApplyOptions, Reporter};
 pub use plan::{Plan, plan};
 pub use reconcile::{PassReport, drift, reconcile};
 pub use render::{EnvLookup, Resolved};
-pub use rendering::{RenderReport, RenderedEntry, Rendering, render};
+pub use rendering::{RenderReport, RenderedEntry, Rendering, publish, render};
 pub use verify::Verification;

@@ -8,14 +8,9 @@
 //! renders (through any expression, filter or slice) marks that file secret: it is written 0600,
 //! hashed under the target's key, and never shown in a diff.
 
-use std::{
-    collections::BTreeSet,
-    io::{Read, Write},
-    os::unix::fs::PermissionsExt,
-    path::Path,
-};
+use std::{collections::BTreeSet, io::Read, path::Path};
 
-use baton_bundle::template::{RenderFailure, Renderer, Values};
+use baton_bundle::template::{self, RenderFailure, RenderedTree, Renderer, TreeError, Values};
 
 use baton_model::{
     BundleConfig, ConfinedFile, Digest, EnvName, ParamValue, ParamValues, SecretRef,
@@ -228,19 +223,12 @@ pub(crate) struct RenderContext<'a> {
     pub(crate) limits: baton_model::RenderLimits,
 }
 
-/// The files a render wrote: every rendered path, and those among them whose rendering read a
-/// secret (or whose output holds one).
-pub(crate) struct Rendered {
-    pub(crate) paths: Vec<String>,
-    pub(crate) secret: BTreeSet<String>,
-}
-
 /// Renders, in place under `root`, every file that matches the config's render globs. A file
 /// whose rendering read a secret is left readable by its owner only (0600).
 pub(crate) fn render_tree(
     root: &Path,
     context: &RenderContext<'_>,
-) -> Result<Rendered, ApplyError> {
+) -> Result<RenderedTree, ApplyError> {
     let failed = |f: RenderFailure| ApplyError::Render {
         file: f.file,
         line: f.line,
@@ -254,33 +242,11 @@ pub(crate) fn render_tree(
         context.limits,
     )
     .map_err(failed)?;
-    let mut rendered = Rendered { paths: Vec::new(), secret: BTreeSet::new() };
-    for file in &context.config.files {
-        if file.kind != baton_model::FileKind::File || !templates.wants(&file.path) {
-            continue;
-        }
-        let path = root.join(&file.path);
-        let source = fs_err::read_to_string(&path).map_err(|e| ApplyError::Render {
-            file: file.path.clone(),
-            line: None,
-            message: format!("cannot read it as UTF-8 text: {e}"),
-        })?;
-        let output = templates.render(&file.path, &source).map_err(failed)?;
-        let secret = output.read_secret || context.resolved.holds_secret(&output.text);
-        let mode = fs_err::metadata(&path)?.permissions().mode();
-        let mode = if secret { 0o600 } else { mode & 0o777 };
-        write_file(&path, output.text.as_bytes(), mode)?;
-        if secret {
-            rendered.secret.insert(file.path.clone());
-        }
-        rendered.paths.push(file.path.clone());
-    }
-    Ok(rendered)
-}
-
-/// Replaces `path` with `bytes` at `mode`: temp file beside it, fsync, rename.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut file = baton_fs::AtomicFile::create_with_mode(path, mode)?;
-    file.write_all(bytes)?;
-    file.commit()
+    let holds_secret = |text: &str| context.resolved.holds_secret(text);
+    template::render_tree(root, context.config, &mut templates, &holds_secret).map_err(
+        |e| match e {
+            TreeError::Render(f) => failed(f),
+            TreeError::Io(e) => e.into(),
+        },
+    )
 }

@@ -37,6 +37,9 @@ pub struct RenderReport {
     pub into: Option<String>,
     /// Every entry of the tree, by path.
     pub files: Vec<RenderedEntry>,
+    /// What the consumers `--check` named would not take as it is (exit 4 when any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<baton_bundle::rendered::Problem>,
 }
 
 /// One entry of a rendered tree.
@@ -109,11 +112,85 @@ pub fn render(
         secrets_resolved: with_secrets,
         into: None,
         files: entries,
+        problems: Vec::new(),
     };
     Ok(Rendering { report, staging })
 }
 
+/// Publishes the rendering of the bundle pinned in `env` (admitted by the judge, with the params
+/// it was promoted with) as the environment's artifact for Flux and Argo CD, in its store, tagged
+/// with its name; secrets are never resolved, and a rendering that reads one is refused.
+pub fn publish(
+    view: &View,
+    env: &str,
+    bundle: &BundleName,
+    options: &ApplyOptions<'_>,
+) -> Result<baton_build::Published, ApplyError> {
+    let environment = view.environment(env)?.clone();
+    let (pin, pin_commit) = admitted_pins(view, &environment, Some(bundle), options)?
+        .pop()
+        .expect("holds: one bundle asked, one pin admitted or an error");
+    let store = view.open_store(&environment, options.registry)?;
+    baton_view::ensure_in_store(&store, bundle, &pin.digest)?;
+    let config = baton_view::load_config(&store, bundle, &pin.digest)?;
+    let scratch = tempfile::tempdir()?;
+    let job = Job {
+        view,
+        env: environment,
+        pin,
+        pin_commit,
+        home: Home { path: scratch.path().to_owned(), linked: false },
+        target_id: None,
+    };
+    let params = job.params(&config)?;
+    let tag = job.env.name.to_string();
+    let published = baton_build::publish(&baton_build::PublishRequest {
+        source: &store,
+        bundle,
+        digest: &job.pin.digest,
+        env: &job.env,
+        values: &params.values,
+        params_digest: &params.digest,
+        target: &store,
+        tag: Some(&tag),
+        progress: options.progress,
+    })?;
+    if let Some(recorded) = &job.pin.published
+        && *recorded != published.digest
+    {
+        tracing::warn!(
+            env = %job.env.name,
+            %bundle,
+            %recorded,
+            published = %published.digest,
+            "the pin records another published digest than this publish made: the same pin should give the same bytes; the tag now names the new one"
+        );
+    }
+    Ok(published)
+}
+
 impl Rendering {
+    /// What `consumers` would not take in the tree as it is.
+    pub fn lint(
+        &self,
+        consumers: &[baton_bundle::rendered::Consumer],
+    ) -> Result<Vec<baton_bundle::rendered::Problem>, ApplyError> {
+        let files: Vec<baton_model::FileEntry> = self
+            .report
+            .files
+            .iter()
+            .map(|f| baton_model::FileEntry {
+                path: f.path.clone(),
+                kind: f.kind,
+                mode: String::new(),
+                size: 0,
+                sha256: None,
+                target: None,
+            })
+            .collect();
+        Ok(baton_bundle::rendered::lint(self.staging.path(), &files, consumers)?)
+    }
+
     /// The staging directory holding the tree.
     pub fn path(&self) -> &Path {
         self.staging.path()

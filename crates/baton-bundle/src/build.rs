@@ -162,7 +162,7 @@ pub fn build<W: Write>(
 }
 
 /// Streams one file into the tar, hashing it on the way, and checks it did not change size.
-fn pack_file<W: Write>(
+pub(crate) fn pack_file<W: Write>(
     tar: &mut TarWriter<W>,
     full: &Path,
     path: &str,

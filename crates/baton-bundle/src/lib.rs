@@ -19,6 +19,7 @@ mod error;
 pub mod gzip;
 mod layer;
 mod open;
+pub mod rendered;
 mod tarball;
 pub mod template;
 

@@ -370,3 +370,64 @@ impl Write for Capped {
         Ok(())
     }
 }
+
+/// The templates a tree render filled in: every rendered path, and those among them whose
+/// rendering read a secret (or whose output holds one).
+#[derive(Clone, Debug, Default)]
+pub struct RenderedTree {
+    /// Every rendered path, in the index's order.
+    pub paths: Vec<String>,
+    /// The rendered paths that hold a secret (written 0600).
+    pub secret: BTreeSet<String>,
+}
+
+/// Why a tree did not render.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// A template did not render.
+    #[error("{}: {}", .0.file, .0.message)]
+    Render(RenderFailure),
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Renders, in place under `root` (an unpacked bundle whose index is `config.files`), every file
+/// that is a template, each replaced by a temporary file, fsync and rename. A file whose
+/// rendering read a secret, or whose output `holds_secret` says holds one, is written 0600.
+pub fn render_tree(
+    root: &Path,
+    config: &BundleConfig,
+    renderer: &mut Renderer,
+    holds_secret: &dyn Fn(&str) -> bool,
+) -> Result<RenderedTree, TreeError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut tree = RenderedTree::default();
+    for file in &config.files {
+        if file.kind != FileKind::File || !renderer.wants(&file.path) {
+            continue;
+        }
+        let path = root.join(&file.path);
+        let source = fs_err::read_to_string(&path).map_err(|e| {
+            TreeError::Render(RenderFailure {
+                file: file.path.clone(),
+                line: None,
+                message: format!("cannot read it as UTF-8 text: {e}"),
+                read_secret: false,
+                certain: true,
+            })
+        })?;
+        let output = renderer.render(&file.path, &source).map_err(TreeError::Render)?;
+        let secret = output.read_secret || holds_secret(&output.text);
+        let mode = fs_err::metadata(&path)?.permissions().mode();
+        let mode = if secret { 0o600 } else { mode & 0o777 };
+        let mut out = baton_fs::AtomicFile::create_with_mode(&path, mode)?;
+        out.write_all(output.text.as_bytes())?;
+        out.commit()?;
+        if secret {
+            tree.secret.insert(file.path.clone());
+        }
+        tree.paths.push(file.path.clone());
+    }
+    Ok(tree)
+}

@@ -13,6 +13,13 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.baton.bundle.v1";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.baton.bundle.config.v1+json";
 /// Media type of the bundle's one layer.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.baton.bundle.layer.v1.tar+gzip";
+/// `artifactType` of an environment's rendering published for Flux and Argo CD (`publish`).
+pub const RENDERED_ARTIFACT_TYPE: &str = "application/vnd.baton.rendered.v1";
+/// The config media type of a rendered artifact.
+pub const RENDERED_CONFIG_MEDIA_TYPE: &str = "application/vnd.baton.rendered.config.v1+json";
+/// The standard layer media type, the one a rendered artifact's only layer has: Flux takes the
+/// first layer whatever its type, and Argo CD's default allow-list holds this one.
+pub const TAR_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// Media type of an OCI image manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Media type of an OCI image index.

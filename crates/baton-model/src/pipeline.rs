@@ -57,6 +57,11 @@ pub struct EnvironmentSpec {
     /// flags it silent and the audit finds it (default `1h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silent_after: Option<Duration>,
+    /// Publish the environment's rendering of each bundle promoted here as an OCI artifact for
+    /// Flux and Argo CD, in its store, tagged with the environment's name, its digest recorded
+    /// in the pin (`true`; default `false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish: bool,
 }
 
 /// What rendering may cost, so that a hostile template can neither spin nor fill the disk.
@@ -187,6 +192,8 @@ pub struct Environment {
     pub on_verify_failure: OnVerifyFailure,
     /// Seconds after a pin an expected target may go without reporting it (`silent_after`).
     pub silent_after: i64,
+    /// Whether each promotion publishes the rendering (`publish = true`).
+    pub publish: bool,
 }
 
 /// The checked pipeline.
@@ -323,6 +330,7 @@ impl Pipeline {
                 silent_after: spec.silent_after.map_or(DEFAULT_SILENT_AFTER, |d| {
                     i64::try_from(d.seconds()).unwrap_or(i64::MAX)
                 }),
+                publish: spec.publish,
             });
         }
         problems.extend(environments.iter().zip(&positions.environment).enumerate().flat_map(

@@ -101,6 +101,10 @@ pub struct StateRecord {
     /// in the upstream environment's store.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verifications: Vec<RecordedVerification>,
+    /// The manifest digest of the environment's rendering published for Flux and Argo CD (where
+    /// baton.toml says `publish = true`), in this environment's store, tagged with its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Digest>,
 }
 
 impl StateRecord {
@@ -302,6 +306,7 @@ mod tests {
                 report: digest('d'),
                 at: "2026-11-24T04:00:00Z".parse().unwrap(),
             }],
+            published: Some(digest('e')),
         };
         let text = record.to_toml();
         assert!(text.starts_with("bundle = \"web\"\n"), "{text}");

@@ -73,6 +73,9 @@ pub enum PromoteError {
     /// A template of the bundle does not render with the environment's params (exit 3).
     #[error(transparent)]
     DoesNotRender(Box<DoesNotRender>),
+    /// The rendering could not be published (`publish = true`).
+    #[error(transparent)]
+    Publish(#[from] baton_build::PublishError),
     /// The bundle to promote does not open or verify in its source store.
     #[error("`{bundle}` {digest} cannot be read from its source store")]
     Unreadable {

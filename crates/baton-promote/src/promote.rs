@@ -87,6 +87,10 @@ pub struct Promotion {
     /// digest the pin records.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Digest>,
+    /// The rendering published for Flux and Argo CD (`publish = true`), tagged with the
+    /// environment's name, whose digest the pin records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Digest>,
 }
 
 /// The copy's figures.
@@ -192,22 +196,46 @@ struct Source {
     label: String,
 }
 
-/// Copies the bundle into `target` (unless this promotion copied it already) and writes its
-/// `summary` beside it, at once, since neither reads the other (a registry's writes are slow,
-/// not heavy): both are in the store before the pin names them. Returns the copy's report and
-/// the summary's digest.
+/// What a promotion put into the environment's store before its commit.
+struct Stored {
+    report: CopyReport,
+    /// The promotion summary's digest.
+    attestation: Option<Digest>,
+    /// The published rendering's digest (`publish = true`).
+    published: Option<Digest>,
+}
+
+/// Copies the bundle into `target` (unless this promotion copied it already), writes its
+/// `summary` beside it and, where the environment publishes, its rendering, at once, since none
+/// reads another (a registry's writes are slow, not heavy): all are in the store before the pin
+/// names them.
 fn copy_and_attest(
     source: &Source,
-    bundle: &BundleName,
+    (bundle, env, params): (&BundleName, &Environment, &baton_view::CheckedParams),
     target: &Store,
     summary: Option<&attest::Prepared>,
     copied: &mut Option<(Digest, CopyReport)>,
     request: &PromoteRequest<'_>,
-) -> Result<(CopyReport, Option<Digest>), PromoteError> {
+) -> Result<Stored, PromoteError> {
     let subject = subject_of(&source.store, bundle, &source.digest)?;
     std::thread::scope(|scope| {
         let written =
             summary.map(|summary| scope.spawn(|| summary.write(target, bundle, &subject)));
+        let published = env.publish.then(|| {
+            scope.spawn(|| {
+                baton_build::publish(&baton_build::PublishRequest {
+                    source: &source.store,
+                    bundle,
+                    digest: &source.digest,
+                    env,
+                    values: &params.values,
+                    params_digest: &params.digest,
+                    target,
+                    tag: None,
+                    progress: request.progress,
+                })
+            })
+        });
         let report = match copied {
             Some((digest, report)) if *digest == source.digest => report.clone(),
             _ => {
@@ -221,7 +249,11 @@ fn copy_and_attest(
         let attestation = written
             .map(|w| w.join().expect("holds because writing a summary does not panic"))
             .transpose()?;
-        Ok((report, attestation))
+        let published = published
+            .map(|p| p.join().expect("holds because publishing does not panic"))
+            .transpose()?
+            .map(|p| p.digest);
+        Ok(Stored { report, attestation, published })
     })
 }
 
@@ -271,6 +303,7 @@ fn resolve_source(
 /// branch moved. A digest already pinned there is a no-op.
 /// (One attempt reads, checks, copies and commits in that order; it stays one function so the order
 /// that makes it safe reads top to bottom.)
+#[allow(clippy::too_many_lines)]
 pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotion, PromoteError> {
     let mut copied: Option<(Digest, CopyReport)> = None;
     let mut backoff = Backoff::new();
@@ -293,7 +326,6 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         let target = view.open_store(&env, request.options)?;
         let config = load_config(&source.store, bundle, &source.digest)?;
         let checked = view.checked_params(&env.name, bundle, &config)?;
-        let time = at.as_second();
         let action =
             if request.break_glass.is_some() { Action::BreakGlass } else { Action::Promote };
         let outcome = |commit: Option<String>,
@@ -313,6 +345,7 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             gates,
             copy,
             attestation: None,
+            published: None,
         };
         // A rerun of a finished promotion is a no-op, whatever the gates say now.
         if current
@@ -321,12 +354,9 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
         {
             return Ok(outcome(None, Vec::new(), None));
         }
-        // The bundle must render where it goes, before any byte moves (break-glass skips it).
-        let renders = || check_renders(&source.store, &env, bundle, &source.digest, &checked);
-        request.break_glass.is_none().then(renders).transpose()?;
         let signer = key.as_ref().map(SigningKey::fingerprint);
         let (gates, evidence) =
-            check_gates(view, &env, request, &source, (&principal, signer), at)?;
+            check_gates(view, (&env, &checked), request, &source, (&principal, signer), at)?;
         // Bytes first, and the attestation of what the gates found beside them: the pin never
         // names what is not wholly in the target store.
         let summary = attest::prepare(
@@ -337,8 +367,9 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             key.as_ref(),
             at,
         )?;
-        let (report, attestation) =
-            copy_and_attest(&source, bundle, &target, summary.as_ref(), &mut copied, request)?;
+        let staged = (bundle, &env, &checked);
+        let stored =
+            copy_and_attest(&source, staged, &target, summary.as_ref(), &mut copied, request)?;
         let (signatures, verifications) =
             summary.map(|s| (s.signatures, s.verifications)).unwrap_or_default();
         let record = StateRecord {
@@ -355,17 +386,23 @@ pub fn promote(view: &mut View, request: &PromoteRequest<'_>) -> Result<Promotio
             previous: current.as_ref().map(|c| c.digest.clone()),
             reason: request.break_glass.clone(),
             signatures,
-            attestation: attestation.clone(),
+            attestation: stored.attestation.clone(),
             verifications,
+            published: stored.published.clone(),
         };
         let from_label =
             source.from.as_ref().map_or_else(|| source.label.clone(), ToString::to_string);
-        let tag = |_| tag_after_commit(&target, &env.name, bundle, &source.digest, &config.version);
+        let pinned = (bundle, &source.digest, &config.version, stored.published.as_ref());
+        let tag = |_| tag_after_commit(&target, &env.name, pinned);
+        let time = at.as_second();
         match backoff.timed(|| pin_commit(view, &record, from_label, time, key.as_ref(), &tag)) {
             Ok(id) => {
-                let mut done = outcome(Some(id), gates, Some(report.into()));
-                done.attestation = attestation;
-                return Ok(done);
+                let done = outcome(Some(id), gates, Some(stored.report.into()));
+                return Ok(Promotion {
+                    attestation: stored.attestation,
+                    published: stored.published,
+                    ..done
+                });
             }
             Err(PromoteError::State(
                 StateError::Moved { .. } | StateError::PushRejected { .. },
@@ -396,7 +433,7 @@ fn pins_as_written(
 /// fails; no gates and no evidence with break-glass (where allowed).
 fn check_gates(
     view: &View,
-    env: &Environment,
+    (env, params): (&Environment, &baton_view::CheckedParams),
     request: &PromoteRequest<'_>,
     source: &Source,
     promoter: (&Principal, Option<String>),
@@ -409,6 +446,8 @@ fn check_gates(
         return Ok((Vec::new(), None));
     }
     let digest = &source.digest;
+    // The bundle must render where it goes, before any byte moves (break-glass skips it).
+    check_renders(&source.store, env, &request.bundle, digest, params)?;
     // The upstream's store holds the attestation its pin records: it is the source store unless
     // `--from-store` names another.
     let upstream_store = match (&env.upstream, &request.from_store) {
@@ -708,6 +747,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             gates: Vec::new(),
             copy: None,
             attestation: None,
+            published: None,
         };
         if current.as_ref().is_some_and(|c| c.digest == digest && c.params_digest == params) {
             // Repeating a rollback repairs a tag the first one could not move.
@@ -730,8 +770,9 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             signatures: Vec::new(),
             attestation: None,
             verifications: Vec::new(),
+            published: None,
         };
-        let tag = |_| tag_after_commit(&store, &env.name, bundle, &digest, &config.version);
+        let tag = |_| tag_after_commit(&store, &env.name, (bundle, &digest, &config.version, None));
         match backoff
             .timed(|| pin_commit(view, &record, env.name.to_string(), time, key.as_ref(), &tag))
         {
@@ -763,16 +804,30 @@ fn retag(
 fn tag_after_commit(
     store: &Store,
     env: &EnvName,
-    bundle: &BundleName,
-    digest: &Digest,
-    version: &baton_model::Version,
+    (bundle, digest, version, published): (
+        &BundleName,
+        &Digest,
+        &baton_model::Version,
+        Option<&Digest>,
+    ),
 ) -> Result<(), String> {
     retag(store, bundle, digest, version).map_err(|e| {
         format!(
             "the version tag {version} in `{}` could not be moved to {digest} ({e}): run `baton rollback {bundle} --env {env} --to {digest}` to repair it",
             store.label()
         )
-    })
+    })?;
+    let Some(published) = published else { return Ok(()) };
+    store
+        .read_manifest(bundle, published)
+        .and_then(|bytes| store.put_manifest(bundle, &bytes, Some(env.as_str())))
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "the tag {env} in `{}` could not be moved to the published rendering {published} ({e}): run `baton publish {env} {bundle}` to repair it",
+                store.label()
+            )
+        })
 }
 
 /// How far the branch head may be dated after this machine's clock before baton refuses to

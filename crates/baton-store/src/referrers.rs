@@ -174,6 +174,28 @@ pub fn attach_artifact(
     Ok(entry)
 }
 
+/// Lists referrer manifest `bytes` (already stored by digest, as a copy stores it) of `subject`
+/// in the fallback index and, in a registry, under its own referrer tag. Returns its entry.
+pub fn register_referrer(
+    store: &Store,
+    name: &BundleName,
+    subject: &Digest,
+    bytes: &[u8],
+) -> Result<oci::Descriptor, StoreError> {
+    let manifest: oci::Manifest =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Malformed {
+            path: format!("{}/{name}@{}", store.label(), Digest::of(bytes)).into(),
+            what: "image manifest",
+            source: e,
+        })?;
+    let stored = put_referrer(store, name, subject, bytes)?;
+    let mut entry = oci::Descriptor::new(oci::MANIFEST_MEDIA_TYPE, stored, bytes.len() as u64);
+    entry.artifact_type = manifest.artifact_type;
+    entry.annotations = manifest.annotations;
+    add_to_index(store, name, subject, &entry)?;
+    Ok(entry)
+}
+
 /// Stores referrer manifest `bytes` of `subject` by digest and, in a registry, under its own
 /// referrer tag. Returns its digest.
 fn put_referrer(
@@ -354,7 +376,12 @@ pub fn carry_referrers(
     }
     let ours = list_referrers(target, name, digest)?;
     let mut carried = 0;
-    for entry in theirs.iter().filter(|e| !ours.iter().any(|o| o.digest == e.digest)) {
+    // An environment's rendering belongs to its environment's store: it is never carried.
+    let carried_type =
+        |e: &oci::Descriptor| e.artifact_type.as_deref() != Some(oci::RENDERED_ARTIFACT_TYPE);
+    for entry in
+        theirs.iter().filter(|e| carried_type(e) && !ours.iter().any(|o| o.digest == e.digest))
+    {
         let (bytes, manifest) = read_referrer_manifest(source, name, &entry.digest)?;
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             let bytes = source.read_small_blob(

@@ -879,6 +879,9 @@ impl RegistryStore {
                         operation: format!("read manifest {digest}"),
                         message: format!("not an OCI image manifest: {e}"),
                     })?;
+                if manifest.subject.is_some() {
+                    continue; // a referrer (a rendering of a bundle), not a bundle
+                }
                 let size = bytes.len() as u64
                     + manifest.config.size
                     + manifest.layers.iter().map(|l| l.size).sum::<u64>();

@@ -22,6 +22,7 @@ fn pin(digest: &str, params: &str) -> StateRecord {
         signatures: Vec::new(),
         attestation: None,
         verifications: Vec::new(),
+        published: None,
     }
 }
 

@@ -146,6 +146,10 @@ pub(crate) enum Command {
     /// into a directory, or as YAML documents on stdout (secrets are placeholders unless
     /// --with-secrets).
     Render(RenderArgs),
+    /// Publish an environment's rendering of a pinned bundle for Flux and Argo CD: an OCI
+    /// artifact with one standard tar+gzip layer, in the environment's store, tagged with its
+    /// name (a rendering that reads a secret is refused).
+    Publish(PublishRenderingArgs),
     /// Does the target still hold what was applied? Exit 4 with every difference when not.
     Drift(TargetArgs),
     /// The pull-based control loop: apply what changed, heal drift, until SIGTERM.
@@ -254,14 +258,13 @@ pub(crate) struct TargetArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("destination").required(true).args(["into", "stdout"])))]
 pub(crate) struct RenderArgs {
     /// The environment.
     pub(crate) env: String,
     /// The bundle.
     pub(crate) bundle: BundleName,
     /// Write the tree into DIR (new, or an empty directory), moved there whole.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "stdout", required_unless_present_any = ["stdout", "check"])]
     pub(crate) into: Option<PathBuf>,
     /// Write the YAML and JSON files to stdout as one stream of YAML documents
     /// (`| kubectl diff -f -`).
@@ -272,6 +275,40 @@ pub(crate) struct RenderArgs {
     /// false, [] or {} by its type).
     #[arg(long)]
     pub(crate) with_secrets: bool,
+    /// Check the tree against what a consumer takes (Flux's extraction and default exclusions,
+    /// Argo CD's size limit; both: regular files only); exit 4 naming each problem. Repeatable.
+    #[arg(long, value_enum, value_name = "CONSUMER")]
+    pub(crate) check: Vec<Consumer>,
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    #[command(flatten)]
+    pub(crate) applier: ApplierArgs,
+}
+
+/// A tool that consumes a rendered tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Consumer {
+    /// Flux (`OCIRepository` + `Kustomization`).
+    Flux,
+    /// Argo CD (an `Application` with an OCI source).
+    Argocd,
+}
+
+impl From<Consumer> for baton_bundle::rendered::Consumer {
+    fn from(consumer: Consumer) -> baton_bundle::rendered::Consumer {
+        match consumer {
+            Consumer::Flux => baton_bundle::rendered::Consumer::Flux,
+            Consumer::Argocd => baton_bundle::rendered::Consumer::Argocd,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishRenderingArgs {
+    /// The environment.
+    pub(crate) env: String,
+    /// The bundle.
+    pub(crate) bundle: BundleName,
     #[command(flatten)]
     pub(crate) state: StateArgs,
     #[command(flatten)]

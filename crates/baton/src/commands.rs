@@ -44,6 +44,7 @@ pub(crate) fn run(
         Command::Plan(_)
         | Command::Apply(_)
         | Command::Render(_)
+        | Command::Publish(_)
         | Command::Drift(_)
         | Command::Agent(_) => apply::run(command, printer, options),
         Command::Status(_) | Command::Diff(_) | Command::History(_) => {

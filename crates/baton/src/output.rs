@@ -189,6 +189,7 @@ pub(crate) fn documents() -> Vec<(&'static str, schemars::Schema)> {
         ("plan.schema.json", schema_for!(Vec<baton_apply::Plan>)),
         ("apply.schema.json", schema_for!(Vec<baton_apply::Applied>)),
         ("render.schema.json", schema_for!(baton_apply::RenderReport)),
+        ("publish.schema.json", schema_for!(baton_build::Published)),
         ("drift.schema.json", schema_for!(Vec<baton_apply::DriftReport>)),
         ("agent.schema.json", schema_for!(Vec<baton_apply::PassReport>)),
         ("agent-health.schema.json", schema_for!(crate::agent::Health<'static>)),

@@ -34,6 +34,7 @@ const SCHEMAS: &[(&str, &str)] = &[
     ("output/init", include_str!("../../../schemas/output/init.schema.json")),
     ("output/plan", include_str!("../../../schemas/output/plan.schema.json")),
     ("output/promote", include_str!("../../../schemas/output/promote.schema.json")),
+    ("output/publish", include_str!("../../../schemas/output/publish.schema.json")),
     ("output/render", include_str!("../../../schemas/output/render.schema.json")),
     ("output/schema", include_str!("../../../schemas/output/schema.schema.json")),
     ("output/sign", include_str!("../../../schemas/output/sign.schema.json")),

@@ -5,7 +5,8 @@ use std::{fmt::Write as _, path::Path};
 use anyhow::Context;
 use anyhow::Result;
 use baton_apply::{
-    ApplyAction, ApplyOptions, DriftReport, Reporter, Verification, apply, drift, plan,
+    ApplyAction, ApplyOptions, DriftReport, RenderReport, Reporter, Verification, apply, drift,
+    plan,
 };
 use baton_store::{Progress, RegistryOptions};
 
@@ -91,6 +92,7 @@ pub(crate) fn run(
             Ok(status)
         }
         Command::Render(args) => render(&args, printer, &options(&args.applier)),
+        Command::Publish(args) => publish(&args, printer, &options(&args.applier)),
         Command::Drift(args) => {
             let options = options(&args.applier);
             let view = open_state(&args.state, &options.cache)?;
@@ -103,6 +105,36 @@ pub(crate) fn run(
         }
         _ => unreachable!("dispatched elsewhere"),
     }
+}
+
+/// `baton publish`: the environment's rendering into its store, for Flux and Argo CD.
+fn publish(
+    args: &crate::cli::PublishRenderingArgs,
+    printer: &Printer,
+    options: &ApplyOptions<'_>,
+) -> Result<ExitStatus> {
+    let view = open_state(&args.state, &options.cache)?;
+    let published = baton_apply::publish(&view, &args.env, &args.bundle, options)?;
+    if printer.is_json() {
+        printer.json(&published)?;
+        return Ok(ExitStatus::Success);
+    }
+    printer.status(
+        "Published",
+        &format!(
+            "{} {} for {} as {}/{}:{} ({}, {} files, {} bytes)",
+            published.bundle,
+            published.subject,
+            published.environment,
+            published.store,
+            published.bundle,
+            published.tag.as_deref().unwrap_or_default(),
+            published.digest,
+            published.files,
+            published.layer.size
+        ),
+    );
+    Ok(ExitStatus::Success)
 }
 
 /// `baton render`: into a directory (moved there whole), or as YAML documents on stdout.
@@ -118,8 +150,21 @@ fn render(args: &RenderArgs, printer: &Printer, options: &ApplyOptions<'_>) -> R
         scratch = tempfile::tempdir()?;
         scratch.path().to_owned()
     };
-    let rendering =
+    let mut rendering =
         baton_apply::render(&view, &args.env, &args.bundle, &under, args.with_secrets, options)?;
+    let consumers: Vec<_> = args.check.iter().map(|&c| c.into()).collect();
+    if !consumers.is_empty() {
+        rendering.report.problems = rendering.lint(&consumers)?;
+    }
+    let status = if rendering.report.problems.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Findings
+    };
+    if args.into.is_none() && !args.stdout {
+        // `--check` alone: the tree was rendered to be looked at, not kept.
+        return print_render(printer, &rendering.report, None).map(|()| status);
+    }
     let Some(into) = &args.into else {
         let skipped = rendering.stream(&mut std::io::stdout().lock())?;
         if !skipped.is_empty() {
@@ -131,20 +176,21 @@ fn render(args: &RenderArgs, printer: &Printer, options: &ApplyOptions<'_>) -> R
         return Ok(ExitStatus::Success);
     };
     let report = rendering.persist(into)?;
+    print_render(printer, &report, Some(into)).map(|()| status)
+}
+
+/// What `render` wrote (or, with `--check` alone, rendered) and the problems it found.
+fn print_render(printer: &Printer, report: &RenderReport, into: Option<&Path>) -> Result<()> {
     if printer.is_json() {
-        printer.json(&report)?;
-        return Ok(ExitStatus::Success);
+        return printer.json(report);
     }
     let templates = report.files.iter().filter(|f| f.rendered).count();
     let secret = report.files.iter().filter(|f| f.secret).count();
-    let mut text = format!(
-        "{} {} for {} into {} ({} files, {templates} rendered",
-        report.bundle,
-        report.digest,
-        report.environment,
-        into.display(),
-        report.files.len()
-    );
+    let mut text = format!("{} {} for {}", report.bundle, report.digest, report.environment);
+    if let Some(into) = into {
+        let _ = write!(text, " into {}", into.display());
+    }
+    let _ = write!(text, " ({} files, {templates} rendered", report.files.len());
     if secret > 0 {
         let _ = write!(text, ", {secret} holding secrets at 0600");
     }
@@ -156,7 +202,14 @@ fn render(args: &RenderArgs, printer: &Printer, options: &ApplyOptions<'_>) -> R
             "secrets are placeholders (`<secret:NAME>`); --with-secrets resolves them",
         );
     }
-    Ok(ExitStatus::Success)
+    for problem in &report.problems {
+        let path = if problem.path.is_empty() { "the tree" } else { problem.path.as_str() };
+        printer.warn(&format!("{path} ({}): {}", problem.consumer, problem.problem));
+    }
+    if !report.problems.is_empty() {
+        printer.status("Problems", &format!("{} (exit 4)", report.problems.len()));
+    }
+    Ok(())
 }
 
 /// The cache (`--cache`, default under the XDG cache directory).

@@ -27,6 +27,7 @@ pub(crate) fn run(
         | Command::Plan(_)
         | Command::Apply(_)
         | Command::Render(_)
+        | Command::Publish(_)
         | Command::Drift(_)
         | Command::Agent(_)
         | Command::Audit(_)
