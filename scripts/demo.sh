@@ -7,11 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-step "build baton"
-cargo build --quiet -p baton --bin baton
+step "build baton (the first build compiles about 300 crates: several minutes on 2 cores; later ones take seconds)"
+cargo build -p baton --bin baton
 baton="$PWD/target/debug/baton"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# Kept afterwards, with the audit report, so what the demo made can be looked at.
+work=$(mktemp -d "${TMPDIR:-/tmp}/baton-demo.XXXXXX")
 store="oci:$work/store"
 
 run() {
@@ -73,6 +73,11 @@ run "$baton" promote k8s-app --to dev --digest "$("$baton" bundle list --store "
 
 step "promote web to staging: the digest pinned in dev, copied unchanged"
 run "$baton" promote web --to staging --as ci@example.com
+
+step "k8s-app rendered for dev as kubectl reads it (secrets stay placeholders), then published for Flux and Argo CD"
+run "$baton" render dev k8s-app --stdout
+run "$baton" render dev k8s-app --check flux --check argocd
+run "$baton" publish dev k8s-app
 
 step "prod needs two approvals by other principals: refused with exit 3 and the reason"
 set +e
@@ -142,6 +147,11 @@ echo "exit code: $code"
 
 step "done"
 echo "built, verified, copied, exported and imported; promoted web unchanged from dev to prod"
-echo "through its gates (refused with exit 3 until two approvals); applied it to prod's dir target,"
-echo "found and healed drift (exit 4); the audit proved the chain, then caught a hand edit (exit 4);"
-echo "a tampered blob was caught (exit 4)"
+echo "through its gates (refused with exit 3 until two approvals); rendered and published k8s-app;"
+echo "applied web to prod's dir target, found and healed drift (exit 4); the audit proved the chain,"
+echo "then caught a hand edit (exit 4); a tampered blob was caught (exit 4)"
+echo
+echo "everything the demo made is kept in $work"
+echo "  the state repository: $work/state   the stores: $work/store, $work/state/stores"
+echo "  the audit report:     $work/audit.html"
+echo "remove it with: rm -rf $work"

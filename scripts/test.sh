@@ -8,7 +8,8 @@ need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils \
     docker-registry:docker-registry htpasswd:apache2-utils curl:curl python3:python3 \
     ssh-keygen:openssh-client /usr/sbin/nginx:nginx /usr/sbin/fcgiwrap:fcgiwrap \
     /usr/sbin/sshd:openssh-server openssl:openssl setsid:util-linux \
-    /usr/bin/chromium:chromium /usr/bin/jsonschema:python3-jsonschema
+    /usr/bin/chromium:chromium /usr/bin/jsonschema:python3-jsonschema man:man-db \
+    kubectl:kubernetes-client
 # The token issuer of the registry tests signs with Debian's python3-cryptography.
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need_packages no-such-command:python3-cryptography
 # The verifiers from PyPI live in a virtual environment (Debian's python3-venv).
@@ -24,7 +25,7 @@ step "build baton"
 cargo build --locked -p baton --bin baton
 export BATON_TEST_BIN="$PWD/target/debug/baton"
 
-step "Python verifiers from PyPI (securesystemslib, oras, cryptography)"
+step "Python verifiers from PyPI (securesystemslib, oras, cryptography, PyYAML, kubernetes-validate, check-jsonschema)"
 BATON_TEST_PYTHON=$(scripts/pyvenv.sh "$PWD/target/pyvenv")
 export BATON_TEST_PYTHON
 

@@ -1,5 +1,6 @@
 //! Shell completions, loaded by a real bash: `source <(baton completions bash)` defines the
-//! completion, and completing `baton pro` offers `promote`.
+//! completion, and completing `baton pro` offers `promote`; the manual pages, rendered by a real
+//! `man -l`; every schema as committed.
 
 use baton_tests::{baton_bin, stderr, stdout};
 
@@ -63,4 +64,35 @@ fn every_schema_prints_as_committed() {
     let unknown = baton_tests::run(dir.path(), &["schema", "nope"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr(&unknown).contains("no schema `nope`"), "{}", stderr(&unknown));
+}
+
+/// `baton man` is a page `man -l` renders, and `--dir` writes one per command.
+#[test]
+fn man_renders_the_manual_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = |page: &std::path::Path| {
+        let output = std::process::Command::new("man")
+            .arg("-l")
+            .arg(page)
+            .env("MANWIDTH", "100")
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "man -l {}: {}", page.display(), stderr(&output));
+        stdout(&output)
+    };
+    let output = baton_tests::run(dir.path(), &["man"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = dir.path().join("baton.1");
+    fs_err::write(&page, &output.stdout).unwrap();
+    let text = man(&page);
+    assert!(text.contains("NAME") && text.contains("SYNOPSIS"), "{text}");
+    assert!(text.contains("promote") && text.contains("render"), "{text}");
+    let pages = dir.path().join("pages");
+    let output = baton_tests::run(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = man(&pages.join("baton-promote.1"));
+    assert!(text.contains("baton-promote") && text.contains("--break-glass"), "{text}");
+    assert!(pages.join("baton-bundle-build.1").is_file());
 }

@@ -167,6 +167,9 @@ pub(crate) enum Command {
     Evidence(VerifyArgs),
     /// Print a completion script for a shell (`source <(baton completions bash)`).
     Completions(CompletionsArgs),
+    /// Print baton's manual page (`baton man | man -l -`), or write one per command into a
+    /// directory (`--dir`).
+    Man(ManArgs),
     /// Print the JSON Schema of a file baton reads (`baton.toml`, `bundle.toml`, params, state)
     /// or of a command's `--output json` (`status`, `promote`, …); without a name, list them.
     Schema(SchemaArgs),
@@ -176,6 +179,13 @@ pub(crate) enum Command {
 pub(crate) struct SchemaArgs {
     /// The schema's name (`baton schema` lists them).
     pub(crate) name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write `baton.1` and a page per command (`baton-promote.1`, …) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

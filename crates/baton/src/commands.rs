@@ -41,6 +41,7 @@ pub(crate) fn run(
             std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
             Ok(ExitStatus::Success)
         }
+        Command::Man(args) => man(args.dir.as_deref(), printer),
         Command::Plan(_)
         | Command::Apply(_)
         | Command::Render(_)
@@ -52,6 +53,23 @@ pub(crate) fn run(
         }
         other => promote::run(other, printer, options),
     }
+}
+
+/// `baton man`: the manual page of baton (roff) on stdout, or with `--dir` one page per command
+/// (`baton.1`, `baton-promote.1`, `baton-bundle-build.1`, …) written there.
+fn man(dir: Option<&std::path::Path>, printer: &Printer) -> Result<ExitStatus> {
+    use clap::CommandFactory as _;
+    let command = cli::Cli::command();
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &page)?;
+        return Ok(ExitStatus::Success);
+    };
+    fs_err::create_dir_all(dir)?;
+    clap_mangen::generate_to(command, dir)?;
+    printer.status("Wrote", &format!("the manual pages into {}", dir.display()));
+    Ok(ExitStatus::Success)
 }
 
 /// Opens the state repository `--state` names (default: found upwards from here) for a command

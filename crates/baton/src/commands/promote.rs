@@ -35,6 +35,7 @@ pub(crate) fn run(
         | Command::Sign(_)
         | Command::Evidence(_)
         | Command::Completions(_)
+        | Command::Man(_)
         | Command::Schema(_)
         | Command::Status(_)
         | Command::Diff(_)
