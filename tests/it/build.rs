@@ -129,6 +129,7 @@ fn list_and_inspect_show_what_was_built() {
         [
             "README.md",
             "bundle.toml",
+            "kustomization.yaml",
             "manifests/configmap.yaml",
             "manifests/deployment.yaml",
             "manifests/service.yaml"

@@ -11,6 +11,7 @@ mod contract;
 mod determinism;
 mod errors;
 mod evidence;
+mod examples;
 mod faults;
 mod fleet;
 mod hostile;

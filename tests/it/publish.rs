@@ -41,7 +41,7 @@ print(json.dumps({
 "#;
 
 /// Every file below `dir` with its bytes, by relative path.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
         for entry in fs_err::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -60,7 +60,7 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Pulls `repo` at `reference` from `host` with oras into `out`.
-fn pull(dir: &Path, host: &str, repo: &str, reference: &str, out: &Path) -> Value {
+pub(crate) fn pull(dir: &Path, host: &str, repo: &str, reference: &str, out: &Path) -> Value {
     let script = dir.join("pull.py");
     fs_err::write(&script, PULL).unwrap();
     let output = Command::new(python())
@@ -75,7 +75,7 @@ fn pull(dir: &Path, host: &str, repo: &str, reference: &str, out: &Path) -> Valu
 /// World with staging in the registry, publishing; examples/k8s-app promoted to dev and
 /// staging. Returns the registry host, staging's repository path, the bundle digest and the
 /// staging promotion.
-fn published_staging(w: &World) -> (String, String, String, Promotion) {
+pub(crate) fn published_staging(w: &World) -> (String, String, String, Promotion) {
     let host = registry();
     let path = unique_path("publish");
     let pipeline = w.state.join("baton.toml");

@@ -61,6 +61,10 @@ pub(crate) fn run(
         .spawn()
         .map_err(|e| fail(format!("cannot be started: {e}"), String::new()))?;
     let started = Instant::now();
+    let mut live = [
+        Live::new("stdout", stdout_file.try_clone()?),
+        Live::new("stderr", stderr_file.try_clone()?),
+    ];
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
@@ -69,8 +73,14 @@ pub(crate) fn run(
             end_group(&mut child);
             break None;
         }
+        for stream in &mut live {
+            stream.pass(job, what, resolved, false);
+        }
         std::thread::sleep(Duration::from_millis(20));
     };
+    for stream in &mut live {
+        stream.pass(job, what, resolved, true);
+    }
     let outcome = match status {
         Some(status) if status.success() => "succeeded".to_owned(),
         Some(status) => format!("failed ({status})"),
@@ -91,7 +101,7 @@ pub(crate) fn run(
 /// How much of each stream a log keeps: its last 4 MiB.
 const LOG_BYTES: u64 = 4 << 20;
 
-/// Logs what the command printed at `-v` and appends it to the release's log (0600).
+/// Appends what the command printed to the release's log (0600).
 fn keep_log(
     job: &Job<'_>,
     what: &str,
@@ -101,11 +111,6 @@ fn keep_log(
     stderr: &str,
     record: &AppliedRecord,
 ) -> Result<(), ApplyError> {
-    for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
-        for line in text.lines() {
-            tracing::info!(bundle = %job.pin.bundle, "{what} {stream}: {}", escape_controls(line));
-        }
-    }
     let path = job.home.log_path(&record.release);
     let mut log = std::fs::OpenOptions::new();
     log.create(true).append(true);
@@ -120,6 +125,59 @@ fn keep_log(
         .and_then(|()| log.sync_all())
         .map_err(|e| job.home.io(e))?;
     Ok(())
+}
+
+/// One stream of a running command, logged line by line at `-v` while it runs: what was
+/// appended to its file since the last pass, each complete line masked and escaped.
+struct Live {
+    stream: &'static str,
+    file: std::fs::File,
+    read: u64,
+    partial: Vec<u8>,
+}
+
+/// The most of a stream logged live per pass and kept as an unfinished line: a command that
+/// writes faster is logged in part (its log file keeps the tail).
+const LIVE_BYTES: u64 = 1 << 20;
+
+impl Live {
+    fn new(stream: &'static str, file: std::fs::File) -> Live {
+        Live { stream, file, read: 0, partial: Vec::new() }
+    }
+
+    /// Logs the complete lines written since the last pass (all of it, at the end).
+    fn pass(&mut self, job: &Job<'_>, what: &str, resolved: &Resolved, last: bool) {
+        use std::io::{Read, Seek};
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
+        let Ok(len) = self.file.metadata().map(|m| m.len()) else { return };
+        if len > self.read + LIVE_BYTES {
+            self.read = len - LIVE_BYTES;
+            self.partial.clear();
+        }
+        if self.file.seek(std::io::SeekFrom::Start(self.read)).is_err() {
+            return;
+        }
+        let mut chunk = Vec::new();
+        let Ok(n) = (&mut self.file).take(len - self.read).read_to_end(&mut chunk) else { return };
+        self.read += n as u64;
+        self.partial.extend_from_slice(&chunk);
+        let end = if last {
+            self.partial.len()
+        } else {
+            match self.partial.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if self.partial.len() as u64 > LIVE_BYTES => self.partial.len(),
+                None => return,
+            }
+        };
+        let lines: Vec<u8> = self.partial.drain(..end).collect();
+        let text = resolved.mask(&String::from_utf8_lossy(&lines));
+        for line in text.lines() {
+            tracing::info!(bundle = %job.pin.bundle, "{what} {}: {}", self.stream, escape_controls(line));
+        }
+    }
 }
 
 /// `line` with control characters (but tab) escaped, so a command cannot drive the terminal.

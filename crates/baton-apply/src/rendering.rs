@@ -231,14 +231,18 @@ impl Rendering {
         Ok(self.report)
     }
 
-    /// Writes the tree's YAML and JSON files (`.yaml`, `.yml`, `.json`), in path order, as one
-    /// stream of YAML documents, each after a `# Source: PATH` comment, as `kubectl apply -f -`
+    /// Writes the tree's YAML and JSON files (`.yaml`, `.yml`, `.json`; not a
+    /// `kustomization.yaml`), in path order, as one stream of YAML documents, each after a `# Source: PATH` comment, as `kubectl apply -f -`
     /// and `kubectl diff -f -` read them; returns the paths of the files left out.
     pub fn stream(&self, out: &mut dyn Write) -> Result<Vec<String>, ApplyError> {
         let mut skipped = Vec::new();
         for entry in &self.report.files {
             let manifest = [".yaml", ".yml", ".json"].iter().any(|ext| entry.path.ends_with(ext));
-            if entry.kind != FileKind::File || !manifest {
+            // kustomize's own file is no Kubernetes object: `kubectl diff -k DIR` reads it.
+            let name = entry.path.rsplit('/').next().unwrap_or_default();
+            let kustomization =
+                matches!(name, "kustomization.yaml" | "kustomization.yml" | "Kustomization");
+            if entry.kind != FileKind::File || !manifest || kustomization {
                 skipped.push(entry.path.clone());
                 continue;
             }

@@ -1,0 +1,205 @@
+//! The hand-off examples, exercised as far as this machine allows: the CI pipelines validate
+//! against the GitHub Actions and GitLab CI schemas vendored in `check-jsonschema`; the Flux and
+//! Argo CD manifests name a published rendering that is there, by digest, and whose tree a real
+//! `kubectl kustomize` builds into objects Kubernetes' schemas accept; the kubectl exec target
+//! runs a real kubectl (its check needs no cluster; its apply meets none) and keeps what kubectl
+//! said beside the applied record.
+
+use std::{path::Path, process::Command};
+
+use baton_tests::{World, baton, build_json, copy_tree, example, git, python, repo_root};
+use baton_tests::{stderr, stdout};
+use serde_json::Value;
+
+use crate::publish::{published_staging, pull};
+
+/// A program installed beside the test's Python (the virtual environment's scripts).
+fn venv_bin(name: &str) -> std::path::PathBuf {
+    python().parent().unwrap().join(name)
+}
+
+#[test]
+fn ci_examples_validate_against_the_vendored_schemas() {
+    for (file, schema) in [
+        ("examples/ci/github-actions.yml", "vendor.github-workflows"),
+        ("examples/ci/gitlab-ci.yml", "vendor.gitlab-ci"),
+    ] {
+        let output = Command::new(venv_bin("check-jsonschema"))
+            .args(["--builtin-schema", schema])
+            .arg(repo_root().join(file))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{file}: {}{}", stdout(&output), stderr(&output));
+    }
+    // What the pipelines read from baton's documents is in the documents' schemas.
+    let promote = fs_err::read_to_string(repo_root().join("schemas/output/promote.schema.json"));
+    let error = fs_err::read_to_string(repo_root().join("schemas/output/error.schema.json"));
+    let (promote, error) = (promote.unwrap(), error.unwrap());
+    for field in ["\"no_op\"", "\"version\"", "\"digest\"", "\"environment\""] {
+        assert!(promote.contains(field), "promote.schema.json lacks {field}");
+    }
+    for field in ["\"gates\"", "\"held\"", "\"detail\"", "\"fix\"", "\"hint\"", "\"message\""] {
+        assert!(error.contains(field), "error.schema.json lacks {field}");
+    }
+}
+
+/// The example manifests of `file`, with the example registry path replaced by `repo` on
+/// `host` and the example digest by `digest`, read by `PyYAML`.
+fn example_manifests(file: &str, host: &str, repo: &str, digest: &str) -> Vec<Value> {
+    let text = fs_err::read_to_string(repo_root().join(file))
+        .unwrap()
+        .replace("registry.example.com/shop/prod/k8s-app", &format!("{host}/{repo}"))
+        .replace("sha256:43059cf7fc78c30c01aa9089069ac6b9d78a3bced3ec9ef6116491ba7b6aa7a4", digest);
+    let script = "import json, sys, yaml\nprint(json.dumps(list(yaml.safe_load_all(sys.stdin))))";
+    let mut child = Command::new(python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{file}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Pulls what `url` (`oci://HOST/REPO`) names at `reference`, builds `path` of it with a real
+/// `kubectl kustomize`, and validates the objects with `kubernetes-validate`.
+fn pulled_tree_builds(dir: &Path, url: &str, reference: &str, path: &str, name: &str) {
+    let (host, repo) = url.strip_prefix("oci://").unwrap().split_once('/').unwrap();
+    let out = dir.join(name);
+    pull(dir, host, repo, reference, &out);
+    let built = Command::new("kubectl").arg("kustomize").arg(out.join(path)).output().unwrap();
+    assert!(built.status.success(), "kubectl kustomize: {}", stderr(&built));
+    let objects = dir.join(format!("{name}.yaml"));
+    fs_err::write(&objects, &built.stdout).unwrap();
+    let text = stdout(&built);
+    assert!(text.contains("kind: Deployment") && text.contains("kind: Service"), "{text}");
+    let validated = Command::new(venv_bin("kubernetes-validate"))
+        .args(["--strict", "--kubernetes-version", "1.33.0"])
+        .arg(&objects)
+        .output()
+        .unwrap();
+    assert!(validated.status.success(), "{}{}", stdout(&validated), stderr(&validated));
+}
+
+#[test]
+fn flux_and_argocd_manifests_name_a_published_rendering_that_builds() {
+    let w = World::new();
+    let (host, repo, _, promotion) = published_staging(&w);
+    let digest = promotion.published.unwrap().to_string();
+
+    let flux = example_manifests("examples/flux/k8s-app.yaml", &host, &repo, &digest);
+    let [source, kustomization] = flux.as_slice() else { panic!("{flux:?}") };
+    assert_eq!(source["kind"], "OCIRepository");
+    assert_eq!(source["apiVersion"], "source.toolkit.fluxcd.io/v1");
+    assert!(source["spec"].get("layerSelector").is_none(), "Flux takes the first layer");
+    assert_eq!(kustomization["kind"], "Kustomization");
+    assert_eq!(kustomization["spec"]["sourceRef"]["name"], source["metadata"]["name"]);
+    let url = source["spec"]["url"].as_str().unwrap();
+    let reference = source["spec"]["ref"]["digest"].as_str().unwrap();
+    let path = kustomization["spec"]["path"].as_str().unwrap();
+    pulled_tree_builds(w.dir(), url, reference, path, "flux");
+
+    let argo = example_manifests("examples/argocd/k8s-app.yaml", &host, &repo, &digest);
+    let [application] = argo.as_slice() else { panic!("{argo:?}") };
+    assert_eq!(application["kind"], "Application");
+    let source = &application["spec"]["source"];
+    let url = source["repoURL"].as_str().unwrap();
+    let reference = source["targetRevision"].as_str().unwrap();
+    pulled_tree_builds(w.dir(), url, reference, source["path"].as_str().unwrap(), "argocd");
+}
+
+/// A kubeconfig for a cluster that is not there (nothing listens on port 9).
+const NO_CLUSTER: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: none
+  cluster:
+    server: https://127.0.0.1:9
+contexts:
+- name: none
+  context:
+    cluster: none
+    user: none
+users:
+- name: none
+  user:
+    token: not-a-token
+current-context: none
+";
+
+#[test]
+fn the_kubectl_exec_example_runs_kubectl_and_keeps_what_it_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    copy_tree(&repo_root().join("examples/state"), &state);
+    fs_err::copy(repo_root().join("examples/exec/kubectl.toml"), state.join("baton.toml")).unwrap();
+    // prod's params read the database password below the secrets directory.
+    let secrets = dir.path().join("secrets");
+    fs_err::create_dir_all(&secrets).unwrap();
+    fs_err::write(secrets.join("prod-db-password"), "correct-horse-battery\n").unwrap();
+    git(&state, &["init", "-q", "-b", "main"]);
+    git(&state, &["add", "-A"]);
+    git(&state, &["commit", "-q", "-m", "prod applies with kubectl"]);
+    let built = build_json(dir.path(), &example(dir.path(), "k8s-app"), &dir.path().join("b"), &[]);
+    let from = format!("oci:{}", dir.path().join("b").display());
+    let digest = built.digest.to_string();
+    let run = |args: &[&str]| {
+        let kubeconfig = dir.path().join("kubeconfig");
+        fs_err::write(&kubeconfig, NO_CLUSTER).unwrap();
+        baton(&state)
+            .args(args)
+            .env("BATON_CACHE", dir.path().join("cache"))
+            .env("BATON_APPLIED_DIR", dir.path().join("applied"))
+            .env("KUBECONFIG", &kubeconfig)
+            .env("BATON_SECRETS_DIR", &secrets)
+            .output()
+            .unwrap()
+    };
+    let first = ["promote", "k8s-app", "--to", "staging", "--digest", &digest, "--from-store"];
+    let output = run(&[&first[..], &[from.as_str(), "--as", "ci"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(&["promote", "k8s-app", "--to", "prod", "--as", "ci"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let output = run(&["apply", "prod", "-v"]);
+    assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
+    let said = stderr(&output);
+    // The check ran a real kubectl that needed no cluster, and its output was logged at -v.
+    assert!(said.contains("check stdout: kind: Deployment"), "{said}");
+    // The apply met no cluster: kubectl's own words name the failure.
+    assert!(said.contains("kubectl apply --server-side"), "{said}");
+    assert!(said.contains("127.0.0.1:9") && said.contains("connection refused"), "{said}");
+    // What kubectl said is kept beside the applied record.
+    let releases = dir.path().join("applied/prod/k8s-app/.releases");
+    let logs: Vec<_> = fs_err::read_dir(&releases)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    let [log] = logs.as_slice() else { panic!("{logs:?}") };
+    let text = fs_err::read_to_string(log).unwrap();
+    assert!(text.contains("== check: kubectl kustomize .: succeeded"), "{text}");
+    assert!(text.contains("name: orders"), "{text}");
+    assert!(text.contains("== command: kubectl apply --server-side") && text.contains("failed"));
+    assert!(text.contains("connection refused"), "{text}");
+}
+
+/// Each exec example is a pipeline baton reads as it is (the helm and terraform ones need their
+/// tools and a cluster or cloud to run; what this machine can check is that baton takes them).
+#[test]
+fn every_exec_example_is_a_pipeline_baton_reads() {
+    for name in ["kubectl", "helm", "terraform"] {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        copy_tree(&repo_root().join("examples/state"), &state);
+        let file = format!("examples/exec/{name}.toml");
+        fs_err::copy(repo_root().join(&file), state.join("baton.toml")).unwrap();
+        git(&state, &["init", "-q", "-b", "main"]);
+        git(&state, &["add", "-A"]);
+        git(&state, &["commit", "-q", "-m", name]);
+        let output = baton(&state).args(["status", "--output", "json"]).output().unwrap();
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+    }
+}
