@@ -1,15 +1,18 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test bench bench-promote bench-apply bench-audit bench-remote bench-evidence bench-fleet
+.PHONY: help demo test man bench bench-promote bench-apply bench-audit bench-remote bench-evidence bench-fleet
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-demo: ## Build the examples and promote one from dev to prod in temporary stores (no server needed)
+demo: ## Build baton and the examples, promote, render, publish, apply and audit in OCI layouts (installs nothing; keeps its directory)
 	@bash scripts/demo.sh
 
-test: ## fmt check, clippy -D warnings, then every test (installs skopeo when missing)
+test: ## fmt, clippy, every test (apt-installs what is missing, --no-install-recommends, no services; PyPI verifiers in target/pyvenv)
 	@bash scripts/test.sh
+
+man: ## Write baton's manual pages (one per command) into target/man
+	@cargo build --quiet -p baton --bin baton && target/debug/baton man --dir target/man
 
 bench: ## Time build, registry transfers and promotion against tar|gzip, pigz, skopeo and git
 	@bash scripts/bench.sh
