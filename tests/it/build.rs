@@ -356,3 +356,25 @@ fn temporary_files_of_a_killed_build_are_removed_by_the_next_write() {
         .collect();
     assert!(left.is_empty(), "the killed build's temporary files are removed: {left:?}");
 }
+
+/// A store path where nothing was ever stored is an error naming it (a typo, most likely), not
+/// an empty listing; an empty store that exists lists nothing.
+#[test]
+fn listing_a_store_that_does_not_exist_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "list", "--store", "oci:no-such-store", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", baton_tests::stderr(&output));
+    let document: baton::document::ErrorDocument = stdout_typed(&output);
+    assert!(document.error.causes.iter().any(|c| c.contains("`oci:no-such-store` does not exist")));
+    assert!(document.error.hint.is_some_and(|h| h.contains("baton bundle build")));
+    fs_err::create_dir_all(tmp.path().join("empty")).unwrap();
+    let output = baton(tmp.path())
+        .args(["bundle", "list", "--store", "oci:empty", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", baton_tests::stderr(&output));
+    assert_eq!(stdout(&output).trim(), "[]");
+}

@@ -64,3 +64,19 @@ fn a_bundle_description_is_shown_escaped_by_inspect() {
     assert!(output.status.success(), "{}", baton_tests::stderr(&output));
     assert_inert(&stdout(&output));
 }
+
+/// Log lines (`-v`) follow `--color`: none of them carries an escape sequence with `never`, or
+/// when stderr is not a terminal; `always` colours them.
+#[test]
+fn log_lines_obey_the_colour_choice() {
+    let w = World::new();
+    w.pin("dev", &w.web);
+    let stderr_of = |args: &[&str]| baton_tests::stderr(&w.baton(args));
+    let never = stderr_of(&["apply", "dev", "-vv", "--color", "never"]);
+    assert!(never.contains("DEBUG") || never.contains("INFO"), "no log line: {never}");
+    assert!(!never.contains('\u{1b}'), "an escape sequence with --color never: {never:?}");
+    let auto = stderr_of(&["drift", "dev", "-vv"]);
+    assert!(!auto.contains('\u{1b}'), "an escape sequence on a pipe: {auto:?}");
+    let always = stderr_of(&["drift", "dev", "-vv", "--color", "always"]);
+    assert!(always.contains('\u{1b}'), "--color always coloured nothing: {always:?}");
+}

@@ -13,6 +13,12 @@ pub enum StoreError {
         /// The store path.
         path: PathBuf,
     },
+    /// The store path does not exist (`bundle list`: nothing was ever stored there).
+    #[error("store `oci:{}` does not exist", path.display())]
+    NoStore {
+        /// The store path.
+        path: PathBuf,
+    },
     /// No layout for this bundle name.
     #[error("bundle `{name}` is not in store `{store}`")]
     UnknownBundle {
@@ -136,6 +142,10 @@ impl StoreError {
             StoreError::Malformed { .. } | StoreError::WrongSize { .. } => Some(
                 "`baton bundle verify STORE/NAME@DIGEST` names every damaged part; copy the bundle into the store again".to_owned(),
             ),
+            StoreError::NoStore { path } => Some(format!(
+                "check the path (a relative one is read from here), or put a bundle there first: `baton bundle build DIR --store oci:{}`",
+                path.display()
+            )),
             StoreError::MissingBlob { .. } => Some(
                 "copy whole bundles with `baton bundle copy`, which writes the blobs before the manifest".to_owned(),
             ),

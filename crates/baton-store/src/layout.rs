@@ -398,13 +398,17 @@ impl LayoutStore {
         }
     }
 
-    /// Every manifest in every layout of the store, by name then tag.
+    /// Every manifest in every layout of the store, by name then tag; a store path that does not
+    /// exist is an error ([`StoreError::NoStore`]), not an empty store.
     pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
         self.check_root()?;
         let mut names = Vec::new();
         let entries = match fs_err::read_dir(&self.root) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            // A path nobody stored anything in is more likely a typo than an empty store.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NoStore { path: self.root.clone() });
+            }
             Err(e) => return Err(e.into()),
         };
         for entry in entries {

@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
     let printer = Printer::new(cli.global.output, cli.global.color);
-    init_logging(cli.global.verbose, cli.global.log_format);
+    init_logging(cli.global.verbose, cli.global.log_format, printer.stderr_color());
     let seconds = |d: baton_model::Duration| std::time::Duration::from_secs(d.seconds().max(1));
     let timeouts = baton_store::Timeouts {
         connect: seconds(cli.global.registry_connect_timeout),
@@ -98,7 +98,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8, format: cli::LogFormat) {
+/// Log lines go to stderr, coloured only when the printer colours stderr (`--color`, `NO_COLOR`,
+/// a terminal).
+fn init_logging(verbose: u8, format: cli::LogFormat, color: bool) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -110,6 +112,7 @@ fn init_logging(verbose: u8, format: cli::LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false);
     match format {
         cli::LogFormat::Text => builder.init(),

@@ -37,6 +37,11 @@ impl Printer {
         }
     }
 
+    /// Whether what goes to stderr may be coloured (the log lines follow it too).
+    pub(crate) fn stderr_color(&self) -> bool {
+        self.stderr_color
+    }
+
     pub(crate) fn is_json(&self) -> bool {
         self.format == OutputFormat::Json
     }

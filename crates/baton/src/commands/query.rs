@@ -232,3 +232,18 @@ fn age(seconds: i64) -> String {
         s => format!("{}d", s / 86_400),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Under a minute an age is seconds, never `0m`.
+    #[test]
+    fn ages_under_a_minute_are_seconds() {
+        assert_eq!(super::age(0), "0s");
+        assert_eq!(super::age(45), "45s");
+        assert_eq!(super::age(59), "59s");
+        assert_eq!(super::age(60), "1m");
+        assert_eq!(super::age(-3), "0s", "a clock behind the commit reads as now");
+        let soak = |s: u64| baton_model::Duration::from_seconds(s).to_string();
+        assert_eq!((soak(45), soak(90), soak(0)), ("45s".into(), "1m30s".into(), "0s".into()));
+    }
+}
