@@ -94,6 +94,9 @@ fn a_bundle_moves_unchanged_from_dev_to_prod_through_the_gates() {
     assert!(diff[0].same_digest);
     let changed: Vec<&str> = diff[0].params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(changed, ["server_name"]);
+    // Values are JSON values, not TOML text.
+    assert_eq!(diff[0].params[0].a, Some(serde_json::json!("staging.shop.example.com")));
+    assert_eq!(diff[0].params[0].b, Some(serde_json::json!("shop.example.com")));
 
     // What baton wrote is ordinary git: trailers, a clean work tree, a sound repository.
     let log = git(&s.state, &["log", "--format=%s%n%b%n--"]);
@@ -280,12 +283,39 @@ fn rollback_re_pins_what_the_environment_held_before() {
     let newer = s.build_named("web", "1.5.0");
     enter_dev(&s, &s.web);
     enter_dev(&s, &newer);
-    let back: Promotion = s.typed(&["rollback", "web", "--env", "dev", "--as", "oncall"]);
+    let back: Promotion = s.typed(&[
+        "rollback",
+        "web",
+        "--env",
+        "dev",
+        "--as",
+        "oncall",
+        "--reason",
+        "INC-7: 1.5.0 drops carts",
+    ]);
     assert_eq!((back.digest.to_string(), back.action), (s.web.clone(), Action::Rollback));
     assert_eq!(back.previous.map(|d| d.to_string()), Some(newer.clone()));
     let history: Vec<HistoryEntry> = s.typed(&["history", "dev", "web"]);
     let actions: Vec<Action> = history.iter().map(|h| h.action).collect();
     assert_eq!(actions, [Action::Rollback, Action::Promote, Action::Promote]);
+    // The reason is in the pin, its commit and every view of it.
+    assert_eq!(history[0].reason.as_deref(), Some("INC-7: 1.5.0 drops carts"));
+    let pin = fs_err::read_to_string(s.state.join("state/dev/web.toml")).unwrap();
+    assert!(pin.contains("reason = \"INC-7: 1.5.0 drops carts\""), "{pin}");
+    let log = git(&s.state, &["log", "-1", "--format=%b"]);
+    assert!(log.contains("Baton-Reason: INC-7: 1.5.0 drops carts"), "{log}");
+    let rows: Vec<StatusRow> = s.typed(&["status"]);
+    let dev = rows.iter().find(|r| r.environment.as_str() == "dev").unwrap();
+    assert_eq!(
+        (dev.action, dev.reason.as_deref()),
+        (Action::Rollback, Some("INC-7: 1.5.0 drops carts"))
+    );
+    let human = stdout(&s.baton(&["status"]));
+    assert!(human.contains("[rollback]"), "{human}");
+    assert!(human.contains("dev web: rollback by oncall: INC-7: 1.5.0 drops carts"), "{human}");
+    // The audit takes a rollback with a reason as it takes one without.
+    let audit = s.baton(&["audit"]);
+    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), baton_tests::stderr(&audit));
     let forward: Promotion =
         s.typed(&["rollback", "web", "--env", "dev", "--to", &newer, "--as", "oncall"]);
     assert_eq!(forward.digest.to_string(), newer);

@@ -685,6 +685,9 @@ pub struct RollbackRequest<'a> {
     pub sign_key: Option<&'a Path>,
     /// Now: the instant the commit is dated.
     pub at: Timestamp,
+    /// Why: recorded in the pin and its commit's `Baton-Reason` trailer, shown by `status`
+    /// and `history` (an incident number, what broke).
+    pub reason: Option<String>,
 }
 
 /// Re-pins a digest the environment held before, recorded as a rollback. The bytes must still be
@@ -766,7 +769,7 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             by: principal.clone(),
             at: whole_seconds(at),
             previous: current.as_ref().map(|c| c.digest.clone()),
-            reason: None,
+            reason: request.reason.clone(),
             signatures: Vec::new(),
             attestation: None,
             verifications: Vec::new(),

@@ -33,6 +33,9 @@ pub struct StatusRow {
     pub by: Principal,
     /// How.
     pub action: Action,
+    /// Why, for a break-glass or a rollback that gave a reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// What the environment's expected targets report running (environments with `targets`,
     /// when the store was read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +82,7 @@ pub fn status(
                 age_seconds: age,
                 by: record.by,
                 action: record.action,
+                reason: record.reason,
                 running,
                 running_error,
             });
@@ -116,10 +120,11 @@ pub struct PinSummary {
 pub struct ParamDiff {
     /// The parameter.
     pub name: String,
-    /// Its value in the first environment.
-    pub a: Option<String>,
+    /// Its value in the first environment, as a JSON value (a reference stays a reference:
+    /// `{"from_env": "NAME"}`).
+    pub a: Option<serde_json::Value>,
     /// Its value in the second environment.
-    pub b: Option<String>,
+    pub b: Option<serde_json::Value>,
 }
 
 /// Digest and parameter differences of every bundle (or one) between environments `a` and `b`.
@@ -165,13 +170,13 @@ pub fn diff(
     Ok(out)
 }
 
-/// The params file as name → value rendered as TOML text (references stay references: a
-/// secret's value is never in the file).
+/// The params file as name → value (references stay references: a secret's value is never in
+/// the file). A TOML date or time becomes its text.
 fn read_params(
     view: &View,
     env: &EnvName,
     bundle: &BundleName,
-) -> Result<BTreeMap<String, String>, ViewError> {
+) -> Result<BTreeMap<String, serde_json::Value>, ViewError> {
     let path = params_path(env, bundle);
     let Some(text) = view.read_text(&path)? else { return Ok(BTreeMap::new()) };
     let table: toml::Table = toml::from_str(&text).map_err(|source| ViewError::BadFile {
@@ -179,7 +184,22 @@ fn read_params(
         written_by_baton: false,
         source: Box::new(source),
     })?;
-    Ok(table.into_iter().map(|(k, v)| (k, v.to_string())).collect())
+    Ok(table.into_iter().map(|(k, v)| (k, json_of(v))).collect())
+}
+
+/// A TOML value as the JSON value of the same shape.
+fn json_of(value: toml::Value) -> serde_json::Value {
+    match value {
+        toml::Value::String(s) => serde_json::Value::String(s),
+        toml::Value::Integer(i) => serde_json::Value::from(i),
+        toml::Value::Float(f) => serde_json::Value::from(f),
+        toml::Value::Boolean(b) => serde_json::Value::Bool(b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(items) => items.into_iter().map(json_of).collect(),
+        toml::Value::Table(table) => {
+            serde_json::Value::Object(table.into_iter().map(|(k, v)| (k, json_of(v))).collect())
+        }
+    }
 }
 
 /// One pin change.
@@ -203,7 +223,7 @@ pub struct HistoryEntry {
     pub by: Principal,
     /// How.
     pub action: Action,
-    /// Why the gates were skipped.
+    /// Why: a break-glass's reason, or a rollback's when it gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// What the commit's signature proves for the principal it names.

@@ -507,6 +507,10 @@ pub(crate) struct RollbackArgs {
     /// The digest to go back to (default: the one pinned before the current one).
     #[arg(long, value_name = "DIGEST")]
     pub(crate) to: Option<Digest>,
+    /// Why (an incident, what broke): kept in the pin and its commit, shown by status and
+    /// history.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
     #[command(flatten)]
     pub(crate) state: StateArgs,
     #[command(flatten)]

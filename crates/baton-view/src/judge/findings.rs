@@ -190,7 +190,7 @@ pub struct Event {
     /// The environment it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<EnvName>,
-    /// The break-glass reason.
+    /// The reason a break-glass or a rollback gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The key ids of the bundle signatures the promotion counted.

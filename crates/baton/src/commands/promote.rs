@@ -113,6 +113,7 @@ pub(crate) fn run(
                 options,
                 sign_key: args.actor.sign_key.as_deref(),
                 at: Timestamp::now(),
+                reason: args.reason,
             };
             print_promotion(printer, &rollback(&mut view, &request)?)
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use baton_model::BundleName;
+use baton_model::{Action, BundleName};
 use baton_store::RegistryOptions;
 use baton_view::{RunState, View, diff, history, status};
 use jiff::Timestamp;
@@ -95,13 +95,19 @@ fn print_status(printer: &Printer, view: &View, options: &RegistryOptions) -> Re
         view.pipeline.environments().iter().map(|e| e.name.to_string()).collect();
     let mut by_bundle: BTreeMap<BundleName, BTreeMap<String, String>> = BTreeMap::new();
     for row in &rows {
-        let cell = format!(
+        let mut cell = format!(
             "{} {} {} {}",
             row.version,
             row.digest.short(),
             printer.paint(DIM, &age(row.age_seconds)),
             row.by
         );
+        // A pin that no gate let through says so where it is shown.
+        match row.action {
+            Action::BreakGlass => cell.push_str(&printer.paint(RED, " [break-glass]")),
+            Action::Rollback => cell.push_str(&printer.paint(YELLOW, " [rollback]")),
+            Action::Promote | Action::Approve => {}
+        }
         by_bundle.entry(row.bundle.clone()).or_default().insert(row.environment.to_string(), cell);
     }
     let mut headers = vec!["BUNDLE"];
@@ -118,6 +124,12 @@ fn print_status(printer: &Printer, view: &View, options: &RegistryOptions) -> Re
         printer.status("Empty", "nothing is pinned yet: `baton promote NAME --to ENV …`");
     }
     printer.table(&headers, &table)?;
+    for row in rows.iter().filter(|r| matches!(r.action, Action::BreakGlass | Action::Rollback)) {
+        let what = if row.action == Action::BreakGlass { "break-glass" } else { "rollback" };
+        let why = row.reason.as_deref().unwrap_or("no reason given");
+        printer
+            .line(&format!("  {} {}: {what} by {}: {why}", row.environment, row.bundle, row.by))?;
+    }
     for row in &rows {
         if let Some(running) = &row.running {
             print_running(printer, running)?;
@@ -215,8 +227,8 @@ fn print_diff(
             printer.line(&format!(
                 "  {}: {} -> {}",
                 p.name,
-                p.a.as_deref().unwrap_or("(unset)"),
-                p.b.as_deref().unwrap_or("(unset)")
+                p.a.as_ref().map_or_else(|| "(unset)".to_owned(), ToString::to_string),
+                p.b.as_ref().map_or_else(|| "(unset)".to_owned(), ToString::to_string)
             ))?;
         }
     }
