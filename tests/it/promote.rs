@@ -464,6 +464,22 @@ fn init_writes_a_pipeline_that_promotes() {
     let status = run(&repo, &["status", "--output", "json"]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert!(stdout_typed::<Vec<StatusRow>>(&status).is_empty(), "{}", stdout(&status));
+    // The first line names the schema for editors; the file it names is baton.toml's schema,
+    // and the pipeline validates against it (Python's jsonschema, Debian's).
+    let pipeline = fs_err::read_to_string(repo.join("baton.toml")).unwrap();
+    assert!(pipeline.starts_with("#:schema ./.baton/baton.schema.json\n"), "{pipeline}");
+    let schema = fs_err::read_to_string(repo.join(".baton/baton.schema.json")).unwrap();
+    let committed =
+        fs_err::read_to_string(baton_tests::repo_root().join("schemas/baton.schema.json"));
+    assert_eq!(schema, committed.unwrap());
+    let check = "import json, sys, tomllib, jsonschema\njsonschema.validate(tomllib.load(open(sys.argv[1], 'rb')), json.load(open(sys.argv[2])))";
+    let output = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", check])
+        .arg(repo.join("baton.toml"))
+        .arg(repo.join(".baton/baton.schema.json"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
 }
 
 /// `init` writes stores every machine can reach (`--store-prefix REGISTRY/PATH`), or local

@@ -18,6 +18,10 @@ use crate::{BundleName, Digest, EnvName, Principal};
 /// `baton.toml`, the pipeline.
 pub const PIPELINE: &str = "baton.toml";
 
+/// `baton.toml`'s JSON Schema as `baton init` wrote it, which the pipeline's `#:schema` line
+/// names for editors (Taplo, Even Better TOML). Nothing of baton reads it.
+pub const PIPELINE_SCHEMA: &str = ".baton/baton.schema.json";
+
 /// `.baton/allowed_signers`: when present, every baton commit must be signed by a key it lists.
 pub const ALLOWED_SIGNERS: &str = ".baton/allowed_signers";
 

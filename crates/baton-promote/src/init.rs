@@ -9,9 +9,11 @@ use baton_model::layout::PIPELINE;
 
 use crate::PromoteError;
 
-const PIPELINE_TEMPLATE: &str = r#"# The pipeline: environments in chain order. A bundle enters the first one with
+const PIPELINE_TEMPLATE: &str = r#"#:schema ./.baton/baton.schema.json
+# The pipeline: environments in chain order. A bundle enters the first one with
 # `baton promote NAME --to dev --digest sha256:… --from-store STORE` and moves on with
-# `baton promote NAME --to NEXT`, unchanged. JSON Schema: schemas/baton.schema.json.
+# `baton promote NAME --to NEXT`, unchanged. JSON Schema: .baton/baton.schema.json (`baton
+# schema baton.toml` prints the one of this baton), named on the first line for editors.
 #
 # store:  `oci:PATH` (an OCI image layout, relative to this repository) or a registry
 #         `HOST[:PORT]/PATH`.
@@ -79,8 +81,9 @@ pub struct Initialised {
     pub files: Vec<String>,
 }
 
-/// Creates (or adopts) a git repository at `dir` and commits a commented `baton.toml`,
-/// `params/README.md`, `state/README.md` and a `.gitignore` for local stores.
+/// Creates (or adopts) a git repository at `dir` and commits a commented `baton.toml` (whose
+/// `#:schema` line names `.baton/baton.schema.json`, written beside it), `params/README.md`,
+/// `state/README.md` and a `.gitignore` for local stores.
 pub fn init(
     dir: &Path,
     as_: Option<&str>,
@@ -105,8 +108,14 @@ pub fn init(
         baton_model::StatePath::Readme(baton_model::Dir::Params).to_path(),
         baton_model::StatePath::Readme(baton_model::Dir::State).to_path(),
     );
+    let schema = baton_model::schema::all()
+        .into_iter()
+        .find(|(name, _)| *name == "baton.schema.json")
+        .map(|(_, text)| text)
+        .expect("holds because baton.toml has a schema");
     let mut files = vec![
         (PIPELINE, pipeline.as_str()),
+        (baton_model::layout::PIPELINE_SCHEMA, schema.as_str()),
         (readme_params.as_str(), PARAMS_README),
         (readme_state.as_str(), STATE_README),
     ];
