@@ -593,7 +593,13 @@ fn the_html_report_renders_in_headless_chromium() {
         assert!(summary.contains(text), "summary lacks {text}: {summary}");
     }
     assert!(summary.contains("1 finding(s)") && summary.contains(">ok<"), "{summary}");
+    // The last row counts every environment's findings, pinned bundle or not.
+    let totals = &summary[summary.find("<tr class=\"totals\">").expect("a totals row")..];
+    assert!(totals.contains("1 finding(s)") && totals.contains(">none<"), "{totals}");
     let findings = section(&dom, "findings");
+    // Long text wraps inside its column instead of crushing the others.
+    assert!(findings.contains("<table class=\"findings\">") && findings.contains("<colgroup>"));
+    assert!(text.contains("table.findings { table-layout: fixed; }"));
     assert!(findings.contains("<code>params</code>"), "{findings}");
     assert!(findings.contains("changed without a promotion"), "{findings}");
     let chains = section(&dom, "chains");

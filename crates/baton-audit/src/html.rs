@@ -23,6 +23,13 @@ struct Row<'r> {
     cells: Vec<Option<Cell<'r>>>,
 }
 
+/// The findings of one environment, for the summary's last row.
+#[derive(Serialize)]
+struct Total {
+    errors: usize,
+    notices: usize,
+}
+
 #[derive(Serialize)]
 struct Timeline<'r> {
     name: &'r str,
@@ -36,18 +43,24 @@ struct Page<'r> {
     notices: usize,
     envs: Vec<&'r str>,
     rows: Vec<Row<'r>>,
+    /// Per environment of `envs`, its findings (pinned bundles or not).
+    totals: Vec<Total>,
+    /// Findings that name no environment.
+    unplaced: usize,
     timelines: Vec<Timeline<'r>>,
 }
 
 /// The report as one HTML page.
 pub fn html(report: &Report) -> String {
-    // Environments in pipeline order, as the summary lists them, then any only in history.
+    // Environments in pipeline order, as the summary lists them, then any only in history,
+    // then any only a finding names: every environment with a finding has its column.
     let mut envs: Vec<&str> = Vec::new();
     for name in report
         .summary
         .iter()
         .map(|v| v.environment.as_str())
         .chain(report.timeline.iter().map(|e| e.environment.as_str()))
+        .chain(report.findings.iter().filter_map(|f| f.environment.as_ref().map(|e| e.as_str())))
     {
         if !envs.contains(&name) {
             envs.push(name);
@@ -81,12 +94,35 @@ pub fn html(report: &Report) -> String {
         .filter(|t| !t.events.is_empty())
         .collect();
     let count = |s| report.findings.iter().filter(|f| f.severity == s).count();
+    let totals = envs
+        .iter()
+        .map(|env| {
+            let of = |s| {
+                report
+                    .findings
+                    .iter()
+                    .filter(|f| {
+                        f.severity == s
+                            && f.environment.as_ref().is_some_and(|e| e.as_str() == *env)
+                    })
+                    .count()
+            };
+            Total { errors: of(Severity::Error), notices: of(Severity::Notice) }
+        })
+        .collect();
+    let unplaced = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error && f.environment.is_none())
+        .count();
     let page = Page {
         report,
         errors: count(Severity::Error),
         notices: count(Severity::Notice),
         envs,
         rows,
+        totals,
+        unplaced,
         timelines,
     };
     let mut env = minijinja::Environment::new();
