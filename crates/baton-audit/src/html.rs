@@ -60,7 +60,12 @@ pub fn html(report: &Report) -> String {
         .iter()
         .map(|v| v.environment.as_str())
         .chain(report.timeline.iter().map(|e| e.environment.as_str()))
-        .chain(report.findings.iter().filter_map(|f| f.environment.as_ref().map(|e| e.as_str())))
+        .chain(
+            report
+                .findings
+                .iter()
+                .filter_map(|f| f.environment.as_ref().map(baton_model::EnvName::as_str)),
+        )
     {
         if !envs.contains(&name) {
             envs.push(name);
