@@ -150,6 +150,44 @@ fn a_published_rendering_is_the_rendered_tree_by_digest_and_by_tag_and_determini
         listed.as_array().unwrap().iter().map(|b| b["digest"].as_str().unwrap()).collect();
     assert_eq!(digests, [digest.as_str()], "{listed}");
 
+    // A new version published, then rolled back: the rendering goes back with the pin, to the
+    // very digest it had (same bundle, same params, same bytes), and the tag follows.
+    let src = w.dir().join("k8s-app-2.0.2");
+    baton_tests::copy_tree(&baton_tests::repo_root().join("examples/k8s-app"), &src);
+    let manifest = src.join("bundle.toml");
+    let text = fs_err::read_to_string(&manifest).unwrap().replace("2.0.1", "2.0.2");
+    fs_err::write(&manifest, text).unwrap();
+    let newer = build_json(w.dir(), &src, &w.dir().join("build"), &[]).digest.to_string();
+    let from = w.build_store();
+    w.ok(&[
+        "promote",
+        "k8s-app",
+        "--to",
+        "dev",
+        "--digest",
+        &newer,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let next: Promotion = w.typed(&["promote", "k8s-app", "--to", "staging", "--as", "ci"]);
+    let next_published = next.published.expect("published");
+    assert_ne!(next_published, published);
+    assert_eq!(
+        pull(w.dir(), &host, &repo, "staging", &w.dir().join("next"))["digest"],
+        next_published.to_string()
+    );
+    let back: Promotion = w
+        .typed(&["rollback", "k8s-app", "--env", "staging", "--as", "oncall", "--reason", "INC-9"]);
+    assert_eq!(back.published.as_ref(), Some(&published), "the same rendering, the same digest");
+    let tagged = pull(w.dir(), &host, &repo, "staging", &w.dir().join("back"));
+    assert_eq!(tagged["digest"], published.to_string(), "the tag went back with the pin");
+    let pin = fs_err::read_to_string(w.state.join("state/staging/k8s-app.toml")).unwrap();
+    assert!(pin.contains(&format!("published = \"{published}\"")), "{pin}");
+    let audit = w.baton(&["audit"]);
+    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+
     // Prod takes the bundle from staging, never staging's rendering.
     w.ok(&["approve", "k8s-app", "--env", "prod", "--as", "alice"]);
     w.ok(&["approve", "k8s-app", "--env", "prod", "--as", "bob"]);

@@ -733,7 +733,8 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         };
         let store = view.open_store(&env, request.options)?;
         let config = load_config(&store, bundle, &digest)?;
-        let params = view.checked_params(&env.name, bundle, &config)?.digest;
+        let checked = view.checked_params(&env.name, bundle, &config)?;
+        let params = checked.digest.clone();
         let time = at.as_second();
         let outcome = |commit: Option<String>| Promotion {
             bundle: bundle.clone(),
@@ -757,6 +758,9 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             retag(&store, bundle, &digest, &config.version)?;
             return Ok(outcome(None));
         }
+        // Where the environment publishes, the rendering rolls back with the pin (a Flux or
+        // Argo CD following the tag goes back too).
+        let published = publish_rollback(&env, (bundle, &digest), &store, &checked)?;
         let record = StateRecord {
             bundle: bundle.clone(),
             environment: env.name.clone(),
@@ -773,13 +777,14 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
             signatures: Vec::new(),
             attestation: None,
             verifications: Vec::new(),
-            published: None,
+            published: published.clone(),
         };
-        let tag = |_| tag_after_commit(&store, &env.name, (bundle, &digest, &config.version, None));
+        let pinned = (bundle, &digest, &config.version, published.as_ref());
+        let tag = |_| tag_after_commit(&store, &env.name, pinned);
         match backoff
             .timed(|| pin_commit(view, &record, env.name.to_string(), time, key.as_ref(), &tag))
         {
-            Ok(id) => return Ok(outcome(Some(id))),
+            Ok(id) => return Ok(Promotion { published, ..outcome(Some(id)) }),
             Err(PromoteError::State(
                 StateError::Moved { .. } | StateError::PushRejected { .. },
             )) => {}
@@ -804,6 +809,33 @@ fn retag(
 }
 
 /// [`retag`] as a commit's follow-up: its failure is text for the warning.
+/// The rendering of a rollback's digest, published into the environment's store (untagged
+/// until the commit) where the environment publishes.
+fn publish_rollback(
+    env: &Environment,
+    (bundle, digest): (&BundleName, &Digest),
+    store: &Store,
+    params: &baton_view::CheckedParams,
+) -> Result<Option<Digest>, PromoteError> {
+    if !env.publish {
+        return Ok(None);
+    }
+    // Within one store nothing is copied, so there is no transfer to show.
+    let quiet: baton_store::Progress = std::sync::Arc::new(|_| {});
+    let published = baton_build::publish(&baton_build::PublishRequest {
+        source: store,
+        bundle,
+        digest,
+        env,
+        values: &params.values,
+        params_digest: &params.digest,
+        target: store,
+        tag: None,
+        progress: &quiet,
+    })?;
+    Ok(Some(published.digest))
+}
+
 fn tag_after_commit(
     store: &Store,
     env: &EnvName,
