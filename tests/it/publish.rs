@@ -255,3 +255,40 @@ fn render_check_names_what_flux_and_argocd_would_not_take() {
     let text = w.fails(&["render", "dev", "web", "--check", "argocd"], 4);
     assert!(text.contains("html/start.html") && !text.contains(".sops.yaml"), "{text}");
 }
+
+/// The rendering a pin records is evidence like its attestation: the audit checks it is there,
+/// of that digest, for that environment and those params; one that went missing is found.
+#[test]
+fn the_audit_checks_the_rendering_a_pin_records() {
+    let w = World::new();
+    let pipeline = w.state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline)
+        .unwrap()
+        .replace("store = \"oci:stores/dev\"", "store = \"oci:stores/dev\"\npublish = true");
+    fs_err::write(&pipeline, text).unwrap();
+    w.commit("dev publishes");
+    let built = build_json(w.dir(), &example(w.dir(), "k8s-app"), &w.dir().join("build"), &[]);
+    let digest = built.digest.to_string();
+    let from = w.build_store();
+    let promotion: Promotion = w.typed(&[
+        "promote",
+        "k8s-app",
+        "--to",
+        "dev",
+        "--digest",
+        &digest,
+        "--from-store",
+        &from,
+        "--as",
+        "ci",
+    ]);
+    let published = promotion.published.expect("dev publishes");
+    let audit = w.baton(&["audit"]);
+    assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));
+    let manifest = w.state.join("stores/dev/k8s-app/blobs/sha256").join(published.hex());
+    fs_err::remove_file(&manifest).unwrap();
+    let audit = w.baton(&["audit"]);
+    assert_eq!(audit.status.code(), Some(4), "{}{}", stdout(&audit), stderr(&audit));
+    let said = stdout(&audit);
+    assert!(said.contains(&format!("rendering {}", published.short())), "{said}");
+}

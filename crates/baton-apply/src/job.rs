@@ -205,7 +205,11 @@ fn evidence_refusals(
     store: &mut Option<baton_store::Store>,
     options: &ApplyOptions<'_>,
 ) -> Result<Vec<baton_view::judge::Finding>, ApplyError> {
-    if pin.signatures.is_empty() && pin.attestation.is_none() && pin.verifications.is_empty() {
+    if pin.signatures.is_empty()
+        && pin.attestation.is_none()
+        && pin.verifications.is_empty()
+        && pin.published.is_none()
+    {
         return Ok(Vec::new());
     }
     let store = match store {

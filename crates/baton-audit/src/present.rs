@@ -354,6 +354,8 @@ pub(crate) fn evidence(
             attestation: event.attestation.as_ref(),
             from: event.from.as_ref(),
             verifications: &event.verifications,
+            params_digest: &event.params_digest,
+            published: event.published.as_ref(),
         };
         let checked = view.pin_evidence(store, env, claims, commit)?;
         for problem in checked.problems {

@@ -161,6 +161,10 @@ pub struct Claims<'a> {
     pub from: Option<&'a EnvName>,
     /// The upstream targets' reports the `verified` gate counted.
     pub verifications: &'a [baton_model::RecordedVerification],
+    /// The params file's digest the pin records.
+    pub params_digest: &'a Digest,
+    /// The environment's published rendering the pin records.
+    pub published: Option<&'a Digest>,
 }
 
 impl<'a> From<&'a StateRecord> for Claims<'a> {
@@ -173,6 +177,8 @@ impl<'a> From<&'a StateRecord> for Claims<'a> {
             attestation: pin.attestation.as_ref(),
             from: pin.from.as_ref(),
             verifications: &pin.verifications,
+            params_digest: &pin.params_digest,
+            published: pin.published.as_ref(),
         }
     }
 }
@@ -210,7 +216,11 @@ impl View {
     ) -> Result<PinEvidence, ViewError> {
         let mut problems = Vec::new();
         let mut envelope = None;
-        if pin.signatures.is_empty() && pin.attestation.is_none() && pin.verifications.is_empty() {
+        if pin.signatures.is_empty()
+            && pin.attestation.is_none()
+            && pin.verifications.is_empty()
+            && pin.published.is_none()
+        {
             return Ok(PinEvidence::default());
         }
         let info = self.repo.commit_info(commit)?;
@@ -286,6 +296,18 @@ impl View {
         }
         if !pin.verifications.is_empty() {
             self.check_verifications(store, pin, (commit, info.tree, at), &mut problems)?;
+        }
+        if let Some(published) = pin.published {
+            let expected = format!(
+                "rendering {} in {}: `{env}`'s rendering of {} with params {}",
+                published.short(),
+                store.label(),
+                digest.short(),
+                pin.params_digest.short()
+            );
+            if let Some(found) = check_published(store, env, &pin, published) {
+                problems.push(EvidenceProblem { expected, found });
+            }
         }
         Ok(PinEvidence { problems, envelope })
     }
@@ -364,4 +386,46 @@ impl View {
         }
         Ok(())
     }
+}
+
+/// What is wrong with the rendering `published` a pin records, in the environment's store:
+/// there, an artifact of baton's rendered type whose subject is the pin's digest and whose
+/// config names the environment, the bundle's digest and the pin's params. `None` when it holds.
+fn check_published(
+    store: &Store,
+    env: &EnvName,
+    pin: &Claims<'_>,
+    published: &Digest,
+) -> Option<String> {
+    let bytes = match store.read_manifest(pin.bundle, published) {
+        Ok(bytes) => bytes,
+        Err(e) => return Some(format!("it cannot be read: {}", error_chain(&e))),
+    };
+    let Ok(manifest) = serde_json::from_slice::<baton_model::oci::Manifest>(&bytes) else {
+        return Some("its manifest is not an OCI image manifest".into());
+    };
+    if manifest.artifact_type.as_deref() != Some(baton_model::oci::RENDERED_ARTIFACT_TYPE) {
+        return Some(format!("an artifact of type {:?}, not a rendering", manifest.artifact_type));
+    }
+    if manifest.subject.as_ref().map(|s| &s.digest) != Some(pin.digest) {
+        return Some("a rendering of another bundle digest (its subject)".into());
+    }
+    let config = &manifest.config;
+    let read = store.read_small_blob(pin.bundle, &config.digest, config.size, 1 << 20);
+    let config: baton_bundle::rendered::RenderedConfig =
+        match read.map(|b| serde_json::from_slice(&b)) {
+            Ok(Ok(config)) => config,
+            Ok(Err(e)) => return Some(format!("its config does not parse: {e}")),
+            Err(e) => return Some(format!("its config cannot be read: {}", error_chain(&e))),
+        };
+    if &config.environment != env {
+        return Some(format!("the rendering for `{}`", config.environment));
+    }
+    if &config.bundle.digest != pin.digest {
+        return Some(format!("a rendering of {}", config.bundle.digest.short()));
+    }
+    if &config.params_digest != pin.params_digest {
+        return Some(format!("rendered with params {}", config.params_digest.short()));
+    }
+    None
 }

@@ -557,6 +557,8 @@ impl CommitContext<'_> {
             signatures: record.signatures,
             attestation: record.attestation,
             verifications: record.verifications,
+            params_digest: record.params_digest,
+            published: record.published,
             signature: if self.signers.is_some() {
                 self.signature()?.for_principal(record.by.as_str())
             } else {

@@ -202,6 +202,11 @@ pub struct Event {
     /// The upstream targets' reports the `verified` gate counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verifications: Vec<baton_model::RecordedVerification>,
+    /// The digest of the params file the pin records.
+    pub params_digest: Digest,
+    /// The environment's published rendering the pin records (`publish = true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Digest>,
     /// What the commit's signature proves for the principal it names.
     pub signature: Signature,
     /// The approvals present when it was promoted.
