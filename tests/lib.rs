@@ -376,6 +376,25 @@ pub fn state_repo(dir: &Path) -> PathBuf {
     state
 }
 
+/// Every file below `dir` with its bytes, by relative path, sorted: a tree to compare whole.
+pub fn tree_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
+        for entry in fs_err::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                files.push((name, fs_err::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files.sort();
+    files
+}
+
 /// Runs `baton` in `cwd` with `args`, returning the output whatever the exit code.
 pub fn run(cwd: &Path, args: &[&str]) -> std::process::Output {
     baton(cwd).args(args).output().unwrap()
@@ -522,6 +541,18 @@ impl World {
             "--as",
             principal,
         ])
+    }
+
+    /// Builds `examples/NAME` into `oci:build` and promotes it into dev (the first environment)
+    /// as `ci`; returns the digest and the promotion.
+    pub fn example_into_dev(&self, name: &str) -> (String, baton_promote::Promotion) {
+        let built =
+            build_json(self.dir(), &example(self.dir(), name), &self.dir().join("build"), &[]);
+        let digest = built.digest.to_string();
+        let from = self.build_store();
+        let args = ["promote", name, "--to", "dev", "--digest", &digest, "--from-store", &from];
+        let promotion = self.typed(&[&args[..], &["--as", "ci"]].concat());
+        (digest, promotion)
     }
 
     /// Builds examples/web as bundle `name` at `version` into `oci:build`; returns the digest.

@@ -8,7 +8,7 @@ use std::{path::Path, process::Command};
 
 use baton_build::Published;
 use baton_promote::Promotion;
-use baton_tests::{World, build_json, example, python, registry, stderr, stdout, unique_path};
+use baton_tests::{World, build_json, python, registry, stderr, stdout, unique_path};
 use serde_json::Value;
 
 /// `pull HOST REPO REF OUT`: the manifest (by digest or tag) with the digest the registry gives
@@ -40,25 +40,6 @@ print(json.dumps({
 }))
 "#;
 
-/// Every file below `dir` with its bytes, by relative path.
-pub(crate) fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
-        for entry in fs_err::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, files);
-            } else {
-                let name = path.strip_prefix(root).unwrap().display().to_string();
-                files.push((name, fs_err::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, dir, &mut files);
-    files.sort();
-    files
-}
-
 /// Pulls `repo` at `reference` from `host` with oras into `out`.
 pub(crate) fn pull(dir: &Path, host: &str, repo: &str, reference: &str, out: &Path) -> Value {
     let script = dir.join("pull.py");
@@ -85,21 +66,7 @@ pub(crate) fn published_staging(w: &World) -> (String, String, String, Promotion
     );
     fs_err::write(&pipeline, text).unwrap();
     w.commit("staging in the registry, published for Flux and Argo CD");
-    let built = build_json(w.dir(), &example(w.dir(), "k8s-app"), &w.dir().join("build"), &[]);
-    let digest = built.digest.to_string();
-    let from = w.build_store();
-    w.ok(&[
-        "promote",
-        "k8s-app",
-        "--to",
-        "dev",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--as",
-        "ci",
-    ]);
+    let (digest, _) = w.example_into_dev("k8s-app");
     let promotion: Promotion = w.typed(&["promote", "k8s-app", "--to", "staging", "--as", "ci"]);
     (host, format!("{path}/staging/k8s-app"), digest, promotion)
 }
@@ -117,7 +84,11 @@ fn a_published_rendering_is_the_rendered_tree_by_digest_and_by_tag_and_determini
     let by_digest = w.dir().join("by-digest");
     let pulled = pull(w.dir(), &host, &repo, &published.to_string(), &by_digest);
     assert_eq!(pulled["digest"], published.to_string());
-    assert_eq!(tree(&by_digest), tree(&rendered), "the layer is baton render's tree");
+    assert_eq!(
+        baton_tests::tree_files(&by_digest),
+        baton_tests::tree_files(&rendered),
+        "the layer is baton render's tree"
+    );
     assert_eq!(pulled["kinds"], serde_json::json!(["dir", "file"]), "regular files and dirs only");
     let manifest = &pulled["manifest"];
     let layers = manifest["layers"].as_array().unwrap();
@@ -267,21 +238,7 @@ fn the_audit_checks_the_rendering_a_pin_records() {
         .replace("store = \"oci:stores/dev\"", "store = \"oci:stores/dev\"\npublish = true");
     fs_err::write(&pipeline, text).unwrap();
     w.commit("dev publishes");
-    let built = build_json(w.dir(), &example(w.dir(), "k8s-app"), &w.dir().join("build"), &[]);
-    let digest = built.digest.to_string();
-    let from = w.build_store();
-    let promotion: Promotion = w.typed(&[
-        "promote",
-        "k8s-app",
-        "--to",
-        "dev",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--as",
-        "ci",
-    ]);
+    let (_, promotion) = w.example_into_dev("k8s-app");
     let published = promotion.published.expect("dev publishes");
     let audit = w.baton(&["audit"]);
     assert_eq!(audit.status.code(), Some(0), "{}{}", stdout(&audit), stderr(&audit));

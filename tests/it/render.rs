@@ -7,26 +7,7 @@ use base64::Engine as _;
 use std::{os::unix::fs::PermissionsExt as _, path::Path, process::Command};
 
 use baton_apply::RenderReport;
-use baton_tests::{SECRET, World, build_json, example, python, stderr, stdout};
-
-/// Every file below `dir` with its bytes, by relative path.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
-        for entry in fs_err::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, files);
-            } else {
-                let name = path.strip_prefix(root).unwrap().display().to_string();
-                files.push((name, fs_err::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, dir, &mut files);
-    files.sort();
-    files
-}
+use baton_tests::{SECRET, World, python, stderr, stdout};
 
 #[test]
 fn render_with_secrets_writes_exactly_what_apply_writes() {
@@ -40,7 +21,11 @@ fn render_with_secrets_writes_exactly_what_apply_writes() {
     assert!(report.secrets_resolved);
     assert!(report.files.iter().any(|f| f.path == "conf/nginx.conf" && f.rendered));
     let applied = w.state.join("deploy/dev/web/current");
-    assert_eq!(tree(&out), tree(&applied), "render --with-secrets is apply's tree, byte for byte");
+    assert_eq!(
+        baton_tests::tree_files(&out),
+        baton_tests::tree_files(&applied),
+        "render --with-secrets is apply's tree, byte for byte"
+    );
     for entry in report.files.iter().filter(|f| f.secret) {
         let mode = fs_err::metadata(out.join(&entry.path)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{} read a secret", entry.path);
@@ -70,7 +55,7 @@ fn render_without_secrets_holds_placeholders_and_never_the_secret() {
     let conf = fs_err::read_to_string(out.join("conf/nginx.conf")).unwrap();
     let placeholder = base64::engine::general_purpose::STANDARD.encode("<secret:tls_key>");
     assert!(conf.starts_with(&format!("# key: {placeholder}\n")), "{conf}");
-    for (path, bytes) in tree(&out) {
+    for (path, bytes) in baton_tests::tree_files(&out) {
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains(SECRET), "{path} holds the secret");
     }
@@ -87,7 +72,7 @@ fn render_refuses_a_directory_that_holds_files_and_loses_nothing() {
     fs_err::write(out.join("mine.txt"), "keep me").unwrap();
     let text = w.fails(&["render", "dev", "web", "--into", out.to_str().unwrap()], 1);
     assert!(text.contains("not empty") && text.contains("out"), "{text}");
-    assert_eq!(tree(&out), vec![("mine.txt".to_owned(), b"keep me".to_vec())]);
+    assert_eq!(baton_tests::tree_files(&out), vec![("mine.txt".to_owned(), b"keep me".to_vec())]);
     // Nothing of the staging directory is left beside it.
     let names: Vec<String> = fs_err::read_dir(w.dir())
         .unwrap()
@@ -105,21 +90,7 @@ fn render_refuses_a_directory_that_holds_files_and_loses_nothing() {
 
 /// examples/k8s-app promoted through dev, staging and prod in `w`.
 fn k8s_chain(w: &World) {
-    let built = build_json(w.dir(), &example(w.dir(), "k8s-app"), &w.dir().join("build"), &[]);
-    let from = w.build_store();
-    let digest = built.digest.to_string();
-    w.ok(&[
-        "promote",
-        "k8s-app",
-        "--to",
-        "dev",
-        "--digest",
-        &digest,
-        "--from-store",
-        &from,
-        "--as",
-        "ci",
-    ]);
+    w.example_into_dev("k8s-app");
     w.ok(&["promote", "k8s-app", "--to", "staging", "--as", "ci"]);
     w.ok(&["approve", "k8s-app", "--env", "prod", "--as", "alice"]);
     w.ok(&["approve", "k8s-app", "--env", "prod", "--as", "bob"]);
