@@ -1,6 +1,6 @@
 # baton: a thin, self-documenting menu. Anything with logic lives in scripts/.
 .DEFAULT_GOAL := help
-.PHONY: help demo test man bench bench-promote bench-apply bench-audit bench-remote bench-evidence bench-fleet
+.PHONY: help demo test man bench bench-promote bench-apply bench-publish bench-audit bench-remote bench-evidence bench-fleet
 
 help: ## Show this menu
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ bench-promote: ## Only the promoter's part of `make bench`
 
 bench-apply: ## Only the applier's part of `make bench`
 	@bash scripts/bench-apply.sh
+
+bench-publish: ## Only the render and publish part of `make bench` (1 GiB: render, publish, against tar -xzf and tar -czf)
+	@bash scripts/bench-publish.sh
 
 bench-audit: ## Only the auditor's part of `make bench` (audit of 20,000 commits, verify of 1 GiB)
 	@bash scripts/bench-audit.sh

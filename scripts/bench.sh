@@ -143,6 +143,7 @@ echo
 echo "results written to $results; copy them into BENCHMARKS.md"
 bash scripts/bench-promote.sh
 bash scripts/bench-apply.sh
+bash scripts/bench-publish.sh
 bash scripts/bench-audit.sh
 bash scripts/bench-remote.sh
 bash scripts/bench-evidence.sh

@@ -163,7 +163,9 @@ pub struct Packed {
 /// 0644, 0755 for what the index marks executable and for directories. `files` must hold no
 /// symbolic link ([`lint`] says so first).
 pub fn pack<W: Write>(root: &Path, files: &[FileEntry], out: W) -> io::Result<(Packed, W)> {
-    let gz = ParallelGzWriter::new(DigestWriter::new(out), 2)?;
+    // The bytes do not depend on the number of threads (gzip.rs), so all of them may work.
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let gz = ParallelGzWriter::new(DigestWriter::new(out), threads)?;
     let mut tar = TarWriter::new(DigestWriter::new(gz), 0);
     let mut buffer = vec![0; 256 * 1024];
     let mut directories = BTreeSet::new();
