@@ -32,6 +32,9 @@ pub struct RenderReport {
     pub pin_commit: String,
     /// True when secrets were resolved (`--with-secrets`); else each is its placeholder.
     pub secrets_resolved: bool,
+    /// The secret parameters that rendered as placeholders (without `--with-secrets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placeholders: Vec<String>,
     /// Where the tree was written (`--into`), when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub into: Option<String>,
@@ -89,8 +92,15 @@ pub fn render(
         target_id: None,
     };
     let secrets = if with_secrets { Secrets::Resolve } else { Secrets::Placeholders };
-    let Staged { opened, params_digest, staging, secret, rendered, .. } =
+    let Staged { opened, params_digest, staging, secret, rendered, resolved, .. } =
         fetch_and_render(&job, options, under, KeyUse::Throwaway, secrets)?;
+    let placeholders = if with_secrets {
+        Vec::new()
+    } else {
+        let specs = opened.config.params.specs();
+        let secret_spec = |name: &String| specs.get(name).is_some_and(|s| s.secret);
+        resolved.values.params.keys().filter(|n| secret_spec(n)).cloned().collect()
+    };
     let rendered: std::collections::BTreeSet<&str> = rendered.iter().map(String::as_str).collect();
     let entries = opened
         .config
@@ -110,6 +120,7 @@ pub fn render(
         params_digest,
         pin_commit: job.pin_commit.to_string(),
         secrets_resolved: with_secrets,
+        placeholders,
         into: None,
         files: entries,
         problems: Vec::new(),

@@ -196,10 +196,13 @@ fn print_render(printer: &Printer, report: &RenderReport, into: Option<&Path>) -
     }
     text.push(')');
     printer.status("Rendered", &text);
-    if !report.secrets_resolved {
+    if !report.placeholders.is_empty() {
         printer.status(
             "Note",
-            "secrets are placeholders (`<secret:NAME>`); --with-secrets resolves them",
+            &format!(
+                "{} rendered as placeholders (`<secret:NAME>`); --with-secrets resolves them",
+                report.placeholders.join(", ")
+            ),
         );
     }
     for problem in &report.problems {
