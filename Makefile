@@ -23,7 +23,7 @@ bench-promote: ## Only the promoter's part of `make bench`
 bench-apply: ## Only the applier's part of `make bench`
 	@bash scripts/bench-apply.sh
 
-bench-publish: ## Only the render and publish part of `make bench` (1 GiB: render, publish, against tar -xzf and tar -czf)
+bench-publish: ## Only the render and publish part of `make bench` (768 MiB: render, publish, against tar -xzf and tar -czf)
 	@bash scripts/bench-publish.sh
 
 bench-audit: ## Only the auditor's part of `make bench` (audit of 20,000 commits, verify of 1 GiB)

@@ -18,8 +18,9 @@ use crate::{build::pack_file, gzip::ParallelGzWriter, tarball::TarWriter};
 /// rendering alone (`flux push artifact --reproducible` writes the same).
 pub const CREATED: &str = "1970-01-01T00:00:00Z";
 
-/// Argo CD's default limit on what an OCI source extracts to (`1G`).
-pub const ARGOCD_EXTRACT_LIMIT: u64 = 1 << 30;
+/// Argo CD's default limit on what an OCI source extracts to: `1G`, a Kubernetes quantity,
+/// so 10^9 bytes.
+pub const ARGOCD_EXTRACT_LIMIT: u64 = 1_000_000_000;
 
 /// A tool that consumes a rendered artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
