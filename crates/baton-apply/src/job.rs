@@ -205,11 +205,7 @@ fn evidence_refusals(
     store: &mut Option<baton_store::Store>,
     options: &ApplyOptions<'_>,
 ) -> Result<Vec<baton_view::judge::Finding>, ApplyError> {
-    if pin.signatures.is_empty()
-        && pin.attestation.is_none()
-        && pin.verifications.is_empty()
-        && pin.published.is_none()
-    {
+    if !baton_view::Claims::from(pin).relies_on_store() {
         return Ok(Vec::new());
     }
     let store = match store {

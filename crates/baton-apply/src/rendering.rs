@@ -67,6 +67,23 @@ pub struct Rendering {
     staging: tempfile::TempDir,
 }
 
+/// The job of the pin of `bundle` in `env` as the judge admits it, with no target: its home is
+/// `scratch`, which only a throwaway key would ever be kept in.
+fn admitted_job<'v>(
+    view: &'v View,
+    env: &str,
+    bundle: &BundleName,
+    scratch: &Path,
+    options: &ApplyOptions<'_>,
+) -> Result<Job<'v>, ApplyError> {
+    let env = view.environment(env)?.clone();
+    let (pin, pin_commit) = admitted_pins(view, &env, Some(bundle), options)?
+        .pop()
+        .expect("holds: one bundle asked, one pin admitted or an error");
+    let home = Home { path: scratch.to_owned(), linked: false };
+    Ok(Job { view, env, pin, pin_commit, home, target_id: None })
+}
+
 /// Renders the bundle pinned in `env` (admitted by the judge, with the params it was promoted
 /// with) into a staging directory under `under`, which must be on the file system the tree is
 /// to be moved to. Secrets are read only when `with_secrets` is set.
@@ -78,19 +95,8 @@ pub fn render(
     with_secrets: bool,
     options: &ApplyOptions<'_>,
 ) -> Result<Rendering, ApplyError> {
-    let environment = view.environment(env)?.clone();
-    let (pin, pin_commit) = admitted_pins(view, &environment, Some(bundle), options)?
-        .pop()
-        .expect("holds: one bundle asked, one pin admitted or an error");
     fs_err::create_dir_all(under)?;
-    let job = Job {
-        view,
-        env: environment,
-        pin,
-        pin_commit,
-        home: Home { path: under.to_owned(), linked: false },
-        target_id: None,
-    };
+    let job = admitted_job(view, env, bundle, under, options)?;
     let secrets = if with_secrets { Secrets::Resolve } else { Secrets::Placeholders };
     let Staged { opened, params_digest, staging, secret, rendered, resolved, .. } =
         fetch_and_render(&job, options, under, KeyUse::Throwaway, secrets)?;
@@ -137,22 +143,11 @@ pub fn publish(
     bundle: &BundleName,
     options: &ApplyOptions<'_>,
 ) -> Result<baton_build::Published, ApplyError> {
-    let environment = view.environment(env)?.clone();
-    let (pin, pin_commit) = admitted_pins(view, &environment, Some(bundle), options)?
-        .pop()
-        .expect("holds: one bundle asked, one pin admitted or an error");
-    let store = view.open_store(&environment, options.registry)?;
-    baton_view::ensure_in_store(&store, bundle, &pin.digest)?;
-    let config = baton_view::load_config(&store, bundle, &pin.digest)?;
     let scratch = tempfile::tempdir()?;
-    let job = Job {
-        view,
-        env: environment,
-        pin,
-        pin_commit,
-        home: Home { path: scratch.path().to_owned(), linked: false },
-        target_id: None,
-    };
+    let job = admitted_job(view, env, bundle, scratch.path(), options)?;
+    let store = view.open_store(&job.env, options.registry)?;
+    baton_view::ensure_in_store(&store, bundle, &job.pin.digest)?;
+    let config = baton_view::load_config(&store, bundle, &job.pin.digest)?;
     let params = job.params(&config)?;
     let tag = job.env.name.to_string();
     let published = baton_build::publish(&baton_build::PublishRequest {
@@ -180,26 +175,44 @@ pub fn publish(
     Ok(published)
 }
 
+/// Copies one YAML document from `file` to `out` as it streams: a `---` first unless the file
+/// starts with one, a line end last unless it ends with one.
+fn copy_document(mut file: impl std::io::Read, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut buffer = vec![0; 64 << 10];
+    let mut first = true;
+    let mut last = b'\n';
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        if first {
+            // A file whose first read is shorter than `---` is too short to start with it.
+            if !buffer[..n].starts_with(b"---") {
+                writeln!(out, "---")?;
+            }
+            first = false;
+        }
+        out.write_all(&buffer[..n])?;
+        last = buffer[n - 1];
+    }
+    if first {
+        writeln!(out, "---")?;
+    }
+    if last != b'\n' {
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
 impl Rendering {
     /// What `consumers` would not take in the tree as it is.
     pub fn lint(
         &self,
         consumers: &[baton_bundle::rendered::Consumer],
     ) -> Result<Vec<baton_bundle::rendered::Problem>, ApplyError> {
-        let files: Vec<baton_model::FileEntry> = self
-            .report
-            .files
-            .iter()
-            .map(|f| baton_model::FileEntry {
-                path: f.path.clone(),
-                kind: f.kind,
-                mode: String::new(),
-                size: 0,
-                sha256: None,
-                target: None,
-            })
-            .collect();
-        Ok(baton_bundle::rendered::lint(self.staging.path(), &files, consumers)?)
+        let entries = self.report.files.iter().map(|f| (f.path.as_str(), f.kind));
+        Ok(baton_bundle::rendered::lint(self.staging.path(), entries, consumers)?)
     }
 
     /// The staging directory holding the tree.
@@ -209,37 +222,13 @@ impl Rendering {
 
     /// Moves the tree to `into`, which must not exist or be an empty directory, by one rename
     /// once every file is on disk.
-    pub fn persist(mut self, into: &Path) -> Result<RenderReport, ApplyError> {
-        let refuse = |reason: &str| baton_target::TargetError::Write {
-            path: into.to_owned(),
-            source: std::io::Error::other(reason.to_owned()),
-        };
-        match fs_err::symlink_metadata(into) {
-            Ok(meta) if meta.is_dir() => {
-                if fs_err::read_dir(into)?.next().is_some() {
-                    return Err(refuse(
-                        "it is not empty: give a new or empty directory (baton render never mixes a tree into other files)",
-                    )
-                    .into());
-                }
-                fs_err::remove_dir(into)?;
-            }
-            Ok(_) => return Err(refuse("it exists and is not a directory").into()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+    pub fn persist(self, into: &Path) -> Result<RenderReport, ApplyError> {
+        if let Some(reason) = baton_fs::unfit_destination(into)? {
+            let source = std::io::Error::other(reason);
+            return Err(baton_target::TargetError::Write { path: into.to_owned(), source }.into());
         }
-        rustix::fs::syncfs(fs_err::File::open(self.staging.path())?.file())
-            .map_err(std::io::Error::from)?;
-        let staged = self.staging.keep();
-        if let Err(e) = fs_err::rename(&staged, into) {
-            let _ = fs_err::remove_dir_all(&staged);
-            return Err(e.into());
-        }
-        if let Some(parent) = into.parent().filter(|p| !p.as_os_str().is_empty()) {
-            baton_fs::sync_dir(parent)?;
-        }
-        self.report.into = Some(into.display().to_string());
-        Ok(self.report)
+        baton_fs::place_tree(self.staging, into)?;
+        Ok(RenderReport { into: Some(into.display().to_string()), ..self.report })
     }
 
     /// Writes the tree's YAML and JSON files (`.yaml`, `.yml`, `.json`; not a
@@ -257,26 +246,15 @@ impl Rendering {
                 skipped.push(entry.path.clone());
                 continue;
             }
-            let mut file = baton_fs::open_beneath(
+            let file = baton_fs::open_beneath(
                 self.staging.path(),
                 Path::new(&entry.path),
                 baton_fs::Links::Never,
             )?;
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut file, &mut text).map_err(|e| {
-                baton_target::TargetError::Write {
-                    path: self.staging.path().join(&entry.path),
-                    source: e,
-                }
-            })?;
             writeln!(out, "# Source: {}", entry.path)?;
-            if !text.starts_with("---") {
-                writeln!(out, "---")?;
-            }
-            out.write_all(text.as_bytes())?;
-            if !text.is_empty() && !text.ends_with('\n') {
-                writeln!(out)?;
-            }
+            copy_document(file, out).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot stream `{}`: {e}", entry.path))
+            })?;
         }
         out.flush()?;
         Ok(skipped)

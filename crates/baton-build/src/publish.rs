@@ -171,7 +171,8 @@ pub fn publish(request: &PublishRequest<'_>) -> Result<Published, PublishError> 
             store: request.target.label(),
         });
     }
-    let problems = rendered::lint(&tree, &config.files, &[Consumer::Flux, Consumer::Argocd])?;
+    let entries = config.files.iter().map(|f| (f.path.as_str(), f.kind));
+    let problems = rendered::lint(&tree, entries, &[Consumer::Flux, Consumer::Argocd])?;
     if !problems.is_empty() {
         return Err(PublishError::Refused { bundle: bundle.clone(), env: env.clone(), problems });
     }

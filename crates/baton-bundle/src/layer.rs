@@ -120,41 +120,19 @@ pub fn unpack(
         path: into.to_owned(),
         reason: reason.to_owned(),
     };
-    match fs_err::symlink_metadata(into) {
-        Ok(meta) if meta.is_dir() => {
-            if fs_err::read_dir(into)?.next().is_some() {
-                return Err(destination_error("it is not empty: give a new or empty directory"));
-            }
-        }
-        Ok(_) => return Err(destination_error("it exists and is not a directory")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+    if let Some(reason) = baton_fs::unfit_destination(into)? {
+        return Err(destination_error(reason));
     }
-    let parent = match into.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs_err::create_dir_all(&parent)?;
-    let staging = baton_fs::temp_dir_in(&parent, ".baton-unpack-")?;
+    let parent = baton_fs::parent_of(into);
+    fs_err::create_dir_all(parent)?;
+    let staging = baton_fs::temp_dir_in(parent, ".baton-unpack-")?;
     let mut findings = Vec::new();
     read_layer(layer, expected, config, limits, Some(staging.path()), None, &mut findings)?;
     if !findings.is_empty() {
         return Err(UnpackError::Verification { findings });
     }
     fs_err::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))?;
-    // One flush of the file system holding every file and directory written, instead of one
-    // fsync per file: the same guarantee before the rename makes the tree visible, and for
-    // 20,000 files many times faster.
-    rustix::fs::syncfs(fs_err::File::open(staging.path())?.file()).map_err(io::Error::from)?;
-    let staged = staging.keep();
-    if into.exists() {
-        fs_err::remove_dir(into)?;
-    }
-    if let Err(e) = fs_err::rename(&staged, into) {
-        let _ = fs_err::remove_dir_all(&staged);
-        return Err(e.into());
-    }
-    baton_fs::sync_dir(&parent)?;
+    baton_fs::place_tree(staging, into)?;
     Ok(())
 }
 

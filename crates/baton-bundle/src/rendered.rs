@@ -78,37 +78,42 @@ const FLUX_IGNORED_FILES: &[&str] = &[
     ".flux.yaml",
 ];
 
-/// Every problem `consumers` would have with the tree at `root` whose entries are `files`.
-pub fn lint(root: &Path, files: &[FileEntry], consumers: &[Consumer]) -> io::Result<Vec<Problem>> {
+/// Every problem `consumers` would have with the tree at `root` whose entries are `entries`
+/// (path and kind, as a bundle's index lists them).
+pub fn lint<'a>(
+    root: &Path,
+    entries: impl IntoIterator<Item = (&'a str, FileKind)>,
+    consumers: &[Consumer],
+) -> io::Result<Vec<Problem>> {
     let mut problems = Vec::new();
     let names = flux_ignored();
     let mut total = 0u64;
-    for file in files {
-        let size = match file.kind {
-            FileKind::File => fs_err::metadata(root.join(&file.path))?.len(),
+    for (path, kind) in entries {
+        let size = match kind {
+            FileKind::File => fs_err::metadata(root.join(path))?.len(),
             FileKind::Symlink => 0,
         };
         total += size;
         for &consumer in consumers {
             let mut problem = |text: String| {
-                problems.push(Problem { consumer, path: file.path.clone(), problem: text });
+                problems.push(Problem { consumer, path: path.to_owned(), problem: text });
             };
             match consumer {
                 Consumer::Flux => {
-                    if file.kind == FileKind::Symlink {
+                    if kind == FileKind::Symlink {
                         problem("a symbolic link: Flux skips links when it extracts a layer; make it a file (a rendered artifact holds regular files only)".into());
                     }
-                    if file.path.contains('\\') {
+                    if path.contains('\\') {
                         problem("Flux refuses a path with a backslash; rename it".into());
                     }
-                    if let Some(rule) = flux_rule(&names, &file.path) {
+                    if let Some(rule) = flux_rule(&names, path) {
                         problem(format!(
                             "Flux's default exclusions (`{rule}`) drop it from what it stores; rename it or leave it out of the bundle"
                         ));
                     }
                 }
                 Consumer::Argocd => {
-                    if file.kind == FileKind::Symlink {
+                    if kind == FileKind::Symlink {
                         problem("a symbolic link: a rendered artifact holds regular files only (Argo CD follows links inside the tree, Flux skips them); make it a file".into());
                     }
                 }

@@ -223,17 +223,8 @@ fn copy_and_attest(
             summary.map(|summary| scope.spawn(|| summary.write(target, bundle, &subject)));
         let published = env.publish.then(|| {
             scope.spawn(|| {
-                baton_build::publish(&baton_build::PublishRequest {
-                    source: &source.store,
-                    bundle,
-                    digest: &source.digest,
-                    env,
-                    values: &params.values,
-                    params_digest: &params.digest,
-                    target,
-                    tag: None,
-                    progress: request.progress,
-                })
+                let stores = (&source.store, target);
+                publish_untagged(stores, (bundle, &source.digest), env, params, request.progress)
             })
         });
         let report = match copied {
@@ -251,8 +242,7 @@ fn copy_and_attest(
             .transpose()?;
         let published = published
             .map(|p| p.join().expect("holds because publishing does not panic"))
-            .transpose()?
-            .map(|p| p.digest);
+            .transpose()?;
         Ok(Stored { report, attestation, published })
     })
 }
@@ -760,7 +750,12 @@ pub fn rollback(view: &mut View, request: &RollbackRequest<'_>) -> Result<Promot
         }
         // Where the environment publishes, the rendering rolls back with the pin (a Flux or
         // Argo CD following the tag goes back too).
-        let published = publish_rollback(&env, (bundle, &digest), &store, &checked)?;
+        // Within one store nothing is copied, so there is no transfer to show.
+        let quiet: baton_store::Progress = std::sync::Arc::new(|_| {});
+        let published = env
+            .publish
+            .then(|| publish_untagged((&store, &store), (bundle, &digest), &env, &checked, &quiet))
+            .transpose()?;
         let record = StateRecord {
             bundle: bundle.clone(),
             environment: env.name.clone(),
@@ -808,34 +803,30 @@ fn retag(
     Ok(())
 }
 
-/// [`retag`] as a commit's follow-up: its failure is text for the warning.
-/// The rendering of a rollback's digest, published into the environment's store (untagged
-/// until the commit) where the environment publishes.
-fn publish_rollback(
-    env: &Environment,
+/// The environment's rendering of `digest`, read from `source`, published into `target`
+/// untagged: the tag moves after the commit, with the version tag.
+fn publish_untagged(
+    (source, target): (&Store, &Store),
     (bundle, digest): (&BundleName, &Digest),
-    store: &Store,
+    env: &Environment,
     params: &baton_view::CheckedParams,
-) -> Result<Option<Digest>, PromoteError> {
-    if !env.publish {
-        return Ok(None);
-    }
-    // Within one store nothing is copied, so there is no transfer to show.
-    let quiet: baton_store::Progress = std::sync::Arc::new(|_| {});
+    progress: &baton_store::Progress,
+) -> Result<Digest, PromoteError> {
     let published = baton_build::publish(&baton_build::PublishRequest {
-        source: store,
+        source,
         bundle,
         digest,
         env,
         values: &params.values,
         params_digest: &params.digest,
-        target: store,
+        target,
         tag: None,
-        progress: &quiet,
+        progress,
     })?;
-    Ok(Some(published.digest))
+    Ok(published.digest)
 }
 
+/// [`retag`] as a commit's follow-up: its failure is text for the warning.
 fn tag_after_commit(
     store: &Store,
     env: &EnvName,

@@ -183,6 +183,18 @@ impl<'a> From<&'a StateRecord> for Claims<'a> {
     }
 }
 
+impl Claims<'_> {
+    /// True when the pin names something in its environment's store beside the bundle (a
+    /// signature, an attestation, a report, a rendering): only then has [`View::pin_evidence`]
+    /// anything to read there.
+    pub fn relies_on_store(&self) -> bool {
+        !self.signatures.is_empty()
+            || self.attestation.is_some()
+            || !self.verifications.is_empty()
+            || self.published.is_some()
+    }
+}
+
 /// What the evidence of one pin came to.
 #[derive(Clone, Debug, Default)]
 pub struct PinEvidence {
@@ -216,11 +228,7 @@ impl View {
     ) -> Result<PinEvidence, ViewError> {
         let mut problems = Vec::new();
         let mut envelope = None;
-        if pin.signatures.is_empty()
-            && pin.attestation.is_none()
-            && pin.verifications.is_empty()
-            && pin.published.is_none()
-        {
+        if !pin.relies_on_store() {
             return Ok(PinEvidence::default());
         }
         let info = self.repo.commit_info(commit)?;

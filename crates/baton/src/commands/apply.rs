@@ -143,9 +143,7 @@ fn render(args: &RenderArgs, printer: &Printer, options: &ApplyOptions<'_>) -> R
     let scratch;
     // The staging directory goes beside DIR, so the tree moves there by one rename.
     let under = if let Some(into) = &args.into {
-        into.parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| std::path::PathBuf::from("."), Path::to_owned)
+        baton_fs::parent_of(into).to_owned()
     } else {
         scratch = tempfile::tempdir()?;
         scratch.path().to_owned()
