@@ -9,7 +9,7 @@ need_packages skopeo:skopeo git:git setpriv:util-linux mkfifo:coreutils \
     ssh-keygen:openssh-client /usr/sbin/nginx:nginx /usr/sbin/fcgiwrap:fcgiwrap \
     /usr/sbin/sshd:openssh-server openssl:openssl setsid:util-linux \
     /usr/bin/chromium:chromium /usr/bin/jsonschema:python3-jsonschema man:man-db \
-    kubectl:kubernetes-client
+    kubectl:kubernetes-client jq:jq
 # The token issuer of the registry tests signs with Debian's python3-cryptography.
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null || need_packages no-such-command:python3-cryptography
 # The verifiers from PyPI live in a virtual environment (Debian's python3-venv).

@@ -12,6 +12,8 @@ one line per request. MODE is how it misbehaves:
     huge-manifest   serves an endless manifest, as fast as it can
     oversized-blob  serves the layer with bytes beyond its descriptor's size
     retry-after     answers the first manifest request 429 with `Retry-After: 2`, then honestly
+    read-only       answers reads honestly and refuses every write (403 DENIED), as a registry
+                    does to a machine that may pull but not push
 """
 
 import http.server
@@ -56,6 +58,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         super().handle_one_request()
+
+    def refuse_write(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.answer(403, b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
+                    [("Content-Type", "application/json")])
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = refuse_write
 
     def do_HEAD(self):
         self.do_GET()

@@ -12,14 +12,14 @@ use std::{
 use baton_tests::{World, baton, blob_path, build_json, example, repo_root, stderr};
 
 /// The misbehaving registry, serving the bundle in a layout store; killed on drop.
-struct Hostile {
+pub(crate) struct Hostile {
     child: Child,
     port: u16,
     log: PathBuf,
 }
 
 impl Hostile {
-    fn start(mode: &str, layout: &Path, layer: Option<&str>) -> Hostile {
+    pub(crate) fn start(mode: &str, layout: &Path, layer: Option<&str>) -> Hostile {
         let log = layout.with_extension(format!("{mode}.log"));
         let mut command = Command::new("python3");
         command
@@ -37,11 +37,11 @@ impl Hostile {
         Hostile { child, port, log }
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn requests(&self) -> String {
+    pub(crate) fn requests(&self) -> String {
         fs_err::read_to_string(&self.log).unwrap_or_default()
     }
 }

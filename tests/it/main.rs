@@ -6,6 +6,7 @@ mod apply;
 mod archive;
 mod audit;
 mod build;
+mod ci;
 mod clock;
 mod contract;
 mod determinism;

@@ -249,3 +249,52 @@ fn the_audit_checks_the_rendering_a_pin_records() {
     let said = stdout(&audit);
     assert!(said.contains(&format!("rendering {}", published.short())), "{said}");
 }
+
+/// An apply into an environment that publishes, of a pin made before it did (so the pin records
+/// no rendering), publishes the rendering before the target changes: where the store refuses
+/// the push (a registry this machine may only pull from), the target is left as it was and the
+/// error says where to publish from; where it may push, the apply publishes the digest `baton
+/// publish` gives and the environment's tag names it.
+#[test]
+fn an_apply_publishes_the_rendering_a_pin_made_before_publishing_lacks() {
+    let w = World::new();
+    let (_, promotion) = w.example_into_dev("k8s-app");
+    assert_eq!(promotion.published, None, "dev did not publish yet");
+    let pipeline = w.state.join("baton.toml");
+    let original = fs_err::read_to_string(&pipeline).unwrap();
+
+    let pull_only = crate::hostile::Hostile::start(
+        "read-only",
+        &w.state.join("stores/dev/k8s-app"),
+        None,
+    );
+    let text = original.replace(
+        "store = \"oci:stores/dev\"",
+        &format!("store = \"{}/shop/dev\"\npublish = true", pull_only.host()),
+    );
+    fs_err::write(&pipeline, text).unwrap();
+    w.commit("dev publishes, from a registry this machine only pulls from");
+    let said = w.fails(&["apply", "dev", "k8s-app"], 1);
+    assert!(said.contains("baton publish dev k8s-app"), "{said}");
+    assert!(said.contains("DENIED") || said.contains("denied"), "the registry's refusal: {said}");
+    assert!(!w.state.join("deploy/dev").exists(), "the target was touched: {said}");
+    let requests = pull_only.requests();
+    assert!(requests.lines().any(|l| l.contains(" POST ")), "no push was tried: {requests}");
+
+    let text = original
+        .replace("store = \"oci:stores/dev\"", "store = \"oci:stores/dev\"\npublish = true");
+    fs_err::write(&pipeline, text).unwrap();
+    w.commit("dev publishes into its layout store");
+    let applied: Vec<baton_apply::Applied> = w.typed(&["apply", "dev", "k8s-app"]);
+    let published = applied[0].published.clone().expect("the apply published");
+    assert_eq!(applied[0].action, baton_apply::ApplyAction::Applied);
+    assert!(w.state.join("deploy/dev").exists());
+    let again: Published = w.typed(&["publish", "dev", "k8s-app"]);
+    assert_eq!(again.digest, published, "the same rendering, the same digest");
+    let index = fs_err::read_to_string(w.state.join("stores/dev/k8s-app/index.json")).unwrap();
+    let index: Value = serde_json::from_str(&index).unwrap();
+    let tagged = index["manifests"].as_array().unwrap().iter().find(|m| {
+        m["annotations"]["org.opencontainers.image.ref.name"] == "dev"
+    });
+    assert_eq!(tagged.expect("the tag dev")["digest"], published.to_string());
+}

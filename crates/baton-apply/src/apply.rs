@@ -16,6 +16,7 @@ use crate::{
     fetch::{KeyUse, Secrets, Staged, fetch_and_render},
     job::{Job, jobs},
     render::Resolved,
+    rendering::publish_missing,
     report::{self, check_reporter},
     verify::{Verification, verify_release},
 };
@@ -84,6 +85,10 @@ pub struct Applied {
     /// What the target's checks found, when it has checks and the apply changed something.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The environment's published rendering of this pin (`publish = true`): the one the pin
+    /// records, or the one this apply published because the pin recorded none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Digest>,
     /// The report the target wrote into the environment's store (with `--target-id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<Digest>,
@@ -155,7 +160,7 @@ pub(crate) fn apply_one(
         tracing::warn!(target = %home.path.display(), kept = %aside.display(), "`current` was not baton's link: moved it aside and putting the link back");
     }
     let recorded = home.record()?;
-    let done = |record: &AppliedRecord, action, verification| Applied {
+    let done = |record: &AppliedRecord, action, verification, published| Applied {
         bundle: job.pin.bundle.clone(),
         environment: job.env.name.clone(),
         digest: record.digest.clone(),
@@ -166,6 +171,7 @@ pub(crate) fn apply_one(
         params_digest: record.params_digest.clone(),
         tree_digest: record.tree_digest.clone(),
         verification,
+        published,
         report: None,
     };
     // Already applied and intact: nothing to do. A drifted release is remembered, so that
@@ -181,12 +187,15 @@ pub(crate) fn apply_one(
         let known = current_ok && known_drifted == Some(record.release.as_str());
         let intact = !known && home.release_matches(record)?;
         if intact && current_ok {
-            return Ok(done(record, ApplyAction::Unchanged, None));
+            return Ok(done(record, ApplyAction::Unchanged, None, job.pin.published.clone()));
         }
         if !intact {
             drifted = Some(record.release.as_str());
         }
     }
+    // The target is about to change: the controllers that take the environment's tag get the
+    // same rendering first (only a pin made before `publish = true` lacks it).
+    let published = publish_missing(job, options)?;
     // An earlier release of the same digest and params still intact: swap back without a fetch.
     if home.linked
         && let Some(record) =
@@ -196,7 +205,7 @@ pub(crate) fn apply_one(
         let record = AppliedRecord { at: record_time((options.clock)()), ..record };
         home.write_record(&record)?;
         let verification = verify_release(job, options, &record, recorded.as_ref(), None)?;
-        return Ok(done(&record, ApplyAction::Swapped, verification));
+        return Ok(done(&record, ApplyAction::Swapped, verification, published));
     }
     let (record, resolved) = render_release(job, options, drifted)?;
     match &job.env.target {
@@ -228,7 +237,7 @@ pub(crate) fn apply_one(
         home.prune(&current, *keep)?;
     }
     let action = if same_pin { ApplyAction::Healed } else { ApplyAction::Applied };
-    Ok(done(&record, action, verification))
+    Ok(done(&record, action, verification, published))
 }
 
 /// Fetches, verifies, unpacks and renders the pinned bundle into `.releases/<id>`; returns the

@@ -138,6 +138,20 @@ pub enum ApplyError {
         #[source]
         source: Box<ApplyError>,
     },
+    /// The environment publishes, its pin records no rendering, and this apply could not
+    /// publish it; the target was not touched.
+    #[error(
+        "`{env}` publishes its rendering (`publish = true`) and the pin of `{bundle}` records none, but it could not be published into the environment's store, so `{bundle}` was not applied (the target is as it was): run `baton publish {env} {bundle}` from a machine that may push to that store, then apply again"
+    )]
+    PublishBeforeApply {
+        /// The environment.
+        env: EnvName,
+        /// The bundle.
+        bundle: BundleName,
+        /// Why publishing failed.
+        #[source]
+        source: Box<ApplyError>,
+    },
     /// The target cannot write reports its environment would accept.
     #[error("target `{target}` of `{env}` cannot report: {problem}")]
     ReportKey {

@@ -145,7 +145,39 @@ pub fn publish(
 ) -> Result<baton_build::Published, ApplyError> {
     let scratch = tempfile::tempdir()?;
     let job = admitted_job(view, env, bundle, scratch.path(), options)?;
-    let store = view.open_store(&job.env, options.registry)?;
+    publish_job(&job, options)
+}
+
+/// Where `job`'s environment publishes and its pin records no rendering (it was made before the
+/// environment set `publish = true`), publishes the rendering now, so that what Flux and Argo CD
+/// take by the environment's tag is what the target is about to get; else returns what the pin
+/// records (the judge has checked it is there). Called before a target changes, so that a store
+/// this machine may not push to leaves the target as it was.
+pub(crate) fn publish_missing(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+) -> Result<Option<Digest>, ApplyError> {
+    if !job.env.publish || job.pin.published.is_some() {
+        return Ok(job.pin.published.clone());
+    }
+    tracing::info!(env = %job.env.name, bundle = %job.pin.bundle, "the environment publishes and the pin records no rendering: publishing it before applying");
+    publish_job(job, options).map(|published| Some(published.digest)).map_err(|e| {
+        ApplyError::PublishBeforeApply {
+            env: job.env.name.clone(),
+            bundle: job.pin.bundle.clone(),
+            source: Box::new(e),
+        }
+    })
+}
+
+/// Publishes the rendering of `job`'s pin into its environment's store, tagged with the
+/// environment's name.
+fn publish_job(
+    job: &Job<'_>,
+    options: &ApplyOptions<'_>,
+) -> Result<baton_build::Published, ApplyError> {
+    let bundle = &job.pin.bundle;
+    let store = job.view.open_store(&job.env, options.registry)?;
     baton_view::ensure_in_store(&store, bundle, &job.pin.digest)?;
     let config = baton_view::load_config(&store, bundle, &job.pin.digest)?;
     let params = job.params(&config)?;
