@@ -217,7 +217,7 @@ fn the_github_actions_workflow_builds_promotes_and_posts_the_gates_that_wait() {
         ("secrets.PROMOTER_SSH_KEY", key.as_str()),
         ("secrets.REGISTRY_PASSWORD", "unused"),
         ("vars.REGISTRY_USER", "unused"),
-        ("github.repository", "shop/state"),
+        ("github.repository_owner", "shop"),
         ("github.ref", "refs/heads/main"),
         ("runner.temp", temp.to_str().unwrap()),
         ("steps.build.outputs.digest", "unused"),
@@ -227,21 +227,25 @@ fn the_github_actions_workflow_builds_promotes_and_posts_the_gates_that_wait() {
         ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
     ];
     let skipped = ["Install baton", "Log in to the registry"];
-    let build = steps(ci.world.dir(), "github", "examples/ci/github-actions.yml", &[
-        &common[..],
-        &[("matrix.environment", "dev"), ("needs.build.outputs.digest", "unused")],
-    ]
-    .concat());
+    let build = steps(
+        ci.world.dir(),
+        "github",
+        "examples/ci/github-actions.yml",
+        &[&common[..], &[("matrix.environment", "dev"), ("needs.build.outputs.digest", "unused")]]
+            .concat(),
+    );
     let build = build.iter().find(|s| s.job == "build" && !skipped.contains(&s.name.as_str()));
-    let built = ci.run(build.expect("a build step"), Shell::GitHub, &files);
-    assert!(built.status.success(), "{}{}", stdout(&built), stderr(&built));
+    let ran = ci.run(build.expect("a build step"), Shell::GitHub, &files);
+    assert!(ran.status.success(), "{}{}", stdout(&ran), stderr(&ran));
     let outputs = fs_err::read_to_string(&output_file).unwrap();
     let digest = outputs.trim().strip_prefix("digest=").expect("digest=… in GITHUB_OUTPUT");
     assert_eq!(digest, digest_of(&ci.clone.join("build.json")));
 
     // The matrix, in order, as `max-parallel: 1` runs it.
     for (env, code) in [("dev", 0), ("staging", 0), ("prod", 3)] {
-        let values = [&common[..], &[("matrix.environment", env), ("needs.build.outputs.digest", digest)]].concat();
+        let values =
+            [&common[..], &[("matrix.environment", env), ("needs.build.outputs.digest", digest)]]
+                .concat();
         let all = steps(ci.world.dir(), "github", "examples/ci/github-actions.yml", &values);
         let promote = all
             .iter()
@@ -252,12 +256,17 @@ fn the_github_actions_workflow_builds_promotes_and_posts_the_gates_that_wait() {
         assert_eq!(ran.status.code(), Some(code), "{env}: {}{}", stdout(&ran), stderr(&ran));
     }
     let posted = fs_err::read_to_string(&summary).unwrap();
-    assert!(posted.contains(&format!("pinned in dev")) && posted.contains("pinned in staging"), "{posted}");
+    assert!(posted.contains("pinned in dev") && posted.contains("pinned in staging"), "{posted}");
     assert!(posted.contains("### web to prod waits on its gates"), "{posted}");
     assert!(posted.contains("- **approvals**: "), "the waiting gate and what opens it: {posted}");
     ci.pins_pushed(digest);
     // BATON_SIGN_KEY signed them.
-    let head = Command::new("git").arg("--git-dir").arg(&ci.remote).args(["cat-file", "commit", "main"]).output().unwrap();
+    let head = Command::new("git")
+        .arg("--git-dir")
+        .arg(&ci.remote)
+        .args(["cat-file", "commit", "main"])
+        .output()
+        .unwrap();
     assert!(stdout(&head).contains("gpgsig -----BEGIN SSH SIGNATURE-----"), "{}", stdout(&head));
 }
 
@@ -285,8 +294,16 @@ fn the_gitlab_pipeline_builds_promotes_and_prints_the_gates_that_wait() {
     assert_eq!(digest, digest_of(&ci.clone.join("build.json")));
     let mut said = String::new();
     for (step, code) in all[1..].iter().zip([0, 0, 3]) {
-        let ran = ci.run(step, Shell::GitLab, &[&gitlab[..], &[("DIGEST", digest.as_str())]].concat());
-        assert_eq!(ran.status.code(), Some(code), "{}: {}{}", step.name, stdout(&ran), stderr(&ran));
+        let ran =
+            ci.run(step, Shell::GitLab, &[&gitlab[..], &[("DIGEST", digest.as_str())]].concat());
+        assert_eq!(
+            ran.status.code(),
+            Some(code),
+            "{}: {}{}",
+            step.name,
+            stdout(&ran),
+            stderr(&ran)
+        );
         said.push_str(&stdout(&ran));
         assert!(ci.clone.join("promote.json").exists(), "the artifact promote.json");
     }

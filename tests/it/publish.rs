@@ -263,11 +263,8 @@ fn an_apply_publishes_the_rendering_a_pin_made_before_publishing_lacks() {
     let pipeline = w.state.join("baton.toml");
     let original = fs_err::read_to_string(&pipeline).unwrap();
 
-    let pull_only = crate::hostile::Hostile::start(
-        "read-only",
-        &w.state.join("stores/dev/k8s-app"),
-        None,
-    );
+    let pull_only =
+        crate::hostile::Hostile::start("read-only", &w.state.join("stores/dev/k8s-app"), None);
     let text = original.replace(
         "store = \"oci:stores/dev\"",
         &format!("store = \"{}/shop/dev\"\npublish = true", pull_only.host()),
@@ -277,7 +274,17 @@ fn an_apply_publishes_the_rendering_a_pin_made_before_publishing_lacks() {
     let said = w.fails(&["apply", "dev", "k8s-app"], 1);
     assert!(said.contains("baton publish dev k8s-app"), "{said}");
     assert!(said.contains("DENIED") || said.contains("denied"), "the registry's refusal: {said}");
-    assert!(!w.state.join("deploy/dev").exists(), "the target was touched: {said}");
+    // Nothing but the lock the apply held and an empty releases folder: no release, no
+    // `current`, no record.
+    let names = |dir: &Path| -> Vec<String> {
+        fs_err::read_dir(dir)
+            .map(|entries| entries.map(|e| e.unwrap().file_name().display().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let home = w.state.join("deploy/dev/k8s-app");
+    let left = names(&home);
+    assert!(left.iter().all(|n| n == ".lock" || n == ".releases"), "touched: {left:?}");
+    assert_eq!(names(&home.join(".releases")), Vec::<String>::new(), "a release was written");
     let requests = pull_only.requests();
     assert!(requests.lines().any(|l| l.contains(" POST ")), "no push was tried: {requests}");
 
@@ -285,7 +292,12 @@ fn an_apply_publishes_the_rendering_a_pin_made_before_publishing_lacks() {
         .replace("store = \"oci:stores/dev\"", "store = \"oci:stores/dev\"\npublish = true");
     fs_err::write(&pipeline, text).unwrap();
     w.commit("dev publishes into its layout store");
-    let applied: Vec<baton_apply::Applied> = w.typed(&["apply", "dev", "k8s-app"]);
+    let secrets = w.dir().join("secrets");
+    fs_err::create_dir_all(&secrets).unwrap();
+    fs_err::write(secrets.join("dev-db-password"), "a-long-dev-password\n").unwrap();
+    let secrets = secrets.to_str().unwrap();
+    let applied: Vec<baton_apply::Applied> =
+        w.typed(&["apply", "dev", "k8s-app", "--secrets-dir", secrets]);
     let published = applied[0].published.clone().expect("the apply published");
     assert_eq!(applied[0].action, baton_apply::ApplyAction::Applied);
     assert!(w.state.join("deploy/dev").exists());
@@ -293,8 +305,10 @@ fn an_apply_publishes_the_rendering_a_pin_made_before_publishing_lacks() {
     assert_eq!(again.digest, published, "the same rendering, the same digest");
     let index = fs_err::read_to_string(w.state.join("stores/dev/k8s-app/index.json")).unwrap();
     let index: Value = serde_json::from_str(&index).unwrap();
-    let tagged = index["manifests"].as_array().unwrap().iter().find(|m| {
-        m["annotations"]["org.opencontainers.image.ref.name"] == "dev"
-    });
+    let tagged = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "dev");
     assert_eq!(tagged.expect("the tag dev")["digest"], published.to_string());
 }

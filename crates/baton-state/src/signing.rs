@@ -58,6 +58,9 @@ impl SigningKey {
             source,
         };
         let text = fs_err::read_to_string(&private).map_err(|e| err(e.into()))?;
+        // A key pasted into a CI secret store comes back with blank lines around it, or with
+        // Windows line ends; the PEM reader takes neither, and neither changes the key.
+        let text = text.trim().replace("\r\n", "\n");
         let key = PrivateKey::from_openssh(text).map_err(|e| err(e.into()))?;
         if key.is_encrypted() {
             return Err(SigningError::Encrypted { path: private });
@@ -342,6 +345,29 @@ pub fn principal_matches(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key as ssh-keygen writes it, with a blank line after it (as a CI secret pasted with
+    /// its line end comes back) and with Windows line ends: the same key.
+    #[test]
+    fn a_key_with_blank_lines_or_windows_line_ends_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let text = fs_err::read_to_string(&key).unwrap();
+        let fingerprint = SigningKey::load(&key).unwrap().fingerprint();
+        for (name, variant) in
+            [("blank", format!("\n{text}\n\n")), ("crlf", text.replace('\n', "\r\n"))]
+        {
+            let path = dir.path().join(name);
+            fs_err::write(&path, variant).unwrap();
+            assert_eq!(SigningKey::load(&path).unwrap().fingerprint(), fingerprint, "{name}");
+        }
+    }
 
     #[test]
     fn patterns() {

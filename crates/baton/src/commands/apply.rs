@@ -85,7 +85,9 @@ pub(crate) fn run(
                 if let Some(v) = &a.verification {
                     print_verification(printer, v);
                 }
-                if let Some(published) = a.published.as_ref().filter(|_| a.action != ApplyAction::Unchanged) {
+                if let Some(published) =
+                    a.published.as_ref().filter(|_| a.action != ApplyAction::Unchanged)
+                {
                     printer.status(
                         "Published",
                         &format!("{} rendering {published}, tagged {}", a.bundle, a.environment),
