@@ -5,7 +5,7 @@
 //! runs a real kubectl (its check needs no cluster; its apply meets none) and keeps what kubectl
 //! said beside the applied record.
 
-use std::{path::Path, process::Command};
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
 
 use baton_tests::{World, baton, build_json, copy_tree, example, git, python, repo_root};
 use baton_tests::{stderr, stdout};
@@ -186,8 +186,94 @@ fn the_kubectl_exec_example_runs_kubectl_and_keeps_what_it_said() {
     assert!(text.contains("connection refused"), "{text}");
 }
 
-/// Each exec example is a pipeline baton reads as it is (the helm and terraform ones need their
-/// tools and a cluster or cloud to run; what this machine can check is that baton takes them).
+/// A secret that breaks naive quoting: quotes of both kinds, a backslash, a newline, and what
+/// Helm, YAML and HCL would each read as the start of something.
+const AWKWARD_SECRET: &str = "pa\"ss'w\\rd: #x\n${var.x} {{ .Values }} - [a]";
+
+/// The helm and terraform exec examples, each with its bundle: the pipeline as baton reads it,
+/// the bundle built and promoted through staging to prod, and prod's rendering read by a real
+/// parser of what the tool reads (the values by `PyYAML`, the variables as JSON, which Terraform
+/// loads as it is), even with a secret that breaks naive quoting, in a 0600 file. `helm` and
+/// `terraform` are not on this machine's package registries, so the apply is taken as far as
+/// it goes here: baton runs the example's check in the rendered directory, and its failure
+/// names the command and leaves no release current.
+#[test]
+fn the_helm_and_terraform_examples_render_what_their_tools_read() {
+    for (name, bundle, example_dir, rendered, check) in [
+        ("helm", "orders-chart", "helm-app", "values.yaml", "helm lint"),
+        ("terraform", "orders-infra", "terraform-app", "baton.auto.tfvars.json", "terraform init"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        copy_tree(&repo_root().join("examples/state"), &state);
+        let file = format!("examples/exec/{name}.toml");
+        fs_err::copy(repo_root().join(&file), state.join("baton.toml")).unwrap();
+        git(&state, &["init", "-q", "-b", "main"]);
+        git(&state, &["add", "-A"]);
+        git(&state, &["commit", "-q", "-m", name]);
+        let secrets = dir.path().join("secrets");
+        fs_err::create_dir_all(&secrets).unwrap();
+        fs_err::write(secrets.join("prod-db-password"), AWKWARD_SECRET).unwrap();
+        fs_err::write(secrets.join("staging-db-password"), "staging-password-1").unwrap();
+        let built =
+            build_json(dir.path(), &example(dir.path(), example_dir), &dir.path().join("b"), &[]);
+        let from = format!("oci:{}", dir.path().join("b").display());
+        let digest = built.digest.to_string();
+        let run = |args: &[&str]| {
+            baton(&state)
+                .args(args)
+                .env("BATON_CACHE", dir.path().join("cache"))
+                .env("BATON_APPLIED_DIR", dir.path().join("applied"))
+                .env("BATON_SECRETS_DIR", &secrets)
+                .output()
+                .unwrap()
+        };
+        let promote = ["promote", bundle, "--to", "staging", "--digest", &digest, "--from-store"];
+        let output = run(&[&promote[..], &[&from, "--as", "ci"]].concat());
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+        let output = run(&["promote", bundle, "--to", "prod", "--as", "ci"]);
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+
+        let out = dir.path().join("out");
+        let output =
+            run(&["render", "prod", bundle, "--into", out.to_str().unwrap(), "--with-secrets"]);
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+        let path = out.join(rendered);
+        let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{rendered} reads a secret");
+        let read = if name == "terraform" {
+            "import json, sys\nprint(json.dumps(json.load(open(sys.argv[1]))))"
+        } else {
+            "import json, sys, yaml\nprint(json.dumps(yaml.safe_load(open(sys.argv[1]))))"
+        };
+        let parsed = Command::new(python()).args(["-c", read]).arg(&path).output().unwrap();
+        assert!(parsed.status.success(), "{rendered}: {}", stderr(&parsed));
+        let values: Value = serde_json::from_slice(&parsed.stdout).unwrap();
+        let password = if name == "helm" { &values["dbPassword"] } else { &values["db_password"] };
+        assert_eq!(password, AWKWARD_SECRET, "{rendered}: {values}");
+        assert_eq!(values["replicas"], 6, "prod's params: {values}");
+        assert_eq!(values["environment"], "prod");
+
+        let output = run(&["apply", "prod", bundle]);
+        let said = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{file}: {said}");
+        assert!(said.contains(check), "the check that ran names its command: {said}");
+        assert!(!said.contains(AWKWARD_SECRET), "{said}");
+        // Without the tool, the error says which and what to do; with it (a machine that has
+        // it), the check or the apply meets no cluster or backend and fails all the same.
+        let tool = check.split(' ').next().unwrap();
+        if said.contains("cannot be started") {
+            assert!(said.contains(&format!("`{tool}` is not on PATH; install it")), "{said}");
+        }
+        let home = dir.path().join(format!("applied/prod/{bundle}"));
+        assert!(!home.join("applied.json").exists(), "a release whose check failed is recorded");
+    }
+    // Helm's own files are Helm's: baton carried the chart's templates unrendered.
+    let chart = repo_root().join("examples/helm-app/chart/templates/secret.yaml");
+    assert!(fs_err::read_to_string(chart).unwrap().contains("{{ .Values.dbPassword | b64enc"));
+}
+
+/// Each exec example is a pipeline baton reads as it is.
 #[test]
 fn every_exec_example_is_a_pipeline_baton_reads() {
     for name in ["kubectl", "helm", "terraform"] {

@@ -59,7 +59,14 @@ pub(crate) fn run(
         .stderr(stderr_file.try_clone()?)
         .process_group(0)
         .spawn()
-        .map_err(|e| fail(format!("cannot be started: {e}"), String::new()))?;
+        .map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
+                format!("cannot be started: `{program}` is not on PATH; install it on this machine, or give its full path in baton.toml")
+            } else {
+                format!("cannot be started: {e}")
+            };
+            fail(why, String::new())
+        })?;
     let started = Instant::now();
     let mut live = [
         Live::new("stdout", stdout_file.try_clone()?),
