@@ -175,7 +175,7 @@ fn render(args: &RenderArgs, printer: &Printer, options: &ApplyOptions<'_>) -> R
         let skipped = rendering.stream(&mut std::io::stdout().lock())?;
         if !skipped.is_empty() {
             printer.warn(&format!(
-                "left out of the stream (not YAML or JSON): {}; `--into DIR` writes every file",
+                "left out of the stream (not YAML or JSON, or kustomize's own file, which is no Kubernetes object): {}; `--into DIR` writes every file (then `kubectl diff -k DIR`)",
                 skipped.join(", ")
             ));
         }
