@@ -14,7 +14,13 @@ one line per request. MODE is how it misbehaves:
     retry-after     answers the first manifest request 429 with `Retry-After: 2`, then honestly
     read-only       answers reads honestly and refuses every write (403 DENIED), as a registry
                     does to a machine that may pull but not push
+    flaky-head      takes pushes into LAYOUT (blob uploads, manifests by digest or tag), answers
+                    the first HEAD of each blob 500, as Docker's registry does to a blob another
+                    upload is moving into place, then honestly, and answers a manifest's PUT
+                    without a `Location`, as ECR does
 """
+import hashlib
+import uuid
 
 import http.server
 import os
@@ -26,6 +32,10 @@ MODE, LAYOUT, LOG = sys.argv[1], sys.argv[2], sys.argv[3]
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 log_lock = threading.Lock()
 manifest_requests = 0
+heads_seen = set()
+uploads = {}
+tags = {}
+media_types = {}
 
 
 def blob_path(digest):
@@ -66,9 +76,62 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer(403, b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
                     [("Content-Type", "application/json")])
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = refuse_write
+    def body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def store(self, data):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        os.makedirs(os.path.join(LAYOUT, "blobs", "sha256"), exist_ok=True)
+        with open(os.path.join(LAYOUT, "blobs", "sha256", digest[7:]), "wb") as f:
+            f.write(data)
+        return digest
+
+    def take_write(self):
+        # /v2/<repository…>/blobs/uploads/[<id>][?digest=…] or /v2/<repository…>/manifests/<ref>
+        path, _, query = self.path.partition("?")
+        parts = path.split("/")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        if "uploads" in parts:
+            repository = "/".join(parts[2:parts.index("blobs")])
+            if self.command == "POST":
+                upload = str(uuid.uuid4())
+                uploads[upload] = self.body()
+                location = f"/v2/{repository}/blobs/uploads/{upload}"
+                return self.answer(202, headers=[("Location", location), ("Range", "0-0"),
+                                                 ("Docker-Upload-UUID", upload)])
+            upload = parts[-1]
+            uploads[upload] = uploads.get(upload, b"") + self.body()
+            if self.command == "PATCH":
+                location = f"/v2/{repository}/blobs/uploads/{upload}"
+                end = max(len(uploads[upload]) - 1, 0)
+                return self.answer(202, headers=[("Location", location), ("Range", f"0-{end}")])
+            digest = self.store(uploads.pop(upload))
+            if digest != params.get("digest", "").replace("%3A", ":"):
+                return self.answer(400, b'{"errors":[{"code":"DIGEST_INVALID"}]}')
+            return self.answer(201, headers=[("Location", f"/v2/{repository}/blobs/{digest}"),
+                                             ("Docker-Content-Digest", digest)])
+        if parts[-2] == "manifests" and self.command == "PUT":
+            digest = self.store(self.body())
+            media_types[digest] = self.headers.get("Content-Type", MANIFEST_TYPE)
+            if not parts[-1].startswith("sha256:"):
+                tags["/".join(parts[2:-2]) + ":" + parts[-1]] = digest
+            return self.answer(201, headers=[("Docker-Content-Digest", digest)])
+        return self.answer(404)
+
+    def write(self):
+        if MODE == "flaky-head":
+            return self.take_write()
+        return self.refuse_write()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = write
 
     def do_HEAD(self):
+        parts = self.path.split("/")
+        if MODE == "flaky-head" and len(parts) >= 5 and parts[-2] == "blobs" and parts[-1] not in heads_seen:
+            heads_seen.add(parts[-1])
+            self.log_message("flaky")
+            return self.answer(500, b'{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}')
         self.do_GET()
 
     def do_GET(self):
@@ -90,6 +153,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if len(parts) < 5 or parts[1] != "v2":
             return self.answer(404)
         kind, digest = parts[-2], parts[-1]
+        if kind == "manifests" and not digest.startswith("sha256:"):
+            digest = tags.get("/".join(parts[2:-2]) + ":" + digest, "none:")
         path = blob_path(digest)
         if kind == "manifests":
             if MODE == "retry-after" and self.command == "GET" and manifest_requests == 0:
@@ -112,7 +177,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
             with open(path, "rb") as f:
                 body = f.read()
-            return self.answer(200, body, [("Content-Type", MANIFEST_TYPE), ("Docker-Content-Digest", digest)])
+            media_type = media_types.get(digest, MANIFEST_TYPE)
+            return self.answer(200, body, [("Content-Type", media_type), ("Docker-Content-Digest", digest)])
         if kind == "blobs":
             if path is None:
                 return self.answer(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')

@@ -154,6 +154,34 @@ fn retry_after_is_honoured() {
     assert!(times[1] - times[0] >= 1.9, "retried after {} s", times[1] - times[0]);
 }
 
+/// A registry that answers a blob's first HEAD with a 500 (Docker's registry does so to a blob
+/// another upload is moving into place) and a manifest's PUT without a `Location` (as ECR
+/// does, which made oci-client's push by digest panic): the check is retried, the push
+/// completes, and what the registry holds reads back intact.
+#[test]
+fn a_blob_check_answered_500_is_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, digest, layer) = web(tmp.path());
+    let pushed = tmp.path().join("pushed");
+    fs_err::create_dir_all(&pushed).unwrap();
+    let registry = Hostile::start("flaky-head", &pushed, None);
+    let to = format!("{}/flaky/web", registry.host());
+    let output = copy(tmp.path(), &format!("oci:store/web@{digest}"), &to, &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("transient failure; retrying"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let requests = registry.requests();
+    let heads = requests.lines().filter(|l| l.contains(" HEAD ") && l.ends_with(&layer)).count();
+    assert!(heads >= 2, "the layer's check was asked again: {requests}");
+    // What the registry now holds is the bundle, byte for byte.
+    let back = copy(tmp.path(), &format!("{to}@{digest}"), "oci:back", &[]);
+    assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
+    let back = format!("oci:back/web@{digest}");
+    let verified = baton(tmp.path()).args(["bundle", "verify", &back]).output().unwrap();
+    assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
+}
+
 #[test]
 fn sigterm_interrupts_an_agent_pass_that_waits_on_a_registry() {
     let w = World::new();

@@ -400,7 +400,20 @@ impl RegistryStore {
         method: reqwest::Method,
         reference: &Reference,
     ) -> Result<reqwest::Response, OciDistributionError> {
-        let token = self.token(&self.client, reference, RegistryOperation::Pull).await?;
+        self.manifest_call(method, reference, None).await
+    }
+
+    /// [`RegistryStore::manifest_request`], or with `upload` (the bytes and their media type) a
+    /// PUT of them, authenticated to push.
+    async fn manifest_call(
+        &self,
+        method: reqwest::Method,
+        reference: &Reference,
+        upload: Option<(&[u8], &http::HeaderValue)>,
+    ) -> Result<reqwest::Response, OciDistributionError> {
+        let operation =
+            if upload.is_some() { RegistryOperation::Push } else { RegistryOperation::Pull };
+        let token = self.token(&self.client, reference, operation).await?;
         let registry = reference.resolve_registry();
         let scheme = if self.plain.iter().any(|h| h == registry) { "http" } else { "https" };
         let selector = reference.digest().or(reference.tag()).unwrap_or("latest");
@@ -415,6 +428,9 @@ impl RegistryStore {
             (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
             (None, _) => request,
         };
+        if let Some((bytes, content_type)) = upload {
+            request = request.header(http::header::CONTENT_TYPE, content_type).body(bytes.to_vec());
+        }
         let mut response = request.send().await?;
         let status = response.status();
         if !status.is_success() {
@@ -821,12 +837,29 @@ impl RegistryStore {
         if let Some(tag) = tag {
             references.push(self.reference(name, &Selector::Tag(tag.to_owned())));
         }
+        // baton's own PUT, not oci-client's: a registry that answers without a `Location` (as
+        // ECR does) makes oci-client's push of a manifest by digest panic. What the registry
+        // says it stored must be these bytes.
         for reference in references {
             self.authenticate(&reference, RegistryOperation::Push)?;
-            self.run(|| {
-                self.oci().push_manifest_raw(&reference, bytes.to_vec(), content_type.clone())
-            })
-            .map_err(|e| self.error(&format!("push manifest {}", reference.whole()), &e))?;
+            let what = format!("push manifest {}", reference.whole());
+            let response = self
+                .run(|| {
+                    let upload = Some((bytes, &content_type));
+                    self.manifest_call(reqwest::Method::PUT, &reference, upload)
+                })
+                .map_err(|e| self.error(&what, &e))?;
+            let stored = response.headers().get("docker-content-digest");
+            if let Some(stored) = stored.and_then(|v| v.to_str().ok())
+                && stored != digest.to_string()
+            {
+                return Err(self.error(
+                    &what,
+                    &OciDistributionError::GenericError(Some(format!(
+                        "the registry says it stored {stored}, not the {digest} baton sent"
+                    ))),
+                ));
+            }
         }
         Ok(Stored { digest, moved_from })
     }
@@ -923,8 +956,14 @@ fn refuses_single_put(error: &OciDistributionError) -> bool {
 fn is_transient(error: &OciDistributionError) -> bool {
     use oci_client::errors::OciErrorCode as C;
     match error {
+        // oci-client turns some answers into reqwest's status errors (a blob's HEAD, say): a
+        // 429 or a 5xx there is as transient as in a `ServerError`.
         OciDistributionError::RequestError(e) => {
-            e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+            e.is_connect()
+                || e.is_timeout()
+                || e.is_request()
+                || e.is_body()
+                || e.status().is_some_and(|s| s.as_u16() == 429 || s.is_server_error())
         }
         OciDistributionError::IoError(e) => matches!(
             e.kind(),
