@@ -16,8 +16,9 @@ one line per request. MODE is how it misbehaves:
                     does to a machine that may pull but not push
     flaky-head      takes pushes into LAYOUT (blob uploads, manifests by digest or tag), answers
                     the first HEAD of each blob 500, as Docker's registry does to a blob another
-                    upload is moving into place, then honestly, and answers a manifest's PUT
-                    without a `Location`, as ECR does
+                    upload is moving into place, then honestly; answers the first manifest PUT
+                    400 MANIFEST_BLOB_UNKNOWN, as it does while such an upload finishes; and
+                    answers a manifest's PUT without a `Location`, as ECR does
 """
 import hashlib
 import uuid
@@ -112,7 +113,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(201, headers=[("Location", f"/v2/{repository}/blobs/{digest}"),
                                              ("Docker-Content-Digest", digest)])
         if parts[-2] == "manifests" and self.command == "PUT":
-            digest = self.store(self.body())
+            global manifest_requests
+            data = self.body()
+            if manifest_requests == 0:
+                manifest_requests += 1
+                self.log_message("blob-unknown")
+                return self.answer(400, b'{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}')
+            digest = self.store(data)
             media_types[digest] = self.headers.get("Content-Type", MANIFEST_TYPE)
             if not parts[-1].startswith("sha256:"):
                 tags["/".join(parts[2:-2]) + ":" + parts[-1]] = digest

@@ -154,10 +154,11 @@ fn retry_after_is_honoured() {
     assert!(times[1] - times[0] >= 1.9, "retried after {} s", times[1] - times[0]);
 }
 
-/// A registry that answers a blob's first HEAD with a 500 (Docker's registry does so to a blob
-/// another upload is moving into place) and a manifest's PUT without a `Location` (as ECR
-/// does, which made oci-client's push by digest panic): the check is retried, the push
-/// completes, and what the registry holds reads back intact.
+/// A registry that answers a blob's first HEAD with a 500 and the first manifest PUT with
+/// `MANIFEST_BLOB_UNKNOWN` (Docker's registry does both while another upload of the same blob is
+/// moving it into place), and a manifest's PUT without a `Location` (as ECR does, which made
+/// oci-client's push by digest panic): both are retried, the push completes, and what the
+/// registry holds reads back intact.
 #[test]
 fn a_blob_check_answered_500_is_retried() {
     let tmp = tempfile::tempdir().unwrap();
@@ -171,6 +172,7 @@ fn a_blob_check_answered_500_is_retried() {
     assert_eq!(output.status.code(), Some(0), "{err}");
     assert!(err.contains("transient failure; retrying"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("MANIFEST_BLOB_UNKNOWN"), "the manifest was sent again: {err}");
     let requests = registry.requests();
     let heads = requests.lines().filter(|l| l.contains(" HEAD ") && l.ends_with(&layer)).count();
     assert!(heads >= 2, "the layer's check was asked again: {requests}");

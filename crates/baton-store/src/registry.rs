@@ -359,6 +359,19 @@ impl RegistryStore {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
     {
+        self.run_retrying(call, |_| false)
+    }
+
+    /// [`RegistryStore::run`], also retrying the answers `also` names.
+    fn run_retrying<T, F, Fut>(
+        &self,
+        call: F,
+        also: impl Fn(&OciDistributionError) -> bool,
+    ) -> Result<T, OciDistributionError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
         let total = self.timeouts.total;
         let mut attempt = 0;
         loop {
@@ -372,7 +385,7 @@ impl RegistryStore {
                 }
             });
             match result {
-                Err(error) if attempt < self.retries && is_transient(&error) => {
+                Err(error) if attempt < self.retries && (is_transient(&error) || also(&error)) => {
                     let asked = self.retry_after.lock().ok().and_then(|mut d| d.take());
                     let delay = asked.map_or_else(|| backoff(attempt), |d| d.min(MAX_RETRY_AFTER));
                     tracing::warn!(registry = %self.host, attempt = attempt + 1, ?delay, %error, "transient failure; retrying");
@@ -843,11 +856,16 @@ impl RegistryStore {
         for reference in references {
             self.authenticate(&reference, RegistryOperation::Push)?;
             let what = format!("push manifest {}", reference.whole());
+            // A blob another upload of it is still moving into place is unknown for a moment
+            // (Docker's registry): the manifest that names it is sent again after a backoff.
             let response = self
-                .run(|| {
-                    let upload = Some((bytes, &content_type));
-                    self.manifest_call(reqwest::Method::PUT, &reference, upload)
-                })
+                .run_retrying(
+                    || {
+                        let upload = Some((bytes, &content_type));
+                        self.manifest_call(reqwest::Method::PUT, &reference, upload)
+                    },
+                    names_an_unknown_blob,
+                )
                 .map_err(|e| self.error(&what, &e))?;
             let stored = response.headers().get("docker-content-digest");
             if let Some(stored) = stored.and_then(|v| v.to_str().ok())
@@ -980,6 +998,12 @@ fn is_transient(error: &OciDistributionError) -> bool {
         }
         _ => false,
     }
+}
+
+/// A manifest refused because the registry does not know a blob it names.
+fn names_an_unknown_blob(error: &OciDistributionError) -> bool {
+    matches!(error, OciDistributionError::ServerError { code: 400, message, .. }
+        if message.contains("MANIFEST_BLOB_UNKNOWN"))
 }
 
 /// The error of a call that was interrupted (the agent's SIGTERM).
