@@ -187,6 +187,19 @@ pub fn build_json(
     stdout_typed(&output)
 }
 
+/// The digest tag `tag` names in the OCI layout at `layout` (a bundle's directory of a layout
+/// store), read from its `index.json`; `None` when no entry has that tag.
+pub fn layout_tag(layout: &Path, tag: &str) -> Option<String> {
+    let index: Value =
+        serde_json::from_str(&fs_err::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+}
+
 /// A fresh ed25519 key pair `dir/name` (and `.pub`) made by ssh-keygen, without a passphrase;
 /// returns the private key's path and the public key's line.
 pub fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {

@@ -11,7 +11,7 @@ use std::{
     process::{Command, Output},
 };
 
-use baton_tests::{World, baton_bin, copy_tree, git, python, repo_root, stderr, stdout};
+use baton_tests::{World, baton_bin, copy_tree, git, python, repo_root, ssh_key, stderr, stdout};
 
 /// `steps.py KIND FILE VALUES`: the steps of the pipeline FILE that run a script, as
 /// `[{job, name, env, script}]`, with GitHub's `${{ … }}` expressions replaced by VALUES (a JSON
@@ -177,7 +177,7 @@ impl Checkout {
         output.status.success().then(|| stdout(&output))
     }
 
-    /// Every commit on the remote's main after the descriptor's is baton's, signed.
+    /// The remote's main pins `digest` in dev and staging, and nothing in prod.
     fn pins_pushed(&self, digest: &str) {
         for env in ["dev", "staging"] {
             let pin = self.on_remote(&format!("state/{env}/web.toml")).unwrap_or_default();
@@ -185,18 +185,6 @@ impl Checkout {
         }
         assert_eq!(self.on_remote("state/prod/web.toml"), None, "prod waits on its gates");
     }
-}
-
-/// An SSH key pair in `dir`: the private key's text.
-fn signing_key(dir: &Path) -> String {
-    let key = dir.join("promoter");
-    let output = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    fs_err::read_to_string(key).unwrap()
 }
 
 fn digest_of(build_json: &Path) -> String {
@@ -208,7 +196,8 @@ fn digest_of(build_json: &Path) -> String {
 #[test]
 fn the_github_actions_workflow_builds_promotes_and_posts_the_gates_that_wait() {
     let ci = Checkout::new(false);
-    let key = signing_key(ci.world.dir());
+    let (key, _) = ssh_key(ci.world.dir(), "promoter");
+    let key = fs_err::read_to_string(key).unwrap();
     let temp = ci.world.dir().join("runner-temp");
     fs_err::create_dir_all(&temp).unwrap();
     let output_file = ci.world.dir().join("github-output");

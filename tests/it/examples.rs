@@ -110,16 +110,55 @@ fn flux_and_argocd_manifests_name_a_published_rendering_that_builds() {
     pulled_tree_builds(w.dir(), url, reference, source["path"].as_str().unwrap(), "argocd");
 }
 
-/// examples/state in `dir`, with examples/exec/NAME.toml as its pipeline, committed.
-fn exec_state(dir: &Path, name: &str) -> std::path::PathBuf {
-    let state = dir.join("state");
-    copy_tree(&repo_root().join("examples/state"), &state);
-    let pipeline = repo_root().join(format!("examples/exec/{name}.toml"));
-    fs_err::copy(pipeline, state.join("baton.toml")).unwrap();
-    git(&state, &["init", "-q", "-b", "main"]);
-    git(&state, &["add", "-A"]);
-    git(&state, &["commit", "-q", "-m", &format!("applied with {name}")]);
-    state
+/// examples/state with examples/exec/NAME.toml as its pipeline, committed, and a secrets
+/// directory holding prod's and staging's database passwords; the applier finds no cluster.
+struct ExecExample {
+    dir: tempfile::TempDir,
+    state: std::path::PathBuf,
+}
+
+impl ExecExample {
+    fn new(name: &str, prod_password: &str) -> ExecExample {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        copy_tree(&repo_root().join("examples/state"), &state);
+        let pipeline = repo_root().join(format!("examples/exec/{name}.toml"));
+        fs_err::copy(pipeline, state.join("baton.toml")).unwrap();
+        git(&state, &["init", "-q", "-b", "main"]);
+        git(&state, &["add", "-A"]);
+        git(&state, &["commit", "-q", "-m", &format!("applied with {name}")]);
+        let secrets = dir.path().join("secrets");
+        fs_err::create_dir_all(&secrets).unwrap();
+        fs_err::write(secrets.join("prod-db-password"), prod_password).unwrap();
+        fs_err::write(secrets.join("staging-db-password"), "staging-password-1").unwrap();
+        fs_err::write(dir.path().join("kubeconfig"), NO_CLUSTER).unwrap();
+        ExecExample { dir, state }
+    }
+
+    /// `baton ARGS` in the state, with its own cache and applied dir, the secrets, no cluster.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let dir = self.dir.path();
+        baton(&self.state)
+            .args(args)
+            .env("BATON_CACHE", dir.join("cache"))
+            .env("BATON_APPLIED_DIR", dir.join("applied"))
+            .env("KUBECONFIG", dir.join("kubeconfig"))
+            .env("BATON_SECRETS_DIR", dir.join("secrets"))
+            .output()
+            .unwrap()
+    }
+
+    /// examples/EXAMPLE built, promoted as `bundle` to staging and then to prod.
+    fn promote_to_prod(&self, example_dir: &str, bundle: &str) {
+        let dir = self.dir.path();
+        let built = build_json(dir, &example(dir, example_dir), &dir.join("b"), &[]);
+        let (digest, from) = (built.digest.to_string(), format!("oci:{}", dir.join("b").display()));
+        let first = ["promote", bundle, "--to", "staging", "--digest", &digest, "--from-store"];
+        let output = self.run(&[&first[..], &[from.as_str(), "--as", "ci"]].concat());
+        assert!(output.status.success(), "{}", stderr(&output));
+        let output = self.run(&["promote", bundle, "--to", "prod", "--as", "ci"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
 }
 
 /// A kubeconfig for a cluster that is not there (nothing listens on port 9).
@@ -143,34 +182,11 @@ current-context: none
 
 #[test]
 fn the_kubectl_exec_example_runs_kubectl_and_keeps_what_it_said() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = exec_state(dir.path(), "kubectl");
     // prod's params read the database password below the secrets directory.
-    let secrets = dir.path().join("secrets");
-    fs_err::create_dir_all(&secrets).unwrap();
-    fs_err::write(secrets.join("prod-db-password"), "correct-horse-battery\n").unwrap();
-    let built = build_json(dir.path(), &example(dir.path(), "k8s-app"), &dir.path().join("b"), &[]);
-    let from = format!("oci:{}", dir.path().join("b").display());
-    let digest = built.digest.to_string();
-    let run = |args: &[&str]| {
-        let kubeconfig = dir.path().join("kubeconfig");
-        fs_err::write(&kubeconfig, NO_CLUSTER).unwrap();
-        baton(&state)
-            .args(args)
-            .env("BATON_CACHE", dir.path().join("cache"))
-            .env("BATON_APPLIED_DIR", dir.path().join("applied"))
-            .env("KUBECONFIG", &kubeconfig)
-            .env("BATON_SECRETS_DIR", &secrets)
-            .output()
-            .unwrap()
-    };
-    let first = ["promote", "k8s-app", "--to", "staging", "--digest", &digest, "--from-store"];
-    let output = run(&[&first[..], &[from.as_str(), "--as", "ci"]].concat());
-    assert!(output.status.success(), "{}", stderr(&output));
-    let output = run(&["promote", "k8s-app", "--to", "prod", "--as", "ci"]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    let ex = ExecExample::new("kubectl", "correct-horse-battery\n");
+    ex.promote_to_prod("k8s-app", "k8s-app");
 
-    let output = run(&["apply", "prod", "-v"]);
+    let output = ex.run(&["apply", "prod", "-v"]);
     assert_eq!(output.status.code(), Some(1), "{}{}", stdout(&output), stderr(&output));
     let said = stderr(&output);
     // The check ran a real kubectl that needed no cluster, and its output was logged at -v.
@@ -179,7 +195,7 @@ fn the_kubectl_exec_example_runs_kubectl_and_keeps_what_it_said() {
     assert!(said.contains("kubectl apply --server-side"), "{said}");
     assert!(said.contains("127.0.0.1:9") && said.contains("connection refused"), "{said}");
     // What kubectl said is kept beside the applied record.
-    let releases = dir.path().join("applied/prod/k8s-app/.releases");
+    let releases = ex.dir.path().join("applied/prod/k8s-app/.releases");
     let logs: Vec<_> = fs_err::read_dir(&releases)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -203,42 +219,20 @@ const AWKWARD_SECRET: &str = "pa\"ss'w\\rd: #x\n${var.x} {{ .Values }} - [a]";
 /// loads as it is), even with a secret that breaks naive quoting, in a 0600 file. `helm` and
 /// `terraform` are not on this machine's package registries, so the apply is taken as far as
 /// it goes here: baton runs the example's check in the rendered directory, and its failure
-/// names the command and leaves no release current.
+/// names the command and records no release as applied.
 #[test]
 fn the_helm_and_terraform_examples_render_what_their_tools_read() {
     for (name, bundle, example_dir, rendered, check) in [
         ("helm", "orders-chart", "helm-app", "values.yaml", "helm lint"),
         ("terraform", "orders-infra", "terraform-app", "baton.auto.tfvars.json", "terraform init"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let state = exec_state(dir.path(), name);
+        let ex = ExecExample::new(name, AWKWARD_SECRET);
+        ex.promote_to_prod(example_dir, bundle);
         let file = format!("examples/exec/{name}.toml");
-        let secrets = dir.path().join("secrets");
-        fs_err::create_dir_all(&secrets).unwrap();
-        fs_err::write(secrets.join("prod-db-password"), AWKWARD_SECRET).unwrap();
-        fs_err::write(secrets.join("staging-db-password"), "staging-password-1").unwrap();
-        let built =
-            build_json(dir.path(), &example(dir.path(), example_dir), &dir.path().join("b"), &[]);
-        let from = format!("oci:{}", dir.path().join("b").display());
-        let digest = built.digest.to_string();
-        let run = |args: &[&str]| {
-            baton(&state)
-                .args(args)
-                .env("BATON_CACHE", dir.path().join("cache"))
-                .env("BATON_APPLIED_DIR", dir.path().join("applied"))
-                .env("BATON_SECRETS_DIR", &secrets)
-                .output()
-                .unwrap()
-        };
-        let promote = ["promote", bundle, "--to", "staging", "--digest", &digest, "--from-store"];
-        let output = run(&[&promote[..], &[&from, "--as", "ci"]].concat());
-        assert!(output.status.success(), "{file}: {}", stderr(&output));
-        let output = run(&["promote", bundle, "--to", "prod", "--as", "ci"]);
-        assert!(output.status.success(), "{file}: {}", stderr(&output));
 
-        let out = dir.path().join("out");
+        let out = ex.dir.path().join("out");
         let output =
-            run(&["render", "prod", bundle, "--into", out.to_str().unwrap(), "--with-secrets"]);
+            ex.run(&["render", "prod", bundle, "--into", out.to_str().unwrap(), "--with-secrets"]);
         assert!(output.status.success(), "{file}: {}", stderr(&output));
         let path = out.join(rendered);
         let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -256,7 +250,7 @@ fn the_helm_and_terraform_examples_render_what_their_tools_read() {
         assert_eq!(values["replicas"], 6, "prod's params: {values}");
         assert_eq!(values["environment"], "prod");
 
-        let output = run(&["apply", "prod", bundle]);
+        let output = ex.run(&["apply", "prod", bundle]);
         let said = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{file}: {said}");
         assert!(said.contains(check), "the check that ran names its command: {said}");
@@ -267,7 +261,7 @@ fn the_helm_and_terraform_examples_render_what_their_tools_read() {
         if said.contains("cannot be started") {
             assert!(said.contains(&format!("`{tool}` is not on PATH; install it")), "{said}");
         }
-        let home = dir.path().join(format!("applied/prod/{bundle}"));
+        let home = ex.dir.path().join(format!("applied/prod/{bundle}"));
         assert!(!home.join("applied.json").exists(), "a release whose check failed is recorded");
     }
     // Helm's own files are Helm's: baton carried the chart's templates unrendered.

@@ -338,18 +338,11 @@ fn prod_waits_for_every_staging_target_to_verify_then_for_the_soak() {
 /// How many referrers the OCI layout of web in `store` lists for `digest` (its fallback tag).
 fn referrer_count(store: &Path, digest: &str) -> usize {
     let layout = store.join("web");
-    let index: Value =
-        serde_json::from_str(&fs_err::read_to_string(layout.join("index.json")).unwrap()).unwrap();
     let tag = format!("sha256-{}", digest.trim_start_matches("sha256:"));
-    let Some(entry) = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
-    else {
+    let Some(entry) = baton_tests::layout_tag(&layout, &tag) else {
         return 0;
     };
-    let hex = entry["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let hex = entry.trim_start_matches("sha256:");
     let referrers: Value = serde_json::from_str(
         &fs_err::read_to_string(layout.join("blobs/sha256").join(hex)).unwrap(),
     )

@@ -71,6 +71,24 @@ pub(crate) fn published_staging(w: &World) -> (String, String, String, Promotion
     (host, format!("{path}/staging/k8s-app"), digest, promotion)
 }
 
+/// Sets `publish = true` on dev and commits it.
+fn dev_publishes(w: &World) {
+    let pipeline = w.state.join("baton.toml");
+    let text = fs_err::read_to_string(&pipeline)
+        .unwrap()
+        .replace("store = \"oci:stores/dev\"", "store = \"oci:stores/dev\"\npublish = true");
+    fs_err::write(&pipeline, text).unwrap();
+    w.commit("dev publishes");
+}
+
+/// web 1.7.0, whose `conf/tls.conf` renders the secret `tls_key`, built into `oci:build`.
+fn web_reading_a_secret(w: &World) -> String {
+    w.build("1.7.0", |dir| {
+        fs_err::write(dir.join("conf/tls.conf"), "ssl_key {{ params.tls_key | b64encode }};\n")
+            .unwrap();
+    })
+}
+
 #[test]
 fn a_published_rendering_is_the_rendered_tree_by_digest_and_by_tag_and_deterministic() {
     let w = World::new();
@@ -171,16 +189,8 @@ fn a_published_rendering_is_the_rendered_tree_by_digest_and_by_tag_and_determini
 #[test]
 fn a_rendering_that_reads_a_secret_is_never_published() {
     let w = World::new();
-    let pipeline = w.state.join("baton.toml");
-    let text = fs_err::read_to_string(&pipeline)
-        .unwrap()
-        .replace("store = \"oci:stores/dev\"", "store = \"oci:stores/dev\"\npublish = true");
-    fs_err::write(&pipeline, text).unwrap();
-    w.commit("dev publishes");
-    let digest = w.build("1.7.0", |dir| {
-        fs_err::write(dir.join("conf/tls.conf"), "ssl_key {{ params.tls_key | b64encode }};\n")
-            .unwrap();
-    });
+    dev_publishes(&w);
+    let digest = web_reading_a_secret(&w);
     let from = w.build_store();
     let text = w.fails(
         &[
@@ -232,12 +242,7 @@ fn render_check_names_what_flux_and_argocd_would_not_take() {
 #[test]
 fn the_audit_checks_the_rendering_a_pin_records() {
     let w = World::new();
-    let pipeline = w.state.join("baton.toml");
-    let text = fs_err::read_to_string(&pipeline)
-        .unwrap()
-        .replace("store = \"oci:stores/dev\"", "store = \"oci:stores/dev\"\npublish = true");
-    fs_err::write(&pipeline, text).unwrap();
-    w.commit("dev publishes");
+    dev_publishes(&w);
     let (_, promotion) = w.example_into_dev("k8s-app");
     let published = promotion.published.expect("dev publishes");
     let audit = w.baton(&["audit"]);
@@ -303,12 +308,23 @@ fn an_apply_publishes_the_rendering_a_pin_made_before_publishing_lacks() {
     assert!(w.state.join("deploy/dev").exists());
     let again: Published = w.typed(&["publish", "dev", "k8s-app"]);
     assert_eq!(again.digest, published, "the same rendering, the same digest");
-    let index = fs_err::read_to_string(w.state.join("stores/dev/k8s-app/index.json")).unwrap();
-    let index: Value = serde_json::from_str(&index).unwrap();
-    let tagged = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "dev");
-    assert_eq!(tagged.expect("the tag dev")["digest"], published.to_string());
+    let tagged = baton_tests::layout_tag(&w.state.join("stores/dev/k8s-app"), "dev");
+    assert_eq!(tagged, Some(published.to_string()), "the tag dev names it");
+}
+
+/// When what stops the apply's publish is the rendering itself (it reads a secret, which is
+/// never published), the error says to mend that, not to publish from another machine, which
+/// would meet it again; the target is left as it was.
+#[test]
+fn an_apply_whose_rendering_cannot_be_published_says_what_to_mend() {
+    let w = World::new();
+    let digest = web_reading_a_secret(&w);
+    w.pin("dev", &digest);
+    dev_publishes(&w);
+    let said = w.fails(&["apply", "dev", "web"], 1);
+    assert!(said.contains("mend what is named below"), "{said}");
+    assert!(said.contains("conf/tls.conf") && said.contains("secret"), "{said}");
+    assert!(!said.contains("from a machine that may push"), "{said}");
+    assert!(!said.contains(baton_tests::SECRET), "{said}");
+    assert!(!w.state.join("deploy/dev/web/current").exists(), "the target was touched");
 }

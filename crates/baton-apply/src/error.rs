@@ -141,13 +141,15 @@ pub enum ApplyError {
     /// The environment publishes, its pin records no rendering, and this apply could not
     /// publish it; the target was not touched.
     #[error(
-        "`{env}` publishes its rendering (`publish = true`) and the pin of `{bundle}` records none, but it could not be published into the environment's store, so `{bundle}` was not applied (the target is as it was): run `baton publish {env} {bundle}` from a machine that may push to that store, then apply again"
+        "`{env}` publishes its rendering (`publish = true`) and the pin of `{bundle}` records none, but it could not be published, so `{bundle}` was not applied (the target is as it was): {next}"
     )]
     PublishBeforeApply {
         /// The environment.
         env: EnvName,
         /// The bundle.
         bundle: BundleName,
+        /// What to do, for the cause below.
+        next: String,
         /// Why publishing failed.
         #[source]
         source: Box<ApplyError>,

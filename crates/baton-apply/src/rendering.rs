@@ -162,9 +162,18 @@ pub(crate) fn publish_missing(
     }
     tracing::info!(env = %job.env.name, bundle = %job.pin.bundle, "the environment publishes and the pin records no rendering: publishing it before applying");
     publish_job(job, options).map(|published| Some(published.digest)).map_err(|e| {
+        let (env, bundle) = (&job.env.name, &job.pin.bundle);
+        // A store that refused the push is this machine's rights; anything else is the
+        // rendering's, and publishing from elsewhere would meet it again.
+        let next = if matches!(e, ApplyError::Publish(baton_build::PublishError::Store(_))) {
+            format!("run `baton publish {env} {bundle}` from a machine that may push to the environment's store, then apply again")
+        } else {
+            format!("mend what is named below (or leave `publish` off for `{env}`), then apply again")
+        };
         ApplyError::PublishBeforeApply {
-            env: job.env.name.clone(),
-            bundle: job.pin.bundle.clone(),
+            env: env.clone(),
+            bundle: bundle.clone(),
+            next,
             source: Box::new(e),
         }
     })

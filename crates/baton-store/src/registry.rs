@@ -852,9 +852,8 @@ impl RegistryStore {
         }
         // baton's own PUT, not oci-client's: a registry that answers without a `Location` (as
         // ECR does) makes oci-client's push of a manifest by digest panic. What the registry
-        // says it stored must be these bytes.
+        // says it stored must be these bytes. The PUT asks for its push token itself.
         for reference in references {
-            self.authenticate(&reference, RegistryOperation::Push)?;
             let what = format!("push manifest {}", reference.whole());
             // A blob another upload of it is still moving into place is unknown for a moment
             // (Docker's registry): the manifest that names it is sent again after a backoff.

@@ -88,9 +88,11 @@ pub(crate) fn run(
                 if let Some(published) =
                     a.published.as_ref().filter(|_| a.action != ApplyAction::Unchanged)
                 {
+                    // The promotion or this apply published it: either way it is what the
+                    // environment's tag names.
                     printer.status(
-                        "Published",
-                        &format!("{} rendering {published}, tagged {}", a.bundle, a.environment),
+                        "Rendering",
+                        &format!("{} published as {published}, tagged {}", a.bundle, a.environment),
                     );
                 }
                 if let Some(report) = &a.report {
