@@ -20,14 +20,14 @@ one line per request. MODE is how it misbehaves:
                     400 MANIFEST_BLOB_UNKNOWN, as it does while such an upload finishes; and
                     answers a manifest's PUT without a `Location`, as ECR does
 """
-import hashlib
-import uuid
 
+import hashlib
 import http.server
 import os
 import sys
 import threading
 import time
+import uuid
 
 MODE, LAYOUT, LOG = sys.argv[1], sys.argv[2], sys.argv[3]
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -71,9 +71,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         super().handle_one_request()
 
     def refuse_write(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.body()
         self.answer(403, b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
                     [("Content-Type", "application/json")])
 
